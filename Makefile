@@ -1,0 +1,52 @@
+# Touchpoint — the two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+FLASK := $(VENV)/bin/flask --app wsgi
+STAMP := $(VENV)/.installed
+DEBS := chromium
+APT_STAMP := $(VENV)/.apt-installed
+
+.PHONY: install system-deps demo test test-fast lint migrate seed clean
+
+install: $(STAMP) $(APT_STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Debian packages the tests need (Chromium for the browser test). Idempotent; needs root.
+$(APT_STAMP): Makefile
+	@mkdir -p $(VENV)
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+	@touch $(APT_STAMP)
+
+demo: install
+	$(PY) scripts/demo.py
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The quick loop: SQLite only, no browser.
+test-fast: install
+	$(PY) -m pytest -m "not e2e" --db sqlite $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+migrate: install
+	$(FLASK) db upgrade
+
+seed: install
+	$(FLASK) seed
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache test-artifacts .demo

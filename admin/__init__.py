@@ -1,0 +1,1 @@
+"""The shop owner's journey panel (built in the admin-panel issue)."""

@@ -1,0 +1,1 @@
+"""Checkout steps, orders, Stripe payments and webhook, delivery."""

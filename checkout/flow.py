@@ -1,0 +1,104 @@
+"""The checkout as a declared sequence of steps, and placing the order from the cart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from flask import current_app
+from sqlalchemy import select
+
+from storefront import cart as cart_service
+from storefront import shipping
+from storefront.extensions import db
+from storefront.models import Cart
+
+from .errors import CheckoutStepIncomplete, EmptyCart
+from .models import Order, OrderLine, OrderStatus, PaymentStatus
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str
+    needs: tuple[str, ...]  # keys of the checkout state that must be filled first
+
+
+# Solidus-style checkout_flow: each step maps one-to-one onto a journey touchpoint.
+STEPS: tuple[Step, ...] = (
+    Step("address", "Address", ()),
+    Step("shipping", "Delivery", ("address",)),
+    Step("payment", "Payment", ("address", "shipping")),
+    Step("confirmation", "Confirmation", ()),
+)
+STEP_NAMES = tuple(s.name for s in STEPS)
+
+
+def step(name: str) -> Step:
+    return STEPS[STEP_NAMES.index(name)]
+
+
+def require_step(name: str, state: dict) -> None:
+    """Raise CheckoutStepIncomplete pointing at the first missing earlier step."""
+    for needed in step(name).needs:
+        if not state.get(needed):
+            raise CheckoutStepIncomplete(
+                f"Please complete the {step(needed).title.lower()} step first.", needed
+            )
+
+
+def place_order(cart: Cart | None, state: dict, customer_id: int | None) -> Order:
+    """Create, or bring up to date, the pending order for this cart.
+
+    Prices come from the catalog now, never from the client; lines snapshot name, SKU and
+    unit price. An order with a payment in flight or done is never rewritten.
+    """
+    require_step("payment", state)
+    if cart is None or not cart.items:
+        raise EmptyCart("Your cart is empty.")
+    cfg = current_app.config
+    method = shipping.METHODS[state["shipping"]["method"]]
+    summary = cart_service.summarize(
+        cart, cfg["STORE_CURRENCY"], cfg["FREE_SHIPPING_THRESHOLD"], method.code
+    )
+    if summary.stock_problems:
+        raise EmptyCart(" ".join(summary.stock_problems))
+    order = db.session.scalar(
+        select(Order)
+        .where(
+            Order.cart_id == cart.id,
+            Order.status == OrderStatus.PENDING,
+            Order.payment_status.in_([PaymentStatus.UNPAID, PaymentStatus.FAILED]),
+        )
+        .order_by(Order.id.desc())
+    )
+    if order is None:
+        order = Order(cart_id=cart.id)
+        db.session.add(order)
+    address = state["address"]
+    order.customer_id = customer_id
+    order.email = address["email"]
+    order.ship_name = address["name"]
+    order.ship_line1 = address["line1"]
+    order.ship_line2 = address.get("line2", "")
+    order.ship_city = address["city"]
+    order.ship_postcode = address["postcode"]
+    order.ship_country = address["country"]
+    order.shipping_method = method.code
+    order.currency = summary.subtotal.currency
+    order.subtotal = summary.subtotal.amount
+    order.shipping_cost = summary.shipping.amount
+    order.total = summary.total.amount
+    order.estimated_delivery = shipping.estimated_delivery(method, date.today())
+    order.lines = [
+        OrderLine(
+            product_id=item.product_id,
+            sku=item.product.sku,
+            name=item.product.title,
+            unit_price=item.product.price,
+            quantity=item.quantity,
+        )
+        for item in cart.items
+    ]
+    db.session.commit()
+    return order

@@ -1,0 +1,24 @@
+"""Signed order links: a guest reaches their order page without an account."""
+
+from __future__ import annotations
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+
+SALT = "touchpoint.order-link"
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+
+
+def order_token(order_id: int) -> str:
+    return _serializer().dumps(order_id)
+
+
+def order_id_from_token(token: str) -> int | None:
+    try:
+        value = _serializer().loads(token)
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) else None

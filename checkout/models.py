@@ -1,0 +1,166 @@
+"""Orders, their lines, payments, Stripe events and the fulfilment history."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from storefront.extensions import db
+from storefront.models import utcnow
+from storefront.money import Money
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "pending"  # placed, waiting for payment
+    PAID = "paid"
+    CANCELED = "canceled"  # e.g. paid but the stock was gone: refunded
+
+
+class PaymentStatus(enum.StrEnum):
+    UNPAID = "unpaid"
+    REQUIRES_ACTION = "requires_action"
+    PAID = "paid"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+class FulfilmentStatus(enum.StrEnum):
+    UNFULFILLED = "unfulfilled"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+
+
+class AttemptStatus(enum.StrEnum):
+    CREATED = "created"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def enum_column(enum_cls: type[enum.StrEnum], default: enum.StrEnum):
+    # Stored as plain strings: readable in SQL and no ALTER TYPE on PostgreSQL when values grow.
+    return mapped_column(String(32), default=default.value, index=True)
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (CheckConstraint("total >= 0", name="total_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cart_id: Mapped[int | None] = mapped_column(ForeignKey("carts.id", ondelete="SET NULL"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    status: Mapped[str] = enum_column(OrderStatus, OrderStatus.PENDING)
+    payment_status: Mapped[str] = enum_column(PaymentStatus, PaymentStatus.UNPAID)
+    fulfilment_status: Mapped[str] = enum_column(FulfilmentStatus, FulfilmentStatus.UNFULFILLED)
+
+    ship_name: Mapped[str] = mapped_column(String(120))
+    ship_line1: Mapped[str] = mapped_column(String(200))
+    ship_line2: Mapped[str] = mapped_column(String(200), default="")
+    ship_city: Mapped[str] = mapped_column(String(120))
+    ship_postcode: Mapped[str] = mapped_column(String(20))
+    ship_country: Mapped[str] = mapped_column(String(2))
+    shipping_method: Mapped[str] = mapped_column(String(20))
+
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal: Mapped[int]
+    shipping_cost: Mapped[int]
+    total: Mapped[int]
+    estimated_delivery: Mapped[date]
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    paid_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
+    )
+    payments: Mapped[list[PaymentAttempt]] = relationship(
+        back_populates="order", order_by="PaymentAttempt.id"
+    )
+    history: Mapped[list[FulfilmentEvent]] = relationship(
+        back_populates="order", order_by="FulfilmentEvent.id"
+    )
+
+    @property
+    def number(self) -> str:
+        return f"TP-{self.id:06d}"
+
+    def money(self, amount: int) -> Money:
+        return Money(amount, self.currency)
+
+    @property
+    def is_paid(self) -> bool:
+        return self.payment_status == PaymentStatus.PAID
+
+
+class OrderLine(db.Model):
+    """A snapshot of what was bought: name, SKU and unit price as they were then."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("products.id", ondelete="SET NULL"), index=True
+    )
+    sku: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    unit_price: Mapped[int]
+    quantity: Mapped[int]
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+    @property
+    def total(self) -> int:
+        return self.unit_price * self.quantity
+
+
+class PaymentAttempt(db.Model):
+    """One Stripe PaymentIntent for an order; a retry with another card is a new attempt."""
+
+    __tablename__ = "payment_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(120), unique=True)
+    card_ref: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = enum_column(AttemptStatus, AttemptStatus.CREATED)
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    error_code: Mapped[str | None] = mapped_column(String(80))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="payments")
+
+
+class StripeEvent(db.Model):
+    """Every webhook event id we processed; the primary key makes a replay a no-op."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    type: Mapped[str] = mapped_column(String(80))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FulfilmentEvent(db.Model):
+    __tablename__ = "fulfilment_events"
+    __table_args__ = (UniqueConstraint("order_id", "to_status", name="uq_fulfilment_step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(120), default="system")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="history")

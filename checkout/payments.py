@@ -1,0 +1,258 @@
+"""Stripe payments: one PaymentIntent per attempt; an order is paid only on Stripe's word."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import stripe
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from storefront import catalog
+from storefront.extensions import db
+from storefront.models import Cart, Product, utcnow
+
+from .errors import OrderNotPayable, PaymentUnavailable
+from .models import AttemptStatus, Order, OrderStatus, PaymentAttempt, PaymentStatus
+
+log = logging.getLogger(__name__)
+
+
+def client() -> stripe.StripeClient:
+    cfg = current_app.config
+    return stripe.StripeClient(
+        cfg["STRIPE_SECRET_KEY"],
+        base_addresses={"api": cfg["STRIPE_API_BASE"]},
+        http_client=stripe.RequestsClient(timeout=cfg["STRIPE_TIMEOUT"]),
+        max_network_retries=2,  # safe: every create carries an idempotency key
+    )
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    attempt: PaymentAttempt
+    status: str  # succeeded | requires_action | failed
+    client_secret: str | None = None
+    message: str | None = None
+
+
+def _lock_order(order_id: int) -> Order:
+    """Row lock on PostgreSQL (SQLite serialises writers anyway)."""
+    return db.session.scalar(
+        select(Order).where(Order.id == order_id).with_for_update().execution_options(
+            populate_existing=True
+        )
+    )
+
+
+def pay(order: Order, card_ref: str) -> PaymentResult:
+    """Create and confirm a PaymentIntent for ``order`` with the card reference from Stripe.js.
+
+    The idempotency key is the order and the card reference: a double submit of the same
+    card reaches Stripe with the same key (and our unique attempt row), so it cannot charge
+    twice; another card after a decline is a new attempt.
+    """
+    if order.status != OrderStatus.PENDING or order.is_paid:
+        raise OrderNotPayable("This order is already paid or closed.")
+    key = f"order-{order.id}-{card_ref}"
+    by_key = select(PaymentAttempt).where(PaymentAttempt.idempotency_key == key)
+    existing = db.session.scalar(by_key)
+    if existing is not None and existing.payment_intent_id:
+        return _result_from_intent(existing, _retrieve(existing.payment_intent_id))
+    if existing is None:
+        existing = PaymentAttempt(
+            order=order, idempotency_key=key, card_ref=card_ref, amount=order.total,
+            currency=order.currency,
+        )
+        db.session.add(existing)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            existing = db.session.scalar(by_key)
+    attempt = existing
+    try:
+        intent = client().v1.payment_intents.create(
+            params={
+                "amount": order.total,
+                "currency": order.currency.lower(),
+                "payment_method": card_ref,
+                "payment_method_types": ["card"],
+                "confirm": True,
+                "metadata": {"order_id": str(order.id), "attempt_id": str(attempt.id)},
+                "description": f"Order {order.number}",
+            },
+            options={"idempotency_key": key},
+        )
+    except stripe.CardError as exc:
+        intent_id = _intent_id_from_error(exc)
+        if intent_id:
+            attempt.payment_intent_id = intent_id
+        return _fail(attempt, exc.code or "card_declined", exc.user_message or str(exc))
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        log.warning("Stripe unreachable for order %s: %s", order.id, type(exc).__name__)
+        raise PaymentUnavailable(
+            "We could not reach the payment service. Nothing was charged; please try again."
+        ) from None
+    except stripe.InvalidRequestError as exc:
+        return _fail(attempt, exc.code or "invalid_request", "The card could not be used.")
+    attempt.payment_intent_id = intent.id
+    db.session.commit()
+    return _result_from_intent(attempt, intent)
+
+
+def _intent_id_from_error(exc: stripe.StripeError) -> str | None:
+    error = (exc.json_body or {}).get("error") or {}
+    intent = error.get("payment_intent")
+    if isinstance(intent, dict):
+        return intent.get("id")
+    return None
+
+
+def _fail(attempt: PaymentAttempt, code: str, message: str) -> PaymentResult:
+    attempt.status = AttemptStatus.FAILED
+    attempt.error_code = code[:80]
+    attempt.error_message = message
+    if not attempt.order.is_paid:
+        attempt.order.payment_status = PaymentStatus.FAILED
+    db.session.commit()
+    return PaymentResult(attempt, "failed", message=_decline_message(code, message))
+
+
+def _decline_message(code: str, message: str) -> str:
+    if code == "payment_intent_authentication_failure":
+        return "Card authentication failed. Please try again or use another card."
+    return f"{message.rstrip('.')}. Please try another card."
+
+
+def _retrieve(intent_id: str):
+    try:
+        return client().v1.payment_intents.retrieve(intent_id)
+    except (stripe.APIConnectionError, stripe.RateLimitError):
+        raise PaymentUnavailable(
+            "We could not reach the payment service. Please try again in a moment."
+        ) from None
+
+
+def _result_from_intent(attempt: PaymentAttempt, intent) -> PaymentResult:
+    if intent.status == "succeeded":
+        record_succeeded(intent.id, attempt.order_id)
+        return PaymentResult(attempt, "succeeded")
+    if intent.status == "requires_action":
+        attempt.status = AttemptStatus.REQUIRES_ACTION
+        if not attempt.order.is_paid:
+            attempt.order.payment_status = PaymentStatus.REQUIRES_ACTION
+        db.session.commit()
+        return PaymentResult(attempt, "requires_action", client_secret=intent.client_secret)
+    error = intent.last_payment_error or {}
+    return _fail(attempt, error.get("code") or intent.status, error.get("message") or "Declined")
+
+
+def refresh(order: Order) -> Order:
+    """Ask Stripe about the order's latest attempt (the return page's server-side check)."""
+    if order.is_paid or order.status != OrderStatus.PENDING:
+        return order
+    attempt = next((a for a in reversed(order.payments) if a.payment_intent_id), None)
+    if attempt is None or attempt.status == AttemptStatus.FAILED:
+        return order
+    _result_from_intent(attempt, _retrieve(attempt.payment_intent_id))
+    db.session.refresh(order)
+    return order
+
+
+def _attempt_for(intent_id: str, order_id: int | None) -> PaymentAttempt | None:
+    attempt = db.session.scalar(
+        select(PaymentAttempt).where(PaymentAttempt.payment_intent_id == intent_id)
+    )
+    if attempt is None and order_id is not None:
+        # A declined create answered with an error before we learned the intent id.
+        attempt = db.session.scalar(
+            select(PaymentAttempt)
+            .where(PaymentAttempt.order_id == order_id, PaymentAttempt.payment_intent_id.is_(None))
+            .order_by(PaymentAttempt.id.desc())
+        )
+        if attempt is not None:
+            attempt.payment_intent_id = intent_id
+    return attempt
+
+
+def record_succeeded(intent_id: str, order_id: int | None) -> bool:
+    """Mark the order paid, take the stock, clear the cart. True only the first time.
+
+    Stock is taken with one conditional UPDATE per line, so the last unit cannot be sold
+    twice; if any line is short the order is cancelled and the charge refunded.
+    """
+    attempt = _attempt_for(intent_id, order_id)
+    if attempt is None:
+        log.warning("payment %s succeeded for an unknown order", intent_id)
+        return False
+    order = _lock_order(attempt.order_id)
+    attempt.status = AttemptStatus.SUCCEEDED
+    if order.is_paid or order.status != OrderStatus.PENDING:
+        db.session.commit()
+        return False
+    short = None
+    savepoint = db.session.begin_nested()
+    for line in order.lines:
+        taken = db.session.execute(
+            update(Product)
+            .where(Product.id == line.product_id, Product.stock >= line.quantity)
+            .values(stock=Product.stock - line.quantity)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not taken:
+            short = line
+            break
+    if short is None:
+        savepoint.commit()
+    else:
+        savepoint.rollback()  # no line's stock is taken
+    if short is not None:
+        order.status = OrderStatus.CANCELED
+        order.payment_status = PaymentStatus.REFUNDED
+        db.session.commit()
+        _refund(intent_id, order)
+        return False
+    order.status = OrderStatus.PAID
+    order.payment_status = PaymentStatus.PAID
+    order.paid_at = utcnow()
+    quantities: dict[int, int] = {}
+    for line in order.lines:
+        if line.product_id is not None:
+            quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
+    catalog.record_sale(quantities)
+    if order.cart_id is not None:
+        cart = db.session.get(Cart, order.cart_id)
+        if cart is not None:
+            cart.items.clear()
+    db.session.commit()
+    return True
+
+
+def _refund(intent_id: str, order: Order) -> None:
+    try:
+        client().v1.refunds.create(
+            params={"payment_intent": intent_id}, options={"idempotency_key": f"refund-{intent_id}"}
+        )
+    except stripe.StripeError:
+        log.exception("refund of %s for order %s failed; refund it by hand", intent_id, order.id)
+
+
+def record_failed(intent_id: str, order_id: int | None, code: str, message: str) -> bool:
+    """A failed attempt never touches a paid order."""
+    attempt = _attempt_for(intent_id, order_id)
+    if attempt is None:
+        return False
+    if attempt.status == AttemptStatus.SUCCEEDED:
+        db.session.commit()
+        return False
+    attempt.status = AttemptStatus.FAILED
+    attempt.error_code = (code or "failed")[:80]
+    attempt.error_message = message
+    order = _lock_order(attempt.order_id)
+    if not order.is_paid:
+        order.payment_status = PaymentStatus.FAILED
+    db.session.commit()
+    return True

@@ -1,0 +1,237 @@
+"""Checkout steps, payment, confirmation, order pages and buyer reviews."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from storefront import shipping
+from storefront.errors import DomainError
+from storefront.extensions import db
+from storefront.schemas import load_form
+from storefront.web import current_cart, current_summary, customer_id, error_response
+
+from . import flow, links, payments
+from . import reviews as review_service
+from .errors import CheckoutStepIncomplete
+from .fulfilment import TIMELINE
+from .models import Order, OrderStatus
+from .schemas import COUNTRIES, AddressSchema, PaySchema, ReviewSchema, ShippingSchema
+
+bp = Blueprint("checkout", __name__, template_folder="templates")
+STATE = "checkout"
+
+
+def _state() -> dict:
+    return dict(session.get(STATE) or {})
+
+
+def _save(state: dict) -> None:
+    session[STATE] = state
+
+
+def _nonempty_cart():
+    cart = current_cart()
+    if cart is None or not cart.items:
+        return None
+    return cart
+
+
+def _render_step(name: str, status: int = 200, **context):
+    cart = current_cart()
+    state = _state()
+    method = (state.get("shipping") or {}).get("method")
+    return render_template(
+        f"checkout/{name}.html",
+        steps=flow.STEPS,
+        current=name,
+        cart=cart,
+        summary=current_summary(cart, method),
+        **context,
+    ), status
+
+
+@bp.route("/checkout/", methods=["GET"])
+def start():
+    if _nonempty_cart() is None:
+        flash("Your cart is empty.", "error")
+        return redirect(url_for("cart.view"))
+    return redirect(url_for("checkout.address"))
+
+
+@bp.route("/checkout/address", methods=["GET", "POST"])
+def address():
+    if _nonempty_cart() is None:
+        return redirect(url_for("cart.view"))
+    state = _state()
+    form = dict(state.get("address") or {})
+    if current_user.is_authenticated:
+        form.setdefault("email", current_user.email)
+        form.setdefault("name", current_user.name)
+    errors: dict = {}
+    if request.method == "POST":
+        data = request.form.to_dict()
+        if current_user.is_authenticated:
+            data["email"] = current_user.email
+        form, errors = load_form(AddressSchema(), data)
+        if not errors:
+            state["address"] = form
+            _save(state)
+            return redirect(url_for("checkout.shipping_step"))
+    return _render_step(
+        "address", 400 if errors else 200, form=form, errors=errors, countries=COUNTRIES
+    )
+
+
+@bp.route("/checkout/shipping", methods=["GET", "POST"])
+def shipping_step():
+    if _nonempty_cart() is None:
+        return redirect(url_for("cart.view"))
+    state = _state()
+    try:
+        flow.require_step("shipping", state)
+    except CheckoutStepIncomplete as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(f"checkout.{_endpoint(exc.step)}"))
+    form = dict(state.get("shipping") or {"method": shipping.DEFAULT_METHOD})
+    errors: dict = {}
+    if request.method == "POST":
+        form, errors = load_form(ShippingSchema(), request.form)
+        if not errors:
+            state["shipping"] = form
+            _save(state)
+            return redirect(url_for("checkout.payment"))
+    cart = current_cart()
+    options = [
+        (m, current_summary(cart, m.code)) for m in shipping.METHODS.values()
+    ]
+    return _render_step("shipping", 400 if errors else 200, form=form, errors=errors,
+                        options=options)
+
+
+def _endpoint(step_name: str) -> str:
+    return {"shipping": "shipping_step"}.get(step_name, step_name)
+
+
+@bp.get("/checkout/payment")
+def payment():
+    state = _state()
+    try:
+        order = flow.place_order(current_cart(), state, customer_id())
+    except CheckoutStepIncomplete as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(f"checkout.{_endpoint(exc.step)}"))
+    except DomainError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("cart.view"))
+    return _render_step(
+        "payment",
+        order=order,
+        stripe_js_url=current_app.config["STRIPE_JS_URL"],
+        publishable_key=current_app.config["STRIPE_PUBLISHABLE_KEY"],
+        return_url=url_for("checkout.confirmation", token=links.order_token(order.id)),
+    )
+
+
+@bp.post("/checkout/pay")
+def pay():
+    """JSON: the browser posts only the card reference Stripe.js gave it."""
+    values, errors = load_form(PaySchema(), request.get_json(silent=True) or request.form)
+    if errors:
+        return jsonify(error="The card details could not be read.", errors=errors), 400
+    state = _state()
+    try:
+        order = flow.place_order(current_cart(), state, customer_id())
+        result = payments.pay(order, values["card_ref"])
+    except CheckoutStepIncomplete as exc:
+        return jsonify(error=str(exc), step=exc.step), 409
+    except DomainError as exc:
+        return jsonify(error=str(exc)), exc.status_code
+    confirmation = url_for("checkout.confirmation", token=links.order_token(order.id))
+    if result.status == "failed":
+        return jsonify(status="failed", error=result.message), 402
+    if result.status == "requires_action":
+        return jsonify(status="requires_action", client_secret=result.client_secret,
+                       redirect=confirmation)
+    return jsonify(status="succeeded", redirect=confirmation)
+
+
+def _order_from_token(token: str) -> Order:
+    order_id = links.order_id_from_token(token)
+    order = db.session.get(Order, order_id) if order_id else None
+    if order is None:
+        abort(404)
+    return order
+
+
+@bp.get("/checkout/confirmation/<token>")
+def confirmation(token: str):
+    order = _order_from_token(token)
+    try:
+        payments.refresh(order)  # the return page asks Stripe, never the browser
+    except DomainError as exc:
+        flash(str(exc), "error")
+    if order.is_paid:
+        session.pop(STATE, None)
+    return render_template(
+        "checkout/confirmation.html", order=order, steps=flow.STEPS, current="confirmation",
+        order_url=url_for("checkout.order_page", token=token),
+    )
+
+
+def _order_context(order: Order, token: str | None):
+    history = {e.to_status: e.at for e in order.history}
+    return dict(
+        order=order,
+        timeline=[(s, history.get(s) if s != "paid" else order.paid_at) for s in TIMELINE],
+        reviewable=review_service.reviewable_product_ids(order),
+        token=token,
+    )
+
+
+@bp.get("/orders/<token>")
+def order_page(token: str):
+    order = _order_from_token(token)
+    return render_template("orders/detail.html", **_order_context(order, token),
+                           form={}, errors={})
+
+
+@bp.get("/account/orders")
+@login_required
+def my_orders():
+    orders = db.session.scalars(
+        select(Order)
+        .where(Order.customer_id == current_user.id, Order.status != OrderStatus.PENDING)
+        .order_by(Order.id.desc())
+    ).all()
+    return render_template("orders/list.html", orders=orders, token_for=links.order_token)
+
+
+@bp.post("/orders/<token>/reviews")
+def review(token: str):
+    order = _order_from_token(token)
+    form, errors = load_form(ReviewSchema(), request.form)
+    if not errors:
+        try:
+            review_service.submit_review(
+                order, form["product_id"], form["rating"], form.get("title", ""), form["body"]
+            )
+        except DomainError as exc:
+            return error_response(str(exc), exc.status_code)
+        flash("Thank you for your review!", "success")
+        return redirect(url_for("checkout.order_page", token=token))
+    return render_template(
+        "orders/detail.html", **_order_context(order, token), form=form, errors=errors
+    ), 400

@@ -1,0 +1,1 @@
+"""The reference storefront: catalog, search, cart, accounts, reviews."""

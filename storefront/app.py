@@ -1,0 +1,111 @@
+"""The composition root: create_app() wires every area of the shop together."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask_login import current_user
+
+from . import config
+from .extensions import csrf, db, login_manager, migrate
+
+MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    if test_config and test_config.get("TESTING"):
+        app.testing = True
+    config.load(app, test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.setdefault("MAX_CONTENT_LENGTH", 1024 * 1024)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=MIGRATIONS, render_as_batch=True, compare_type=True,
+        compare_server_default=True,
+    )
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "account.login"
+    login_manager.login_message = "Please log in to see that page."
+
+    from checkout import cli as checkout_cli
+    from checkout import models as _checkout_models  # noqa: F401  (tables for migrations)
+    from checkout import seed, webhooks
+    from checkout import views as checkout_views
+
+    from .models import Customer
+    from .views import account, cart, shop
+
+    @login_manager.user_loader
+    def load_customer(customer_id: str):
+        return db.session.get(Customer, int(customer_id)) if customer_id.isdigit() else None
+
+    for blueprint in (shop.bp, cart.bp, account.bp, checkout_views.bp, webhooks.bp):
+        app.register_blueprint(blueprint)
+    app.cli.add_command(seed.seed_command)
+    app.cli.add_command(checkout_cli.orders_cli)
+
+    _register_template_helpers(app)
+    _register_error_pages(app)
+    return app
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from .money import Money
+    from .web import current_cart
+
+    @app.template_filter("money")
+    def money_filter(amount: int, currency: str | None = None) -> str:
+        return Money(int(amount), currency or app.config["STORE_CURRENCY"]).format()
+
+    @app.context_processor
+    def shop_context():
+        def cart_count() -> int:
+            cart = current_cart()
+            return sum(i.quantity for i in cart.items) if cart else 0
+
+        return {
+            "store_name": app.config["STORE_NAME"],
+            "cart_count": cart_count,
+            "current_user": current_user,
+        }
+
+
+def _register_error_pages(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    from .web import error_response
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc):
+        return error_response("Your session expired or the form was tampered with. "
+                              "Please go back, reload the page and try again.", 400)
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        return error_response("We could not find that page.", 404)
+
+    @app.errorhandler(405)
+    def not_allowed(exc):
+        return error_response("That action is not allowed here.", 405)
+
+    @app.errorhandler(413)
+    def too_large(exc):
+        return error_response("That request is too large.", 413)
+
+    @app.errorhandler(400)
+    def bad_request(exc):
+        return error_response("The request could not be understood.", 400)
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        return error_response("Something went wrong on our side. Please try again.", 500)
+

@@ -1,0 +1,179 @@
+"""The cart service: one database cart per visitor, merged into the customer's at login."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from . import shipping
+from .errors import NotFound, OutOfStock
+from .extensions import db
+from .models import Cart, CartItem, Product
+from .money import Money
+
+MAX_QUANTITY = 99
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _load(stmt) -> Cart | None:
+    return db.session.scalar(
+        stmt.options(selectinload(Cart.items).joinedload(CartItem.product).joinedload(Product.category))
+    )
+
+
+def find_cart(token: str | None, customer_id: int | None) -> Cart | None:
+    if customer_id is not None:
+        return _load(select(Cart).where(Cart.customer_id == customer_id))
+    if token:
+        return _load(select(Cart).where(Cart.token == token, Cart.customer_id.is_(None)))
+    return None
+
+
+def get_or_create_cart(token: str, customer_id: int | None) -> Cart:
+    cart = find_cart(token, customer_id)
+    if cart is not None:
+        return cart
+    cart = Cart(token=token if customer_id is None else new_token(), customer_id=customer_id)
+    db.session.add(cart)
+    try:
+        db.session.commit()
+    except IntegrityError:  # another request of the same visitor created it first
+        db.session.rollback()
+        cart = find_cart(token, customer_id)
+        if cart is None:
+            raise
+    return cart
+
+
+def _product(product_id: int) -> Product:
+    product = db.session.get(Product, product_id)
+    if product is None:
+        raise NotFound("That product does not exist.")
+    return product
+
+
+def _check_stock(product: Product, quantity: int) -> None:
+    if quantity > product.stock:
+        if product.stock <= 0:
+            raise OutOfStock(f"{product.title} is out of stock.")
+        raise OutOfStock(f"Only {product.stock} of {product.title} left in stock.")
+
+
+def add_item(cart: Cart, product_id: int, quantity: int = 1) -> CartItem:
+    product = _product(product_id)
+    item = next((i for i in cart.items if i.product_id == product_id), None)
+    wanted = (item.quantity if item else 0) + quantity
+    _check_stock(product, wanted)
+    wanted = min(wanted, MAX_QUANTITY)
+    if item is None:
+        item = CartItem(product=product, quantity=wanted)
+        cart.items.append(item)
+    else:
+        item.quantity = wanted
+    db.session.commit()
+    return item
+
+
+def set_quantity(cart: Cart, product_id: int, quantity: int) -> CartItem | None:
+    item = next((i for i in cart.items if i.product_id == product_id), None)
+    if item is None:
+        raise NotFound("That product is not in your cart.")
+    if quantity <= 0:
+        cart.items.remove(item)
+        db.session.commit()
+        return None
+    _check_stock(item.product, quantity)
+    item.quantity = min(quantity, MAX_QUANTITY)
+    db.session.commit()
+    return item
+
+
+def remove_item(cart: Cart, product_id: int) -> None:
+    set_quantity(cart, product_id, 0)
+
+
+def clear(cart: Cart) -> None:
+    cart.items.clear()
+    db.session.commit()
+
+
+def merge_into_customer(token: str | None, customer_id: int) -> Cart:
+    """At login: the anonymous cart's lines join the customer's cart (capped by stock)."""
+    anonymous = find_cart(token, None) if token else None
+    customer_cart = find_cart(None, customer_id)
+    if customer_cart is None:
+        if anonymous is not None:
+            anonymous.customer_id = customer_id
+            db.session.commit()
+            return anonymous
+        return get_or_create_cart(new_token(), customer_id)
+    if anonymous is not None and anonymous.id != customer_cart.id:
+        for item in list(anonymous.items):
+            existing = next(
+                (i for i in customer_cart.items if i.product_id == item.product_id), None
+            )
+            total = item.quantity + (existing.quantity if existing else 0)
+            total = min(total, max(item.product.stock, 0), MAX_QUANTITY)
+            if total <= 0:
+                continue
+            if existing:
+                existing.quantity = total
+            else:
+                customer_cart.items.append(CartItem(product=item.product, quantity=total))
+        db.session.delete(anonymous)
+        db.session.commit()
+    return customer_cart
+
+
+@dataclass(frozen=True)
+class CartSummary:
+    item_count: int
+    subtotal: Money
+    shipping: Money
+    total: Money
+    method: shipping.ShippingMethod
+    free_shipping_threshold: Money
+    remaining_for_free_shipping: Money
+    estimated_delivery: date
+    stock_problems: list[str]
+
+
+def summarize(
+    cart: Cart | None, currency: str, free_threshold: int, method_code: str | None = None,
+    today: date | None = None,
+) -> CartSummary:
+    items = cart.items if cart else []
+    subtotal = Money(0, currency)
+    for item in items:
+        subtotal = subtotal + item.line_total
+    method = shipping.METHODS.get(method_code or shipping.DEFAULT_METHOD) or shipping.METHODS[
+        shipping.DEFAULT_METHOD
+    ]
+    cost = shipping.shipping_cost(method, subtotal, free_threshold) if items else Money(0, currency)
+    remaining = max(free_threshold - subtotal.amount, 0)
+    problems = [
+        f"Only {i.product.stock} of {i.product.title} left in stock."
+        if i.product.stock > 0
+        else f"{i.product.title} is out of stock."
+        for i in items
+        if i.quantity > i.product.stock
+    ]
+    return CartSummary(
+        item_count=sum(i.quantity for i in items),
+        subtotal=subtotal,
+        shipping=cost,
+        total=subtotal + cost,
+        method=method,
+        free_shipping_threshold=Money(free_threshold, currency),
+        remaining_for_free_shipping=Money(remaining, currency),
+        estimated_delivery=shipping.estimated_delivery(method, today or date.today()),
+        stock_problems=problems,
+    )

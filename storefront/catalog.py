@@ -1,0 +1,273 @@
+"""Catalog queries: landing page, search, category listings, recommendations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Select, and_, case, desc, func, literal, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, joinedload
+
+from .extensions import db
+from .models import Category, Product, ProductPair, ProductView, Review, utcnow
+
+SORTS = ("relevance", "price_asc", "price_desc", "rating", "newest")
+MAX_TERMS = 8
+
+
+@dataclass
+class ListingQuery:
+    q: str = ""
+    category: str | None = None
+    min_price: int | None = None  # minor units
+    max_price: int | None = None
+    in_stock: bool = False
+    sort: str = "relevance"
+    page: int = 1
+    terms: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.terms = [t for t in self.q.lower().split() if t][:MAX_TERMS]
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _rating_expr():
+    return case(
+        (Product.rating_count > 0, Product.rating_sum * 1.0 / Product.rating_count),
+        else_=0.0,
+    )
+
+
+def _text_score(terms: list[str]):
+    """Weighted text match: title beats category beats SKU beats description."""
+    score = literal(0.0)
+    for term in terms:
+        pattern = _like(term)
+        score = score + case((Product.title.ilike(pattern, escape="\\"), 6.0), else_=0.0)
+        score = score + case((Category.name.ilike(pattern, escape="\\"), 3.0), else_=0.0)
+        score = score + case((Product.sku.ilike(pattern, escape="\\"), 3.0), else_=0.0)
+        score = score + case((Product.description.ilike(pattern, escape="\\"), 1.0), else_=0.0)
+    return score
+
+
+def relevance_expr(terms: list[str]):
+    """Text match first, then popularity (units sold) and rating break ties and lift favourites.
+
+    The popularity term saturates (x / (x + 50)) so a best-seller cannot outrank a better
+    text match; rating adds up to one title-word's worth for a 5-star product.
+    """
+    popularity = Product.sold_count * 1.0 / (Product.sold_count + 50.0)
+    rating_boost = _rating_expr() / 5.0
+    if not terms:
+        return 2.0 * popularity + rating_boost
+    return _text_score(terms) * (1.0 + 0.5 * popularity + 0.3 * rating_boost)
+
+
+def listing_statement(query: ListingQuery) -> Select:
+    stmt = (
+        select(Product)
+        .join(Product.category)
+        .options(contains_eager(Product.category))
+    )
+    if query.terms:
+        per_term = []
+        for term in query.terms:
+            pattern = _like(term)
+            per_term.append(
+                or_(
+                    Product.title.ilike(pattern, escape="\\"),
+                    Product.description.ilike(pattern, escape="\\"),
+                    Product.sku.ilike(pattern, escape="\\"),
+                    Category.name.ilike(pattern, escape="\\"),
+                )
+            )
+        stmt = stmt.where(or_(*per_term))
+    if query.category:
+        stmt = stmt.where(Category.slug == query.category)
+    if query.min_price is not None:
+        stmt = stmt.where(Product.price >= query.min_price)
+    if query.max_price is not None:
+        stmt = stmt.where(Product.price <= query.max_price)
+    if query.in_stock:
+        stmt = stmt.where(Product.stock > 0)
+
+    order = {
+        "price_asc": [Product.price.asc()],
+        "price_desc": [Product.price.desc()],
+        "rating": [desc(_rating_expr()), Product.rating_count.desc()],
+        "newest": [Product.created_at.desc()],
+    }.get(query.sort, [desc(relevance_expr(query.terms))])
+    return stmt.order_by(*order, Product.id)
+
+
+def search(query: ListingQuery, per_page: int):
+    """One page of products for the query; two SQL statements whatever the page size."""
+    return db.paginate(
+        listing_statement(query), page=query.page, per_page=per_page, error_out=False,
+        max_per_page=100,
+    )
+
+
+def categories() -> list[Category]:
+    return list(db.session.scalars(select(Category).order_by(Category.position, Category.name)))
+
+
+def category_by_slug(slug: str) -> Category | None:
+    return db.session.scalar(select(Category).where(Category.slug == slug))
+
+
+def _with_category(stmt: Select) -> Select:
+    return stmt.options(joinedload(Product.category))
+
+
+def featured(limit: int = 8) -> list[Product]:
+    stmt = (
+        select(Product)
+        .where(Product.featured.is_(True))
+        .order_by(Product.sold_count.desc(), Product.id)
+        .limit(limit)
+    )
+    return list(db.session.scalars(_with_category(stmt)))
+
+
+def deals(limit: int = 8) -> list[Product]:
+    stmt = (
+        select(Product)
+        .where(Product.compare_at_price > Product.price, Product.stock > 0)
+        .order_by(((Product.compare_at_price - Product.price) * 1.0 / Product.compare_at_price)
+                  .desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(_with_category(stmt)))
+
+
+def product_by_slug(slug: str) -> Product | None:
+    return db.session.scalar(_with_category(select(Product).where(Product.slug == slug)))
+
+
+def rating_histogram(product: Product) -> dict[int, int]:
+    rows = db.session.execute(
+        select(Review.rating, func.count())
+        .where(Review.product_id == product.id)
+        .group_by(Review.rating)
+    )
+    counts = {star: 0 for star in range(5, 0, -1)}
+    for rating, count in rows:
+        counts[rating] = count
+    return counts
+
+
+def reviews_for(product: Product, limit: int = 20) -> list[Review]:
+    stmt = (
+        select(Review)
+        .where(Review.product_id == product.id)
+        .order_by(Review.verified.desc(), Review.created_at.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def _fill_from_category(product: Product, chosen: list[Product], limit: int) -> list[Product]:
+    if len(chosen) >= limit:
+        return chosen[:limit]
+    exclude = [product.id, *(p.id for p in chosen)]
+    stmt = (
+        select(Product)
+        .where(Product.category_id == product.category_id, Product.id.not_in(exclude))
+        .order_by(Product.sold_count.desc(), Product.id)
+        .limit(limit - len(chosen))
+    )
+    return chosen + list(db.session.scalars(_with_category(stmt)))
+
+
+def bought_together(product: Product, limit: int = 4) -> list[Product]:
+    """Products most often in the same paid order; the same category when there is no history."""
+    stmt = (
+        select(Product)
+        .join(ProductPair, ProductPair.other_id == Product.id)
+        .where(ProductPair.product_id == product.id, ProductPair.orders > 0)
+        .order_by(ProductPair.orders.desc(), Product.id)
+        .limit(limit)
+    )
+    return _fill_from_category(product, list(db.session.scalars(_with_category(stmt))), limit)
+
+
+CO_VIEW_WINDOW = timedelta(days=90)
+CO_VIEW_VISITORS = 500  # bound the self-join to the most recent viewers
+
+
+def also_viewed(product: Product, limit: int = 4) -> list[Product]:
+    """Products viewed by the visitors who viewed this one (last 90 days, latest 500 viewers)."""
+    since = utcnow() - CO_VIEW_WINDOW
+    viewers = (
+        select(ProductView.visitor)
+        .where(ProductView.product_id == product.id, ProductView.viewed_at >= since)
+        .group_by(ProductView.visitor)
+        .order_by(func.max(ProductView.viewed_at).desc())
+        .limit(CO_VIEW_VISITORS)
+        .subquery()
+    )
+    counts = (
+        select(ProductView.product_id, func.count(func.distinct(ProductView.visitor)).label("n"))
+        .join(viewers, viewers.c.visitor == ProductView.visitor)
+        .where(ProductView.product_id != product.id, ProductView.viewed_at >= since)
+        .group_by(ProductView.product_id)
+        .subquery()
+    )
+    stmt = (
+        select(Product)
+        .join(counts, counts.c.product_id == Product.id)
+        .order_by(counts.c.n.desc(), Product.id)
+        .limit(limit)
+    )
+    return _fill_from_category(product, list(db.session.scalars(_with_category(stmt))), limit)
+
+
+def record_view(product: Product, visitor: str) -> None:
+    db.session.add(ProductView(visitor=visitor, product_id=product.id))
+    db.session.commit()
+
+
+def record_sale(quantities: dict[int, int]) -> None:
+    """Called when an order is paid: units sold and bought-together pairs. Caller commits."""
+    for product_id, quantity in quantities.items():
+        db.session.execute(
+            Product.__table__.update()
+            .where(Product.id == product_id)
+            .values(sold_count=Product.sold_count + quantity)
+        )
+    ids = sorted(quantities)
+    for a in ids:
+        for b in ids:
+            if a == b:
+                continue
+            _increment_pair(a, b)
+
+
+def _increment_pair(a: int, b: int) -> None:
+    bump = (
+        ProductPair.__table__.update()
+        .where(and_(ProductPair.product_id == a, ProductPair.other_id == b))
+        .values(orders=ProductPair.orders + 1)
+    )
+    if db.session.execute(bump).rowcount:
+        return
+    try:
+        with db.session.begin_nested():  # a concurrent order may insert the same pair first
+            db.session.add(ProductPair(product_id=a, other_id=b, orders=1))
+    except IntegrityError:
+        db.session.execute(bump)
+
+
+def add_rating(product_id: int, rating: int) -> None:
+    """Keep the product's rating aggregate in step with a new review. Caller commits."""
+    db.session.execute(
+        Product.__table__.update()
+        .where(Product.id == product_id)
+        .values(rating_count=Product.rating_count + 1, rating_sum=Product.rating_sum + rating)
+    )

@@ -1,0 +1,97 @@
+"""Configuration: typed defaults, overridable from the environment under the same name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+LOCALSTRIPE_URL = "http://127.0.0.1:8420"
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or cannot be parsed."""
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected one of true/false/1/0/yes/no/on/off")
+
+
+def parse_int(raw: str) -> int:
+    return int(raw.strip())
+
+
+def parse_str(raw: str) -> str:
+    return raw
+
+
+# name -> (parser, default). Every key can be set from the environment.
+SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
+    "SECRET_KEY": (parse_str, None),
+    "DATABASE_URL": (parse_str, None),
+    "DEMO": (parse_bool, False),
+    "STORE_NAME": (parse_str, "Touchpoint Store"),
+    "STORE_CURRENCY": (parse_str, "USD"),
+    "FREE_SHIPPING_THRESHOLD": (parse_int, 2500),
+    "PAGE_SIZE": (parse_int, 12),
+    "STRIPE_SECRET_KEY": (parse_str, "sk_test_localstripe"),
+    "STRIPE_PUBLISHABLE_KEY": (parse_str, "pk_test_localstripe"),
+    "STRIPE_WEBHOOK_SECRET": (parse_str, "whsec_localstripe"),
+    "STRIPE_API_BASE": (parse_str, LOCALSTRIPE_URL),
+    "STRIPE_JS_URL": (parse_str, LOCALSTRIPE_URL + "/js.stripe.com/v3/"),
+    "STRIPE_TIMEOUT": (parse_int, 10),
+}
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Parse every known key present in ``environ``; raise ConfigError naming a bad one."""
+    parsed: dict[str, Any] = {}
+    for name, (parser, _default) in SETTINGS.items():
+        if name not in environ:
+            continue
+        try:
+            parsed[name] = parser(environ[name])
+        except ValueError as exc:
+            raise ConfigError(f"{name}={environ[name]!r} is not valid: {exc}") from None
+    return parsed
+
+
+def defaults() -> dict[str, Any]:
+    return {name: default for name, (_parser, default) in SETTINGS.items()}
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling of the scheme was given."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load(app, test_config: Mapping[str, Any] | None) -> None:
+    """Defaults, then the environment, then ``test_config``; then check what is mandatory."""
+    app.config.from_mapping(defaults())
+    app.config.update(from_environment(os.environ))
+    if test_config:
+        app.config.update(test_config)
+
+    if not app.config["SECRET_KEY"]:
+        if app.testing or app.config["DEMO"]:
+            app.config["SECRET_KEY"] = "insecure-demo-key-" + ("test" if app.testing else "demo")
+        else:
+            raise ConfigError(
+                "SECRET_KEY is not set. Set the SECRET_KEY environment variable to a long random "
+                "string (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`), "
+                "or DEMO=true for a local demo."
+            )
+
+    url = app.config.get("SQLALCHEMY_DATABASE_URI") or app.config["DATABASE_URL"]
+    if not url:
+        url = "sqlite:///" + os.path.join(app.instance_path, "touchpoint.db")
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})

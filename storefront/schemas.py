@@ -1,0 +1,93 @@
+"""marshmallow schemas for every shopper input of the storefront."""
+
+from __future__ import annotations
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+from .catalog import SORTS
+from .money import parse_major
+
+
+class MoneyField(fields.Field):
+    """'12.50' in, minor units out; empty means no bound."""
+
+    default_error_messages = {"invalid": "Enter an amount like 25 or 19.99."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value in (None, ""):
+            return None
+        try:
+            return parse_major(str(value)).amount
+        except ValueError:
+            raise self.make_error("invalid") from None
+
+
+class BaseSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    @pre_load
+    def strip_strings(self, data, **kwargs):
+        if hasattr(data, "to_dict"):
+            data = data.to_dict()
+        return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+
+
+class ListingSchema(BaseSchema):
+    q = fields.String(load_default="", validate=validate.Length(max=200))
+    category = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=80))
+    min_price = MoneyField(load_default=None)
+    max_price = MoneyField(load_default=None)
+    in_stock = fields.Boolean(load_default=False, truthy={"1", "on", "true", "yes"})
+    sort = fields.String(load_default="relevance", validate=validate.OneOf(SORTS))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+
+    @pre_load
+    def blank_to_default(self, data, **kwargs):
+        return {k: v for k, v in data.items() if v != "" or k == "q"}
+
+    @validates_schema
+    def price_range(self, data, **kwargs):
+        low, high = data.get("min_price"), data.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise ValidationError("The minimum price is above the maximum.", "max_price")
+
+
+class CartAddSchema(BaseSchema):
+    product_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=99))
+
+
+class CartUpdateSchema(BaseSchema):
+    product_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    quantity = fields.Integer(required=True, validate=validate.Range(min=0, max=99))
+
+
+class SignUpSchema(BaseSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=validate.Length(min=8, max=200))
+
+
+class LoginSchema(BaseSchema):
+    email = fields.Email(required=True)
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    next = fields.String(load_default=None, allow_none=True)
+
+
+def load_form(schema: Schema, data) -> tuple[dict, dict[str, list[str]]]:
+    """Validate; return (values, errors). On errors, values keeps what the shopper typed."""
+    try:
+        return schema.load(data), {}
+    except ValidationError as exc:
+        raw = data.to_dict() if hasattr(data, "to_dict") else dict(data)
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        return raw, messages

@@ -1,0 +1,1 @@
+"""The storefront's blueprints."""

@@ -1,0 +1,80 @@
+"""The cart page and its add / change / remove actions."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+
+from .. import cart as cart_service
+from ..errors import DomainError
+from ..schemas import CartAddSchema, CartUpdateSchema, load_form
+from ..web import current_cart, current_summary, error_response, wants_json
+
+bp = Blueprint("cart", __name__, url_prefix="/cart")
+
+
+def _cart_json(cart):
+    summary = current_summary(cart)
+    return {
+        "items": [
+            {"product_id": i.product_id, "title": i.product.title, "quantity": i.quantity,
+             "unit_price": i.product.price, "line_total": i.line_total.amount}
+            for i in (cart.items if cart else [])
+        ],
+        "item_count": summary.item_count,
+        "subtotal": summary.subtotal.amount,
+        "shipping": summary.shipping.amount,
+        "total": summary.total.amount,
+        "currency": summary.subtotal.currency,
+        "estimated_delivery": summary.estimated_delivery.isoformat(),
+    }
+
+
+@bp.get("/")
+def view():
+    cart = current_cart()
+    if wants_json():
+        return jsonify(_cart_json(cart))
+    return render_template("cart.html", cart=cart, summary=current_summary(cart))
+
+
+def _apply(schema, action):
+    data = request.get_json(silent=True) if request.is_json else request.form
+    values, errors = load_form(schema, data or {})
+    if errors:
+        return error_response("Please check the quantity.", 400, errors)
+    cart = current_cart(create=True)
+    try:
+        message = action(cart, values)
+    except DomainError as exc:
+        return error_response(str(exc), exc.status_code)
+    if wants_json():
+        return jsonify(_cart_json(cart))
+    flash(message, "success")
+    return redirect(url_for("cart.view"))
+
+
+@bp.post("/add")
+def add():
+    def action(cart, values):
+        item = cart_service.add_item(cart, values["product_id"], values["quantity"])
+        return f"Added {item.product.title} to your cart."
+
+    return _apply(CartAddSchema(), action)
+
+
+@bp.post("/update")
+def update():
+    def action(cart, values):
+        cart_service.set_quantity(cart, values["product_id"], values["quantity"])
+        return "Cart updated."
+
+    return _apply(CartUpdateSchema(), action)
+
+
+@bp.post("/remove")
+def remove():
+    def action(cart, values):
+        cart_service.remove_item(cart, values["product_id"])
+        return "Removed from your cart."
+
+    return _apply(CartUpdateSchema(partial=("quantity",)), action)

@@ -1,0 +1,68 @@
+"""Landing page, search, category pages and product pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request
+
+from .. import catalog
+from ..schemas import ListingSchema, load_form
+from ..web import cart_token
+
+bp = Blueprint("shop", __name__)
+
+
+@bp.get("/")
+def landing():
+    return render_template(
+        "landing.html",
+        featured=catalog.featured(),
+        deals=catalog.deals(),
+        categories=catalog.categories(),
+    )
+
+
+def _listing(template: str, category=None, **extra):
+    args = request.args.to_dict()
+    if category is not None:
+        args["category"] = category.slug
+    values, errors = load_form(ListingSchema(), args)
+    if errors:
+        return render_template(
+            template, page=None, errors=errors, form=values, category=category,
+            categories=catalog.categories(), sorts=catalog.SORTS, **extra,
+        ), 400
+    query = catalog.ListingQuery(**values)
+    page = catalog.search(query, current_app.config["PAGE_SIZE"])
+    return render_template(
+        template, page=page, errors={}, form=request.args, query=query, category=category,
+        categories=catalog.categories(), sorts=catalog.SORTS, **extra,
+    )
+
+
+@bp.get("/search")
+def search():
+    return _listing("search.html")
+
+
+@bp.get("/c/<slug>")
+def category(slug: str):
+    found = catalog.category_by_slug(slug)
+    if found is None:
+        abort(404)
+    return _listing("category.html", category=found)
+
+
+@bp.get("/p/<slug>")
+def product(slug: str):
+    found = catalog.product_by_slug(slug)
+    if found is None:
+        abort(404)
+    catalog.record_view(found, cart_token())
+    return render_template(
+        "product.html",
+        product=found,
+        histogram=catalog.rating_histogram(found),
+        reviews=catalog.reviews_for(found),
+        bought_together=catalog.bought_together(found),
+        also_viewed=catalog.also_viewed(found),
+    )

@@ -1,0 +1,180 @@
+"""Test helpers: real peers (localstripe, PostgreSQL) and shopper actions over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import closing
+from pathlib import Path
+
+import requests
+import stripe
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+CARD_OK = "4242424242424242"
+CARD_DECLINED = "4000000000000341"
+CARD_3DS = "4000002500003155"
+WEBHOOK_SECRET = "whsec_test_secret"
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+class LocalStripe:
+    """A localstripe process on loopback (PyPI's stateful fake Stripe server)."""
+
+    def __init__(self, log_path: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        exe = shutil.which("localstripe", path=str(Path(sys.executable).parent)) or "localstripe"
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--from-scratch"],
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+    def card_ref(self, number: str, publishable_key: str = "pk_test_localstripe") -> str:
+        """What Stripe.js's createToken gives the browser: the token's card id."""
+        response = requests.post(
+            f"{self.url}/v1/tokens",
+            data={"card[number]": number, "card[exp_month]": "12", "card[exp_year]": "2034",
+                  "card[cvc]": "123", "key": publishable_key},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()["card"]["id"]
+
+    def authenticate(self, intent_id: str, client_secret: str, success: bool = True) -> dict:
+        """What Stripe.js's confirmCardPayment does in the 3-D Secure modal."""
+        response = requests.post(
+            f"{self.url}/v1/payment_intents/{intent_id}/_authenticate?success={str(success).lower()}",
+            json={"key": "pk_test_localstripe", "client_secret": client_secret},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def register_webhook(self, url: str, secret: str) -> None:
+        name = uuid.uuid4().hex[:8]
+        requests.post(
+            f"{self.url}/_config/webhooks/{name}", data={"url": url, "secret": secret}, timeout=10
+        ).raise_for_status()
+
+    def events_for(self, intent_id: str, event_type: str) -> list[dict]:
+        response = requests.get(
+            f"{self.url}/v1/events", params={"limit": 100},
+            headers={"Authorization": "Bearer sk_test_localstripe"}, timeout=10,
+        )
+        response.raise_for_status()
+        return [
+            e for e in response.json()["data"]
+            if e["type"] == event_type and e["data"]["object"]["id"] == intent_id
+        ]
+
+
+def sign_payload(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header exactly as Stripe (and localstripe) computes it."""
+    ts = timestamp or int(time.time())
+    signature = stripe.WebhookSignature._compute_signature(f"{ts}.{payload.decode()}", secret)
+    return f"t={ts},v1={signature}"
+
+
+def csrf_token(client) -> str:
+    page = client.get("/account/login")
+    match = re.search(r'name="csrf-token" content="([^"]+)"', page.get_data(as_text=True))
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+class Shopper:
+    """A shopper's actions through the HTTP test client, CSRF tokens included."""
+
+    def __init__(self, client, stripe_server: LocalStripe | None = None):
+        self.client = client
+        self.stripe = stripe_server
+        self._csrf: str | None = None
+
+    @property
+    def csrf(self) -> str:
+        if self._csrf is None:
+            self._csrf = csrf_token(self.client)
+        return self._csrf
+
+    def post(self, url: str, data: dict | None = None, **kwargs):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.csrf)
+        return self.client.post(url, data=data, **kwargs)
+
+    def post_json(self, url: str, body: dict):
+        return self.client.post(
+            url, data=json.dumps(body),
+            headers={"Content-Type": "application/json", "Accept": "application/json",
+                     "X-CSRFToken": self.csrf},
+        )
+
+    def signup(self, email: str, name: str = "Test Shopper", password: str = "correct horse 1"):
+        response = self.post("/account/signup", {"email": email, "name": name,
+                                                  "password": password})
+        self._csrf = None  # login rotates the session
+        return response
+
+    def login(self, email: str, password: str = "correct horse 1"):
+        response = self.post("/account/login", {"email": email, "password": password})
+        self._csrf = None
+        return response
+
+    def add_to_cart(self, product_id: int, quantity: int = 1):
+        return self.post("/cart/add", {"product_id": product_id, "quantity": quantity})
+
+    def address(self, **overrides):
+        data = {"email": "guest@example.com", "name": "Ada Lovelace", "line1": "12 Analytical Row",
+                "line2": "", "city": "London", "postcode": "N1 9GU", "country": "GB"}
+        data.update(overrides)
+        return self.post("/checkout/address", data)
+
+    def choose_shipping(self, method: str = "standard"):
+        return self.post("/checkout/shipping", {"method": method})
+
+    def to_payment(self, method: str = "standard", **address):
+        assert self.address(**address).status_code == 302
+        assert self.choose_shipping(method).status_code == 302
+        page = self.client.get("/checkout/payment")
+        assert page.status_code == 200, page.get_data(as_text=True)[:500]
+        return page
+
+    def pay(self, card: str = CARD_OK):
+        assert self.stripe is not None
+        return self.post_json("/checkout/pay", {"card_ref": self.stripe.card_ref(card)})

@@ -1,0 +1,1 @@
+"""The JourneyTracker Flask extension (built in the journey-tracking issue)."""

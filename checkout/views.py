@@ -30,7 +30,10 @@ from .fulfilment import TIMELINE
 from .models import Order, OrderStatus
 from .schemas import COUNTRIES, AddressSchema, PaySchema, ReviewSchema, ShippingSchema
 
-bp = Blueprint("checkout", __name__, template_folder="templates")
+bp = Blueprint(
+    "checkout", __name__, template_folder="templates", static_folder="static",
+    static_url_path="/static/checkout",
+)
 STATE = "checkout"
 
 

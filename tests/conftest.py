@@ -148,10 +148,25 @@ def app(app_factory):
     return app_factory()
 
 
+@pytest.fixture(autouse=True)
+def _push_request_context():
+    """Replace pytest-flask's: with ``app``'s context pushed for the whole test, every client
+    request would reuse it and share one ``g`` (stale CSRF tokens, cached users), hiding
+    exactly the app-context bugs a real server has."""
+
+
 @pytest.fixture
-def shop_db(app):
-    """An app context for direct service and model access."""
-    with app.app_context():
+def client(app):
+    """A browser: its own cookie jar; no request context is kept after a request."""
+    return app.test_client()
+
+
+@pytest.fixture
+def shop_db(app, app_factory):
+    """Direct database access for a test, through a second app on the same database, so the
+    test's context never leaks into the requests the client makes to ``app``."""
+    inspector = app_factory()
+    with inspector.test_request_context():
         yield db
 
 

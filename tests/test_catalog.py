@@ -1,0 +1,163 @@
+"""Seeded catalog, landing page, search relevance, sorts, filters, pagination, query counts."""
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, func, select
+
+from storefront.extensions import db
+from storefront.models import Category, Product, Review
+
+from . import factories
+
+STATIC = Path(__file__).resolve().parent.parent / "storefront" / "static"
+
+
+def product_links(html: str) -> list[str]:
+    return re.findall(r'<a href="/p/([^"]+)" class="card-link">', html)
+
+
+def test_seed_makes_a_realistic_store(seeded, shop_db):
+    products = shop_db.session.scalars(select(Product)).all()
+    assert len(products) >= 40
+    assert shop_db.session.scalar(select(func.count()).select_from(Category)) >= 6
+    for p in products:
+        assert p.price > 0 and p.currency == "USD" and p.sku and p.description
+        assert (STATIC / "img" / "products" / p.image).is_file(), p.image
+    reviews = shop_db.session.scalars(select(Review)).all()
+    assert len(reviews) > 20
+    assert all(r.verified and r.order_id for r in reviews), "seeded reviews come from past buyers"
+    # The denormalised rating equals the reviews'.
+    for p in products:
+        rs = [r.rating for r in reviews if r.product_id == p.id]
+        assert (p.rating_count, p.rating_sum) == (len(rs), sum(rs))
+
+
+def test_seed_refuses_a_non_empty_catalog(seeded, app):
+    result = app.test_cli_runner().invoke(args=["seed"])
+    assert "nothing seeded" in result.output
+
+
+def test_landing_page_has_featured_deals_and_categories(client, catalog, shop_db):
+    html = client.get("/").get_data(as_text=True)
+    for cat in shop_db.session.scalars(select(Category)):
+        assert f'href="/c/{cat.slug}"' in html
+    assert "Today&#39;s deals" in html or "Today's deals" in html
+    deal = shop_db.session.scalar(
+        select(Product).where(Product.compare_at_price > Product.price, Product.stock > 0)
+    )
+    assert f"/p/{deal.slug}" in html
+    featured = shop_db.session.scalar(select(Product).where(Product.featured.is_(True)))
+    assert f"/p/{featured.slug}" in html
+
+
+def test_search_weighs_text_match_then_popularity_and_rating(client, shop_db):
+    factories.product("Plain Mug", description="A mug.", sold=0)
+    factories.product("Travel Mug", description="Insulated mug.", sold=400, ratings=(10, 48))
+    factories.product("Teapot", description="Pairs well with a mug.", sold=900)
+    factories.product("Lamp", description="No match here.")
+    html = client.get("/search?q=mug").get_data(as_text=True)
+    slugs = product_links(html)
+    assert len(slugs) == 3, "only products that match the text are results"
+    # Title matches beat a description-only match, however popular;
+    # among title matches the popular, well-rated one comes first.
+    assert slugs[0].startswith("travel-mug")
+    assert slugs[1].startswith("plain-mug")
+    assert slugs[2].startswith("teapot")
+
+
+def test_search_results_link_straight_to_product_pages(client, catalog):
+    html = client.get("/search?q=skillet").get_data(as_text=True)
+    assert product_links(html)[0] == "cast-iron-skillet-10-in"
+    assert client.get("/p/cast-iron-skillet-10-in").status_code == 200
+
+
+def test_search_escapes_like_wildcards(client, shop_db):
+    factories.product("Fifty Percent Off Sign", description="Says 50% off.")
+    factories.product("Other")
+    assert len(product_links(client.get("/search?q=%25").get_data(as_text=True))) == 1
+
+
+@pytest.mark.parametrize(
+    ("sort", "key", "reverse"),
+    [("price_asc", "price", False), ("price_desc", "price", True),
+     ("rating", "rating", True), ("newest", "created_at", True)],
+)
+def test_sorts(client, shop_db, sort, key, reverse):
+    made = [
+        factories.product("Alpha", price=500, ratings=(2, 6), age_days=30),
+        factories.product("Beta", price=1500, ratings=(4, 20), age_days=1),
+        factories.product("Gamma", price=900, ratings=(1, 4), age_days=12),
+    ]
+    html = client.get(f"/search?sort={sort}").get_data(as_text=True)
+    expected = [p.slug for p in sorted(made, key=lambda p: getattr(p, key), reverse=reverse)]
+    assert product_links(html) == expected
+
+
+def test_filters_category_price_range_and_stock(client, shop_db):
+    factories.product("Cheap Pan", price=900, cat="kitchen")
+    factories.product("Mid Pan", price=2500, cat="kitchen")
+    factories.product("Sold Out Pan", price=2600, cat="kitchen", stock=0)
+    factories.product("Mid Tent", price=2500, cat="outdoor")
+    html = client.get(
+        "/search?category=kitchen&min_price=10&max_price=30&in_stock=1"
+    ).get_data(as_text=True)
+    assert [s.split("-pan")[0] for s in product_links(html)] == ["mid"]
+    # Category pages share the same sort and filters.
+    html = client.get("/c/kitchen?sort=price_desc&in_stock=1").get_data(as_text=True)
+    assert [s.split("-pan")[0] for s in product_links(html)] == ["mid", "cheap"]
+
+
+def test_bad_filters_get_a_clear_error_page(client, catalog):
+    response = client.get("/search?q=mug&min_price=cheap")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Enter an amount like 25 or 19.99." in html
+    assert 'value="cheap"' in html, "what the shopper typed is kept"
+    response = client.get("/search?min_price=30&max_price=10")
+    assert response.status_code == 400
+    assert "minimum price is above the maximum" in response.get_data(as_text=True)
+    assert client.get("/search?sort=cheapest").status_code == 400
+    assert client.get("/c/no-such-category").status_code == 404
+
+
+def test_pagination(client, app, catalog):
+    per_page = app.config["PAGE_SIZE"]
+    first = product_links(client.get("/search").get_data(as_text=True))
+    second = product_links(client.get("/search?page=2").get_data(as_text=True))
+    assert len(first) == per_page and second and not set(first) & set(second)
+    html = client.get("/search").get_data(as_text=True)
+    assert 'rel="next"' in html and "Page 1 of 4" in html
+    assert product_links(client.get("/search?page=99").get_data(as_text=True)) == []
+
+
+class QueryCounter:
+    def __init__(self, engine):
+        self.engine, self.count = engine, 0
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._hit)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._hit)
+
+    def _hit(self, *args):
+        self.count += 1
+
+
+@pytest.mark.parametrize("url", ["/", "/search?q=a", "/search", "/c/kitchen", "/search?sort=rating"])
+def test_listing_pages_make_no_n_plus_one_queries(app, client, shop_db, url):
+    for n in range(3):
+        factories.product(f"Kitchen thing {n}", cat="kitchen", featured=True,
+                          compare_at=5000, description="a")
+    client.get(url)  # warm up (session, first-request work)
+    with QueryCounter(db.engine) as few:
+        assert client.get(url).status_code == 200
+    for n in range(30):
+        factories.product(f"Kitchen gadget {n}", cat="kitchen", featured=True,
+                          compare_at=5000, description="a")
+    with QueryCounter(db.engine) as many:
+        assert client.get(url).status_code == 200
+    assert many.count == few.count, f"{url}: {few.count} queries for 3 products, {many.count} for 33"

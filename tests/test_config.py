@@ -1,0 +1,58 @@
+"""Configuration comes from defaults, then the environment, then test_config."""
+
+import pytest
+
+from storefront import config
+from storefront.app import create_app
+
+
+def test_secret_key_is_mandatory_outside_testing_and_demo(monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DEMO", raising=False)
+    with pytest.raises(config.ConfigError, match="SECRET_KEY is not set"):
+        create_app()
+
+
+def test_demo_mode_runs_without_a_secret_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("DEMO", "true")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/demo.db")
+    app = create_app()
+    assert app.config["SECRET_KEY"]
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/demo.db"
+
+
+def test_environment_is_parsed_with_types(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("FREE_SHIPPING_THRESHOLD", "5000")
+    monkeypatch.setenv("STRIPE_API_BASE", "https://api.stripe.com")
+    monkeypatch.setenv("DATABASE_URL", "postgres://shop@db.example/shop")
+    app = create_app()
+    assert app.config["FREE_SHIPPING_THRESHOLD"] == 5000
+    assert app.config["STRIPE_API_BASE"] == "https://api.stripe.com"
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://shop@db.example/shop"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("FREE_SHIPPING_THRESHOLD", "lots"), ("DEMO", "maybe")]
+)
+def test_a_bad_value_is_a_clear_error(monkeypatch, name, value):
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(config.ConfigError, match=f"{name}='{value}' is not valid"):
+        create_app()
+
+
+def test_test_config_overrides_the_environment(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "from-env")
+    monkeypatch.setenv("PAGE_SIZE", "5")
+    app = create_app({"TESTING": True, "PAGE_SIZE": 7, "SECRET_KEY": "from-test"})
+    assert app.config["PAGE_SIZE"] == 7
+    assert app.config["SECRET_KEY"] == "from-test"
+
+
+def test_default_database_is_sqlite_under_instance(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = create_app({"TESTING": True})
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    assert uri.startswith("sqlite:///") and uri.endswith("instance/touchpoint.db")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from storefront import cart as cart_service
 from storefront import shipping
+from storefront.errors import OutOfStock
 from storefront.extensions import db
 from storefront.models import Cart
 
@@ -62,7 +63,7 @@ def place_order(cart: Cart | None, state: dict, customer_id: int | None) -> Orde
         cart, cfg["STORE_CURRENCY"], cfg["FREE_SHIPPING_THRESHOLD"], method.code
     )
     if summary.stock_problems:
-        raise EmptyCart(" ".join(summary.stock_problems))
+        raise OutOfStock(" ".join(summary.stock_problems))
     order = db.session.scalar(
         select(Order)
         .where(

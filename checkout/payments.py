@@ -47,6 +47,24 @@ def _lock_order(order_id: int) -> Order:
     )
 
 
+def previous_attempt(cart_id: int, card_ref: str) -> PaymentAttempt | None:
+    """The attempt this cart already made with this card reference (a double submit)."""
+    return db.session.scalar(
+        select(PaymentAttempt)
+        .join(Order)
+        .where(Order.cart_id == cart_id, PaymentAttempt.card_ref == card_ref)
+        .order_by(PaymentAttempt.id.desc())
+    )
+
+
+def replay(attempt: PaymentAttempt) -> PaymentResult:
+    """Answer a repeated submit with what happened the first time, asking Stripe again."""
+    if attempt.payment_intent_id is None or attempt.status == AttemptStatus.FAILED:
+        message = _decline_message(attempt.error_code or "", attempt.error_message or "Declined")
+        return PaymentResult(attempt, "failed", message=message)
+    return _result_from_intent(attempt, _retrieve(attempt.payment_intent_id))
+
+
 def pay(order: Order, card_ref: str) -> PaymentResult:
     """Create and confirm a PaymentIntent for ``order`` with the card reference from Stripe.js.
 
@@ -81,8 +99,9 @@ def pay(order: Order, card_ref: str) -> PaymentResult:
                 "payment_method": card_ref,
                 "payment_method_types": ["card"],
                 "confirm": True,
-                "metadata": {"order_id": str(order.id), "attempt_id": str(attempt.id)},
-                "description": f"Order {order.number}",
+                # No "description": localstripe refuses it; the number is in the metadata.
+                "metadata": {"order_id": str(order.id), "order_number": order.number,
+                             "attempt_id": str(attempt.id)},
             },
             options={"idempotency_key": key},
         )
@@ -146,7 +165,7 @@ def _result_from_intent(attempt: PaymentAttempt, intent) -> PaymentResult:
             attempt.order.payment_status = PaymentStatus.REQUIRES_ACTION
         db.session.commit()
         return PaymentResult(attempt, "requires_action", client_secret=intent.client_secret)
-    error = intent.last_payment_error or {}
+    error = intent.last_payment_error.to_dict() if intent.last_payment_error else {}
     return _fail(attempt, error.get("code") or intent.status, error.get("message") or "Declined")
 
 

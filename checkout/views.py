@@ -155,9 +155,14 @@ def pay():
     if errors:
         return jsonify(error="The card details could not be read.", errors=errors), 400
     state = _state()
+    cart = current_cart()
     try:
-        order = flow.place_order(current_cart(), state, customer_id())
-        result = payments.pay(order, values["card_ref"])
+        earlier = cart and payments.previous_attempt(cart.id, values["card_ref"])
+        if earlier:
+            order, result = earlier.order, payments.replay(earlier)
+        else:
+            order = flow.place_order(cart, state, customer_id())
+            result = payments.pay(order, values["card_ref"])
     except CheckoutStepIncomplete as exc:
         return jsonify(error=str(exc), step=exc.step), 409
     except DomainError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import stripe
@@ -60,6 +61,7 @@ def stripe_webhook():
         return jsonify(status="duplicate"), 200
     handler = HANDLERS.get(event["type"])
     if handler is not None:
-        handler(event["data"]["object"])  # commits together with the event id
+        # Plain dicts from the verified payload (stripe's objects are not dicts).
+        handler(json.loads(payload)["data"]["object"])  # commits together with the event id
     db.session.commit()
     return jsonify(status="ok"), 200

@@ -1,0 +1,307 @@
+"""Checkout steps, Stripe payments on localstripe, the signed webhook, stock and snapshots."""
+
+import json
+import re
+
+import pytest
+from sqlalchemy import select
+
+from checkout.models import (
+    AttemptStatus,
+    Order,
+    OrderStatus,
+    PaymentAttempt,
+    PaymentStatus,
+    StripeEvent,
+)
+from storefront.extensions import db
+from storefront.models import Product
+
+from . import factories
+from .support import CARD_3DS, CARD_DECLINED, CARD_OK, sign_payload
+
+
+@pytest.fixture
+def mug(shop_db):
+    return factories.product("Mug", price=1500, stock=5)
+
+
+def only_order() -> Order:
+    db.session.expire_all()
+    return db.session.scalar(select(Order))
+
+
+def test_steps_are_a_declared_sequence_with_progress(shopper, mug):
+    assert shopper.client.get("/checkout/").headers["Location"] == "/cart/"
+    shopper.add_to_cart(mug.id)
+    assert shopper.client.get("/checkout/").headers["Location"] == "/checkout/address"
+    # Jumping ahead sends the shopper back to the first missing step.
+    assert shopper.client.get("/checkout/shipping").headers["Location"] == "/checkout/address"
+    assert shopper.client.get("/checkout/payment").headers["Location"] == "/checkout/address"
+    html = shopper.client.get("/checkout/address").get_data(as_text=True)
+    steps = re.findall(r'<li class="(\w+)"[^>]*>\s*<span class="step-no">\d</span> (\w+)', html)
+    assert steps == [("current", "Address"), ("todo", "Delivery"), ("todo", "Payment"),
+                     ("todo", "Confirmation")]
+    assert 'aria-current="step"' in html
+    assert shopper.address().headers["Location"] == "/checkout/shipping"
+    html = shopper.client.get("/checkout/shipping").get_data(as_text=True)
+    assert re.findall(r'<li class="(\w+)"', html)[:2] == ["done", "current"]
+    assert shopper.choose_shipping("express").headers["Location"] == "/checkout/payment"
+    html = shopper.client.get("/checkout/payment").get_data(as_text=True)
+    assert "Pay $27.99" in html, "express shipping is never free"
+    assert 'id="card-element"' in html and "/js.stripe.com/v3/" in html
+
+
+def test_inline_validation_keeps_what_the_shopper_typed(shopper, mug):
+    shopper.add_to_cart(mug.id)
+    response = shopper.address(email="ada@", postcode="!!", name="Ada Lovelace", country="XX")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'value="Ada Lovelace"' in html and 'value="12 Analytical Row"' in html
+    assert 'value="ada@"' in html
+    assert "Not a valid email address." in html
+    assert "Use letters, digits, spaces or dashes." in html
+    assert "Choose a country." in html
+    assert 'aria-invalid="true"' in html
+    shopper.address()
+    bad = shopper.choose_shipping("teleport")
+    assert bad.status_code == 400 and "Choose a delivery method." in bad.get_data(as_text=True)
+
+
+def test_signed_in_customer_checks_out_with_their_email(shopper, mug):
+    shopper.signup("kim@example.com", name="Kim")
+    shopper.add_to_cart(mug.id)
+    html = shopper.client.get("/checkout/address").get_data(as_text=True)
+    assert "Ordering as <strong>kim@example.com</strong>" in html
+    shopper.address(email="someone-else@example.com")
+    shopper.choose_shipping()
+    shopper.client.get("/checkout/payment")
+    assert only_order().email == "kim@example.com"
+
+
+def test_successful_payment_marks_the_order_paid_and_takes_stock(shopper, mug, localstripe):
+    shopper.add_to_cart(mug.id, 2)
+    shopper.to_payment()
+    response = shopper.pay(CARD_OK)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["status"] == "succeeded"
+    order = only_order()
+    assert order.status == OrderStatus.PAID and order.payment_status == PaymentStatus.PAID
+    assert order.total == 3000 and order.shipping_cost == 0
+    attempt = order.payments[0]
+    assert attempt.payment_intent_id.startswith("pi_")
+    assert attempt.idempotency_key.startswith(f"order-{order.id}-")
+    assert db.session.get(Product, mug.id).stock == 3
+    assert db.session.get(Product, mug.id).sold_count == 2
+    html = shopper.client.get(body["redirect"]).get_data(as_text=True)
+    assert "Thank you! Your order is confirmed" in html and order.number in html
+    assert "Your cart is empty" in shopper.client.get("/cart/").get_data(as_text=True)
+
+
+def test_declined_card_shows_a_message_and_another_card_works(shopper, mug):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    declined = shopper.pay(CARD_DECLINED)
+    assert declined.status_code == 402
+    assert declined.get_json()["error"] == "Your card was declined. Please try another card."
+    order = only_order()
+    assert order.status == OrderStatus.PENDING and order.payment_status == PaymentStatus.FAILED
+    assert db.session.get(Product, mug.id).stock == 5
+    # The payment page still works, for the same order, and a good card pays it.
+    shopper.client.get("/checkout/payment")
+    ok = shopper.pay(CARD_OK)
+    assert ok.get_json()["status"] == "succeeded"
+    order = only_order()
+    assert order.is_paid and len(order.payments) == 2
+    assert [a.status for a in order.payments] == [AttemptStatus.FAILED, AttemptStatus.SUCCEEDED]
+    assert db.session.scalars(select(Order)).all() == [order], "a retry does not make a new order"
+
+
+def test_three_d_secure_is_completed_in_the_browser(shopper, mug, localstripe):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    body = shopper.pay(CARD_3DS).get_json()
+    assert body["status"] == "requires_action" and body["client_secret"]
+    order = only_order()
+    assert order.payment_status == PaymentStatus.REQUIRES_ACTION and not order.is_paid
+    # The browser's word is not enough: the order is paid only once Stripe says so.
+    html = shopper.client.get(body["redirect"]).get_data(as_text=True)
+    assert "Waiting for payment confirmation" in html
+    intent_id = order.payments[0].payment_intent_id
+    localstripe.authenticate(intent_id, body["client_secret"], success=True)
+    html = shopper.client.get(body["redirect"]).get_data(as_text=True)
+    assert "Thank you! Your order is confirmed" in html
+    assert only_order().is_paid
+
+
+def test_failed_authentication_lets_the_shopper_retry(shopper, mug, localstripe):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    body = shopper.pay(CARD_3DS).get_json()
+    intent_id = only_order().payments[0].payment_intent_id
+    localstripe.authenticate(intent_id, body["client_secret"], success=False)
+    html = shopper.client.get(body["redirect"]).get_data(as_text=True)
+    assert "Try another card" in html
+    assert only_order().payment_status == PaymentStatus.FAILED
+    shopper.client.get("/checkout/payment")
+    assert shopper.pay(CARD_OK).get_json()["status"] == "succeeded"
+
+
+def test_double_submit_of_the_same_card_charges_once(shopper, mug, localstripe):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    card_ref = localstripe.card_ref(CARD_OK)
+    first = shopper.post_json("/checkout/pay", {"card_ref": card_ref})
+    again = shopper.post_json("/checkout/pay", {"card_ref": card_ref})
+    assert first.get_json()["status"] == "succeeded"
+    assert again.get_json() == first.get_json(), "the repeat gets the first answer"
+    assert db.session.query(PaymentAttempt).count() == 1
+    db.session.expire_all()
+    assert db.session.get(Product, mug.id).stock == 4
+
+
+def test_pay_rejects_bad_input_with_json(shopper, mug):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    bad = shopper.post_json("/checkout/pay", {"card_ref": "4242424242424242"})
+    assert bad.status_code == 400 and "card_ref" in bad.get_json()["errors"]
+    no_csrf = shopper.client.post("/checkout/pay", json={"card_ref": "card_x"})
+    assert no_csrf.status_code == 400 and "error" in no_csrf.get_json()
+
+
+def test_stripe_unreachable_is_a_clear_retryable_error(app_factory, localstripe, shop_db):
+    from .support import Shopper
+
+    mug = factories.product("Mug", price=1500, stock=5)
+    app = app_factory(STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_TIMEOUT=2)
+    shopper = Shopper(app.test_client(), localstripe)
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    response = shopper.pay(CARD_OK)
+    assert response.status_code == 503
+    assert "Nothing was charged" in response.get_json()["error"]
+    assert only_order().status == OrderStatus.PENDING
+
+
+def webhook(client, event: dict, secret: str | None = None):
+    payload = json.dumps(event).encode()
+    signature = sign_payload(payload) if secret is None else sign_payload(payload, secret)
+    return client.post("/stripe/webhook", data=payload,
+                       headers={"Stripe-Signature": signature, "Content-Type": "application/json"})
+
+
+def paid_by_webhook_setup(shopper, mug, localstripe):
+    """A 3-D Secure payment completed at Stripe, with our app not told yet."""
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    body = shopper.pay(CARD_3DS).get_json()
+    intent_id = only_order().payments[0].payment_intent_id
+    localstripe.authenticate(intent_id, body["client_secret"], success=True)
+    [event] = localstripe.events_for(intent_id, "payment_intent.succeeded")
+    return event
+
+
+def test_signed_webhook_pays_the_order_once(shopper, mug, localstripe, client):
+    event = paid_by_webhook_setup(shopper, mug, localstripe)
+    assert not only_order().is_paid
+    response = webhook(client, event)
+    assert response.status_code == 200 and response.get_json()["status"] == "ok"
+    order = only_order()
+    assert order.is_paid and order.paid_at is not None
+    assert db.session.get(StripeEvent, event["id"]) is not None
+    stock_after = db.session.get(Product, mug.id).stock
+    assert stock_after == 4
+    duplicate = webhook(client, event)
+    assert duplicate.status_code == 200 and duplicate.get_json()["status"] == "duplicate"
+    db.session.expire_all()
+    assert db.session.get(Product, mug.id).stock == 4, "a duplicate is a no-op"
+
+
+def test_webhook_with_a_bad_signature_is_refused(shopper, mug, localstripe, client):
+    event = paid_by_webhook_setup(shopper, mug, localstripe)
+    assert webhook(client, event, secret="whsec_wrong").status_code == 400
+    unsigned = client.post("/stripe/webhook", data=json.dumps(event))
+    assert unsigned.status_code == 400
+    assert not only_order().is_paid
+    assert db.session.query(StripeEvent).count() == 0
+
+
+def test_failed_payment_webhook_never_unpays_a_paid_order(shopper, mug, client):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    shopper.pay(CARD_OK)
+    order = only_order()
+    intent = order.payments[0].payment_intent_id
+    failed = {"id": "evt_late_failure", "type": "payment_intent.payment_failed",
+              "data": {"object": {"id": intent, "metadata": {"order_id": str(order.id)},
+                                  "last_payment_error": {"code": "card_declined",
+                                                         "message": "declined"}}}}
+    assert webhook(client, failed).status_code == 200
+    order = only_order()
+    assert order.is_paid and order.payment_status == PaymentStatus.PAID
+
+
+def test_a_sold_out_item_is_not_charged(new_shopper, shop_db):
+    last = factories.product("Last Lamp", price=3000, stock=1)
+    first, second = new_shopper(), new_shopper()
+    for s in (first, second):
+        s.add_to_cart(last.id)
+        s.to_payment()
+    assert first.pay(CARD_OK).get_json()["status"] == "succeeded"
+    late = second.pay(CARD_OK)
+    assert late.status_code == 409
+    assert late.get_json()["error"] == "Last Lamp is out of stock."
+    assert db.session.query(PaymentAttempt).count() == 1
+
+
+def test_the_last_unit_is_never_sold_twice(new_shopper, shop_db, localstripe):
+    """Two buyers pass the stock check together (both in 3-D Secure); only one gets it."""
+    last = factories.product("Last Lamp", price=3000, stock=1)
+    buyers = [new_shopper(), new_shopper()]
+    answers = []
+    for s in buyers:
+        s.add_to_cart(last.id)
+        s.to_payment()
+        answers.append(s.pay(CARD_3DS).get_json())
+    intents = [a.payment_intent_id for a in
+               db.session.scalars(select(PaymentAttempt).order_by(PaymentAttempt.id))]
+    for intent, answer in zip(intents, answers, strict=True):
+        localstripe.authenticate(intent, answer["client_secret"])
+    pages = [s.client.get(a["redirect"]).get_data(as_text=True)
+             for s, a in zip(buyers, answers, strict=True)]
+    db.session.expire_all()
+    assert db.session.get(Product, last.id).stock == 0
+    orders = db.session.scalars(select(Order).order_by(Order.id)).all()
+    assert [o.status for o in orders] == [OrderStatus.PAID, OrderStatus.CANCELED]
+    assert orders[1].payment_status == PaymentStatus.REFUNDED
+    assert "Thank you!" in pages[0] and "refunded in full" in pages[1]
+    refunds = __import__("requests").get(
+        f"{localstripe.url}/v1/refunds", headers={"Authorization": "Bearer sk_test_x"}, timeout=5
+    ).json()["data"]
+    assert [r["payment_intent"] for r in refunds if r["payment_intent"] == intents[1]]
+
+
+def test_order_lines_snapshot_name_sku_and_price(shopper, mug):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    shopper.pay(CARD_OK)
+    original_sku = mug.sku
+    product = db.session.get(Product, mug.id)
+    product.title, product.price, product.sku = "Renamed Mug", 9900, "NEW-SKU"
+    db.session.commit()
+    [line] = only_order().lines
+    assert (line.name, line.sku, line.unit_price) == ("Mug", original_sku, 1500)
+
+
+def test_prices_come_from_the_catalog_not_the_client(shopper, mug):
+    shopper.add_to_cart(mug.id)
+    shopper.address()
+    shopper.choose_shipping()
+    shopper.client.get("/checkout/payment")
+    # A price change before paying re-prices the pending order.
+    product = db.session.get(Product, mug.id)
+    product.price = 2000
+    db.session.commit()
+    shopper.client.get("/checkout/payment")
+    assert only_order().subtotal == 2000

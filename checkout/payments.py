@@ -153,6 +153,11 @@ def _retrieve(intent_id: str):
         raise PaymentUnavailable(
             "We could not reach the payment service. Please try again in a moment."
         ) from None
+    except stripe.InvalidRequestError:
+        log.warning("payment intent %s is unknown to Stripe", intent_id)
+        raise PaymentUnavailable(
+            "The payment service does not know this payment. Please pay again."
+        ) from None
 
 
 def _result_from_intent(attempt: PaymentAttempt, intent) -> PaymentResult:

@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from storefront import catalog, shipping
@@ -156,6 +157,7 @@ def seed_views(products: dict[str, Product], rng: random.Random, now, visitors: 
 
 
 @click.command("seed")
+@with_appcontext
 @click.option("--orders", default=320, show_default=True, help="Past orders to create.")
 @click.option("--random-seed", default=42, show_default=True)
 def seed_command(orders: int, random_seed: int) -> None:

@@ -214,34 +214,25 @@ def record_succeeded(intent_id: str, order_id: int | None) -> bool:
         return False
     order = _lock_order(attempt.order_id)
     attempt.status = AttemptStatus.SUCCEEDED
-    if order.is_paid or order.status != OrderStatus.PENDING:
+    # Compare-and-set as the transaction's first write: of two concurrent confirmations
+    # (webhook and return page) exactly one claims the order, on SQLite as on PostgreSQL.
+    claimed = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == OrderStatus.PENDING,
+               Order.payment_status != PaymentStatus.PAID)
+        .values(status=OrderStatus.PAID, payment_status=PaymentStatus.PAID, paid_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
         db.session.commit()
         return False
-    short = None
-    savepoint = db.session.begin_nested()
-    for line in order.lines:
-        taken = db.session.execute(
-            update(Product)
-            .where(Product.id == line.product_id, Product.stock >= line.quantity)
-            .values(stock=Product.stock - line.quantity)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if not taken:
-            short = line
-            break
-    if short is None:
-        savepoint.commit()
-    else:
-        savepoint.rollback()  # no line's stock is taken
-    if short is not None:
+    db.session.refresh(order)
+    if not _take_stock(order):
         order.status = OrderStatus.CANCELED
         order.payment_status = PaymentStatus.REFUNDED
         db.session.commit()
         _refund(intent_id, order)
         return False
-    order.status = OrderStatus.PAID
-    order.payment_status = PaymentStatus.PAID
-    order.paid_at = utcnow()
     quantities: dict[int, int] = {}
     for line in order.lines:
         if line.product_id is not None:
@@ -252,6 +243,23 @@ def record_succeeded(intent_id: str, order_id: int | None) -> bool:
         if cart is not None:
             cart.items.clear()
     db.session.commit()
+    return True
+
+
+def _take_stock(order: Order) -> bool:
+    """One conditional UPDATE per line; all lines or none (savepoint)."""
+    savepoint = db.session.begin_nested()
+    for line in order.lines:
+        taken = db.session.execute(
+            update(Product)
+            .where(Product.id == line.product_id, Product.stock >= line.quantity)
+            .values(stock=Product.stock - line.quantity)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not taken:
+            savepoint.rollback()
+            return False
+    savepoint.commit()
     return True
 
 

@@ -38,7 +38,8 @@ def test_bad_signup_and_login_keep_what_was_typed(shopper, shop_db):
                                               "password": "12345678"})
     assert other.status_code == 400 and "already exists" in other.get_data(as_text=True)
     wrong = shopper.post("/account/login", {"email": "bo@example.com", "password": "nope-nope"})
-    assert wrong.status_code == 400 and "Email or password is wrong." in wrong.get_data(as_text=True)
+    assert wrong.status_code == 400
+    assert "Email or password is wrong." in wrong.get_data(as_text=True)
 
 
 def test_login_redirect_never_leaves_the_site(shopper, shop_db):

@@ -305,3 +305,51 @@ def test_prices_come_from_the_catalog_not_the_client(shopper, mug):
     db.session.commit()
     shopper.client.get("/checkout/payment")
     assert only_order().subtotal == 2000
+
+
+def test_payment_failed_webhook_marks_the_attempt_failed(shopper, mug, localstripe, client):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    shopper.pay(CARD_DECLINED)
+    order = only_order()
+    failed = [e for e in __import__("requests").get(
+        f"{localstripe.url}/v1/events", params={"type": "payment_intent.payment_failed"},
+        headers={"Authorization": "Bearer sk_test_x"}, timeout=5).json()["data"]
+        if e["data"]["object"]["metadata"].get("order_id") == str(order.id)
+        and e["data"]["object"]["metadata"].get("attempt_id") == str(order.payments[0].id)]
+    assert failed  # localstripe lives for the session: the newest is this test's
+    assert webhook(client, failed[0]).status_code == 200
+    order = only_order()
+    attempt = order.payments[0]
+    assert attempt.status == AttemptStatus.FAILED
+    assert attempt.payment_intent_id == failed[0]["data"]["object"]["id"], "linked by metadata"
+    assert order.payment_status == PaymentStatus.FAILED and not order.is_paid
+
+
+def test_webhook_and_return_page_together_pay_once(shopper, mug, localstripe, client):
+    """The confirmation page's retrieve and the webhook race; stock is taken once."""
+    import threading
+
+    event = paid_by_webhook_setup(shopper, mug, localstripe)
+    order = only_order()
+    from checkout.links import order_token
+
+    confirmation = f"/checkout/confirmation/{order_token(order.id)}"
+    results = []
+
+    def hit(fn):
+        results.append(fn().status_code)
+
+    threads = [
+        threading.Thread(target=hit, args=(lambda: webhook(client, event),)),
+        threading.Thread(target=hit, args=(
+            lambda: shopper.client.get(confirmation),)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [200, 200]
+    db.session.expire_all()
+    assert db.session.get(Product, mug.id).stock == 4
+    assert db.session.get(Product, mug.id).sold_count == 1

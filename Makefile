@@ -33,6 +33,7 @@ demo: install
 	$(PY) scripts/demo.py
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The quick loop: SQLite only, no browser.

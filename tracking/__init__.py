@@ -1,1 +1,13 @@
-"""The JourneyTracker Flask extension (built in the journey-tracking issue)."""
+"""Touchpoint's journey tracker: a Flask extension for any shop.
+
+    from tracking import JourneyTracker
+    journey = JourneyTracker(app)
+    journey.track("add_to_cart", product_id="42", quantity=1, value=1999, currency="USD")
+"""
+
+from .events import Event, journeys_abandoned, touchpoint_tracked
+from .extension import JourneyTracker, TrackingError
+from .touchpoints import CATALOGUE, Stage
+
+__all__ = ["CATALOGUE", "Event", "JourneyTracker", "Stage", "TrackingError",
+           "journeys_abandoned", "touchpoint_tracked"]

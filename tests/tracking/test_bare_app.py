@@ -1,0 +1,166 @@
+"""The tracker on a bare Flask(__name__) app: a whole journey, from landing to review."""
+
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from tracking import JourneyTracker, TrackingError
+from tracking.extension import utcnow
+from tracking.models import journey_events, journeys
+
+
+def rows(app, table, *where):
+    state = app.extensions["journey"]
+    with state.engine.connect() as conn:
+        first_column = next(iter(table.c))
+        return conn.execute(select(table).where(*where).order_by(first_column)).mappings().all()
+
+
+def test_a_whole_journey_on_a_bare_app(bare, touchpoints):
+    app, journey = bare
+    client = app.test_client()
+    client.get("/?utm_source=news&utm_medium=email&utm_campaign=spring",
+               headers={"Referer": "https://mail.example.org/inbox",
+                        "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148"})
+    client.get("/category/mugs")
+    client.get("/products/7")
+    client.post("/cart", data={"pid": "7"})
+    client.post("/login", data={"customer": "c-42"})
+    journey_id = client.post("/checkout").get_json()["journey"]
+    with app.app_context():
+        journey.track("purchase", journey_id=journey_id, order_ref="A1", value=1000,
+                      currency="EUR", items=1)
+        journey.track("shipped", journey_id=journey_id, order_ref="A1")
+        journey.track("out_for_delivery", journey_id=journey_id, order_ref="A1")
+        journey.track("delivered", journey_id=journey_id, order_ref="A1", delivery_seconds=86400)
+        journey.track("review_submitted", journey_id=journey_id, order_ref="A1",
+                      product_id="7", rating=5)
+        journey.flush()
+    assert touchpoints.names() == [
+        "landing", "category_view", "product_view", "add_to_cart", "login", "checkout_start",
+        "checkout_address", "checkout_shipping", "payment_submitted", "purchase", "shipped",
+        "out_for_delivery", "delivered", "review_submitted",
+    ]
+    assert touchpoints.journeys() == [journey_id]
+    [row] = rows(app, journeys)
+    assert row["id"] == journey_id
+    assert row["stage"] == "reviewed" and row["status"] == "purchased"
+    assert row["customer_id"] == "c-42" and row["order_ref"] == "A1"
+    assert (row["source"], row["medium"], row["campaign"]) == ("news", "email", "spring")
+    assert row["referrer_host"] == "mail.example.org" and row["device"] == "mobile"
+    assert row["landing_page"] == "/" and row["value"] == 1000 and row["currency"] == "EUR"
+    assert row["ip_net"] == "127.0.0.0/24"
+    for stage in ("landing", "browse", "cart", "checkout", "payment", "purchase", "shipped",
+                  "delivered", "reviewed"):
+        assert row[f"entered_{stage}_at"] is not None, stage
+    events = rows(app, journey_events)
+    assert [e["touchpoint"] for e in events] == touchpoints.names()
+    assert len({e["event_id"] for e in events}) == len(events)
+    assert events[0]["props"]["source"] == "news"
+
+
+def test_metrics_on_the_bare_app(bare):
+    app, journey = bare
+    client = app.test_client()
+    client.get("/products/1")
+    client.post("/cart", data={"pid": "1"})
+    with app.app_context():
+        journey.flush()
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'journey_touchpoints_total{touchpoint="add_to_cart"} 1.0' in text
+    assert 'journey_stage_entered_total{stage="cart"} 1.0' in text
+    assert 'journey_stage_entered_total{stage="browse"} 1.0' in text
+    assert 'journey_active{stage="cart"} 1.0' in text
+    assert 'storefront_http_requests_total{endpoint="product",method="GET",status="200"} 1.0' \
+        in text
+
+
+def test_registering_twice_is_a_clear_error(tmp_path):
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "x"
+    JourneyTracker(app)
+    with pytest.raises(RuntimeError, match="already registered"):
+        JourneyTracker().init_app(app)
+
+
+def test_each_app_has_its_own_registry(tmp_path):
+    from .conftest import make_bare_app
+
+    one, _ = make_bare_app(f"sqlite:///{tmp_path}/a.db")
+    two, _ = make_bare_app(f"sqlite:///{tmp_path}/b.db")
+    assert one.extensions["journey"].registry is not two.extensions["journey"].registry
+    one.test_client().get("/products/1")
+    assert 'touchpoint="product_view"} 1.0' in one.test_client().get("/metrics").text
+    assert 'touchpoint="product_view"' not in two.test_client().get("/metrics").text
+
+
+def test_kill_switch(tmp_path, touchpoints):
+    from .conftest import make_bare_app
+
+    app, journey = make_bare_app(f"sqlite:///{tmp_path}/k.db", JOURNEY_ENABLED=False)
+    client = app.test_client()
+    response = client.get("/products/3")
+    assert response.status_code == 200
+    assert "tp_visitor" not in response.headers.get("Set-Cookie", "")
+    assert client.get("/metrics").status_code == 404
+    assert touchpoints.names() == []
+    with app.app_context():
+        assert journey.track("product_view", product_id="1") is None
+        assert not app.extensions["journey"].writer.running
+
+
+def test_unknown_or_invalid_touchpoints_raise_in_strict_mode(bare):
+    app, journey = bare
+    with app.test_request_context("/"):
+        app.preprocess_request()
+        with pytest.raises(TrackingError, match="unknown touchpoint 'teleport'"):
+            journey.track("teleport")
+        with pytest.raises(TrackingError, match="quantity"):
+            journey.track("add_to_cart", product_id="1", quantity=-3)
+
+
+def test_in_production_invalid_touchpoints_are_dropped_and_counted(tmp_path, caplog):
+    from .conftest import make_bare_app
+
+    app, journey = make_bare_app(f"sqlite:///{tmp_path}/p.db", TESTING=False)
+    app.testing = False
+
+    @app.get("/broken")
+    def broken():
+        journey.track("add_to_cart", product_id="1", quantity="many")
+        journey.track("no_such_touchpoint")
+        return "<p>still fine</p>"
+
+    client = app.test_client()
+    response = client.get("/broken")
+    assert response.status_code == 200 and b"still fine" in response.data
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'tracking_events_dropped_total{reason="invalid"} 2.0' in metrics
+    assert "dropped invalid touchpoint add_to_cart" in caplog.text
+
+
+def test_exempt_views_and_paths_are_not_touchpoints(bare, touchpoints):
+    app, _ = bare
+    client = app.test_client()
+    response = client.get("/health")
+    assert "Set-Cookie" not in response.headers
+    client.get("/metrics")
+    assert touchpoints.names() == []
+
+
+def test_abandonment_and_recovery(bare):
+    app, journey = bare
+    shopper = app.test_client()
+    shopper.get("/products/2")
+    shopper.post("/cart", data={"pid": "2"})
+    with app.app_context():
+        journey.flush()
+        later = utcnow() + timedelta(hours=1)
+        assert journey.sweep(now=later) == {"cart": 1}
+        assert journey.sweep(now=later) == {}, "abandoned once, never twice"
+    [row] = rows(app, journeys)
+    assert row["status"] == "abandoned" and row["abandoned_stage"] == "cart"
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'journey_abandoned_total{stage="cart"} 1.0' in metrics

@@ -1,0 +1,36 @@
+"""flask --app wsgi journey sweep | forget VISITOR_ID"""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+journey_cli = AppGroup("journey", help="Customer journeys: abandonment sweep, erasure.")
+
+
+def _tracker():
+    return current_app.extensions["journey"].tracker
+
+
+@journey_cli.command("sweep")
+def sweep_command() -> None:
+    """Mark idle journeys abandoned (cart, checkout, payment) or ended (bounce, browse exit).
+
+    Safe to run from cron while the app runs its own periodic sweep: each journey is
+    abandoned once.
+    """
+    counts = _tracker().sweep()
+    if not counts:
+        click.echo("No idle journeys.")
+        return
+    for stage, n in counts.items():
+        click.echo(f"{stage}: {n} abandoned")
+
+
+@journey_cli.command("forget")
+@click.argument("visitor_id")
+def forget_command(visitor_id: str) -> None:
+    """Erase everything stored about VISITOR_ID (events and journeys)."""
+    events, journeys = _tracker().forget(visitor_id)
+    click.echo(f"Erased {events} events and {journeys} journeys of visitor {visitor_id}.")

@@ -1,0 +1,117 @@
+"""Every JOURNEY_* setting in one place, with its default and meaning.
+
+Precedence: a value already in ``app.config`` wins, then the environment variable of the
+same name (parsed to the right type; a bad value is a clear error), then the default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _float(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _str_or_none(raw: str) -> str | None:
+    return raw or None
+
+
+def _paths(raw: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+def _opt_bool(raw: str) -> bool | None:
+    return None if raw.strip() == "" else _bool(raw)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("JOURNEY_ENABLED", True, _bool,
+            "Kill switch. False: no cookie, no events, no metrics, no writer thread."),
+    Setting("JOURNEY_DATABASE_URL", None, _str_or_none,
+            "Where journeys are stored; defaults to SQLALCHEMY_DATABASE_URI."),
+    Setting("JOURNEY_SESSION_TIMEOUT", 1800, _int,
+            "Seconds without a touchpoint that end a session (GA4, PostHog, Matomo: 30 min)."),
+    Setting("JOURNEY_ABANDON_AFTER", 1800, _int,
+            "Seconds idle after which a cart/checkout/payment journey is abandoned."),
+    Setting("JOURNEY_RECOVERY_WINDOW", 7 * 86400, _int,
+            "Seconds after abandonment within which a purchase marks it recovered."),
+    Setting("JOURNEY_COOKIE_NAME", "tp_visitor", str, "The signed first-party visitor cookie."),
+    Setting("JOURNEY_COOKIE_MAX_AGE", 395 * 86400, _int, "Visitor cookie lifetime (13 months)."),
+    Setting("JOURNEY_QUEUE_SIZE", 10_000, _int,
+            "Events the in-process queue holds before it overflows (bounded memory)."),
+    Setting("JOURNEY_BATCH_SIZE", 500, _int, "Events the writer inserts per transaction."),
+    Setting("JOURNEY_FLUSH_INTERVAL", 0.5, _float,
+            "Seconds the writer waits to fill a batch before writing what it has."),
+    Setting("JOURNEY_SWEEP_INTERVAL", 60, _int,
+            "Seconds between automatic abandonment sweeps in each process (0: never)."),
+    Setting("JOURNEY_METRICS_PATH", "/metrics", _str_or_none,
+            "Where Prometheus scrapes; empty to register no route."),
+    Setting("JOURNEY_EXEMPT_PATHS", ("/static/", "/metrics", "/favicon.ico"), _paths,
+            "Path prefixes that are never touchpoints (comma-separated in the environment)."),
+    Setting("JOURNEY_RESPECT_PRIVACY_SIGNALS", True, _bool,
+            "Honour Sec-GPC: 1 and DNT: 1: no cookie, nothing stored, aggregate metrics only."),
+    Setting("JOURNEY_STRICT", None, _opt_bool,
+            "Raise on unknown touchpoints or bad properties. Default: app.debug or app.testing."),
+    Setting("JOURNEY_ACTIVE_CACHE_SECONDS", 5, _float,
+            "How long the journey_active gauge reuses its database count."),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def apply_defaults(config: dict, environ=os.environ) -> None:
+    for setting in SETTINGS:
+        if setting.name in config:
+            continue
+        if setting.name in environ:
+            try:
+                config[setting.name] = setting.parse(environ[setting.name])
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{setting.name}={environ[setting.name]!r} is not valid: {exc}"
+                ) from None
+        else:
+            config[setting.name] = setting.default
+
+
+def docs_table() -> str:
+    """The settings as a Markdown table (the README's is generated from this)."""
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = ", ".join(s.default) if isinstance(s.default, tuple) else s.default
+        rows.append(f"| `{s.name}` | `{default}` | {s.doc} |")
+    return "\n".join(rows)

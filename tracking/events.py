@@ -1,0 +1,35 @@
+"""The event a touchpoint becomes, and the signals others may listen to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from blinker import Namespace
+
+signals = Namespace()
+#: Sent with ``event=`` for every touchpoint accepted (stored or aggregate-only).
+touchpoint_tracked = signals.signal("touchpoint-tracked")
+#: Sent with ``counts={stage: n}`` after a sweep abandoned journeys.
+journeys_abandoned = signals.signal("journeys-abandoned")
+
+
+@dataclass(slots=True)
+class Event:
+    event_id: str
+    touchpoint: str
+    stage: str | None
+    occurred_at: datetime  # naive UTC
+    props: dict
+    journey_id: str | None = None
+    visitor_id: str | None = None
+    session_id: str | None = None
+    customer_id: str | None = None
+    order_ref: str | None = None
+    new_session: bool = False
+    journey_started_at: datetime | None = None
+    context: dict = field(default_factory=dict)  # journey columns a landing sets
+
+    @property
+    def stored(self) -> bool:
+        return self.journey_id is not None

@@ -1,0 +1,540 @@
+"""JourneyTracker: the Flask extension that turns a shop's touchpoints into journeys."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
+from itsdangerous import URLSafeSerializer
+from marshmallow import ValidationError
+from prometheus_client import CollectorRegistry
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+
+from . import config as settings
+from . import store
+from .events import Event, journeys_abandoned, touchpoint_tracked
+from .metrics import ActiveJourneysCollector, Metrics, exposition, multiprocess_dir
+from .models import metadata
+from .touchpoints import (
+    ABANDONABLE,
+    CATALOGUE,
+    EXITS,
+    POST_PURCHASE,
+    SHOPPING_STAGES,
+    Stage,
+    Touchpoint,
+)
+from .visitor import (
+    VisitorState,
+    device_class,
+    is_bot,
+    load_state,
+    new_id,
+    opted_out,
+    traffic_source,
+    truncate_ip,
+)
+from .writer import EventWriter
+
+log = logging.getLogger("tracking")
+EXTENSION_KEY = "journey"
+
+
+class TrackingError(ValueError):
+    """An unknown touchpoint or invalid properties (raised only in strict mode)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _to_datetime(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
+
+
+@dataclass
+class RequestJourney:
+    """Per-request state, in ``g._journey``."""
+
+    started: float
+    exempt: bool = False
+    trackable: bool = False
+    state: VisitorState | None = None
+    dirty: bool = False
+    tracked: list[str] = field(default_factory=list)
+    counted: bool = False
+    opens_session: bool = False
+
+
+class _AppState:
+    """What the extension keeps per app, in ``app.extensions["journey"]``."""
+
+    def __init__(self, tracker: JourneyTracker, app: Flask):
+        cfg = app.config
+        self.tracker = tracker
+        self.enabled: bool = cfg["JOURNEY_ENABLED"]
+        self.strict: bool = (cfg["JOURNEY_STRICT"] if cfg["JOURNEY_STRICT"] is not None
+                             else bool(app.debug or app.testing))
+        self.session_timeout = float(cfg["JOURNEY_SESSION_TIMEOUT"])
+        self.abandon_after = float(cfg["JOURNEY_ABANDON_AFTER"])
+        self.recovery_window = timedelta(seconds=cfg["JOURNEY_RECOVERY_WINDOW"])
+        self.cookie_name: str = cfg["JOURNEY_COOKIE_NAME"]
+        self.cookie_max_age: int = cfg["JOURNEY_COOKIE_MAX_AGE"]
+        self.exempt_paths: tuple[str, ...] = tuple(cfg["JOURNEY_EXEMPT_PATHS"])
+        self.respect_privacy: bool = cfg["JOURNEY_RESPECT_PRIVACY_SIGNALS"]
+        self.database_url = cfg["JOURNEY_DATABASE_URL"] or cfg.get("SQLALCHEMY_DATABASE_URI")
+        self.serializer = URLSafeSerializer(cfg["SECRET_KEY"] or "", salt="journey.visitor")
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.metrics = Metrics(self.registry)
+        self._engine: Engine | None = None
+        self.active = ActiveJourneysCollector(self._count_active,
+                                              cfg["JOURNEY_ACTIVE_CACHE_SECONDS"])
+        if not multiprocess_dir():
+            self.registry.register(self.active)
+        self.writer = EventWriter(
+            self._write, self.sweep if self.database_url else None,
+            queue_size=cfg["JOURNEY_QUEUE_SIZE"], batch_size=cfg["JOURNEY_BATCH_SIZE"],
+            flush_interval=cfg["JOURNEY_FLUSH_INTERVAL"],
+            sweep_interval=cfg["JOURNEY_SWEEP_INTERVAL"],
+            on_dropped=lambda reason, n: self.metrics.dropped.labels(reason).inc(n),
+            on_depth=self.metrics.queue_depth.set,
+        )
+
+    # -- database -------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            if not self.database_url:
+                raise RuntimeError(
+                    "JourneyTracker has no database: set JOURNEY_DATABASE_URL "
+                    "(or SQLALCHEMY_DATABASE_URI)."
+                )
+            self._engine = _make_engine(self.database_url)
+        return self._engine
+
+    def _write(self, events: list[Event]) -> None:
+        with self.engine.begin() as conn:
+            outcome = store.write_batch(conn, events, self.recovery_window)
+        self.metrics.written.inc(outcome.written)
+        for stage, seconds in outcome.entered:
+            self.metrics.stage_entered.labels(stage).inc()
+            self.metrics.time_to_stage.labels(stage).observe(seconds)
+        if outcome.recovered:
+            self.metrics.recovered.inc(outcome.recovered)
+        if outcome.entered or outcome.recovered:
+            self.active.invalidate()
+
+    def sweep(self, now: datetime | None = None) -> dict[str, int]:
+        with self.engine.begin() as conn:
+            counts = store.sweep(conn, now or utcnow(),
+                                 timedelta(seconds=self.session_timeout),
+                                 timedelta(seconds=self.abandon_after))
+        for stage, n in counts.items():
+            self.metrics.abandoned.labels(stage).inc(n)
+        if counts:
+            self.active.invalidate()
+            journeys_abandoned.send(self, counts=counts)
+        return counts
+
+    def _count_active(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return store.count_active(conn, utcnow(), timedelta(seconds=self.session_timeout))
+
+    def is_purchased(self, journey_id: str) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                return store.is_purchased(conn, journey_id)
+        except Exception:
+            log.warning("could not read journey %s", journey_id, exc_info=True)
+            return False
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # readers never wait for the writer
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+
+class JourneyTracker:
+    """Tracks every customer touchpoint of a Flask shop as a journey.
+
+    ``journey = JourneyTracker(app)`` or ``journey.init_app(app)`` in a factory. Settings
+    (all ``JOURNEY_*``, see :mod:`tracking.config`) are read once in ``init_app``. Per-app
+    state lives in ``app.extensions["journey"]``; per-request state in ``g._journey``.
+    """
+
+    def __init__(self, app: Flask | None = None):
+        self._exempt_views: set[Callable] = set()
+        self._exempt_blueprints: set[str] = set()
+        if app is not None:
+            self.init_app(app)
+
+    # -- setup ----------------------------------------------------------------------------
+    def init_app(self, app: Flask) -> None:
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "JourneyTracker is already registered on this app; call init_app once per app."
+            )
+        settings.apply_defaults(app.config)
+        state = _AppState(self, app)
+        app.extensions[EXTENSION_KEY] = state
+        from .cli import journey_cli
+
+        app.cli.add_command(journey_cli)
+        if not state.enabled:
+            return
+        app.before_request(self._before_request)
+        app.after_request(self._after_request)
+        app.teardown_request(self._teardown_request)
+        path = app.config["JOURNEY_METRICS_PATH"]
+        if path:
+            app.add_url_rule(path, "journey_metrics", self.exempt(self._metrics_view))
+
+    @staticmethod
+    def _state(app: Flask | None = None) -> _AppState:
+        app = app or current_app
+        try:
+            return app.extensions[EXTENSION_KEY]
+        except KeyError:
+            raise RuntimeError(
+                "JourneyTracker.init_app(app) was not called for this app."
+            ) from None
+
+    def state(self, app: Flask | None = None) -> _AppState:
+        return self._state(app)
+
+    # -- public API -----------------------------------------------------------------------
+    def track(
+        self,
+        touchpoint: str,
+        *,
+        journey_id: str | None = None,
+        order_ref: str | int | None = None,
+        customer_id: str | int | None = None,
+        visitor_id: str | None = None,
+        at: datetime | None = None,
+        **props: Any,
+    ) -> Event | None:
+        """Record a touchpoint. Inside a request the visitor's journey is used unless
+        ``journey_id`` is given; outside a request (webhooks, couriers, CLI) pass the
+        ``journey_id`` kept on the order. Never raises unless JOURNEY_STRICT."""
+        state = self._state()
+        if not state.enabled:
+            return None
+        tp = CATALOGUE.get(touchpoint)
+        try:
+            if tp is None:
+                raise TrackingError(f"unknown touchpoint {touchpoint!r}")
+            if order_ref is not None and "order_ref" in tp.schema._declared_fields:
+                props.setdefault("order_ref", str(order_ref))
+            clean = tp.validate(props)
+        except (TrackingError, ValidationError) as exc:
+            if state.strict:
+                raise TrackingError(f"{touchpoint}: {exc}") from exc
+            log.warning("journey: dropped invalid touchpoint %s: %s", touchpoint, exc)
+            state.metrics.dropped.labels("invalid").inc()
+            return None
+        try:
+            return self._record(state, tp, clean, journey_id=journey_id, order_ref=order_ref,
+                                customer_id=customer_id, visitor_id=visitor_id, at=at)
+        except Exception:
+            if state.strict:
+                raise
+            log.exception("journey: could not track %s", touchpoint)
+            state.metrics.dropped.labels("error").inc()
+            return None
+
+    def identify(self, customer_id: str | int | None, via: str | None = "login") -> None:
+        """Stitch the visitor (and this journey) to a customer at login or signup; later
+        journeys of that customer carry their id too. ``identify(None, via=None)`` at
+        logout."""
+        state = self._state()
+        if not state.enabled or not has_request_context():
+            return
+        ctx = self._request_journey()
+        if ctx is None or not ctx.trackable:
+            if via:
+                self.track(via)
+            return
+        if ctx.state is not None:
+            ctx.state.c = None if customer_id is None else str(customer_id)
+            ctx.dirty = True
+        if via:
+            self.track(via, customer_id=customer_id)
+
+    def current_journey_id(self) -> str | None:
+        """The visitor's journey in this request (starting one if needed), for the host to
+        keep on an order so later touchpoints with no request can name it."""
+        state = self._state()
+        ctx = self._request_journey()
+        if not state.enabled or ctx is None or not ctx.trackable or ctx.exempt:
+            return None
+        if ctx.state is None or self._journey_ended(state, ctx.state, None, time.time()):
+            return None
+        return ctx.state.j
+
+    def current_visitor_id(self) -> str | None:
+        ctx = self._request_journey()
+        return ctx.state.v if ctx is not None and ctx.state is not None else None
+
+    def tracks(self, touchpoint: str, **props: Any):
+        """Decorator: a view that is a touchpoint. Fires after a successful response;
+        a callable property gets the view's keyword arguments."""
+
+        def decorator(view):
+            @wraps(view)
+            def wrapper(*args, **kwargs):
+                from flask import make_response
+
+                response = make_response(view(*args, **kwargs))
+                if response.status_code < 400:
+                    values = {k: (v(**kwargs) if callable(v) else v) for k, v in props.items()}
+                    self.track(touchpoint, **values)
+                return response
+
+            return wrapper
+
+        return decorator
+
+    def exempt(self, target):
+        """A view or blueprint that is never a touchpoint (no cookie, no page_view)."""
+        if isinstance(target, Blueprint):
+            self._exempt_blueprints.add(target.name)
+        else:
+            self._exempt_views.add(target)
+        return target
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Write everything queued now (tests; shutdown hooks)."""
+        self._state().writer.flush(timeout)
+
+    def sweep(self, now: datetime | None = None) -> dict[str, int]:
+        """Abandon idle journeys now; safe to run in every process at once."""
+        return self._state().sweep(now)
+
+    def forget(self, visitor_id: str) -> tuple[int, int]:
+        state = self._state()
+        state.writer.flush()
+        with state.engine.begin() as conn:
+            result = store.forget(conn, visitor_id)
+        state.active.invalidate()
+        return result
+
+    def create_all(self) -> None:
+        """Create the tracker's tables directly (quick starts and tests; use migrations in
+        production)."""
+        metadata.create_all(self._state().engine)
+
+    # -- internals ------------------------------------------------------------------------
+    def _request_journey(self) -> RequestJourney | None:
+        if not has_request_context():
+            return None
+        return g.get("_journey")
+
+    def _record(self, state: _AppState, tp: Touchpoint, props: dict, *, journey_id, order_ref,
+                customer_id, visitor_id, at) -> Event:
+        now = time.time() if at is None else at.replace(tzinfo=UTC).timestamp()
+        self._count_aggregates(state, tp, props)
+        ctx = self._request_journey()
+        event = Event(event_id=str(uuid.uuid4()), touchpoint=tp.name,
+                      stage=tp.stage.label if tp.stage else None,
+                      occurred_at=_to_datetime(now), props=props,
+                      order_ref=None if order_ref is None else str(order_ref),
+                      customer_id=None if customer_id is None else str(customer_id),
+                      visitor_id=visitor_id)
+        if ctx is not None:
+            ctx.tracked.append(tp.name)
+        if journey_id is not None:
+            event.journey_id = journey_id
+            if ctx is not None and ctx.state is not None and ctx.state.j == journey_id:
+                self._advance(ctx, tp, now)  # e.g. purchase confirmed in the shopper's request
+        elif ctx is not None and ctx.trackable and not ctx.exempt:
+            if tp.name in POST_PURCHASE:
+                log.warning("journey: %s needs journey_id (the order's journey)", tp.name)
+            else:
+                self._attach(state, ctx, tp, event, now)
+        if event.journey_id is not None:
+            state.writer.enqueue(event)
+        touchpoint_tracked.send(current_app._get_current_object(), event=event)
+        return event
+
+    def _attach(self, state: _AppState, ctx: RequestJourney, tp: Touchpoint, event: Event,
+                now: float) -> None:
+        """File the event under the visitor's journey, starting one (with its landing)."""
+        current = ctx.state
+        if current is None or self._journey_ended(state, current, tp, now):
+            renew_session = current is None or now - current.ts > state.session_timeout
+            ctx.state = current = VisitorState(
+                v=current.v if current else new_id(), j=new_id(),
+                s=new_id() if renew_session else current.s, r=0, t0=now, ts=now,
+                c=current.c if current else None,
+            )
+            ctx.dirty = ctx.opens_session = True  # a journey's first event opens a session
+            if tp.name != "landing":
+                self._record(state, CATALOGUE["landing"], self._landing_props(), journey_id=None,
+                             order_ref=None, customer_id=None, visitor_id=None,
+                             at=_to_datetime(now))
+        elif now - current.ts > state.session_timeout:
+            current.s = new_id()
+            ctx.opens_session = True
+        event.journey_id, event.visitor_id, event.session_id = current.j, current.v, current.s
+        event.customer_id = event.customer_id or current.c
+        event.new_session, ctx.opens_session = ctx.opens_session, False
+        event.journey_started_at = _to_datetime(current.t0)
+        if tp.name == "landing":
+            event.context = self._landing_context()
+        self._advance(ctx, tp, now)
+
+    def _landing_props(self) -> dict:
+        source = traffic_source(request.args, request.referrer, request.host)
+        return CATALOGUE["landing"].validate({
+            "path": request.path[:500], "device": device_class(request.user_agent.string or ""),
+            **source,
+        })
+
+    def _landing_context(self) -> dict:
+        props = self._landing_props()
+        return {
+            "source": props["source"] or None, "medium": props["medium"] or None,
+            "campaign": props["campaign"] or None, "referrer_host": props["referrer"] or None,
+            "device": props["device"], "landing_page": props["path"],
+            "ip_net": truncate_ip(request.remote_addr),
+        }
+
+    @staticmethod
+    def _advance(ctx: RequestJourney, tp: Touchpoint, now: float) -> None:
+        if ctx.state is None:
+            return
+        ctx.state.ts = max(ctx.state.ts, now)
+        if tp.stage is not None and int(tp.stage) > ctx.state.r:
+            ctx.state.r = int(tp.stage)
+        ctx.dirty = True
+
+    def _journey_ended(self, state: _AppState, current: VisitorState, tp: Touchpoint | None,
+                       now: float) -> bool:
+        """The same rules the sweeper applies, decided from the cookie alone."""
+        idle = now - current.ts
+        rank = current.r
+        if rank == 0 or rank in {int(s) for s in EXITS}:
+            return idle > state.session_timeout
+        if rank in {int(s) for s in ABANDONABLE}:
+            if idle > state.abandon_after:
+                return True
+            shopping = tp is not None and tp.stage in SHOPPING_STAGES
+            # Paid by webhook in another process while the shopper kept browsing?
+            return bool(rank == Stage.PAYMENT and shopping and state.is_purchased(current.j))
+        # Purchased: delivery and review carry the order's journey; shopping starts anew.
+        return idle > state.session_timeout or (tp is not None and tp.stage in SHOPPING_STAGES)
+
+    @staticmethod
+    def _count_aggregates(state: _AppState, tp: Touchpoint, props: dict) -> None:
+        m = state.metrics
+        m.touchpoints.labels(tp.name).inc()
+        if tp.name == "purchase":
+            m.orders.inc()
+            m.payments.labels("succeeded").inc()
+            if props.get("value") is not None and props.get("currency"):
+                m.revenue.labels(props["currency"]).inc(props["value"] / 100)
+        elif tp.name == "payment_failed":
+            m.payments.labels("failed").inc()
+        elif tp.name == "payment_requires_action":
+            m.payments.labels("requires_action").inc()
+        elif tp.name == "delivered" and props.get("delivery_seconds") is not None:
+            m.delivery.observe(props["delivery_seconds"])
+        elif tp.name == "review_submitted" and props.get("rating"):
+            m.reviews.labels(str(props["rating"])).inc()
+
+    # -- request hooks --------------------------------------------------------------------
+    def _is_exempt(self, state: _AppState) -> bool:
+        if request.path.startswith(state.exempt_paths):
+            return True
+        if request.blueprint and request.blueprint.split(".")[0] in self._exempt_blueprints:
+            return True
+        view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+        return view is not None and view in self._exempt_views
+
+    def _before_request(self) -> None:
+        state = self._state()
+        ctx = g._journey = RequestJourney(started=time.perf_counter())
+        if self._is_exempt(state):
+            ctx.exempt = True
+            return
+        ua = request.user_agent.string or ""
+        private = state.respect_privacy and opted_out(request.headers)
+        ctx.trackable = not is_bot(ua) and not private
+        if ctx.trackable:
+            ctx.state = load_state(state.serializer, request.cookies.get(state.cookie_name))
+
+    def _after_request(self, response: Response) -> Response:
+        ctx: RequestJourney | None = g.get("_journey")
+        if ctx is None:
+            return response
+        state = self._state()
+        try:
+            if (ctx.trackable and not ctx.exempt and not ctx.tracked
+                    and request.method == "GET" and response.status_code == 200
+                    and response.mimetype == "text/html"):
+                self._page_view(state, ctx)
+            if ctx.dirty and ctx.state is not None and ctx.trackable:
+                response.set_cookie(
+                    state.cookie_name, ctx.state.dumps(state.serializer),
+                    max_age=state.cookie_max_age, httponly=True, samesite="Lax",
+                    secure=request.is_secure,
+                )
+            self._count_request(state, ctx, response.status_code)
+        except Exception:
+            log.exception("journey: after_request failed")
+        return response
+
+    def _teardown_request(self, exc: BaseException | None) -> None:
+        ctx: RequestJourney | None = g.get("_journey")
+        if ctx is not None and not ctx.counted:  # the view raised: after_request never ran
+            try:
+                self._count_request(self._state(), ctx, 500)
+            except Exception:
+                log.exception("journey: teardown failed")
+
+    def _page_view(self, state: _AppState, ctx: RequestJourney) -> None:
+        """A page with no touchpoint of its own: the landing of a new journey, or a
+        page_view that keeps the session alive."""
+        page_view = CATALOGUE["page_view"]
+        if ctx.state is None or self._journey_ended(state, ctx.state, page_view, time.time()):
+            self.track("landing", **self._landing_props())
+        else:
+            self.track("page_view", endpoint=(request.endpoint or "")[:200])
+
+    @staticmethod
+    def _count_request(state: _AppState, ctx: RequestJourney, status: int) -> None:
+        if ctx.counted:
+            return
+        ctx.counted = True
+        endpoint = request.endpoint or "<unmatched>"
+        method = request.method if request.method in _METHODS else "other"
+        m = state.metrics
+        m.http_requests.labels(endpoint, method, str(status)).inc()
+        m.http_duration.labels(endpoint, method).observe(time.perf_counter() - ctx.started)
+
+    def _metrics_view(self):
+        state = self._state()
+        body, content_type = exposition(state.registry, state.active)
+        return Response(body, content_type=content_type)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

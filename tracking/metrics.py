@@ -1,0 +1,144 @@
+"""Prometheus metrics: one CollectorRegistry per app, bounded labels, multiprocess-aware."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from .touchpoints import STAGES
+
+log = logging.getLogger(__name__)
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "<unmatched>"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+JOURNEY_BUCKETS = (10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 86400, 3 * 86400,
+                   7 * 86400, 14 * 86400, 30 * 86400)
+DELIVERY_BUCKETS = (3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 5 * 86400,
+                    7 * 86400, 10 * 86400, 14 * 86400)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+class Metrics:
+    """The metric objects of one app. Names and labels are a public contract."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.registry = registry
+        r = registry
+        self.http_requests = Counter(
+            "storefront_http_requests", "HTTP requests by Flask endpoint.",
+            ["endpoint", "method", "status"], registry=r)
+        self.http_duration = Histogram(
+            "storefront_http_request_duration_seconds", "HTTP request latency.",
+            ["endpoint", "method"], buckets=LATENCY_BUCKETS, registry=r)
+        self.touchpoints = Counter(
+            "journey_touchpoints", "Touchpoints tracked.", ["touchpoint"], registry=r)
+        self.stage_entered = Counter(
+            "journey_stage_entered", "Journeys that entered a stage (once per journey).",
+            ["stage"], registry=r)
+        self.time_to_stage = Histogram(
+            "journey_time_to_stage_seconds", "Time from journey start to entering a stage.",
+            ["stage"], buckets=JOURNEY_BUCKETS, registry=r)
+        self.abandoned = Counter(
+            "journey_abandoned", "Journeys abandoned (idle) at a stage.", ["stage"], registry=r)
+        self.recovered = Counter(
+            "journey_recovered", "Abandoned journeys whose visitor later purchased.", registry=r)
+        self.orders = Counter("storefront_orders", "Orders paid.", registry=r)
+        self.revenue = Counter(
+            "storefront_revenue", "Revenue of paid orders, in major units.", ["currency"],
+            registry=r)
+        self.payments = Counter(
+            "storefront_payments", "Payment attempt outcomes.", ["outcome"], registry=r)
+        self.delivery = Histogram(
+            "storefront_delivery_seconds", "Time from payment to delivery.",
+            buckets=DELIVERY_BUCKETS, registry=r)
+        self.reviews = Counter(
+            "storefront_reviews", "Reviews submitted.", ["rating"], registry=r)
+        self.written = Counter(
+            "tracking_events_written", "Events stored by the writer.", registry=r)
+        self.dropped = Counter(
+            "tracking_events_dropped", "Events not stored.", ["reason"], registry=r)
+        self.queue_depth = Gauge(
+            "tracking_queue_depth", "Events waiting in the writer's queue.",
+            multiprocess_mode="livesum", registry=r)
+        # Pre-create the closed label sets so every series exists from the first scrape.
+        for stage in STAGES:
+            self.stage_entered.labels(stage.label)
+            self.abandoned.labels(stage.label)
+        for outcome in ("succeeded", "failed", "requires_action"):
+            self.payments.labels(outcome)
+        for rating in range(1, 6):
+            self.reviews.labels(str(rating))
+        for reason in ("invalid", "queue_full", "error"):
+            self.dropped.labels(reason)
+
+
+class ActiveJourneysCollector:
+    """journey_active{stage}: live journeys now, counted in the shared database.
+
+    A per-process gauge cannot be right across gunicorn workers (each sees its own
+    visitors); the database is shared by all of them, so this is. Cached briefly.
+    """
+
+    def __init__(self, count: Callable[[], dict[str, int]], cache_seconds: float):
+        self._count = count
+        self._cache_seconds = cache_seconds
+        self._cached: tuple[float, dict[str, int]] | None = None
+        self._lock = threading.Lock()
+
+    def describe(self):
+        return [GaugeMetricFamily("journey_active", "Live journeys per stage.", labels=["stage"])]
+
+    def collect(self):
+        family = GaugeMetricFamily("journey_active", "Live journeys per stage.",
+                                   labels=["stage"])
+        counts = self._counts()
+        if counts is not None:
+            for stage in STAGES:
+                family.add_metric([stage.label], counts.get(stage.label, 0))
+        yield family
+
+    def _counts(self) -> dict[str, int] | None:
+        with self._lock:
+            now = time.monotonic()
+            if self._cached and now - self._cached[0] < self._cache_seconds:
+                return self._cached[1]
+            try:
+                counts = self._count()
+            except Exception:  # a scrape must not fail because the database did
+                log.warning("journey_active: counting live journeys failed", exc_info=True)
+                return self._cached[1] if self._cached else None
+            self._cached = (now, counts)
+            return counts
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cached = None
+
+
+def exposition(app_registry: CollectorRegistry, active: ActiveJourneysCollector):
+    """(body, content type) for /metrics: all workers' values under gunicorn."""
+    directory = multiprocess_dir()
+    if directory:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        registry.register(active)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(app_registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,82 @@
+"""The tracker's two tables, in SQLAlchemy Core on their own MetaData.
+
+A host app adds ``tracking.models.metadata`` to its Alembic target metadata so its
+migrations create them (this project's ``migrations/env.py`` does).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+
+from .touchpoints import STAGES
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Append-only: one row per touchpoint; event_id makes a replay a no-op.
+journey_events = Table(
+    "journey_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("journey_id", String(32), index=True),
+    Column("visitor_id", String(32), index=True),
+    Column("session_id", String(32)),
+    Column("customer_id", String(64), index=True),
+    Column("order_ref", String(64), index=True),
+    Column("touchpoint", String(40), nullable=False),
+    Column("stage", String(16)),
+    Column("occurred_at", DateTime, nullable=False, index=True),
+    Column("props", JSON, nullable=False),
+)
+
+_stage_columns = [Column(f"entered_{s.label}_at", DateTime) for s in STAGES]
+
+journeys = Table(
+    "journeys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("visitor_id", String(32), index=True),
+    Column("customer_id", String(64), index=True),
+    Column("order_ref", String(64), index=True),
+    Column("stage", String(16), nullable=False),
+    Column("stage_rank", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # active, purchased, abandoned, recovered
+    Column("started_at", DateTime, nullable=False, index=True),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("last_touchpoint", String(40), nullable=False),
+    *_stage_columns,
+    Column("abandoned_at", DateTime, index=True),
+    Column("abandoned_stage", String(16)),
+    Column("recovered_at", DateTime),
+    Column("source", String(200)),
+    Column("medium", String(200)),
+    Column("campaign", String(200)),
+    Column("referrer_host", String(200)),
+    Column("device", String(16)),
+    Column("landing_page", String(500)),
+    Column("ip_net", String(64)),  # truncated: /24 for IPv4, /48 for IPv6
+    Column("value", BigInteger),  # minor units of the purchase
+    Column("currency", String(3)),
+    Column("sessions", Integer, nullable=False, default=1),
+    Column("events", Integer, nullable=False, default=0),
+    Index("ix_journeys_status_last_seen", "status", "last_seen_at"),
+)
+
+STATUSES = ("active", "purchased", "abandoned", "recovered")

@@ -1,0 +1,225 @@
+"""The database side: insert events, fold them into journeys, sweep, count, forget.
+
+Every state change is a conditional UPDATE whose row count says whether *this* call made
+it, so several writers (gunicorn workers, hosts) sharing one database count each stage
+entry, abandonment and recovery exactly once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.engine import Connection
+
+from .events import Event
+from .models import journey_events, journeys
+from .touchpoints import ABANDONABLE, EXITS, STAGES, Stage
+
+ABANDON_GRACE = timedelta(seconds=60)  # > writer latency: late events never hit an abandoned row
+
+
+def _insert(conn: Connection, table):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+@dataclass
+class BatchOutcome:
+    written: int = 0
+    duplicates: int = 0
+    entered: list[tuple[str, float]] = field(default_factory=list)  # (stage, seconds from start)
+    recovered: int = 0
+
+
+def insert_events(conn: Connection, events: list[Event]) -> set[str]:
+    """Insert; return the event ids that were new (a replayed id is skipped)."""
+    rows = [
+        {
+            "event_id": e.event_id, "journey_id": e.journey_id, "visitor_id": e.visitor_id,
+            "session_id": e.session_id, "customer_id": e.customer_id, "order_ref": e.order_ref,
+            "touchpoint": e.touchpoint, "stage": e.stage, "occurred_at": e.occurred_at,
+            "props": e.props,
+        }
+        for e in events
+    ]
+    stmt = (
+        _insert(conn, journey_events)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(journey_events.c.event_id)
+    )
+    return set(conn.execute(stmt, rows).scalars().all())
+
+
+def write_batch(conn: Connection, events: list[Event], recovery_window: timedelta) -> BatchOutcome:
+    outcome = BatchOutcome()
+    stored = [e for e in events if e.stored]
+    if not stored:
+        return outcome
+    new_ids = insert_events(conn, stored)
+    outcome.written = len(new_ids)
+    outcome.duplicates = len(stored) - len(new_ids)
+    by_journey: OrderedDict[str, list[Event]] = OrderedDict()
+    for event in stored:
+        if event.event_id in new_ids:
+            by_journey.setdefault(event.journey_id, []).append(event)
+    for journey_id, journey_events_ in by_journey.items():
+        _fold(conn, journey_id, sorted(journey_events_, key=lambda e: e.occurred_at), outcome,
+              recovery_window)
+    return outcome
+
+
+def _fold(conn: Connection, journey_id: str, events: list[Event], outcome: BatchOutcome,
+          recovery_window: timedelta) -> None:
+    first, last = events[0], events[-1]
+    started = first.journey_started_at or first.occurred_at
+    conn.execute(
+        _insert(conn, journeys)
+        .values(id=journey_id, visitor_id=first.visitor_id, customer_id=first.customer_id,
+                stage=Stage.LANDING.label, stage_rank=0, status="active", started_at=started,
+                last_seen_at=first.occurred_at, last_touchpoint=first.touchpoint,
+                sessions=0, events=0)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    row = conn.execute(
+        select(journeys.c.started_at, journeys.c.visitor_id, journeys.c.customer_id)
+        .where(journeys.c.id == journey_id)
+    ).one()
+
+    top = max((Stage.from_label(e.stage) for e in events if e.stage), default=None)
+    customer = next((e.customer_id for e in reversed(events) if e.customer_id), None)
+    order_ref = next((e.order_ref for e in events if e.order_ref), None)
+    values = {
+        "last_seen_at": case((journeys.c.last_seen_at < last.occurred_at, last.occurred_at),
+                             else_=journeys.c.last_seen_at),
+        "last_touchpoint": case((journeys.c.last_seen_at <= last.occurred_at, last.touchpoint),
+                                else_=journeys.c.last_touchpoint),
+        "events": journeys.c.events + len(events),
+        # The first event of a journey and the first of each later session say new_session.
+        "sessions": journeys.c.sessions + sum(1 for e in events if e.new_session),
+    }
+    if top is not None:
+        values["stage"] = case((journeys.c.stage_rank < int(top), top.label),
+                               else_=journeys.c.stage)
+        values["stage_rank"] = case((journeys.c.stage_rank < int(top), int(top)),
+                                    else_=journeys.c.stage_rank)
+    if customer:
+        values["customer_id"] = customer
+    if order_ref:
+        values["order_ref"] = func.coalesce(journeys.c.order_ref, order_ref)
+    for event in events:
+        if event.touchpoint == "landing" and event.context:
+            values.update({k: v for k, v in event.context.items() if v is not None})
+    conn.execute(update(journeys).where(journeys.c.id == journey_id).values(**values))
+
+    # Stage entries: reaching a stage passes every earlier one (a monotone funnel).
+    if top is not None:
+        first_at: dict[Stage, datetime] = {}
+        for event in events:
+            if event.stage:
+                reached = Stage.from_label(event.stage)
+                for stage in STAGES:
+                    if stage <= reached and stage not in first_at:
+                        first_at[stage] = event.occurred_at
+        for stage, at in sorted(first_at.items()):
+            column = journeys.c[f"entered_{stage.label}_at"]
+            if conn.execute(
+                update(journeys).where(journeys.c.id == journey_id, column.is_(None))
+                .values({column: at})
+            ).rowcount:
+                outcome.entered.append((stage.label, max((at - row.started_at).total_seconds(),
+                                                         0.0)))
+
+    purchase = next((e for e in events if e.touchpoint == "purchase"), None)
+    if purchase is not None:
+        _purchase(conn, journey_id, purchase, row, outcome, recovery_window,
+                  customer or row.customer_id)
+
+
+def _purchase(conn, journey_id, event: Event, row, outcome: BatchOutcome,
+              recovery_window: timedelta, customer: str | None) -> None:
+    paid = {"value": event.props.get("value"), "currency": event.props.get("currency"),
+            "order_ref": event.order_ref or event.props.get("order_ref")}
+    # The journey itself may have been swept as abandoned while 3-D Secure took its time.
+    if conn.execute(
+        update(journeys).where(journeys.c.id == journey_id, journeys.c.status == "abandoned")
+        .values(status="recovered", recovered_at=event.occurred_at, **paid)
+    ).rowcount:
+        outcome.recovered += 1
+    else:
+        conn.execute(
+            update(journeys).where(journeys.c.id == journey_id, journeys.c.status == "active")
+            .values(status="purchased", **paid)
+        )
+    # Earlier carts this visitor (or customer) abandoned within the window: recovered.
+    owners = [journeys.c.visitor_id == row.visitor_id] if row.visitor_id else []
+    if customer:
+        owners.append(journeys.c.customer_id == customer)
+    if owners:
+        outcome.recovered += conn.execute(
+            update(journeys)
+            .where(
+                journeys.c.id != journey_id,
+                journeys.c.status == "abandoned",
+                journeys.c.abandoned_stage.in_([s.label for s in ABANDONABLE]),
+                journeys.c.abandoned_at >= event.occurred_at - recovery_window,
+                or_(*owners),
+            )
+            .values(status="recovered", recovered_at=event.occurred_at)
+        ).rowcount
+
+
+def sweep(conn: Connection, now: datetime, session_timeout: timedelta,
+          abandon_after: timedelta) -> dict[str, int]:
+    """Abandon idle journeys, once each: {stage: how many this call abandoned}."""
+    counts: dict[str, int] = {}
+    for stages, idle in ((ABANDONABLE, abandon_after), (EXITS, session_timeout)):
+        cutoff = now - idle - ABANDON_GRACE
+        for stage in stages:
+            n = conn.execute(
+                update(journeys)
+                .where(journeys.c.status == "active", journeys.c.stage == stage.label,
+                       journeys.c.last_seen_at < cutoff)
+                .values(status="abandoned", abandoned_at=now, abandoned_stage=stage.label)
+            ).rowcount
+            if n:
+                counts[stage.label] = n
+    return counts
+
+
+def count_active(conn: Connection, now: datetime, session_timeout: timedelta) -> dict[str, int]:
+    live_shopping = and_(journeys.c.status == "active",
+                         journeys.c.last_seen_at >= now - session_timeout)
+    awaiting_delivery = and_(journeys.c.status.in_(["purchased", "recovered"]),
+                             journeys.c.stage.in_([Stage.PURCHASE.label, Stage.SHIPPED.label]))
+    rows = conn.execute(
+        select(journeys.c.stage, func.count())
+        .where(or_(live_shopping, awaiting_delivery))
+        .group_by(journeys.c.stage)
+    )
+    return {stage: count for stage, count in rows}
+
+
+def is_purchased(conn: Connection, journey_id: str) -> bool:
+    status = conn.execute(
+        select(journeys.c.status).where(journeys.c.id == journey_id)
+    ).scalar_one_or_none()
+    return status in ("purchased", "recovered")
+
+
+def forget(conn: Connection, visitor_id: str) -> tuple[int, int]:
+    """Erase a visitor: their events (also those filed by journey only) and journeys."""
+    theirs = select(journeys.c.id).where(journeys.c.visitor_id == visitor_id)
+    events = conn.execute(
+        delete(journey_events).where(
+            or_(journey_events.c.visitor_id == visitor_id,
+                journey_events.c.journey_id.in_(theirs))
+        )
+    ).rowcount
+    removed = conn.execute(delete(journeys).where(journeys.c.visitor_id == visitor_id)).rowcount
+    return events, removed

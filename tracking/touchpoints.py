@@ -1,0 +1,138 @@
+"""The closed catalogue of touchpoints: each with its stage, property schema and the names
+GA4 and Segment's e-commerce spec use for the same moment."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+
+
+class Stage(enum.IntEnum):
+    """Journey stages, ordered: a journey's stage is the furthest it reached."""
+
+    LANDING = 1
+    BROWSE = 2
+    CART = 3
+    CHECKOUT = 4
+    PAYMENT = 5
+    PURCHASE = 6
+    SHIPPED = 7
+    DELIVERED = 8
+    REVIEWED = 9
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_label(cls, label: str) -> Stage:
+        return cls[label.upper()]
+
+
+STAGES: tuple[Stage, ...] = tuple(Stage)
+SHOPPING_STAGES = frozenset({Stage.LANDING, Stage.BROWSE, Stage.CART, Stage.CHECKOUT,
+                             Stage.PAYMENT})
+# Idle journeys at these stages are abandoned after JOURNEY_ABANDON_AFTER ...
+ABANDONABLE = (Stage.CART, Stage.CHECKOUT, Stage.PAYMENT)
+# ... and at these they end after the session timeout: a bounce, a browse exit.
+EXITS = (Stage.LANDING, Stage.BROWSE)
+
+
+class Props(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+Id = fields.String(validate=validate.Length(min=1, max=64))
+Amount = fields.Integer(validate=validate.Range(min=0, max=10**12))  # minor units
+Currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$"))
+Short = fields.String(validate=validate.Length(max=200))
+
+
+def _schema(name: str, **declared: fields.Field) -> type[Schema]:
+    return Props.from_dict(declared, name=f"{name}Props")
+
+
+@dataclass(frozen=True)
+class Touchpoint:
+    name: str
+    stage: Stage | None
+    schema: type[Schema]
+    ga4: str
+    segment: str
+    description: str
+
+    def validate(self, props: dict) -> dict:
+        return self.schema().load(props)
+
+
+def _tp(name, stage, ga4, segment, description, **props) -> Touchpoint:
+    return Touchpoint(name, stage, _schema(name, **props), ga4, segment, description)
+
+
+_CATALOGUE = (
+    _tp("landing", Stage.LANDING, "session_start", "Page Viewed",
+        "first page of a journey: source, referrer, device, landing page",
+        path=fields.String(validate=validate.Length(max=500)), source=Short, medium=Short,
+        campaign=Short, referrer=Short, device=fields.String(
+            validate=validate.OneOf(["mobile", "tablet", "desktop"]))),
+    _tp("page_view", None, "page_view", "Page Viewed",
+        "a page with no touchpoint of its own (keeps the session alive)",
+        endpoint=fields.String(validate=validate.Length(max=200))),
+    _tp("search", Stage.BROWSE, "search", "Products Searched", "a search was run",
+        query=fields.String(validate=validate.Length(max=200)),
+        results=fields.Integer(validate=validate.Range(min=0))),
+    _tp("category_view", Stage.BROWSE, "view_item_list", "Product List Viewed",
+        "a category page", category=Id),
+    _tp("product_view", Stage.BROWSE, "view_item", "Product Viewed", "a product page",
+        product_id=Id, sku=Short, price=Amount, currency=Currency),
+    _tp("add_to_cart", Stage.CART, "add_to_cart", "Product Added", "a product added to the cart",
+        product_id=Id, quantity=fields.Integer(validate=validate.Range(min=1, max=10_000)),
+        value=Amount, currency=Currency),
+    _tp("remove_from_cart", Stage.CART, "remove_from_cart", "Product Removed",
+        "a product removed from the cart", product_id=Id,
+        quantity=fields.Integer(validate=validate.Range(min=0, max=10_000))),
+    _tp("cart_view", Stage.CART, "view_cart", "Cart Viewed", "the cart page",
+        items=fields.Integer(validate=validate.Range(min=0)), value=Amount, currency=Currency),
+    _tp("checkout_start", Stage.CHECKOUT, "begin_checkout", "Checkout Started",
+        "the shopper entered the checkout", value=Amount, currency=Currency),
+    _tp("checkout_address", Stage.CHECKOUT, "—", "Checkout Step Completed (step 1)",
+        "the address step was completed",
+        country=fields.String(validate=validate.Length(equal=2))),
+    _tp("checkout_shipping", Stage.CHECKOUT, "add_shipping_info",
+        "Checkout Step Completed (step 2)", "a delivery method was chosen",
+        method=Short, cost=Amount),
+    _tp("payment_submitted", Stage.PAYMENT, "add_payment_info", "Payment Info Entered",
+        "card details sent for payment", order_ref=Id, value=Amount, currency=Currency),
+    _tp("payment_requires_action", Stage.PAYMENT, "—", "—",
+        "the bank asked for 3-D Secure authentication", order_ref=Id),
+    _tp("payment_failed", Stage.PAYMENT, "—", "—", "a payment attempt failed",
+        order_ref=Id, code=Short),
+    _tp("purchase", Stage.PURCHASE, "purchase", "Order Completed",
+        "the order is paid, confirmed by the payment provider",
+        order_ref=Id, value=Amount, currency=Currency,
+        items=fields.Integer(validate=validate.Range(min=0))),
+    _tp("shipped", Stage.SHIPPED, "—", "Order Updated (shipped)", "the order left the warehouse",
+        order_ref=Id),
+    _tp("out_for_delivery", Stage.SHIPPED, "—", "Order Updated (out for delivery)",
+        "the courier is on the way", order_ref=Id),
+    _tp("delivered", Stage.DELIVERED, "—", "Order Updated (delivered)", "the order was received",
+        order_ref=Id, delivery_seconds=fields.Float(validate=validate.Range(min=0))),
+    _tp("review_submitted", Stage.REVIEWED, "—", "Product Reviewed", "the buyer wrote a review",
+        order_ref=Id, product_id=Id, rating=fields.Integer(validate=validate.Range(min=1, max=5))),
+    _tp("signup", None, "sign_up", "Signed Up", "an account was created"),
+    _tp("login", None, "login", "Signed In", "the shopper logged in"),
+)
+
+CATALOGUE: dict[str, Touchpoint] = {tp.name: tp for tp in _CATALOGUE}
+NAMES: tuple[str, ...] = tuple(CATALOGUE)
+
+# Touchpoints a stranger's request may never start a journey with (they belong to one).
+POST_PURCHASE = frozenset(
+    name for name, tp in CATALOGUE.items() if tp.stage is not None and tp.stage >= Stage.PURCHASE
+)
+
+__all__ = ["ABANDONABLE", "CATALOGUE", "EXCLUDE", "EXITS", "NAMES", "STAGES", "Stage",
+           "Touchpoint"]

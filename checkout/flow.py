@@ -11,7 +11,7 @@ from sqlalchemy import select
 from storefront import cart as cart_service
 from storefront import shipping
 from storefront.errors import OutOfStock
-from storefront.extensions import db
+from storefront.extensions import db, journey
 from storefront.models import Cart
 
 from .errors import CheckoutStepIncomplete, EmptyCart
@@ -78,6 +78,7 @@ def place_order(cart: Cart | None, state: dict, customer_id: int | None) -> Orde
         db.session.add(order)
     address = state["address"]
     order.customer_id = customer_id
+    order.journey_id = journey.current_journey_id() or order.journey_id
     order.email = address["email"]
     order.ship_name = address["name"]
     order.ship_line1 = address["line1"]

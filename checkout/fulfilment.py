@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from storefront.extensions import db
+from storefront.extensions import db, journey
 from storefront.models import utcnow
 
 from .errors import InvalidTransition
@@ -25,6 +25,9 @@ NEXT: dict[FulfilmentStatus, FulfilmentStatus] = {
     S.SHIPPED: S.OUT_FOR_DELIVERY,
     S.OUT_FOR_DELIVERY: S.DELIVERED,
 }
+# Packing happens inside the warehouse: the shopper's journey sees the rest.
+TOUCHPOINTS = {S.SHIPPED: "shipped", S.OUT_FOR_DELIVERY: "out_for_delivery",
+               S.DELIVERED: "delivered"}
 TIMELINE = ("paid", S.PACKED, S.SHIPPED, S.OUT_FOR_DELIVERY, S.DELIVERED)
 
 
@@ -40,6 +43,11 @@ def transition(order: Order, to: FulfilmentStatus, actor: str = "system") -> Ful
         order.delivered_at = event.at = utcnow()
     db.session.add(event)
     db.session.commit()
+    if to in TOUCHPOINTS:
+        props = {}
+        if to == S.DELIVERED and order.paid_at:
+            props["delivery_seconds"] = (order.delivered_at - order.paid_at).total_seconds()
+        journey.track(TOUCHPOINTS[to], journey_id=order.journey_id, order_ref=order.id, **props)
     return event
 
 

@@ -53,6 +53,9 @@ class Order(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cart_id: Mapped[int | None] = mapped_column(ForeignKey("carts.id", ondelete="SET NULL"))
+    # The shopper's journey, so touchpoints with no shopper request (Stripe's webhook, the
+    # courier) land in it. None when the shopper is not tracked (Do Not Track, GPC).
+    journey_id: Mapped[str | None] = mapped_column(String(32), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     email: Mapped[str] = mapped_column(String(254))
     status: Mapped[str] = enum_column(OrderStatus, OrderStatus.PENDING)

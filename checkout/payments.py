@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from storefront import catalog
-from storefront.extensions import db
+from storefront.extensions import db, journey
 from storefront.models import Cart, Product, utcnow
 
 from .errors import OrderNotPayable, PaymentUnavailable
@@ -91,6 +91,8 @@ def pay(order: Order, card_ref: str) -> PaymentResult:
             db.session.rollback()
             existing = db.session.scalar(by_key)
     attempt = existing
+    journey.track("payment_submitted", journey_id=order.journey_id, order_ref=order.id,
+                  value=order.total, currency=order.currency)
     try:
         intent = client().v1.payment_intents.create(
             params={
@@ -131,13 +133,21 @@ def _intent_id_from_error(exc: stripe.StripeError) -> str | None:
 
 
 def _fail(attempt: PaymentAttempt, code: str, message: str) -> PaymentResult:
+    first_time = attempt.status != AttemptStatus.FAILED
     attempt.status = AttemptStatus.FAILED
     attempt.error_code = code[:80]
     attempt.error_message = message
     if not attempt.order.is_paid:
         attempt.order.payment_status = PaymentStatus.FAILED
     db.session.commit()
+    if first_time:
+        _track_failed(attempt, code)
     return PaymentResult(attempt, "failed", message=_decline_message(code, message))
+
+
+def _track_failed(attempt: PaymentAttempt, code: str) -> None:
+    journey.track("payment_failed", journey_id=attempt.order.journey_id,
+                  order_ref=attempt.order_id, code=(code or "failed")[:200])
 
 
 def _decline_message(code: str, message: str) -> str:
@@ -165,10 +175,14 @@ def _result_from_intent(attempt: PaymentAttempt, intent) -> PaymentResult:
         record_succeeded(intent.id, attempt.order_id)
         return PaymentResult(attempt, "succeeded")
     if intent.status == "requires_action":
+        first_time = attempt.status != AttemptStatus.REQUIRES_ACTION
         attempt.status = AttemptStatus.REQUIRES_ACTION
         if not attempt.order.is_paid:
             attempt.order.payment_status = PaymentStatus.REQUIRES_ACTION
         db.session.commit()
+        if first_time:
+            journey.track("payment_requires_action", journey_id=attempt.order.journey_id,
+                          order_ref=attempt.order_id)
         return PaymentResult(attempt, "requires_action", client_secret=intent.client_secret)
     error = intent.last_payment_error.to_dict() if intent.last_payment_error else {}
     return _fail(attempt, error.get("code") or intent.status, error.get("message") or "Declined")
@@ -243,6 +257,10 @@ def record_succeeded(intent_id: str, order_id: int | None) -> bool:
         if cart is not None:
             cart.items.clear()
     db.session.commit()
+    # After the commit: a tracking failure can never roll the purchase back.
+    journey.track("purchase", journey_id=order.journey_id, order_ref=order.id,
+                  value=order.total, currency=order.currency,
+                  items=sum(line.quantity for line in order.lines))
     return True
 
 
@@ -277,8 +295,8 @@ def record_failed(intent_id: str, order_id: int | None, code: str, message: str)
     attempt = _attempt_for(intent_id, order_id)
     if attempt is None:
         return False
-    if attempt.status == AttemptStatus.SUCCEEDED:
-        db.session.commit()
+    if attempt.status in (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED):
+        db.session.commit()  # the intent id may just have been linked
         return False
     attempt.status = AttemptStatus.FAILED
     attempt.error_code = (code or "failed")[:80]
@@ -287,4 +305,5 @@ def record_failed(intent_id: str, order_id: int | None, code: str, message: str)
     if not order.is_paid:
         order.payment_status = PaymentStatus.FAILED
     db.session.commit()
+    _track_failed(attempt, code)
     return True

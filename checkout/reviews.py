@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storefront import catalog
 from storefront.errors import DomainError
-from storefront.extensions import db
+from storefront.extensions import db, journey
 from storefront.models import Review
 
 from .models import FulfilmentStatus, Order
@@ -47,4 +47,6 @@ def submit_review(order: Order, product_id: int, rating: int, title: str, body: 
         raise ReviewNotAllowed("You have already reviewed this product for this order.") from None
     catalog.add_rating(product_id, rating)
     db.session.commit()
+    journey.track("review_submitted", journey_id=order.journey_id, order_ref=order.id,
+                  product_id=str(product_id), rating=rating)
     return review

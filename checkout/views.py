@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from storefront import shipping
 from storefront.errors import DomainError
-from storefront.extensions import db
+from storefront.extensions import db, journey
 from storefront.schemas import load_form
 from storefront.web import current_cart, current_summary, customer_id, error_response
 
@@ -68,9 +68,13 @@ def _render_step(name: str, status: int = 200, **context):
 
 @bp.route("/checkout/", methods=["GET"])
 def start():
-    if _nonempty_cart() is None:
+    cart = _nonempty_cart()
+    if cart is None:
         flash("Your cart is empty.", "error")
         return redirect(url_for("cart.view"))
+    summary = current_summary(cart)
+    journey.track("checkout_start", value=summary.subtotal.amount,
+                  currency=summary.subtotal.currency)
     return redirect(url_for("checkout.address"))
 
 
@@ -92,6 +96,7 @@ def address():
         if not errors:
             state["address"] = form
             _save(state)
+            journey.track("checkout_address", country=form["country"])
             return redirect(url_for("checkout.shipping_step"))
     return _render_step(
         "address", 400 if errors else 200, form=form, errors=errors, countries=COUNTRIES
@@ -115,6 +120,8 @@ def shipping_step():
         if not errors:
             state["shipping"] = form
             _save(state)
+            chosen = current_summary(current_cart(), form["method"])
+            journey.track("checkout_shipping", method=form["method"], cost=chosen.shipping.amount)
             return redirect(url_for("checkout.payment"))
     cart = current_cart()
     options = [

@@ -40,9 +40,10 @@ target_db = current_app.extensions['migrate'].db
 
 
 def get_metadata():
-    if hasattr(target_db, 'metadatas'):
-        return target_db.metadatas[None]
-    return target_db.metadata
+    # The shop's models and the journey tracker's tables, one migration history.
+    from tracking.models import metadata as tracking_metadata
+
+    return [target_db.metadatas[None], tracking_metadata]
 
 
 def run_migrations_offline():

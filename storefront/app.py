@@ -10,7 +10,7 @@ from flask import Flask
 from flask_login import current_user
 
 from . import config
-from .extensions import csrf, db, login_manager, migrate
+from .extensions import csrf, db, journey, login_manager, migrate
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
 
@@ -33,6 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     csrf.init_app(app)
     login_manager.init_app(app)
+    journey.init_app(app)
     login_manager.login_view = "account.login"
     login_manager.login_message = "Please log in to see that page."
 
@@ -48,6 +49,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def load_customer(customer_id: str):
         return db.session.get(Customer, int(customer_id)) if customer_id.isdigit() else None
 
+    journey.exempt(webhooks.bp)  # Stripe is not a shopper
     for blueprint in (shop.bp, cart.bp, account.bp, checkout_views.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(seed.seed_command)

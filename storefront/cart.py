@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from . import shipping
 from .errors import NotFound, OutOfStock
-from .extensions import db
+from .extensions import db, journey
 from .models import Cart, CartItem, Product
 from .money import Money
 
@@ -73,26 +73,40 @@ def add_item(cart: Cart, product_id: int, quantity: int = 1) -> CartItem:
     wanted = (item.quantity if item else 0) + quantity
     _check_stock(product, wanted)
     wanted = min(wanted, MAX_QUANTITY)
+    added = wanted - (item.quantity if item else 0)
     if item is None:
         item = CartItem(product=product, quantity=wanted)
         cart.items.append(item)
     else:
         item.quantity = wanted
     db.session.commit()
+    if added > 0:
+        _track_change(product, added)
     return item
+
+
+def _track_change(product: Product, delta: int) -> None:
+    if delta > 0:
+        journey.track("add_to_cart", product_id=str(product.id), quantity=delta,
+                      value=product.price * delta, currency=product.currency)
+    elif delta < 0:
+        journey.track("remove_from_cart", product_id=str(product.id), quantity=-delta)
 
 
 def set_quantity(cart: Cart, product_id: int, quantity: int) -> CartItem | None:
     item = next((i for i in cart.items if i.product_id == product_id), None)
     if item is None:
         raise NotFound("That product is not in your cart.")
+    before, product = item.quantity, item.product
     if quantity <= 0:
         cart.items.remove(item)
         db.session.commit()
+        _track_change(product, -before)
         return None
-    _check_stock(item.product, quantity)
+    _check_stock(product, quantity)
     item.quantity = min(quantity, MAX_QUANTITY)
     db.session.commit()
+    _track_change(product, item.quantity - before)
     return item
 
 

@@ -7,6 +7,8 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from tracking import JourneyTracker
+
 
 class Base(DeclarativeBase):
     # Named constraints so Alembic migrations are the same on SQLite and PostgreSQL.
@@ -25,3 +27,4 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+journey = JourneyTracker()

@@ -63,6 +63,7 @@ def _config(url: str, stripe_server: LocalStripe, **extra) -> dict:
         "STRIPE_JS_URL": stripe_server.url + "/js.stripe.com/v3/",
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "SERVER_NAME": None,
+        "JOURNEY_SWEEP_INTERVAL": 0,
         **extra,
     }
 
@@ -118,7 +119,8 @@ def _empty_database(database, tmp_path) -> str:
 
 def _truncate_all(app) -> None:
     with app.app_context():
-        tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+        names = [t.name for t in db.metadata.sorted_tables] + ["journeys", "journey_events"]
+        tables = ", ".join(f'"{name}"' for name in names)
         db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.session.commit()
 
@@ -138,6 +140,7 @@ def app_factory(database, localstripe, tmp_path):
 
     yield make
     for app in made:
+        app.extensions["journey"].writer.stop()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -5,6 +5,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from storefront.extensions import db
+from tracking.models import metadata as tracking_metadata
 
 
 def test_models_and_migrations_agree(app, backend):
@@ -12,7 +13,7 @@ def test_models_and_migrations_agree(app, backend):
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": True}
         )
-        diff = compare_metadata(context, db.metadata)
+        diff = compare_metadata(context, [db.metadata, tracking_metadata])
     assert diff == [], f"models and migrations differ on {backend}: {diff}"
 
 
@@ -29,5 +30,6 @@ def test_db_upgrade_builds_the_schema_on_an_empty_database(app_factory, backend,
     assert result.exit_code == 0, result.output
     with app.app_context():
         tables = set(inspect(db.engine).get_table_names())
-    expected = {t.name for t in db.metadata.sorted_tables} | {"alembic_version"}
+    expected = {t.name for t in db.metadata.sorted_tables} | {"alembic_version", "journeys",
+                                                               "journey_events"}
     assert expected <= tables

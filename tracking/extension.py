@@ -287,8 +287,8 @@ class JourneyTracker:
         if not state.enabled or ctx is None or not ctx.trackable or ctx.exempt:
             return None
         if ctx.state is None or self._journey_ended(state, ctx.state, None, time.time()):
-            return None
-        return ctx.state.j
+            self.track("landing", **self._landing_props())
+        return ctx.state.j if ctx.state is not None else None
 
     def current_visitor_id(self) -> str | None:
         ctx = self._request_journey()

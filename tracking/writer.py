@@ -18,6 +18,7 @@ from collections.abc import Callable
 from .events import Event
 
 log = logging.getLogger(__name__)
+_STOP = object()  # wakes the thread at stop()
 
 
 class EventWriter:
@@ -94,6 +95,10 @@ class EventWriter:
         self._stopping.set()
         thread = self._thread
         if thread is not None and thread.is_alive() and self._pid == os.getpid():
+            try:
+                self._queue.put_nowait(_STOP)
+            except queue.Full:
+                pass  # the thread is busy and will see _stopping
             thread.join(timeout)
         self.flush(timeout)
 
@@ -127,18 +132,26 @@ class EventWriter:
     def _collect_batch(self) -> list[Event]:
         """Block for the first event, then gather more for up to the flush interval."""
         try:
-            batch = [self._queue.get(timeout=1.0)]
+            first = self._queue.get(timeout=1.0)
         except queue.Empty:
             return []
+        if first is _STOP:
+            self._queue.task_done()
+            return []
+        batch = [first]
         deadline = time.monotonic() + self._flush_interval
-        while len(batch) < self._batch_size:
+        while len(batch) < self._batch_size and not self._stopping.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             try:
-                batch.append(self._queue.get(timeout=remaining))
+                item = self._queue.get(timeout=remaining)
             except queue.Empty:
                 break
+            if item is _STOP:
+                self._queue.task_done()
+                break
+            batch.append(item)
         return batch
 
     def _drain_and_write(self) -> None:
@@ -147,9 +160,13 @@ class EventWriter:
                 batch: list[Event] = []
                 while len(batch) < self._batch_size:
                     try:
-                        batch.append(self._queue.get_nowait())
+                        item = self._queue.get_nowait()
                     except queue.Empty:
                         break
+                    if item is _STOP:
+                        self._queue.task_done()
+                        continue
+                    batch.append(item)
                 if not batch:
                     return
                 self._write_batch(batch)

@@ -8,15 +8,17 @@ from flask_login import login_required, login_user, logout_user
 from .. import accounts
 from .. import cart as cart_service
 from ..errors import DomainError
+from ..extensions import journey
 from ..schemas import LoginSchema, SignUpSchema, load_form
 from ..web import CART_TOKEN, safe_next
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 
-def _start_session(customer) -> None:
+def _start_session(customer, via: str) -> None:
     token = session.get(CART_TOKEN)
     login_user(customer, remember=True)
+    journey.identify(customer.id, via=via)  # stitches this journey to the customer
     cart = cart_service.merge_into_customer(token, customer.id)
     session[CART_TOKEN] = cart.token
 
@@ -32,7 +34,7 @@ def signup():
             except DomainError as exc:
                 errors = {"email": [str(exc)]}
             else:
-                _start_session(customer)
+                _start_session(customer, "signup")
                 flash(f"Welcome, {customer.name}! Your account is ready.", "success")
                 return redirect(safe_next(request.args.get("next"), url_for("shop.landing")))
     form.pop("password", None)
@@ -50,7 +52,7 @@ def login():
             except DomainError as exc:
                 errors = {"_schema": [str(exc)]}
             else:
-                _start_session(customer)
+                _start_session(customer, "login")
                 flash("You are logged in.", "success")
                 return redirect(safe_next(form.get("next"), url_for("shop.landing")))
     form.pop("password", None)
@@ -61,6 +63,7 @@ def login():
 @login_required
 def logout():
     logout_user()
+    journey.identify(None, via=None)
     session.pop(CART_TOKEN, None)
     session.pop("checkout", None)
     flash("You are logged out.", "success")

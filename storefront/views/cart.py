@@ -6,6 +6,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 
 from .. import cart as cart_service
 from ..errors import DomainError
+from ..extensions import journey
 from ..schemas import CartAddSchema, CartUpdateSchema, load_form
 from ..web import current_cart, current_summary, error_response, wants_json
 
@@ -32,9 +33,12 @@ def _cart_json(cart):
 @bp.get("/")
 def view():
     cart = current_cart()
+    summary = current_summary(cart)
+    journey.track("cart_view", items=summary.item_count, value=summary.subtotal.amount,
+                  currency=summary.subtotal.currency)
     if wants_json():
         return jsonify(_cart_json(cart))
-    return render_template("cart.html", cart=cart, summary=current_summary(cart))
+    return render_template("cart.html", cart=cart, summary=summary)
 
 
 def _apply(schema, action):

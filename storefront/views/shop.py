@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request
 
 from .. import catalog
+from ..extensions import journey
 from ..schemas import ListingSchema, load_form
-from ..web import cart_token
 
 bp = Blueprint("shop", __name__)
 
@@ -33,6 +33,8 @@ def _listing(template: str, category=None, **extra):
         ), 400
     query = catalog.ListingQuery(**values)
     page = catalog.search(query, current_app.config["PAGE_SIZE"])
+    if query.terms and category is None:
+        journey.track("search", query=query.q[:200], results=page.total)
     return render_template(
         template, page=page, errors={}, form=request.args, query=query, category=category,
         categories=catalog.categories(), sorts=catalog.SORTS, **extra,
@@ -45,6 +47,7 @@ def search():
 
 
 @bp.get("/c/<slug>")
+@journey.tracks("category_view", category=lambda slug: slug)
 def category(slug: str):
     found = catalog.category_by_slug(slug)
     if found is None:
@@ -57,7 +60,11 @@ def product(slug: str):
     found = catalog.product_by_slug(slug)
     if found is None:
         abort(404)
-    catalog.record_view(found, cart_token())
+    journey.track("product_view", product_id=str(found.id), sku=found.sku, price=found.price,
+                  currency=found.currency)
+    visitor = journey.current_visitor_id()
+    if visitor is not None:  # nothing is kept about visitors who opted out of tracking
+        catalog.record_view(found, visitor)
     return render_template(
         "product.html",
         product=found,

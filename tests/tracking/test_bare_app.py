@@ -13,9 +13,9 @@ from tracking.models import journey_events, journeys
 
 def rows(app, table, *where):
     state = app.extensions["journey"]
+    order = [table.c.occurred_at, table.c.id] if table is journey_events else [table.c.started_at]
     with state.engine.connect() as conn:
-        first_column = next(iter(table.c))
-        return conn.execute(select(table).where(*where).order_by(first_column)).mappings().all()
+        return conn.execute(select(table).where(*where).order_by(*order)).mappings().all()
 
 
 def test_a_whole_journey_on_a_bare_app(bare, touchpoints):

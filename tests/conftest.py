@@ -138,12 +138,36 @@ def app_factory(database, localstripe, tmp_path):
         made.append(app)
         return app
 
+    make.made = made
     yield make
     for app in made:
         app.extensions["journey"].writer.stop()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture
+def flush_journeys(app_factory):
+    """Write every queued journey event of every app of this test (the CLI runner runs in
+    whichever app context is current, so events may sit in another app's writer)."""
+
+    def flush() -> None:
+        for made in app_factory.made:
+            made.extensions["journey"].writer.flush()
+
+    return flush
+
+
+@pytest.fixture
+def cli(app):
+    """Run a CLI command against ``app`` (not whichever app context a fixture pushed)."""
+
+    def run(*args: str):
+        with app.app_context():
+            return app.test_cli_runner().invoke(args=list(args))
+
+    return run
 
 
 @pytest.fixture

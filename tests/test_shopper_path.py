@@ -9,11 +9,12 @@ from sqlalchemy import select
 from checkout.models import Order, StripeEvent
 from storefront.extensions import db
 from storefront.models import Product, Review
+from tracking.models import journey_events, journeys
 
 from .support import CARD_3DS, CARD_DECLINED, sign_payload
 
 
-def test_land_to_review(app, shopper, seeded, localstripe):
+def test_land_to_review(app, shopper, seeded, localstripe, touchpoints, flush_journeys):
     client = shopper.client
     landing = client.get("/?utm_source=newsletter")
     assert landing.status_code == 200 and "Shop by category" in landing.get_data(as_text=True)
@@ -69,3 +70,32 @@ def test_land_to_review(app, shopper, seeded, localstripe):
     assert review.verified and review.rating == 5
     product_page = client.get(f"/p/{slug}").get_data(as_text=True)
     assert "Precise spout, boils fast." in product_page
+
+    # Every touchpoint fired exactly once per real action, in order; shopping again after
+    # the purchase starts a new journey.
+    assert touchpoints.names() == [
+        "landing", "search", "product_view", "add_to_cart", "cart_view", "checkout_start",
+        "checkout_address", "checkout_shipping", "page_view", "payment_submitted",
+        "payment_failed", "payment_submitted", "payment_requires_action", "purchase",
+        "page_view", "shipped", "out_for_delivery", "delivered", "page_view",
+        "review_submitted", "landing", "product_view",
+    ]
+    first, second = touchpoints.journeys()
+    assert order.journey_id == first
+    assert {e.journey_id for e in touchpoints.events[:-2]} == {first}
+    assert {e.journey_id for e in touchpoints.events[-2:]} == {second}
+    landing = touchpoints.of("landing")[0]
+    assert landing.props["source"] == "newsletter" and landing.props["path"] == "/"
+
+    flush_journeys()
+    journey = app.extensions["journey"]
+    with journey.engine.connect() as conn:
+        stored = conn.execute(
+            select(journey_events.c.touchpoint).order_by(journey_events.c.occurred_at,
+                                                         journey_events.c.id)
+        ).scalars().all()
+        row = conn.execute(select(journeys).where(journeys.c.id == first)).mappings().one()
+    assert stored == touchpoints.names()
+    assert row["status"] == "purchased" and row["stage"] == "reviewed"
+    assert row["order_ref"] == str(order.id) and row["value"] == order.total
+    assert row["source"] == "newsletter"

@@ -134,11 +134,14 @@ class _AppState:
 
     def sweep(self, now: datetime | None = None) -> dict[str, int]:
         with self.engine.begin() as conn:
-            counts = store.sweep(conn, now or utcnow(),
-                                 timedelta(seconds=self.session_timeout),
-                                 timedelta(seconds=self.abandon_after))
+            counts, recovered = store.sweep(conn, now or utcnow(),
+                                            timedelta(seconds=self.session_timeout),
+                                            timedelta(seconds=self.abandon_after),
+                                            self.recovery_window)
         for stage, n in counts.items():
             self.metrics.abandoned.labels(stage).inc(n)
+        if recovered:
+            self.metrics.recovered.inc(recovered)
         if counts:
             self.active.invalidate()
             journeys_abandoned.send(self, counts=counts)

@@ -76,46 +76,50 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
 
 def _fold(conn: Connection, journey_id: str, events: list[Event], outcome: BatchOutcome,
           recovery_window: timedelta) -> None:
+    """Apply one batch's events to their journey. Batches of one journey may arrive in any
+    order (several workers, several writers), so every column is merged, never overwritten
+    blindly: earliest start, latest last-seen, furthest stage, first non-empty visitor."""
     first, last = events[0], events[-1]
-    started = first.journey_started_at or first.occurred_at
+    started = min((e.journey_started_at or e.occurred_at) for e in events)
+    visitor = next((e.visitor_id for e in events if e.visitor_id), None)
     conn.execute(
         _insert(conn, journeys)
-        .values(id=journey_id, visitor_id=first.visitor_id, customer_id=first.customer_id,
+        .values(id=journey_id, visitor_id=visitor, customer_id=first.customer_id,
                 stage=Stage.LANDING.label, stage_rank=0, status="active", started_at=started,
                 last_seen_at=first.occurred_at, last_touchpoint=first.touchpoint,
                 sessions=0, events=0)
         .on_conflict_do_nothing(index_elements=["id"])
     )
-    row = conn.execute(
-        select(journeys.c.started_at, journeys.c.visitor_id, journeys.c.customer_id)
-        .where(journeys.c.id == journey_id)
-    ).one()
-
     top = max((Stage.from_label(e.stage) for e in events if e.stage), default=None)
     customer = next((e.customer_id for e in reversed(events) if e.customer_id), None)
     order_ref = next((e.order_ref for e in events if e.order_ref), None)
+    c = journeys.c
     values = {
-        "last_seen_at": case((journeys.c.last_seen_at < last.occurred_at, last.occurred_at),
-                             else_=journeys.c.last_seen_at),
-        "last_touchpoint": case((journeys.c.last_seen_at <= last.occurred_at, last.touchpoint),
-                                else_=journeys.c.last_touchpoint),
-        "events": journeys.c.events + len(events),
+        "last_seen_at": case((c.last_seen_at < last.occurred_at, last.occurred_at),
+                             else_=c.last_seen_at),
+        "last_touchpoint": case((c.last_seen_at <= last.occurred_at, last.touchpoint),
+                                else_=c.last_touchpoint),
+        "started_at": case((c.started_at > started, started), else_=c.started_at),
+        "events": c.events + len(events),
         # The first event of a journey and the first of each later session say new_session.
-        "sessions": journeys.c.sessions + sum(1 for e in events if e.new_session),
+        "sessions": c.sessions + sum(1 for e in events if e.new_session),
     }
+    if visitor:
+        values["visitor_id"] = func.coalesce(c.visitor_id, visitor)
     if top is not None:
-        values["stage"] = case((journeys.c.stage_rank < int(top), top.label),
-                               else_=journeys.c.stage)
-        values["stage_rank"] = case((journeys.c.stage_rank < int(top), int(top)),
-                                    else_=journeys.c.stage_rank)
+        values["stage"] = case((c.stage_rank < int(top), top.label), else_=c.stage)
+        values["stage_rank"] = case((c.stage_rank < int(top), int(top)), else_=c.stage_rank)
     if customer:
         values["customer_id"] = customer
     if order_ref:
-        values["order_ref"] = func.coalesce(journeys.c.order_ref, order_ref)
+        values["order_ref"] = func.coalesce(c.order_ref, order_ref)
     for event in events:
         if event.touchpoint == "landing" and event.context:
             values.update({k: v for k, v in event.context.items() if v is not None})
-    conn.execute(update(journeys).where(journeys.c.id == journey_id).values(**values))
+    conn.execute(update(journeys).where(c.id == journey_id).values(**values))
+    row = conn.execute(
+        select(c.started_at, c.visitor_id, c.customer_id).where(c.id == journey_id)
+    ).one()
 
     # Stage entries: reaching a stage passes every earlier one (a monotone funnel).
     if top is not None:
@@ -127,56 +131,65 @@ def _fold(conn: Connection, journey_id: str, events: list[Event], outcome: Batch
                     if stage <= reached and stage not in first_at:
                         first_at[stage] = event.occurred_at
         for stage, at in sorted(first_at.items()):
-            column = journeys.c[f"entered_{stage.label}_at"]
+            column = c[f"entered_{stage.label}_at"]
             if conn.execute(
-                update(journeys).where(journeys.c.id == journey_id, column.is_(None))
-                .values({column: at})
+                update(journeys).where(c.id == journey_id, column.is_(None)).values({column: at})
             ).rowcount:
                 outcome.entered.append((stage.label, max((at - row.started_at).total_seconds(),
                                                          0.0)))
 
     purchase = next((e for e in events if e.touchpoint == "purchase"), None)
     if purchase is not None:
-        _purchase(conn, journey_id, purchase, row, outcome, recovery_window,
-                  customer or row.customer_id)
+        paid = {"value": purchase.props.get("value"), "currency": purchase.props.get("currency"),
+                "order_ref": purchase.order_ref or purchase.props.get("order_ref")}
+        # The journey itself may have been swept as abandoned while 3-D Secure took its time.
+        if conn.execute(
+            update(journeys).where(c.id == journey_id, c.status == "abandoned")
+            .values(status="recovered", recovered_at=purchase.occurred_at, **paid)
+        ).rowcount:
+            outcome.recovered += 1
+        else:
+            conn.execute(update(journeys).where(c.id == journey_id, c.status == "active")
+                         .values(status="purchased", **paid))
+    purchased_at = conn.execute(
+        select(c.entered_purchase_at).where(c.id == journey_id)
+    ).scalar_one()
+    if purchased_at is not None and (purchase is not None or visitor or customer):
+        outcome.recovered += _recover_earlier(conn, journey_id, purchased_at, row.visitor_id,
+                                              row.customer_id, recovery_window)
 
 
-def _purchase(conn, journey_id, event: Event, row, outcome: BatchOutcome,
-              recovery_window: timedelta, customer: str | None) -> None:
-    paid = {"value": event.props.get("value"), "currency": event.props.get("currency"),
-            "order_ref": event.order_ref or event.props.get("order_ref")}
-    # The journey itself may have been swept as abandoned while 3-D Secure took its time.
-    if conn.execute(
-        update(journeys).where(journeys.c.id == journey_id, journeys.c.status == "abandoned")
-        .values(status="recovered", recovered_at=event.occurred_at, **paid)
-    ).rowcount:
-        outcome.recovered += 1
-    else:
-        conn.execute(
-            update(journeys).where(journeys.c.id == journey_id, journeys.c.status == "active")
-            .values(status="purchased", **paid)
-        )
-    # Earlier carts this visitor (or customer) abandoned within the window: recovered.
-    owners = [journeys.c.visitor_id == row.visitor_id] if row.visitor_id else []
+def _recover_earlier(conn: Connection, journey_id: str, purchased_at: datetime,
+                     visitor: str | None, customer: str | None,
+                     recovery_window: timedelta) -> int:
+    """Carts this visitor (or customer) abandoned before a purchase within the window are
+    recovered, not lost (Matomo counts them abandoned forever)."""
+    c = journeys.c
+    owners = [c.visitor_id == visitor] if visitor else []
     if customer:
-        owners.append(journeys.c.customer_id == customer)
-    if owners:
-        outcome.recovered += conn.execute(
-            update(journeys)
-            .where(
-                journeys.c.id != journey_id,
-                journeys.c.status == "abandoned",
-                journeys.c.abandoned_stage.in_([s.label for s in ABANDONABLE]),
-                journeys.c.abandoned_at >= event.occurred_at - recovery_window,
-                or_(*owners),
-            )
-            .values(status="recovered", recovered_at=event.occurred_at)
-        ).rowcount
+        owners.append(c.customer_id == customer)
+    if not owners:
+        return 0
+    return conn.execute(
+        update(journeys)
+        .where(
+            c.id != journey_id,
+            c.status == "abandoned",
+            c.abandoned_stage.in_([s.label for s in ABANDONABLE]),
+            c.last_seen_at <= purchased_at,
+            c.last_seen_at >= purchased_at - recovery_window,
+            or_(*owners),
+        )
+        .values(status="recovered", recovered_at=purchased_at)
+    ).rowcount
 
 
 def sweep(conn: Connection, now: datetime, session_timeout: timedelta,
-          abandon_after: timedelta) -> dict[str, int]:
-    """Abandon idle journeys, once each: {stage: how many this call abandoned}."""
+          abandon_after: timedelta, recovery_window: timedelta) -> tuple[dict[str, int], int]:
+    """Abandon idle journeys, once each: ({stage: how many this call abandoned}, recovered).
+
+    A cart abandoned before its visitor's later purchase was written (the sweep ran late) is
+    recovered at once: abandoned and recovered, as it happened."""
     counts: dict[str, int] = {}
     for stages, idle in ((ABANDONABLE, abandon_after), (EXITS, session_timeout)):
         cutoff = now - idle - ABANDON_GRACE
@@ -189,7 +202,28 @@ def sweep(conn: Connection, now: datetime, session_timeout: timedelta,
             ).rowcount
             if n:
                 counts[stage.label] = n
-    return counts
+    recovered = 0
+    if any(counts.get(s.label) for s in ABANDONABLE):
+        c = journeys.c
+        buyer = journeys.alias("buyer")
+        later_purchase = (
+            select(buyer.c.id)
+            .where(
+                buyer.c.id != c.id,
+                or_(buyer.c.visitor_id == c.visitor_id,
+                    and_(c.customer_id.is_not(None), buyer.c.customer_id == c.customer_id)),
+                buyer.c.entered_purchase_at >= c.last_seen_at,
+                buyer.c.entered_purchase_at <= c.last_seen_at + recovery_window,
+            )
+            .exists()
+        )
+        recovered = conn.execute(
+            update(journeys)
+            .where(c.status == "abandoned", c.abandoned_at == now,
+                   c.abandoned_stage.in_([s.label for s in ABANDONABLE]), later_purchase)
+            .values(status="recovered", recovered_at=now)
+        ).rowcount
+    return counts, recovered
 
 
 def count_active(conn: Connection, now: datetime, session_timeout: timedelta) -> dict[str, int]:

@@ -8,6 +8,7 @@ Nothing here can raise into, block or roll back a request.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import queue
@@ -44,7 +45,7 @@ class EventWriter:
         self._on_depth = on_depth
         self._lock = threading.Lock()  # one batch at a time per process
         self._start_lock = threading.Lock()
-        self._pid: int | None = None
+        self._pid = os.getpid()
         self._thread: threading.Thread | None = None
         self._queue: queue.Queue[Event] = queue.Queue(self._queue_size)
         self._stopping = threading.Event()
@@ -95,10 +96,8 @@ class EventWriter:
         self._stopping.set()
         thread = self._thread
         if thread is not None and thread.is_alive() and self._pid == os.getpid():
-            try:
+            with contextlib.suppress(queue.Full):  # a busy thread sees _stopping anyway
                 self._queue.put_nowait(_STOP)
-            except queue.Full:
-                pass  # the thread is busy and will see _stopping
             thread.join(timeout)
         self.flush(timeout)
 

@@ -1,0 +1,263 @@
+"""Visitors, sessions, journeys, stitching, abandonment, bots and privacy, in the store."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from checkout.models import Order
+from storefront.extensions import db
+from storefront.models import ProductView
+from tracking.extension import utcnow
+from tracking.models import journey_events, journeys
+
+from . import factories
+from .support import CARD_OK, Shopper, sign_payload
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+
+
+def stored(app, table, *where):
+    app.extensions["journey"].writer.flush()
+    order = [table.c.occurred_at, table.c.id] if table is journey_events else [table.c.started_at]
+    with app.extensions["journey"].engine.connect() as conn:
+        return conn.execute(select(table).where(*where).order_by(*order)).mappings().all()
+
+
+@pytest.fixture
+def mug(shop_db):
+    return factories.product("Mug", price=1500, stock=50)
+
+
+def test_visitor_cookie_is_signed_httponly_lax_and_secure_over_https(client, mug):
+    plain = client.get(f"/p/{mug.slug}")
+    cookie = next(c for c in plain.headers.getlist("Set-Cookie") if c.startswith("tp_visitor="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    secure = client.get(f"/p/{mug.slug}", base_url="https://shop.example")
+    cookie = next(c for c in secure.headers.getlist("Set-Cookie")
+                  if c.startswith("tp_visitor="))
+    assert "Secure" in cookie
+    # A forged cookie is ignored: a new visitor, not the one it names.
+    client.set_cookie("tp_visitor", "eyJ2IjoiZm9yZ2VkIn0.forged")
+    client.get(f"/p/{mug.slug}")
+
+
+def test_landing_records_source_device_and_page(app, client, mug, touchpoints):
+    client.get(f"/p/{mug.slug}?utm_source=google&utm_medium=cpc&utm_campaign=mugs",
+               headers={"User-Agent": "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)",
+                        "Referer": "https://www.google.com/search?q=mug"})
+    assert touchpoints.names() == ["landing", "product_view"]
+    props = touchpoints.of("landing")[0].props
+    assert props == {"path": f"/p/{mug.slug}", "device": "tablet", "source": "google",
+                     "medium": "cpc", "campaign": "mugs", "referrer": "www.google.com"}
+    [row] = stored(app, journeys)
+    assert (row["source"], row["device"], row["landing_page"]) == ("google", "tablet",
+                                                                    f"/p/{mug.slug}")
+    assert row["referrer_host"] == "www.google.com" and row["ip_net"] == "127.0.0.0/24"
+    other = Shopper(app.test_client())
+    other.client.get("/", headers={"Referer": "https://news.example.net/a"})
+    assert touchpoints.of("landing")[1].props["source"] == "news.example.net"
+    assert touchpoints.of("landing")[1].props["medium"] == "referral"
+
+
+def test_sessions_time_out_after_30_minutes_but_the_journey_goes_on(app, client, mug,
+                                                                    touchpoints):
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        client.get(f"/p/{mug.slug}")
+        clock.shift(timedelta(minutes=29))
+        client.get(f"/p/{mug.slug}")
+        clock.shift(timedelta(minutes=31))
+        client.get(f"/p/{mug.slug}")
+    events = touchpoints.events
+    assert [e.touchpoint for e in events] == ["landing", "product_view", "product_view",
+                                              "landing", "product_view"]
+    assert events[0].session_id == events[2].session_id
+    # 31 idle minutes at the browse stage end that journey (a browse exit) ...
+    assert events[3].journey_id != events[0].journey_id
+    assert events[3].visitor_id == events[0].visitor_id
+
+
+def test_a_cart_journey_spans_sessions_until_abandoned(app_factory, localstripe, shop_db,
+                                                       touchpoints):
+    """With carts abandoned after 2 h idle, a shopper back after 40 min is in a new session of
+    the same journey; back after 3 h, the journey was abandoned and a new one starts."""
+    app = app_factory(JOURNEY_ABANDON_AFTER=2 * 3600)
+    mug = factories.product("Mug", price=1500, stock=50)
+    shopper = Shopper(app.test_client(), localstripe)
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        shopper.add_to_cart(mug.id)
+        clock.shift(timedelta(minutes=40))
+        shopper.client.get("/cart/")
+        clock.shift(timedelta(hours=3))
+        shopper.client.get("/cart/")
+        app.extensions["journey"].writer.flush()
+        assert app.extensions["journey"].sweep() == {"cart": 1}
+    first, second = touchpoints.journeys()
+    sessions = [e.session_id for e in touchpoints.events if e.journey_id == first]
+    assert len(set(sessions)) == 2
+    rows = {r["id"]: r for r in stored(app, journeys)}
+    assert rows[first]["sessions"] == 2 and rows[first]["status"] == "abandoned"
+    assert rows[second]["status"] == "active"
+
+
+def test_login_stitches_the_journey_and_later_devices_to_the_customer(app, new_shopper, mug,
+                                                                       touchpoints):
+    laptop = new_shopper()
+    laptop.client.get(f"/p/{mug.slug}")
+    laptop.signup("sam@example.com")
+    laptop.add_to_cart(mug.id)
+    phone = new_shopper()
+    phone.client.get("/")
+    phone.login("sam@example.com")
+    customer = str(db.session.scalar(select(Order.customer_id)) or "")  # no order yet
+    assert customer == ""
+    rows = stored(app, journeys)
+    assert len(rows) == 2
+    assert rows[0]["customer_id"] == rows[1]["customer_id"] is not None
+    names = touchpoints.names()
+    assert names.count("signup") == 1 and names.count("login") == 1
+
+
+def test_bots_get_no_journey_but_count_in_http_metrics(app, client, mug, touchpoints):
+    response = client.get(f"/p/{mug.slug}", headers={"User-Agent": "Googlebot/2.1 (+http"
+                                                                   "://www.google.com/bot.html)"})
+    assert response.status_code == 200
+    assert "tp_visitor" not in response.headers.get("Set-Cookie", "")
+    assert stored(app, journeys) == [] and stored(app, journey_events) == []
+    assert touchpoints.names() == ["product_view"] and not touchpoints.events[0].stored
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'storefront_http_requests_total{endpoint="shop.product",method="GET",status="200"}' \
+        in metrics
+
+
+@pytest.mark.parametrize("header", [{"Sec-GPC": "1"}, {"DNT": "1"}])
+def test_privacy_signals_mean_no_cookie_and_nothing_stored(app, new_shopper, mug, header):
+    shopper = new_shopper()
+    response = shopper.client.get(f"/p/{mug.slug}", headers=header)
+    assert "tp_visitor" not in response.headers.get("Set-Cookie", "")
+    shopper.client.environ_base.update({f"HTTP_{k.upper().replace('-', '_')}": v
+                                        for k, v in header.items()})
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    assert shopper.pay(CARD_OK).get_json()["status"] == "succeeded"
+    assert stored(app, journeys) == [] and stored(app, journey_events) == []
+    assert db.session.query(ProductView).count() == 0
+    assert db.session.scalar(select(Order)).journey_id is None
+    metrics = shopper.client.get("/metrics").get_data(as_text=True)
+    assert "storefront_orders_total 1.0" in metrics, "aggregate metrics still count"
+    assert 'journey_touchpoints_total{touchpoint="add_to_cart"} 1.0' in metrics
+
+
+def test_forget_erases_a_visitor(app, new_shopper, mug, cli):
+    gone, kept = new_shopper(), new_shopper()
+    for s in (gone, kept):
+        s.client.get(f"/p/{mug.slug}")
+        s.add_to_cart(mug.id)
+    visitors = {r["visitor_id"] for r in stored(app, journeys)}
+    target = stored(app, journey_events)[0]["visitor_id"]
+    result = cli("journey", "forget", target)
+    assert result.exit_code == 0 and "Erased 3 events and 1 journeys" in result.output
+    assert {r["visitor_id"] for r in stored(app, journeys)} == visitors - {target}
+    assert all(e["visitor_id"] != target for e in stored(app, journey_events))
+
+
+def test_abandoned_cart_then_recovered_by_a_later_purchase(app, new_shopper, mug, cli):
+    shopper = new_shopper()
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        shopper.add_to_cart(mug.id)
+        app.extensions["journey"].writer.flush()
+        clock.shift(timedelta(minutes=45))
+        result = cli("journey", "sweep")
+        assert "cart: 1 abandoned" in result.output
+        again = cli("journey", "sweep")
+        assert "No idle journeys." in again.output
+        clock.shift(timedelta(days=2))
+        shopper._csrf = None  # CSRF tokens last an hour
+        shopper.client.get("/cart/")
+        shopper.to_payment()
+        assert shopper.pay(CARD_OK).get_json()["status"] == "succeeded"
+    abandoned, bought = stored(app, journeys)
+    assert abandoned["status"] == "recovered" and abandoned["abandoned_stage"] == "cart"
+    assert bought["status"] == "purchased" and bought["id"] != abandoned["id"]
+    metrics = shopper.client.get("/metrics").get_data(as_text=True)
+    assert 'journey_abandoned_total{stage="cart"} 1.0' in metrics
+    assert "journey_recovered_total 1.0" in metrics
+
+
+def test_concurrent_sweeps_abandon_each_journey_once(app, app_factory, new_shopper, mug):
+    """Two processes' sweepers (two apps, two engines) racing over the same rows."""
+    import threading
+
+    for _ in range(5):
+        new_shopper().add_to_cart(mug.id)
+    app.extensions["journey"].writer.flush()
+    others = [app_factory() for _ in range(3)]
+    later = utcnow() + timedelta(hours=2)
+    results = []
+    threads = [threading.Thread(target=lambda a=a: results.append(a.extensions["journey"]
+                                                                   .sweep(later)))
+               for a in [app, *others]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sum(r.get("cart", 0) for r in results) == 5
+    assert all(r["status"] == "abandoned" for r in stored(app, journeys))
+
+
+def test_a_duplicate_webhook_fires_no_second_purchase(app, shopper, mug, localstripe, client,
+                                                      touchpoints):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    body = shopper.pay("4000002500003155").get_json()
+    order = db.session.scalar(select(Order))
+    intent = order.payments[0].payment_intent_id
+    localstripe.authenticate(intent, body["client_secret"])
+    [event] = localstripe.events_for(intent, "payment_intent.succeeded")
+    payload = json.dumps(event).encode()
+    for _ in range(3):
+        client.post("/stripe/webhook", data=payload,
+                    headers={"Stripe-Signature": sign_payload(payload)})
+    shopper.client.get(body["redirect"])
+    assert touchpoints.names().count("purchase") == 1
+    purchase = touchpoints.of("purchase")[0]
+    assert purchase.journey_id == order.journey_id and purchase.props["value"] == order.total
+
+
+def test_tracking_failure_never_breaks_a_purchase(app_factory, localstripe, shop_db):
+    """The tracker's database is unreachable: the store still sells."""
+    app = app_factory(JOURNEY_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none",
+                      JOURNEY_STRICT=False)
+    mug = factories.product("Mug", price=1500, stock=5)
+    shopper = Shopper(app.test_client(), localstripe)
+    shopper.client.get(f"/p/{mug.slug}")
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    assert shopper.pay(CARD_OK).get_json()["status"] == "succeeded"
+    app.extensions["journey"].writer.flush()
+    order = db.session.scalar(select(Order))
+    assert order.is_paid
+    metrics = shopper.client.get("/metrics").get_data(as_text=True)
+    assert 'tracking_events_dropped_total{reason="error"}' in metrics
+    dropped = [line for line in metrics.splitlines()
+               if line.startswith('tracking_events_dropped_total{reason="error"}')]
+    assert float(dropped[0].split()[-1]) > 0
+
+
+def test_the_queue_is_bounded(app_factory, shop_db):
+    app = app_factory(JOURNEY_QUEUE_SIZE=3, JOURNEY_BATCH_SIZE=1, JOURNEY_STRICT=False)
+    state = app.extensions["journey"]
+    mug = factories.product("Mug", stock=5)
+    with state.writer._lock:  # the writer is busy: nothing drains
+        client = app.test_client()
+        for _ in range(10):
+            assert client.get(f"/p/{mug.slug}").status_code == 200
+        assert state.writer.depth <= 3
+    metrics = client.get("/metrics").get_data(as_text=True)
+    full = [line for line in metrics.splitlines()
+            if line.startswith('tracking_events_dropped_total{reason="queue_full"}')]
+    assert float(full[0].split()[-1]) > 0

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 FLASK := $(VENV)/bin/flask --app wsgi
 STAMP := $(VENV)/.installed
-DEBS := chromium
+DEBS := chromium prometheus
 APT_STAMP := $(VENV)/.apt-installed
 
 .PHONY: install system-deps demo test test-fast lint migrate seed clean

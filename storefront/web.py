@@ -39,7 +39,8 @@ def current_summary(cart: Cart | None, method: str | None = None):
 
 
 def wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    # HTML wins a tie (Accept: */*); JSON only when asked for.
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return request.is_json or best == "application/json"
 
 

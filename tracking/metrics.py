@@ -82,6 +82,7 @@ class Metrics:
         for stage in STAGES:
             self.stage_entered.labels(stage.label)
             self.abandoned.labels(stage.label)
+            self.time_to_stage.labels(stage.label)
         for outcome in ("succeeded", "failed", "requires_action"):
             self.payments.labels(outcome)
         for rating in range(1, 6):

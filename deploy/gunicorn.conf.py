@@ -1,0 +1,36 @@
+"""gunicorn settings for Touchpoint: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
+
+Prometheus multiprocess mode done right:
+- PROMETHEUS_MULTIPROC_DIR is set (a fresh, empty directory) here, at config load, before
+  anything imports prometheus_client: the client picks its value store at import time, and
+  workers fork from this master process.
+- child_exit marks a dead worker's files dead, so its live gauges stop counting.
+"""
+
+import multiprocessing
+import os
+import shutil
+import tempfile
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))  # sync workers by default
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20  # time for each worker's journey writer to flush at shutdown
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+# Apache/NCSA combined format plus the request time in microseconds.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s'
+
+_multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if not _multiproc_dir:
+    _multiproc_dir = tempfile.mkdtemp(prefix="touchpoint-prometheus-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
+else:  # stale files from a previous run would be summed into today's counters
+    shutil.rmtree(_multiproc_dir, ignore_errors=True)
+    os.makedirs(_multiproc_dir, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess  # imported after the directory is set
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,251 @@
+"""/metrics: the contract's metrics and labels, bounded series, promtool, gunicorn
+multiprocess mode and a real Prometheus server."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import insert
+
+from storefront.extensions import db
+from storefront.models import Product
+
+from . import factories
+from .support import ROOT, Shopper, free_port, wait_for_port
+
+CONTRACT = {
+    "storefront_http_requests": ("counter", {"endpoint", "method", "status"}),
+    "storefront_http_request_duration_seconds": ("histogram", {"endpoint", "method"}),
+    "journey_touchpoints": ("counter", {"touchpoint"}),
+    "journey_stage_entered": ("counter", {"stage"}),
+    "journey_time_to_stage_seconds": ("histogram", {"stage"}),
+    "journey_abandoned": ("counter", {"stage"}),
+    "journey_recovered": ("counter", set()),
+    "journey_active": ("gauge", {"stage"}),
+    "storefront_orders": ("counter", set()),
+    "storefront_revenue": ("counter", {"currency"}),
+    "storefront_payments": ("counter", {"outcome"}),
+    "storefront_delivery_seconds": ("histogram", set()),
+    "storefront_reviews": ("counter", {"rating"}),
+    "tracking_events_written": ("counter", set()),
+    "tracking_events_dropped": ("counter", {"reason"}),
+    "tracking_queue_depth": ("gauge", set()),
+}
+BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
+
+
+def families(text: str) -> dict:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def series_count(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def value(text: str, name: str, **labels) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def test_every_contract_metric_with_its_labels(client, shop_db, localstripe, flush_journeys):
+    mug = factories.product("Mug", stock=5)
+    shopper = Shopper(client, localstripe)
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    assert shopper.pay().get_json()["status"] == "succeeded"
+    flush_journeys()
+    text = client.get("/metrics").get_data(as_text=True)
+    found = families(text)
+    assert value(text, "storefront_revenue_total", currency="USD") == 14.99  # $10 + $4.99
+    assert value(text, "storefront_payments_total", outcome="succeeded") == 1
+    for name, (kind, labels) in CONTRACT.items():
+        assert name in found, name
+        assert found[name].type == kind, name
+        samples = [s for s in found[name].samples if not s.name.endswith("_created")]
+        assert samples, f"{name} has no series"
+        for sample in samples:
+            assert set(sample.labels) - {"le"} == labels, (name, sample.labels)
+
+
+def test_label_values_are_bounded(app, client, shop_db, backend):
+    if backend != "sqlite":
+        pytest.skip("label cardinality does not depend on the database")
+    rows = [{"slug": f"p-{n}", "sku": f"S{n:05d}", "title": f"Product {n}", "description": "",
+             "category_id": factories.category().id, "price": 100 + n, "stock": 5,
+             "currency": "USD", "image": "", "featured": False, "sold_count": 0,
+             "rating_count": 0, "rating_sum": 0} for n in range(1000)]
+    db.session.execute(insert(Product), rows)
+    db.session.commit()
+    client.get("/p/p-0", headers=BROWSER)
+    client.get("/no-such-page", headers=BROWSER)
+    client.get("/metrics")  # the scrape counts itself from the second one on
+    before = client.get("/metrics").get_data(as_text=True)
+    rng = random.Random(7)
+    for n in range(1000):
+        junk = "".join(rng.choices(string.ascii_lowercase + "/-", k=12))
+        assert client.get(f"/zz{junk}x?id={n}", headers=BROWSER).status_code in (404, 308)
+        assert client.get(f"/p/p-{n}", headers=BROWSER).status_code == 200
+    after = client.get("/metrics").get_data(as_text=True)
+    assert series_count(after) == series_count(before)
+    assert value(after, "storefront_http_requests_total", endpoint="<unmatched>") >= 1001
+    assert "p-99" not in after and "/no-such-page" not in after
+
+
+def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    exe = shutil.which("promtool")
+    if exe is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("promtool is missing (Debian package prometheus; `make test` installs it)")
+        pytest.skip("promtool is not installed")
+    return subprocess.run([exe, *args], input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def test_exposition_passes_promtool(client, shop_db):
+    mug = factories.product("Mug", stock=5)
+    Shopper(client).add_to_cart(mug.id)
+    result = promtool("check", "metrics", stdin=client.get("/metrics").get_data(as_text=True))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+class Gunicorn:
+    """The store under gunicorn with two workers, in Prometheus multiprocess mode."""
+
+    def __init__(self, database_url: str, tmp: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.multiproc = tmp / "prometheus"
+        env = {
+            **os.environ, "SECRET_KEY": "gunicorn-test", "DATABASE_URL": database_url,
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "2",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.multiproc), "JOURNEY_FLUSH_INTERVAL": "0.05",
+            "GUNICORN_ACCESSLOG": str(tmp / "access.log"),
+        }
+        self.log = open(tmp / "gunicorn.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
+             "wsgi:app"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, proc=self.proc, timeout=30)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+    def metrics(self) -> str:
+        return requests.get(f"{self.url}/metrics", timeout=10).text
+
+
+@pytest.fixture
+def gunicorn(app, shop_db, database, tmp_path):
+    """Start gunicorn on this test's database (the SQLite copy, or PostgreSQL)."""
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    servers = []
+
+    def start() -> Gunicorn:
+        servers.append(Gunicorn(url, tmp_path))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def poll(check, timeout: float = 20.0, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+def add_to_cart_over_http(base: str, product_id: int, shoppers: int) -> None:
+    for _ in range(shoppers):
+        with requests.Session() as s:
+            s.headers.update(BROWSER)
+            page = s.get(f"{base}/account/login", headers={"DNT": "1"}, timeout=10).text
+            token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+            r = s.post(f"{base}/cart/add", data={"product_id": product_id, "csrf_token": token},
+                       timeout=10, allow_redirects=False)
+            assert r.status_code == 302, r.text[:300]
+
+
+def test_gunicorn_two_workers_multiprocess_metrics(gunicorn, shop_db):
+    mug = factories.product("Mug", stock=500)
+    server = gunicorn()
+    add_to_cart_over_http(server.url, mug.id, shoppers=12)
+
+    def settled():
+        text = server.metrics()
+        return text if value(text, "journey_active", stage="cart") == 12 else None
+
+    text = poll(settled)
+    assert text, server.metrics()
+    # Counters from both workers are summed; live journeys come from the shared database.
+    assert value(text, "journey_touchpoints_total", touchpoint="add_to_cart") == 12
+    assert value(text, "journey_stage_entered_total", stage="cart") == 12
+    assert value(text, "tracking_events_written_total") == 24  # landing + add_to_cart each
+    pids = {p.name.split("_")[-1] for p in server.multiproc.glob("*.db")}
+    assert len(pids) >= 2, "both workers served and wrote their own files"
+    result = promtool("check", "metrics", stdin=text)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_real_prometheus_scrapes_the_store(gunicorn, shop_db, tmp_path):
+    exe = shutil.which("prometheus")
+    if exe is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("prometheus is missing (`make test` installs Debian's package)")
+        pytest.skip("prometheus is not installed")
+    mug = factories.product("Mug", stock=500)
+    server = gunicorn()
+    add_to_cart_over_http(server.url, mug.id, shoppers=7)
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        "scrape_configs:\n  - job_name: touchpoint\n    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{server.port}']\n"
+    )
+    log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115
+    prom = subprocess.Popen(
+        [exe, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc=prom, timeout=30)
+        query = 'sum(journey_touchpoints_total{touchpoint="add_to_cart"})'
+
+        def answer():
+            r = requests.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query},
+                             timeout=5)
+            if r.status_code != 200:  # still starting up
+                return None
+            results = r.json()["data"]["result"]
+            return float(results[0]["value"][1]) if results else None
+
+        assert poll(lambda: answer() == 7, timeout=40, interval=0.5), answer()
+        up = requests.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": "up"},
+                          timeout=5).json()["data"]["result"]
+        assert up[0]["value"][1] == "1"
+    finally:
+        prom.terminate()
+        prom.wait(20)
+        log.close()

@@ -55,6 +55,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(seed.seed_command)
     app.cli.add_command(checkout_cli.orders_cli)
 
+    from tracking import visitor_forgotten
+
+    from . import catalog
+
+    def forget_views(sender, visitor_id: str, **_extra) -> None:
+        catalog.forget_visitor(visitor_id)
+
+    visitor_forgotten.connect(forget_views, sender=app, weak=False)
+
     _register_template_helpers(app)
     _register_error_pages(app)
     return app

@@ -228,6 +228,15 @@ def also_viewed(product: Product, limit: int = 4) -> list[Product]:
     return _fill_from_category(product, list(db.session.scalars(_with_category(stmt))), limit)
 
 
+def forget_visitor(visitor: str) -> int:
+    """Erase a visitor's product views (``flask journey forget`` erases the journeys)."""
+    removed = db.session.execute(
+        ProductView.__table__.delete().where(ProductView.visitor == visitor)
+    ).rowcount
+    db.session.commit()
+    return removed
+
+
 def record_view(product: Product, visitor: str) -> None:
     db.session.add(ProductView(visitor=visitor, product_id=product.id))
     db.session.commit()

@@ -159,10 +159,13 @@ def test_forget_erases_a_visitor(app, new_shopper, mug, cli):
         s.add_to_cart(mug.id)
     visitors = {r["visitor_id"] for r in stored(app, journeys)}
     target = stored(app, journey_events)[0]["visitor_id"]
+    assert db.session.query(ProductView).filter_by(visitor=target).count() == 1
     result = cli("journey", "forget", target)
     assert result.exit_code == 0 and "Erased 3 events and 1 journeys" in result.output
     assert {r["visitor_id"] for r in stored(app, journeys)} == visitors - {target}
     assert all(e["visitor_id"] != target for e in stored(app, journey_events))
+    assert db.session.query(ProductView).filter_by(visitor=target).count() == 0
+    assert db.session.query(ProductView).count() == 1, "the other visitor's view stays"
 
 
 def test_abandoned_cart_then_recovered_by_a_later_purchase(app, new_shopper, mug, cli):

@@ -125,7 +125,7 @@ def test_exposition_passes_promtool(client, shop_db):
 class Gunicorn:
     """The store under gunicorn with two workers, in Prometheus multiprocess mode."""
 
-    def __init__(self, database_url: str, tmp: Path):
+    def __init__(self, database_url: str, tmp: Path, **extra_env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.multiproc = tmp / "prometheus"
@@ -133,7 +133,7 @@ class Gunicorn:
             **os.environ, "SECRET_KEY": "gunicorn-test", "DATABASE_URL": database_url,
             "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "2",
             "PROMETHEUS_MULTIPROC_DIR": str(self.multiproc), "JOURNEY_FLUSH_INTERVAL": "0.05",
-            "GUNICORN_ACCESSLOG": str(tmp / "access.log"),
+            "GUNICORN_ACCESSLOG": str(tmp / "access.log"), **extra_env,
         }
         self.log = open(tmp / "gunicorn.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -159,8 +159,8 @@ def gunicorn(app, shop_db, database, tmp_path):
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     servers = []
 
-    def start() -> Gunicorn:
-        servers.append(Gunicorn(url, tmp_path))
+    def start(**extra_env: str) -> Gunicorn:
+        servers.append(Gunicorn(url, tmp_path, **extra_env))
         return servers[-1]
 
     yield start
@@ -249,3 +249,19 @@ def test_a_real_prometheus_scrapes_the_store(gunicorn, shop_db, tmp_path):
         prom.terminate()
         prom.wait(20)
         log.close()
+
+
+def test_gunicorn_shutdown_flushes_queued_events(gunicorn, app, shop_db):
+    """Events still queued when gunicorn stops are written by each worker on its way out."""
+    from tracking.models import journey_events
+
+    mug = factories.product("Mug", stock=500)
+    server = gunicorn(JOURNEY_FLUSH_INTERVAL="30", JOURNEY_BATCH_SIZE="1000")
+    add_to_cart_over_http(server.url, mug.id, shoppers=6)
+    engine = app.extensions["journey"].engine
+    with engine.connect() as conn:
+        assert conn.execute(journey_events.select()).all() == [], "still queued"
+    server.stop()
+    assert server.proc.returncode == 0
+    with engine.connect() as conn:
+        assert len(conn.execute(journey_events.select()).all()) == 12

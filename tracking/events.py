@@ -12,6 +12,8 @@ signals = Namespace()
 touchpoint_tracked = signals.signal("touchpoint-tracked")
 #: Sent with ``counts={stage: n}`` after a sweep abandoned journeys.
 journeys_abandoned = signals.signal("journeys-abandoned")
+#: Sent with ``visitor_id=`` when a visitor is erased, so the host can erase its own data.
+visitor_forgotten = signals.signal("visitor-forgotten")
 
 
 @dataclass(slots=True)
@@ -30,6 +32,6 @@ class Event:
     journey_started_at: datetime | None = None
     context: dict = field(default_factory=dict)  # journey columns a landing sets
 
-    @property
-    def stored(self) -> bool:
-        return self.journey_id is not None
+    #: Set when the event is to be stored: it names a journey, or an order or visitor the
+    #: writer resolves to one. False for opted-out visitors and bots (aggregate metrics only).
+    stored: bool = False

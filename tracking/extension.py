@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from . import config as settings
 from . import store
-from .events import Event, journeys_abandoned, touchpoint_tracked
+from .events import Event, journeys_abandoned, touchpoint_tracked, visitor_forgotten
 from .metrics import ActiveJourneysCollector, Metrics, exposition, multiprocess_dir
 from .models import metadata
 from .touchpoints import (
@@ -124,6 +124,8 @@ class _AppState:
         with self.engine.begin() as conn:
             outcome = store.write_batch(conn, events, self.recovery_window)
         self.metrics.written.inc(outcome.written)
+        if outcome.unresolved:
+            self.metrics.dropped.labels("no_journey").inc(outcome.unresolved)
         for stage, seconds in outcome.entered:
             self.metrics.stage_entered.labels(stage).inc()
             self.metrics.time_to_stage.labels(stage).observe(seconds)
@@ -338,6 +340,7 @@ class JourneyTracker:
         with state.engine.begin() as conn:
             result = store.forget(conn, visitor_id)
         state.active.invalidate()
+        visitor_forgotten.send(current_app._get_current_object(), visitor_id=visitor_id)
         return result
 
     def create_all(self) -> None:
@@ -364,16 +367,18 @@ class JourneyTracker:
                       visitor_id=visitor_id)
         if ctx is not None:
             ctx.tracked.append(tp.name)
-        if journey_id is not None:
+        shopper_opted_out = ctx is not None and not ctx.trackable and not ctx.exempt
+        if journey_id is not None or (visitor_id or order_ref) and (
+                ctx is None or ctx.exempt or tp.name in POST_PURCHASE):
+            # An explicit reference: webhooks, couriers, the CLI, or the order's journey.
             event.journey_id = journey_id
+            event.stored = not shopper_opted_out
             if ctx is not None and ctx.state is not None and ctx.state.j == journey_id:
                 self._advance(ctx, tp, now)  # e.g. purchase confirmed in the shopper's request
         elif ctx is not None and ctx.trackable and not ctx.exempt:
-            if tp.name in POST_PURCHASE:
-                log.warning("journey: %s needs journey_id (the order's journey)", tp.name)
-            else:
-                self._attach(state, ctx, tp, event, now)
-        if event.journey_id is not None:
+            self._attach(state, ctx, tp, event, now)
+            event.stored = True
+        if event.stored:
             state.writer.enqueue(event)
         touchpoint_tracked.send(current_app._get_current_object(), event=event)
         return event

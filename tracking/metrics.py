@@ -87,7 +87,7 @@ class Metrics:
             self.payments.labels(outcome)
         for rating in range(1, 6):
             self.reviews.labels(str(rating))
-        for reason in ("invalid", "queue_full", "error"):
+        for reason in ("invalid", "queue_full", "error", "no_journey"):
             self.dropped.labels(reason)
 
 

@@ -35,6 +35,7 @@ class BatchOutcome:
     duplicates: int = 0
     entered: list[tuple[str, float]] = field(default_factory=list)  # (stage, seconds from start)
     recovered: int = 0
+    unresolved: int = 0  # named an order or visitor no journey holds
 
 
 def insert_events(conn: Connection, events: list[Event]) -> set[str]:
@@ -56,9 +57,34 @@ def insert_events(conn: Connection, events: list[Event]) -> set[str]:
     return set(conn.execute(stmt, rows).scalars().all())
 
 
+def resolve_journeys(conn: Connection, events: list[Event]) -> None:
+    """Events tracked with only an order or a visitor reference (no request, no journey id):
+    the journey that holds that order, else the visitor's latest journey."""
+    c = journeys.c
+    for event in events:
+        if event.journey_id is not None:
+            continue
+        found = None
+        if event.order_ref:
+            found = conn.execute(
+                select(c.id, c.visitor_id).where(c.order_ref == event.order_ref)
+                .order_by(c.started_at.desc()).limit(1)
+            ).first()
+        if found is None and event.visitor_id:
+            found = conn.execute(
+                select(c.id, c.visitor_id).where(c.visitor_id == event.visitor_id)
+                .order_by(c.last_seen_at.desc()).limit(1)
+            ).first()
+        if found is not None:
+            event.journey_id, event.visitor_id = found.id, event.visitor_id or found.visitor_id
+
+
 def write_batch(conn: Connection, events: list[Event], recovery_window: timedelta) -> BatchOutcome:
     outcome = BatchOutcome()
-    stored = [e for e in events if e.stored]
+    candidates = [e for e in events if e.stored]
+    resolve_journeys(conn, candidates)
+    stored = [e for e in candidates if e.journey_id is not None]
+    outcome.unresolved = len(candidates) - len(stored)
     if not stored:
         return outcome
     new_ids = insert_events(conn, stored)

@@ -164,3 +164,59 @@ def test_abandonment_and_recovery(bare):
     assert row["status"] == "abandoned" and row["abandoned_stage"] == "cart"
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
     assert 'journey_abandoned_total{stage="cart"} 1.0' in metrics
+
+
+def test_outside_a_request_an_order_or_visitor_reference_finds_the_journey(bare):
+    app, journey = bare
+    client = app.test_client()
+    client.get("/products/9")
+    journey_id = client.post("/checkout").get_json()["journey"]  # payment_submitted: order A1
+    with app.app_context():
+        journey.flush()
+        [row] = rows(app, journeys)
+        visitor = row["visitor_id"]
+        journey.track("purchase", order_ref="A1", value=1000, currency="EUR", items=1)
+        journey.track("shipped", visitor_id=visitor, order_ref="A1")
+        journey.track("delivered", order_ref="nobody-has-this", delivery_seconds=5)
+        journey.flush()
+    [row] = rows(app, journeys)
+    assert row["id"] == journey_id and row["status"] == "purchased" and row["stage"] == "shipped"
+    events = rows(app, journey_events)
+    assert [e["touchpoint"] for e in events][-2:] == ["purchase", "shipped"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'tracking_events_dropped_total{reason="no_journey"} 1.0' in metrics
+
+
+def test_stop_flushes_what_is_queued(tmp_path):
+    from .conftest import make_bare_app
+
+    app, journey = make_bare_app(f"sqlite:///{tmp_path}/s.db", JOURNEY_FLUSH_INTERVAL=30)
+    client = app.test_client()
+    for n in range(5):
+        client.get(f"/products/{n}")
+    state = app.extensions["journey"]
+    assert state.writer.running
+    state.writer.stop()  # what atexit does at shutdown
+    assert len(rows(app, journey_events)) == 6
+
+
+def test_the_running_app_sweeps_by_itself(tmp_path):
+    import time
+
+    import time_machine
+
+    from .conftest import make_bare_app
+
+    app, journey = make_bare_app(f"sqlite:///{tmp_path}/auto.db", JOURNEY_SWEEP_INTERVAL=1)
+    client = app.test_client()
+    client.post("/cart", data={"pid": "4"})
+    with app.app_context():
+        journey.flush()
+    with time_machine.travel(utcnow() + timedelta(hours=2)):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and rows(app, journeys)[0]["status"] != "abandoned":
+            client.post("/cart", data={"pid": "5"})  # any event wakes the writer
+            time.sleep(0.3)
+    [first, *_] = rows(app, journeys)
+    assert first["status"] == "abandoned" and first["abandoned_stage"] == "cart"
+    app.extensions["journey"].writer.stop()

@@ -87,15 +87,15 @@ def main() -> None:
 
     print("• Starting the store under gunicorn …", flush=True)
     procs.append(subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"{HOST}:{STORE_PORT}",
-         "--access-logfile", "-", "wsgi:app"],
-        cwd=ROOT, env=env,
+        [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT, env={**env, "GUNICORN_BIND": f"{HOST}:{STORE_PORT}", "WEB_CONCURRENCY": "2"},
     ))
     wait_for(STORE_PORT, procs[-1], "the store")
     print(f"""
   Touchpoint demo is running.
 
     Store      http://{HOST}:{STORE_PORT}/
+    Metrics    http://{HOST}:{STORE_PORT}/metrics   (Prometheus)
     Stripe     {stripe_url} (localstripe; test cards: 4242 4242 4242 4242 pays,
                4000 0000 0000 0341 is declined, 4000 0025 0000 3155 asks for 3-D Secure;
                any future expiry such as 12/34, any CVC)

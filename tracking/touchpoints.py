@@ -136,3 +136,15 @@ POST_PURCHASE = frozenset(
 
 __all__ = ["ABANDONABLE", "CATALOGUE", "EXCLUDE", "EXITS", "NAMES", "STAGES", "Stage",
            "Touchpoint"]
+
+
+def docs_table() -> str:
+    """The catalogue as a Markdown table (the README's is generated from this)."""
+    rows = ["| touchpoint | stage | GA4 event | Segment event | properties | when |",
+            "|---|---|---|---|---|---|"]
+    for tp in CATALOGUE.values():
+        props = ", ".join(f"`{name}`" for name in tp.schema._declared_fields) or "—"
+        stage = tp.stage.label if tp.stage else "—"
+        rows.append(f"| `{tp.name}` | {stage} | {tp.ga4} | {tp.segment} | {props} | "
+                    f"{tp.description} |")
+    return "\n".join(rows)

@@ -77,7 +77,7 @@ class Order(db.Model):
     estimated_delivery: Mapped[date]
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    paid_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None] = mapped_column(index=True)
     delivered_at: Mapped[datetime | None]
 
     lines: Mapped[list[OrderLine]] = relationship(

@@ -37,6 +37,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_view = "account.login"
     login_manager.login_message = "Please log in to see that page."
 
+    from admin import cli as admin_cli
+    from admin import models as _admin_models  # noqa: F401  (tables for migrations)
+    from admin import views as admin_views
     from checkout import cli as checkout_cli
     from checkout import models as _checkout_models  # noqa: F401  (tables for migrations)
     from checkout import seed, webhooks
@@ -50,10 +53,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         return db.session.get(Customer, int(customer_id)) if customer_id.isdigit() else None
 
     journey.exempt(webhooks.bp)  # Stripe is not a shopper
-    for blueprint in (shop.bp, cart.bp, account.bp, checkout_views.bp, webhooks.bp):
+    journey.exempt(admin_views.bp)  # nor is the shop owner
+    for blueprint in (shop.bp, cart.bp, account.bp, checkout_views.bp, webhooks.bp,
+                      admin_views.bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(seed.seed_command)
     app.cli.add_command(checkout_cli.orders_cli)
+    app.cli.add_command(admin_cli.admin_cli)
 
     from tracking import visitor_forgotten
 

@@ -79,4 +79,15 @@ journeys = Table(
     Index("ix_journeys_status_last_seen", "status", "last_seen_at"),
 )
 
+# What is in each journey's cart: kept by the writer from add/remove events (an atomic
+# upsert per line, safe with several writers), so the panel never scans events for it.
+journey_cart_lines = Table(
+    "journey_cart_lines",
+    metadata,
+    Column("journey_id", String(32), primary_key=True),
+    Column("product_id", String(64), primary_key=True),
+    Column("quantity", Integer, nullable=False),  # net of removals
+    Column("unit_value", BigInteger, nullable=False),  # minor units, from the latest add
+)
+
 STATUSES = ("active", "purchased", "abandoned", "recovered")

@@ -15,7 +15,7 @@ from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from .events import Event
-from .models import journey_events, journeys
+from .models import journey_cart_lines, journey_events, journeys
 from .touchpoints import ABANDONABLE, EXITS, STAGES, Stage
 
 ABANDON_GRACE = timedelta(seconds=60)  # > writer latency: late events never hit an abandoned row
@@ -164,6 +164,8 @@ def _fold(conn: Connection, journey_id: str, events: list[Event], outcome: Batch
                 outcome.entered.append((stage.label, max((at - row.started_at).total_seconds(),
                                                          0.0)))
 
+    _update_cart(conn, journey_id, events)
+
     purchase = next((e for e in events if e.touchpoint == "purchase"), None)
     if purchase is not None:
         paid = {"value": purchase.props.get("value"), "currency": purchase.props.get("currency"),
@@ -183,6 +185,31 @@ def _fold(conn: Connection, journey_id: str, events: list[Event], outcome: Batch
     if purchased_at is not None and (purchase is not None or visitor or customer):
         outcome.recovered += _recover_earlier(conn, journey_id, purchased_at, row.visitor_id,
                                               row.customer_id, recovery_window)
+
+
+def _update_cart(conn: Connection, journey_id: str, events: list[Event]) -> None:
+    deltas: dict[str, list[int]] = {}  # product -> [quantity change, unit value]
+    for event in events:
+        sign = {"add_to_cart": 1, "remove_from_cart": -1}.get(event.touchpoint)
+        if sign is None:
+            continue
+        line = deltas.setdefault(str(event.props["product_id"]), [0, 0])
+        quantity = int(event.props.get("quantity") or 0)
+        line[0] += sign * quantity
+        if sign > 0 and quantity and event.props.get("value") is not None:
+            line[1] = int(event.props["value"]) // quantity
+    lines = journey_cart_lines.c
+    for product_id, (quantity, unit_value) in deltas.items():
+        stmt = _insert(conn, journey_cart_lines).values(
+            journey_id=journey_id, product_id=product_id, quantity=quantity,
+            unit_value=unit_value)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["journey_id", "product_id"],
+            set_={"quantity": lines.quantity + stmt.excluded.quantity,
+                  "unit_value": case((stmt.excluded.unit_value > 0, stmt.excluded.unit_value),
+                                     else_=lines.unit_value)},
+        )
+        conn.execute(stmt)
 
 
 def _recover_earlier(conn: Connection, journey_id: str, purchased_at: datetime,
@@ -281,5 +308,6 @@ def forget(conn: Connection, visitor_id: str) -> tuple[int, int]:
                 journey_events.c.journey_id.in_(theirs))
         )
     ).rowcount
+    conn.execute(delete(journey_cart_lines).where(journey_cart_lines.c.journey_id.in_(theirs)))
     removed = conn.execute(delete(journeys).where(journeys.c.visitor_id == visitor_id)).rowcount
     return events, removed

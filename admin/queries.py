@@ -1,0 +1,470 @@
+"""The panel's numbers, read from the journeys aggregates (never a scan of all events).
+
+Definitions follow ARCHITECTURE.md. A period is a cohort of journeys *started* in it, so
+every rate has one denominator; revenue and orders come from paid orders in the period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from flask import current_app, g
+from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.engine import Connection
+
+from checkout.models import (
+    AttemptStatus,
+    FulfilmentStatus,
+    Order,
+    OrderStatus,
+    PaymentAttempt,
+    PaymentStatus,
+)
+from storefront.extensions import db
+from storefront.models import Customer, Product, Review
+from tracking import store
+from tracking.models import journey_cart_lines, journey_events, journeys
+from tracking.touchpoints import ABANDONABLE, STAGES, Stage
+
+J = journeys.c
+FUNNEL = (Stage.LANDING, Stage.BROWSE, Stage.CART, Stage.CHECKOUT, Stage.PAYMENT,
+          Stage.PURCHASE)
+AFTER_PURCHASE = (Stage.SHIPPED, Stage.DELIVERED, Stage.REVIEWED)
+CART_STAGES = [s.label for s in ABANDONABLE]
+TIME_TO_CONVERT = (  # (label, upper bound in seconds)
+    ("< 1 min", 60), ("1–5 min", 300), ("5–30 min", 1800), ("30 min–2 h", 7200),
+    ("2–24 h", 86400), ("1–7 days", 7 * 86400), ("> 7 days", None),
+)
+MAX_ROWS = 100
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime  # exclusive
+
+    @classmethod
+    def days(cls, first: date, last: date) -> Period:
+        return cls(datetime.combine(first, time.min),
+                   datetime.combine(last + timedelta(days=1), time.min))
+
+    @property
+    def hourly(self) -> bool:
+        return self.end - self.start <= timedelta(days=2)
+
+    def as_dict(self) -> dict:
+        return {"from": self.start.date().isoformat(),
+                "to": (self.end - timedelta(days=1)).date().isoformat()}
+
+
+def _conn() -> Connection:
+    """The tracker's database (JOURNEY_DATABASE_URL may differ from the shop's): one
+    connection per request, closed at teardown."""
+    if "_admin_journeys_conn" not in g:
+        g._admin_journeys_conn = current_app.extensions["journey"].engine.connect()
+    return g._admin_journeys_conn
+
+
+def close_connection(_exc=None) -> None:
+    conn = g.pop("_admin_journeys_conn", None)
+    if conn is not None:
+        conn.close()
+
+
+def _started_in(period: Period):
+    return and_(J.started_at >= period.start, J.started_at < period.end)
+
+
+def _entered(stage: Stage):
+    return J[f"entered_{stage.label}_at"]
+
+
+def _count_if(condition):
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _dialect() -> str:
+    return _conn().dialect.name
+
+
+def _seconds_between(later, earlier):
+    if _dialect() == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def _bucket(column, hourly: bool):
+    """Truncate a timestamp to the hour or day, as ISO text, on both databases."""
+    if _dialect() == "postgresql":
+        fmt = "YYYY-MM-DD\"T\"HH24:00" if hourly else "YYYY-MM-DD"
+        return func.to_char(func.date_trunc("hour" if hourly else "day", column), fmt)
+    return func.strftime("%Y-%m-%dT%H:00" if hourly else "%Y-%m-%d", column)
+
+
+# -- live and overview ---------------------------------------------------------------------
+
+def live(now: datetime, session_timeout: float) -> dict:
+    counts = store.count_active(_conn(), now, timedelta(seconds=session_timeout))
+    return {"at": now.isoformat(timespec="seconds"),
+            "stages": [{"stage": s.label, "live": counts.get(s.label, 0)} for s in STAGES],
+            "total": sum(counts.values())}
+
+
+def funnel_counts(period: Period, extra=None) -> dict[str, int]:
+    columns = [_count_if(_entered(s).is_not(None)).label(s.label) for s in (*FUNNEL,
+                                                                          *AFTER_PURCHASE)]
+    stmt = select(func.count().label("journeys"), *columns).where(_started_in(period))
+    if extra is not None:
+        stmt = stmt.where(extra)
+    row = _conn().execute(stmt).mappings().one()
+    return {k: int(v or 0) for k, v in row.items()}
+
+
+def funnel_steps(counts: dict[str, int]) -> list[dict]:
+    first = counts.get(FUNNEL[0].label, 0)
+    steps, previous = [], None
+    for stage in (*FUNNEL, *AFTER_PURCHASE):
+        n = counts.get(stage.label, 0)
+        steps.append({
+            "stage": stage.label,
+            "journeys": n,
+            "of_first": _ratio(n, first),
+            "of_previous": _ratio(n, previous) if previous is not None else None,
+            "dropped": (previous - n) if previous is not None else 0,
+        })
+        previous = n
+    return steps
+
+
+def kpis(period: Period) -> dict:
+    row = _conn().execute(
+        select(
+            func.count().label("journeys"),
+            func.count(func.distinct(J.visitor_id)).label("visitors"),
+            _count_if(_entered(Stage.PURCHASE).is_not(None)).label("converted"),
+            _count_if(_entered(Stage.CART).is_not(None)).label("carts"),
+            _count_if(_entered(Stage.CHECKOUT).is_not(None)).label("checkouts"),
+            _count_if(and_(J.status == "abandoned", J.abandoned_stage.in_(CART_STAGES)))
+            .label("carts_abandoned"),
+            _count_if(and_(J.status == "abandoned",
+                           J.abandoned_stage.in_([Stage.CHECKOUT.label, Stage.PAYMENT.label])))
+            .label("checkouts_abandoned"),
+            _count_if(and_(J.status == "abandoned", J.abandoned_stage == Stage.LANDING.label))
+            .label("bounces"),
+        ).where(_started_in(period))
+    ).mappings().one()
+    r = {k: int(v or 0) for k, v in row.items()}
+    orders, revenue = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(Order.total), 0)).where(
+            Order.payment_status == PaymentStatus.PAID,
+            Order.paid_at >= period.start, Order.paid_at < period.end)
+    ).one()
+    return {
+        "visitors": r["visitors"],
+        "journeys": r["journeys"],
+        "conversion_rate": _ratio(r["converted"], r["journeys"]),
+        "cart_abandonment_rate": _ratio(r["carts_abandoned"], r["carts"]),
+        "checkout_abandonment_rate": _ratio(r["checkouts_abandoned"], r["checkouts"]),
+        "bounce_rate": _ratio(r["bounces"], r["journeys"]),
+        "orders": int(orders),
+        "revenue": int(revenue),
+        "average_order_value": int(revenue) // int(orders) if orders else None,
+    }
+
+
+def trend(period: Period) -> list[dict]:
+    hourly = period.hourly
+    series: dict[str, dict] = {}
+    for key, column, condition in (
+        ("journeys", J.started_at, None),
+        ("purchases", _entered(Stage.PURCHASE), None),
+        ("abandoned", J.abandoned_at, J.abandoned_stage.in_(CART_STAGES)),
+    ):
+        bucket = _bucket(column, hourly).label("bucket")
+        stmt = (select(bucket, func.count()).where(column >= period.start, column < period.end)
+                .group_by(bucket))
+        if condition is not None:
+            stmt = stmt.where(condition)
+        for when, n in _conn().execute(stmt):
+            series.setdefault(when, {"journeys": 0, "purchases": 0, "abandoned": 0})[key] = n
+    step = timedelta(hours=1) if hourly else timedelta(days=1)
+    out, at = [], period.start
+    while at < period.end:
+        label = at.strftime("%Y-%m-%dT%H:00" if hourly else "%Y-%m-%d")
+        out.append({"at": label, **series.get(label, {"journeys": 0, "purchases": 0,
+                                                      "abandoned": 0})})
+        at += step
+    return out
+
+
+# -- funnel --------------------------------------------------------------------------------
+
+def breakdown(period: Period, by: str, limit: int = 8) -> list[dict]:
+    column = {"source": J.source, "device": J.device}[by]
+    key = func.coalesce(column, literal("(unknown)")).label("key")
+    columns = [_count_if(_entered(s).is_not(None)).label(s.label) for s in FUNNEL]
+    rows = _conn().execute(
+        select(key, func.count().label("journeys"), *columns).where(_started_in(period))
+        .group_by(key).order_by(func.count().desc()).limit(limit)
+    ).mappings().all()
+    result = []
+    for row in rows:
+        counts = {s.label: int(row[s.label] or 0) for s in FUNNEL}
+        result.append({by: row["key"], "journeys": int(row["journeys"]),
+                       "conversion_rate": _ratio(counts["purchase"], counts["landing"]),
+                       "steps": funnel_steps(counts)[:len(FUNNEL)]})
+    return result
+
+
+def time_to_convert(period: Period) -> list[dict]:
+    seconds = _seconds_between(_entered(Stage.PURCHASE), J.started_at)
+    buckets = []
+    lower = 0
+    for _label, upper in TIME_TO_CONVERT:
+        condition = seconds >= lower if upper is None else and_(seconds >= lower,
+                                                                seconds < upper)
+        buckets.append(_count_if(condition).label(f"b{len(buckets)}"))
+        lower = upper or lower
+    row = _conn().execute(
+        select(*buckets).where(_started_in(period), _entered(Stage.PURCHASE).is_not(None))
+    ).one()
+    return [{"bucket": label, "journeys": int(n or 0)}
+            for (label, _), n in zip(TIME_TO_CONVERT, row, strict=True)]
+
+
+def _journey_summary(row) -> dict:
+    return {
+        "id": row.id, "visitor_id": row.visitor_id, "customer_id": row.customer_id,
+        "stage": row.stage, "status": row.status, "source": row.source, "device": row.device,
+        "started_at": row.started_at.isoformat(timespec="seconds"),
+        "last_seen_at": row.last_seen_at.isoformat(timespec="seconds"),
+        "last_touchpoint": row.last_touchpoint,
+        "abandoned_stage": row.abandoned_stage,
+        "order_ref": row.order_ref, "value": row.value,
+    }
+
+
+def dropped_at(period: Period, stage: Stage, limit: int = MAX_ROWS) -> list[dict]:
+    """Journeys whose furthest stage is ``stage`` and that went no further (not active)."""
+    rows = _conn().execute(
+        select(journeys).where(_started_in(period), J.stage == stage.label,
+                               J.status == "abandoned")
+        .order_by(J.last_seen_at.desc()).limit(limit)
+    ).all()
+    return _with_carts([_journey_summary(r) for r in rows])
+
+
+def _with_carts(summaries: list[dict]) -> list[dict]:
+    ids = [s["id"] for s in summaries]
+    if not ids:
+        return summaries
+    lines = _conn().execute(
+        select(journey_cart_lines).where(journey_cart_lines.c.journey_id.in_(ids),
+                                         journey_cart_lines.c.quantity > 0)
+    ).all()
+    titles = _product_titles({line.product_id for line in lines})
+    by_journey: dict[str, list[dict]] = {}
+    for line in lines:
+        by_journey.setdefault(line.journey_id, []).append({
+            "product_id": line.product_id, "title": titles.get(line.product_id, "?"),
+            "quantity": line.quantity, "value": line.quantity * line.unit_value,
+        })
+    for summary in summaries:
+        items = by_journey.get(summary["id"], [])
+        summary["cart"] = items
+        summary["cart_value"] = sum(i["value"] for i in items)
+    return summaries
+
+
+def _product_titles(product_ids: set[str]) -> dict[str, str]:
+    ids = [int(p) for p in product_ids if p.isdigit()]
+    if not ids:
+        return {}
+    return {str(pid): title for pid, title in db.session.execute(
+        select(Product.id, Product.title).where(Product.id.in_(ids)))}
+
+
+# -- abandonment ---------------------------------------------------------------------------
+
+def abandonment(period: Period) -> dict:
+    in_period = and_(J.abandoned_at >= period.start, J.abandoned_at < period.end)
+    cart_abandoned = and_(in_period, J.abandoned_stage.in_(CART_STAGES))
+    recent = _conn().execute(
+        select(journeys).where(cart_abandoned, J.status == "abandoned")
+        .order_by(J.abandoned_at.desc()).limit(50)
+    ).all()
+    by_stage = dict(_conn().execute(
+        select(J.abandoned_stage, func.count()).where(cart_abandoned)
+        .group_by(J.abandoned_stage)).all())
+    by_step = _conn().execute(
+        select(J.abandoned_stage, J.last_touchpoint, func.count().label("n"))
+        .where(cart_abandoned).group_by(J.abandoned_stage, J.last_touchpoint)
+        .order_by(func.count().desc())
+    ).all()
+    lines = journey_cart_lines.c
+    top = _conn().execute(
+        select(lines.product_id, func.count().label("journeys"),
+               func.sum(lines.quantity).label("units"),
+               func.sum(lines.quantity * lines.unit_value).label("value"))
+        .join(journeys, J.id == lines.journey_id)
+        .where(cart_abandoned, J.status == "abandoned", lines.quantity > 0)
+        .group_by(lines.product_id).order_by(func.count().desc()).limit(10)
+    ).all()
+    titles = _product_titles({r.product_id for r in top})
+    recovered = _conn().execute(
+        select(func.count()).where(cart_abandoned, J.status == "recovered")).scalar_one()
+    total = sum(by_stage.values())
+    failures = db.session.execute(
+        select(func.coalesce(PaymentAttempt.error_code, "unknown"), func.count())
+        .where(PaymentAttempt.status == AttemptStatus.FAILED,
+               PaymentAttempt.created_at >= period.start, PaymentAttempt.created_at < period.end)
+        .group_by(PaymentAttempt.error_code).order_by(func.count().desc())
+    ).all()
+    return {
+        "abandoned": total,
+        "by_stage": [{"stage": s, "journeys": int(by_stage.get(s, 0))} for s in CART_STAGES],
+        "by_step": [{"stage": r.abandoned_stage, "last_touchpoint": r.last_touchpoint,
+                     "journeys": r.n} for r in by_step],
+        "recovered": int(recovered),
+        "recovery_rate": _ratio(recovered, total),
+        "payment_failures": [{"code": code, "attempts": n} for code, n in failures],
+        "top_products": [{"product_id": r.product_id, "title": titles.get(r.product_id, "?"),
+                          "journeys": r.journeys, "units": int(r.units or 0),
+                          "value": int(r.value or 0)} for r in top],
+        "journeys": _with_carts([_journey_summary(r) for r in recent]),
+    }
+
+
+# -- journey explorer ----------------------------------------------------------------------
+
+def find_journeys(query: str) -> dict:
+    """A visitor id, journey id, customer email or id, or order number (TP-000123) or id."""
+    q = query.strip()
+    conditions = [J.visitor_id == q, J.id == q]
+    customer = None
+    if "@" in q:
+        customer = db.session.scalar(select(Customer).where(Customer.email == q.lower()))
+    elif q.isdigit():
+        customer = db.session.get(Customer, int(q))
+    if customer is not None:
+        conditions.append(J.customer_id == str(customer.id))
+    order_id = q.upper().removeprefix("TP-").lstrip("0") if q.upper().startswith("TP-") else q
+    if order_id.isdigit():
+        order = db.session.get(Order, int(order_id))
+        conditions.append(J.order_ref == order_id)
+        if order is not None and order.journey_id:
+            conditions.append(J.id == order.journey_id)
+    rows = _conn().execute(
+        select(journeys).where(or_(*conditions)).order_by(J.started_at.desc()).limit(50)
+    ).all()
+    return {"query": q, "journeys": [_journey_summary(r) for r in rows]}
+
+
+def timeline(journey_ids: list[str]) -> list[dict]:
+    rows = _conn().execute(
+        select(journey_events).where(journey_events.c.journey_id.in_(journey_ids))
+        .order_by(journey_events.c.occurred_at, journey_events.c.id).limit(2000)
+    ).all()
+    out, previous, session = [], None, None
+    for row in rows:
+        out.append({
+            "at": row.occurred_at.isoformat(timespec="seconds"),
+            "touchpoint": row.touchpoint, "stage": row.stage, "journey_id": row.journey_id,
+            "session_id": row.session_id, "new_session": row.session_id != session,
+            "since_previous": (row.occurred_at - previous).total_seconds()
+            if previous else None,
+            "props": row.props,
+        })
+        previous, session = row.occurred_at, row.session_id or session
+    return out
+
+
+def journey_detail(journey_id: str) -> dict | None:
+    row = _conn().execute(select(journeys).where(J.id == journey_id)).first()
+    if row is None:
+        return None
+    summary = _with_carts([_journey_summary(row)])[0]
+    summary["stages"] = {s.label: (row._mapping[f"entered_{s.label}_at"].isoformat(
+        timespec="seconds") if row._mapping[f"entered_{s.label}_at"] else None) for s in STAGES}
+    return {"journey": summary, "timeline": timeline([journey_id])}
+
+
+# -- orders and reviews ----------------------------------------------------------------------
+
+def orders(status: str | None, today: date) -> dict:
+    counts = {
+        "payment": dict(db.session.execute(
+            select(Order.payment_status, func.count()).group_by(Order.payment_status)).all()),
+        "fulfilment": dict(db.session.execute(
+            select(Order.fulfilment_status, func.count())
+            .where(Order.payment_status == PaymentStatus.PAID)
+            .group_by(Order.fulfilment_status)).all()),
+    }
+    stmt = select(Order).order_by(Order.id.desc()).limit(MAX_ROWS)
+    if status in {s.value for s in FulfilmentStatus}:
+        stmt = stmt.where(Order.fulfilment_status == status,
+                          Order.payment_status == PaymentStatus.PAID)
+    elif status in {s.value for s in PaymentStatus}:
+        stmt = stmt.where(Order.payment_status == status)
+    late_open = and_(Order.payment_status == PaymentStatus.PAID,
+                     Order.fulfilment_status != FulfilmentStatus.DELIVERED,
+                     Order.estimated_delivery < today)
+    late_delivered = and_(Order.fulfilment_status == FulfilmentStatus.DELIVERED,
+                          func.date(Order.delivered_at) > Order.estimated_delivery)
+    late = db.session.scalars(
+        select(Order).where(or_(late_open, late_delivered))
+        .order_by(Order.estimated_delivery).limit(MAX_ROWS)).all()
+    return {
+        "counts": counts,
+        "orders": [_order_summary(o, today) for o in db.session.scalars(stmt)],
+        "late": [_order_summary(o, today) for o in late],
+    }
+
+
+def _order_summary(order: Order, today: date) -> dict:
+    delivered = order.delivered_at.date() if order.delivered_at else None
+    reference = delivered or today
+    return {
+        "id": order.id, "number": order.number, "email": order.email,
+        "status": order.status, "payment_status": order.payment_status,
+        "fulfilment_status": order.fulfilment_status, "total": order.total,
+        "currency": order.currency, "created_at": order.created_at.isoformat(timespec="seconds"),
+        "estimated_delivery": order.estimated_delivery.isoformat(),
+        "delivered_at": order.delivered_at.isoformat(timespec="seconds")
+        if order.delivered_at else None,
+        "days_late": max((reference - order.estimated_delivery).days, 0)
+        if order.status == OrderStatus.PAID else 0,
+        "journey_id": order.journey_id,
+        "can_advance": order.is_paid and order.fulfilment_status != FulfilmentStatus.DELIVERED,
+    }
+
+
+def reviews(limit: int = 20) -> dict:
+    recent = db.session.execute(
+        select(Review, Product.title, Product.slug).join(Product, Product.id == Review.product_id)
+        .order_by(Review.created_at.desc()).limit(limit)
+    ).all()
+    delivered = db.session.scalar(select(func.count()).select_from(Order).where(
+        Order.fulfilment_status == FulfilmentStatus.DELIVERED))
+    reviewed_orders = db.session.scalar(
+        select(func.count(func.distinct(Review.order_id))).where(Review.order_id.is_not(None)))
+    count, average = db.session.execute(
+        select(func.count(), func.avg(Review.rating))).one()
+    histogram = dict(db.session.execute(
+        select(Review.rating, func.count()).group_by(Review.rating)).all())
+    return {
+        "reviews": count,
+        "average_rating": round(float(average), 2) if average is not None else None,
+        "review_rate": _ratio(reviewed_orders, delivered),
+        "delivered_orders": delivered,
+        "histogram": [{"rating": r, "reviews": int(histogram.get(r, 0))} for r in range(5, 0, -1)],
+        "recent": [{"rating": r.rating, "title": r.title, "body": r.body,
+                    "author": r.author_name, "verified": r.verified, "product": title,
+                    "slug": slug, "created_at": r.created_at.isoformat(timespec="seconds")}
+                   for r, title, slug in recent],
+    }

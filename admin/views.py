@@ -1,0 +1,271 @@
+"""The shop owner's panel: pages, and the session-authenticated JSON API each page reads.
+
+JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the last 7 days;
+401 JSON without an admin session; 400 JSON for bad parameters):
+
+- ``/admin/api/live`` — live journeys per stage now
+- ``/admin/api/overview?from&to`` — KPIs for today and the period, funnel, trend
+- ``/admin/api/funnel?from&to`` — funnel steps, by source, by device, time to convert
+- ``/admin/api/funnel/dropped?stage&from&to`` — journeys that stopped at a stage
+- ``/admin/api/abandonment?from&to`` — abandoned journeys, steps, failures, products, recovery
+- ``/admin/api/journeys?q`` — find journeys by visitor, journey, customer or order
+- ``/admin/api/journeys/<id>`` — one journey with its timeline
+- ``/admin/api/visitors/<id>/timeline`` — every touchpoint of a visitor, across journeys
+- ``/admin/api/orders?status`` — orders by status, late deliveries
+- ``POST /admin/api/orders/<id>/advance`` — one fulfilment step (CSRF header required)
+- ``/admin/api/reviews`` — recent reviews, review rate, average rating
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from checkout import fulfilment
+from storefront.errors import DomainError
+from storefront.schemas import BaseSchema, load_form
+from storefront.web import safe_next
+from tracking.extension import utcnow
+from tracking.touchpoints import Stage
+
+from . import auth, queries
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+bp.before_request(auth.require_admin)
+bp.teardown_request(queries.close_connection)
+
+MAX_PERIOD_DAYS = 366
+PAGES = (("overview", "Overview"), ("funnel", "Funnel"), ("abandonment", "Abandonment"),
+         ("journeys", "Journeys"), ("orders", "Orders"), ("reviews", "Reviews"))
+
+
+class PeriodSchema(Schema):
+    start = fields.Date(data_key="from", load_default=None)
+    end = fields.Date(data_key="to", load_default=None)
+
+    class Meta:
+        unknown = "exclude"
+
+    @validates_schema
+    def ordered(self, data, **kwargs):
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            raise ValidationError("'from' is after 'to'.", "from")
+        if start and end and (end - start).days > MAX_PERIOD_DAYS:
+            raise ValidationError(f"At most {MAX_PERIOD_DAYS} days.", "to")
+
+
+class LoginSchema(BaseSchema):
+    email = fields.Email(required=True)
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    next = fields.String(load_default=None, allow_none=True)
+
+
+def _period() -> queries.Period:
+    data = PeriodSchema().load(request.args)
+    today = utcnow().date()
+    end = data.get("end") or today
+    start = data.get("start") or end - timedelta(days=6)
+    return queries.Period.days(start, end)
+
+
+@bp.errorhandler(ValidationError)
+def bad_parameters(exc: ValidationError):
+    return jsonify(error="Bad parameters.", errors=exc.messages), 400
+
+
+@bp.errorhandler(DomainError)
+def domain_error(exc: DomainError):
+    return jsonify(error=str(exc)), exc.status_code
+
+
+# -- sign in ---------------------------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form, errors, status = {"next": request.args.get("next", "")}, {}, 200
+    if request.method == "POST":
+        form, errors = load_form(LoginSchema(), request.form)
+        if not errors:
+            try:
+                user = auth.authenticate(form["email"], form["password"], request.remote_addr)
+            except DomainError as exc:
+                errors, status = {"_schema": [str(exc)]}, exc.status_code
+            else:
+                auth.login(user)
+                return redirect(safe_next(form.get("next"), url_for("admin.overview")))
+        else:
+            status = 400
+    form.pop("password", None)
+    response = render_template("admin/login.html", form=form, errors=errors)
+    headers = {"Retry-After": "900"} if status == 429 else {}
+    return response, status, headers
+
+
+@bp.post("/logout")
+def logout():
+    auth.logout()
+    flash("You are logged out.", "success")
+    return redirect(url_for("admin.login"))
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+def _page(name: str, **context):
+    return render_template(f"admin/{name}.html", pages=PAGES, current=name,
+                           admin=auth.current_admin(), **context)
+
+
+@bp.get("/")
+def overview():
+    return _page("overview")
+
+
+@bp.get("/funnel")
+def funnel():
+    return _page("funnel")
+
+
+@bp.get("/abandonment")
+def abandonment():
+    return _page("abandonment")
+
+
+@bp.get("/journeys")
+def journeys():
+    return _page("journeys")
+
+
+@bp.get("/orders")
+def orders():
+    return _page("orders")
+
+
+@bp.post("/orders/<int:order_id>/advance")
+def advance_order(order_id: int):
+    """The form fallback of the orders page (the page's script uses the JSON endpoint)."""
+    try:
+        event = fulfilment.advance(order_id, actor=auth.actor())
+    except DomainError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Order {event.order.number} is now {event.to_status.replace('_', ' ')}.",
+              "success")
+    return redirect(url_for("admin.orders", status=request.args.get("status") or None))
+
+
+@bp.get("/reviews")
+def reviews():
+    return _page("reviews")
+
+
+# -- JSON API --------------------------------------------------------------------------------
+
+@bp.get("/api/live")
+def api_live():
+    return jsonify(queries.live(utcnow(), current_app.config["JOURNEY_SESSION_TIMEOUT"]))
+
+
+@bp.get("/api/overview")
+def api_overview():
+    period = _period()
+    today = queries.Period.days(utcnow().date(), utcnow().date())
+    counts = queries.funnel_counts(period)
+    return jsonify(
+        period=period.as_dict(),
+        today=queries.kpis(today),
+        kpis=queries.kpis(period),
+        funnel=queries.funnel_steps(counts),
+        trend=queries.trend(period),
+        live=queries.live(utcnow(), current_app.config["JOURNEY_SESSION_TIMEOUT"]),
+    )
+
+
+@bp.get("/api/funnel")
+def api_funnel():
+    period = _period()
+    return jsonify(
+        period=period.as_dict(),
+        steps=queries.funnel_steps(queries.funnel_counts(period)),
+        by_source=queries.breakdown(period, "source"),
+        by_device=queries.breakdown(period, "device"),
+        time_to_convert=queries.time_to_convert(period),
+    )
+
+
+class DroppedSchema(PeriodSchema):
+    stage = fields.String(required=True,
+                          validate=validate.OneOf([s.label for s in queries.FUNNEL[:-1]]))
+
+
+@bp.get("/api/funnel/dropped")
+def api_dropped():
+    data = DroppedSchema().load(request.args)
+    period = _period()
+    stage = Stage.from_label(data["stage"])
+    return jsonify(period=period.as_dict(), stage=stage.label,
+                   journeys=queries.dropped_at(period, stage))
+
+
+@bp.get("/api/abandonment")
+def api_abandonment():
+    period = _period()
+    return jsonify(period=period.as_dict(), **queries.abandonment(period))
+
+
+class FindSchema(Schema):
+    q = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+    class Meta:
+        unknown = "exclude"
+
+
+@bp.get("/api/journeys")
+def api_find():
+    data = FindSchema().load(request.args)
+    return jsonify(queries.find_journeys(data["q"]))
+
+
+@bp.get("/api/journeys/<journey_id>")
+def api_journey(journey_id: str):
+    detail = queries.journey_detail(journey_id[:32])
+    if detail is None:
+        return jsonify(error="No such journey."), 404
+    return jsonify(detail)
+
+
+@bp.get("/api/visitors/<visitor_id>/timeline")
+def api_visitor(visitor_id: str):
+    found = queries.find_journeys(visitor_id[:32])["journeys"]
+    ids = [j["id"] for j in found if j["visitor_id"] == visitor_id]
+    return jsonify(visitor_id=visitor_id, journeys=found, timeline=queries.timeline(ids))
+
+
+@bp.get("/api/orders")
+def api_orders():
+    status = request.args.get("status") or None
+    return jsonify(queries.orders(status, date.today()))
+
+
+@bp.post("/api/orders/<int:order_id>/advance")
+def api_advance(order_id: int):
+    event = fulfilment.advance(order_id, actor=auth.actor())
+    return jsonify(order_id=order_id, from_status=event.from_status,
+                   to_status=event.to_status, actor=event.actor)
+
+
+@bp.get("/api/reviews")
+def api_reviews():
+    return jsonify(queries.reviews())

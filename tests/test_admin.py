@@ -1,0 +1,249 @@
+"""The shop owner's panel: access control, sign-in throttling, and the JSON behind each page."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from admin.auth import create_user
+from checkout.models import FulfilmentStatus, Order
+from storefront.extensions import db
+from tracking.extension import utcnow
+
+from . import factories
+from .support import CARD_DECLINED, CARD_OK, Shopper
+
+PASSWORD = "owner-password-1"
+
+
+@pytest.fixture
+def owner(shop_db):
+    return create_user("owner@example.com", PASSWORD)
+
+
+def admin_login(client, email="owner@example.com", password=PASSWORD, next_url=""):
+    page = client.get("/admin/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return client.post("/admin/login", data={"email": email, "password": password,
+                                             "csrf_token": token, "next": next_url})
+
+
+@pytest.fixture
+def admin_client(app, owner):
+    client = app.test_client()
+    assert admin_login(client).status_code == 302
+    return client
+
+
+def csrf_token(client) -> str:
+    page = client.get("/admin/login").get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def csrf_header(client) -> dict:
+    return {"X-CSRFToken": csrf_token(client)}
+
+
+def test_every_admin_route_requires_an_admin(app, client, shop_db, new_shopper):
+    customer = new_shopper()
+    customer.signup("not-an-admin@example.com")
+    rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/admin")
+             and r.endpoint not in {"admin.login", "admin.static"}]
+    assert len(rules) >= 15
+    for rule in rules:
+        url = re.sub(r"<(?:int:)?(\w+)>", "1", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for who in (client, customer.client):
+                response = who.open(url, method=method)
+                if rule.rule.startswith("/admin/api/"):
+                    assert response.status_code in (400, 401), (method, url)
+                    if response.status_code == 401:
+                        assert response.get_json()["error"]
+                else:
+                    assert response.status_code in (302, 400), (method, url)
+                    if response.status_code == 302:
+                        assert response.headers["Location"].startswith("/admin/login")
+
+
+def test_create_user_command_reads_the_password_from_stdin(app, cli, shop_db):
+    result = cli("admin", "create-user", "Boss@Example.com")  # no stdin: empty password
+    assert result.exit_code != 0 and "at least 10 characters" in result.output
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["admin", "create-user", "boss@example.com"],
+                                              input="a-long-password\n")
+    assert result.exit_code == 0, result.output
+    client = app.test_client()
+    assert admin_login(client, "boss@example.com", "a-long-password").status_code == 302
+    from admin.models import AdminUser
+
+    user = db.session.scalar(select(AdminUser))
+    assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_login_logout_and_next(app, owner):
+    client = app.test_client()
+    bad = admin_login(client, password="wrong-password")
+    assert bad.status_code == 401 and "Email or password is wrong." in bad.get_data(as_text=True)
+    ok = admin_login(client, next_url="/admin/orders")
+    assert ok.headers["Location"] == "/admin/orders"
+    assert client.get("/admin/api/live").status_code == 200
+    evil = app.test_client()
+    assert admin_login(evil, next_url="//evil.example/").headers["Location"] == "/admin/"
+    assert client.post("/admin/logout", data={"csrf_token": csrf_token(client)}).status_code == 302
+    assert client.get("/admin/api/live").status_code == 401
+
+
+def test_login_needs_a_csrf_token(app, owner):
+    response = app.test_client().post("/admin/login", data={"email": "owner@example.com",
+                                                            "password": PASSWORD})
+    assert response.status_code == 400
+
+
+def test_failed_logins_are_throttled(app, owner):
+    client = app.test_client()
+    for _ in range(5):
+        assert admin_login(client, password="nope-nope-nope").status_code == 401
+    locked = admin_login(client)  # even the right password
+    assert locked.status_code == 429 and locked.headers["Retry-After"] == "900"
+    assert "Too many failed logins" in locked.get_data(as_text=True)
+    with time_machine.travel(utcnow() + timedelta(minutes=16)):
+        assert admin_login(app.test_client()).status_code == 302
+
+
+def shop(app, localstripe, flush_journeys):
+    """Three shoppers: one buys, one leaves a cart, one bounces."""
+    mug = factories.product("Mug", price=1500, stock=20)
+    pen = factories.product("Pen", price=800, stock=20)
+    buyer, leaver, bouncer = (Shopper(app.test_client(), localstripe) for _ in range(3))
+    buyer.client.get(f"/p/{mug.slug}?utm_source=newsletter")
+    buyer.add_to_cart(mug.id, 2)
+    buyer.to_payment()
+    assert buyer.pay(CARD_DECLINED).status_code == 402
+    assert buyer.pay(CARD_OK).get_json()["status"] == "succeeded"
+    leaver.client.get(f"/p/{pen.slug}", headers={"User-Agent": "Mozilla/5.0 (iPhone) Mobile"})
+    leaver.add_to_cart(pen.id, 3)
+    leaver.client.get("/checkout/")
+    bouncer.client.get("/")
+    flush_journeys()
+    return mug, pen
+
+
+def test_overview_funnel_and_abandonment_numbers(app, admin_client, localstripe, flush_journeys,
+                                                 shop_db):
+    mug, pen = shop(app, localstripe, flush_journeys)
+    live = admin_client.get("/admin/api/live").get_json()
+    by_stage = {s["stage"]: s["live"] for s in live["stages"]}
+    assert by_stage["checkout"] == 1 and by_stage["purchase"] == 1 and by_stage["landing"] == 1
+    app.extensions["journey"].sweep(utcnow() + timedelta(hours=2))
+
+    overview = admin_client.get("/admin/api/overview").get_json()
+    kpis = overview["kpis"]
+    assert kpis["journeys"] == 3 and kpis["visitors"] == 3
+    assert kpis["conversion_rate"] == round(1 / 3, 4)
+    assert kpis["cart_abandonment_rate"] == 0.5  # 2 reached the cart, 1 abandoned
+    assert kpis["checkout_abandonment_rate"] == 0.5
+    assert kpis["bounce_rate"] == round(1 / 3, 4)
+    assert kpis["orders"] == 1 and kpis["revenue"] == 3000
+    assert kpis["average_order_value"] == 3000
+    assert overview["today"]["orders"] == 1
+    steps = {s["stage"]: s for s in overview["funnel"]}
+    assert [steps[s]["journeys"] for s in ("landing", "browse", "cart", "checkout", "payment",
+                                           "purchase")] == [3, 2, 2, 2, 1, 1]
+    assert steps["payment"]["of_previous"] == 0.5 and steps["payment"]["dropped"] == 1
+    assert steps["purchase"]["of_first"] == round(1 / 3, 4)
+    assert sum(p["journeys"] for p in overview["trend"]) == 3
+    assert sum(p["purchases"] for p in overview["trend"]) == 1
+
+    funnel = admin_client.get("/admin/api/funnel").get_json()
+    sources = {s["source"]: s for s in funnel["by_source"]}
+    assert sources["newsletter"]["conversion_rate"] == 1.0
+    assert sources["direct"]["journeys"] == 2
+    devices = {d["device"]: d["journeys"] for d in funnel["by_device"]}
+    assert devices == {"desktop": 2, "mobile": 1}
+    assert sum(b["journeys"] for b in funnel["time_to_convert"]) == 1
+    dropped = admin_client.get("/admin/api/funnel/dropped?stage=checkout").get_json()
+    [left] = dropped["journeys"]
+    assert left["cart"] == [{"product_id": str(pen.id), "title": "Pen", "quantity": 3,
+                             "value": 2400}]
+    assert left["last_touchpoint"] == "checkout_start"
+
+    abandonment = admin_client.get("/admin/api/abandonment").get_json()
+    assert abandonment["abandoned"] == 1 and abandonment["recovered"] == 0
+    assert {"stage": "checkout", "journeys": 1} in abandonment["by_stage"]
+    assert abandonment["by_step"] == [{"stage": "checkout", "last_touchpoint": "checkout_start",
+                                       "journeys": 1}]
+    assert abandonment["top_products"][0]["title"] == "Pen"
+    assert abandonment["payment_failures"] == [{"code": "card_declined", "attempts": 1}]
+    assert abandonment["journeys"][0]["cart_value"] == 2400
+
+
+def test_explorer_timeline_through_delivery_and_review(app, admin_client, localstripe,
+                                                       flush_journeys, shop_db):
+    shop(app, localstripe, flush_journeys)
+    order = db.session.scalar(select(Order))
+    headers = csrf_header(admin_client)
+    for expected in ("packed", "shipped", "out_for_delivery", "delivered"):
+        moved = admin_client.post(f"/admin/api/orders/{order.id}/advance", headers=headers)
+        assert moved.status_code == 200 and moved.get_json()["to_status"] == expected
+        assert moved.get_json()["actor"] == "admin:owner@example.com"
+    refused = admin_client.post(f"/admin/api/orders/{order.id}/advance", headers=headers)
+    assert refused.status_code == 409
+    assert admin_client.post(f"/admin/api/orders/{order.id}/advance").status_code == 400
+    flush_journeys()
+
+    found = admin_client.get(f"/admin/api/journeys?q={order.number}").get_json()
+    [journey] = found["journeys"]
+    assert journey["id"] == order.journey_id and journey["stage"] == "delivered"
+    detail = admin_client.get(f"/admin/api/journeys/{journey['id']}").get_json()
+    names = [e["touchpoint"] for e in detail["timeline"]]
+    assert names[0] == "landing" and names[-3:] == ["shipped", "out_for_delivery", "delivered"]
+    assert "purchase" in names and detail["timeline"][0]["since_previous"] is None
+    assert all(e["since_previous"] >= 0 for e in detail["timeline"][1:])
+    assert detail["journey"]["stages"]["delivered"] is not None
+    visitor = admin_client.get(
+        f"/admin/api/visitors/{journey['visitor_id']}/timeline").get_json()
+    assert [e["touchpoint"] for e in visitor["timeline"]] == names
+    assert admin_client.get("/admin/api/journeys/nope").status_code == 404
+    assert admin_client.get("/admin/api/journeys").status_code == 400
+
+
+def test_orders_and_late_deliveries(app, admin_client, localstripe, flush_journeys, shop_db):
+    shop(app, localstripe, flush_journeys)
+    order = db.session.scalar(select(Order))
+    data = admin_client.get("/admin/api/orders").get_json()
+    assert data["counts"]["payment"]["paid"] == 1
+    assert data["orders"][0]["can_advance"] is True and data["late"] == []
+    with time_machine.travel(utcnow() + timedelta(days=10)):
+        late = admin_client.get("/admin/api/orders").get_json()["late"]
+    assert late[0]["number"] == order.number and late[0]["days_late"] >= 1
+    response = admin_client.post(f"/admin/orders/{order.id}/advance",
+                                 data={"csrf_token": csrf_token(admin_client)})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).fulfilment_status == FulfilmentStatus.PACKED
+
+
+def test_reviews_rate_and_average(app, admin_client, cli, shop_db):
+    assert cli("seed", "--orders", "30").exit_code == 0
+    data = admin_client.get("/admin/api/reviews").get_json()
+    assert data["delivered_orders"] == 30 and 0 < data["review_rate"] <= 1
+    assert 1 <= data["average_rating"] <= 5
+    assert sum(h["reviews"] for h in data["histogram"]) == data["reviews"]
+    assert data["recent"][0]["verified"] is True
+
+
+def test_bad_parameters_get_json_errors(admin_client):
+    bad = admin_client.get("/admin/api/overview?from=2026-05-01&to=2026-04-01")
+    assert bad.status_code == 400 and "from" in bad.get_json()["errors"]
+    assert admin_client.get("/admin/api/funnel/dropped?stage=purchase").status_code == 400
+    assert admin_client.get("/admin/api/funnel?from=2020-01-01&to=2026-01-01").status_code == 400
+
+
+def test_the_panel_is_not_tracked_as_a_shopper(admin_client, touchpoints):
+    admin_client.get("/admin/")
+    admin_client.get("/admin/api/overview")
+    assert touchpoints.names() == []

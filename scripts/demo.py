@@ -17,6 +17,8 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 STORE_PORT = int(os.environ.get("PORT", "5000"))
 STRIPE_PORT = int(os.environ.get("LOCALSTRIPE_PORT", "8420"))
+ADMIN_EMAIL = "owner@touchpoint.demo"
+ADMIN_PASSWORD = "touchpoint-demo"  # the demo's only; a real shop runs `admin create-user`
 
 
 def port_in_use(port: int) -> bool:
@@ -55,6 +57,8 @@ def main() -> None:
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
     print("• Seeding the demo catalog…", flush=True)
     subprocess.run([*flask, "seed"], cwd=ROOT, env=env, check=True)
+    subprocess.run([*flask, "admin", "create-user", ADMIN_EMAIL], cwd=ROOT, env=env, check=True,
+                   input=ADMIN_PASSWORD + "\n", text=True, stdout=subprocess.DEVNULL)
 
     procs: list[subprocess.Popen] = []
 
@@ -95,6 +99,7 @@ def main() -> None:
   Touchpoint demo is running.
 
     Store      http://{HOST}:{STORE_PORT}/
+    Admin      http://{HOST}:{STORE_PORT}/admin/    log in as {ADMIN_EMAIL} / {ADMIN_PASSWORD}
     Metrics    http://{HOST}:{STORE_PORT}/metrics   (Prometheus)
     Stripe     {stripe_url} (localstripe; test cards: 4242 4242 4242 4242 pays,
                4000 0000 0000 0341 is declined, 4000 0025 0000 3155 asks for 3-D Secure;

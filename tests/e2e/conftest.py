@@ -53,8 +53,6 @@ def live_store(localstripe, tmp_path):
     })
     with app.app_context():
         upgrade()
-        # `seed` is a plain click command (no @with_appcontext): under `flask` the FlaskGroup
-        # pushes the context, with the test runner we must.
         result = app.test_cli_runner().invoke(args=["seed", "--orders", "40"])
         assert result.exit_code == 0, result.output
         db.session.remove()

@@ -1,0 +1,51 @@
+"""The owner's overview in one browser, a shopper in another: the live counts move."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from admin.auth import create_user
+
+PASSWORD = "owner-password-1"
+
+
+@pytest.mark.e2e
+def test_admin_sees_a_shopper_add_to_cart_without_reloading(live_store, browser, page,
+                                                            e2e_artifacts):
+    with live_store.app.app_context():
+        create_user("owner@example.com", PASSWORD)
+
+    page.goto(f"{live_store.url}/admin/")
+    expect(page).to_have_url(re.compile(r"/admin/login"))
+    page.get_by_label("Email").fill("owner@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    expect(page).to_have_url(re.compile(r"/admin/$"))
+    cart = page.locator('[data-live-stage="cart"]')
+    expect(cart).to_have_text(re.compile(r"^\d+$"))
+    for stage in ("landing", "browse", "checkout", "payment", "purchase"):
+        expect(page.locator(f'[data-live-stage="{stage}"]')).to_have_text(re.compile(r"^\d+$"))
+    before = int(cart.inner_text())
+    page.evaluate("window.__notReloaded = true")
+    page.screenshot(path=str(e2e_artifacts / "admin-01-overview.png"), full_page=True)
+
+    shopper_context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        shopper = shopper_context.new_page()
+        shopper.goto(f"{live_store.url}/p/cast-iron-skillet-10-in")
+        shopper.get_by_role("button", name="Add to cart").click()
+        expect(shopper).to_have_url(re.compile(r"/cart/$"))
+        # Within 5 seconds of the shopper's action, with no reload of the panel.
+        expect(cart).to_have_text(str(before + 1), timeout=5_000)
+        assert page.evaluate("window.__notReloaded") is True
+        page.screenshot(path=str(e2e_artifacts / "admin-02-overview-live.png"), full_page=True)
+    finally:
+        shopper_context.close()
+
+    for name in ("funnel", "abandonment", "journeys", "orders", "reviews"):
+        page.goto(f"{live_store.url}/admin/{name}")
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        page.screenshot(path=str(e2e_artifacts / f"admin-{name}.png"), full_page=True)

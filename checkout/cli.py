@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask.cli import AppGroup
 
@@ -22,3 +24,43 @@ def advance_command(order_id: int, actor: str) -> None:
     except DomainError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Order {event.order.number}: {event.from_status} -> {event.to_status}")
+
+
+@click.command("simulate")
+@click.option("--shoppers", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True,
+              help="The running store (loopback).")
+@click.option("--seed", type=int, default=None, help="Random seed, for a repeatable run.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the ground truth here.")
+@click.option("--think", default=0.05, show_default=True, type=float,
+              help="Longest pause between a shopper's clicks, seconds.")
+@click.option("--return-after", default=0.0, show_default=True, type=float,
+              help="Seconds before shoppers who come back to an abandoned cart return "
+                   "(longer than the store's JOURNEY_ABANDON_AFTER; 0: nobody returns).")
+@click.option("--admin-email", envvar="TOUCHPOINT_ADMIN_EMAIL",
+              help="An admin, for the courier who moves paid orders to delivered.")
+@click.option("--admin-password", envvar="TOUCHPOINT_ADMIN_PASSWORD")
+def simulate_command(shoppers, concurrency, base_url, seed, json_path, think, return_after,
+                     admin_email, admin_password) -> None:
+    """Drive a running store with simulated shoppers and print their ground truth."""
+    from urllib.parse import urlsplit
+
+    from .simulator import Simulation, SimulationConfig, dump, format_truth
+
+    if urlsplit(base_url).hostname not in {"127.0.0.1", "localhost", "::1"}:
+        raise click.ClickException("The simulator only drives a store on this machine.")
+    simulation = Simulation(SimulationConfig(
+        base_url=base_url, shoppers=shoppers, concurrency=concurrency, seed=seed,
+        think=(0.0, think), return_after=return_after, admin_email=admin_email,
+        admin_password=admin_password,
+    ))
+    with click.progressbar(length=shoppers, label="Shoppers", show_pos=True,
+                           file=sys.stderr) as bar:
+        truth = simulation.run(progress=bar.update)
+    click.echo(format_truth(truth))
+    if json_path:
+        dump(truth, json_path)
+    if truth["errors"]:
+        click.echo("First errors: " + "; ".join(truth["errors"][:5]), err=True)

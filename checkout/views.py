@@ -200,6 +200,7 @@ def confirmation(token: str):
         flash(str(exc), "error")
     if order.is_paid:
         session.pop(STATE, None)
+    _track_order_view(order)
     return render_template(
         "checkout/confirmation.html", order=order, steps=flow.STEPS, current="confirmation",
         order_url=url_for("checkout.order_page", token=token),
@@ -216,9 +217,14 @@ def _order_context(order: Order, token: str | None):
     )
 
 
+def _track_order_view(order: Order) -> None:
+    journey.track("order_view", journey_id=order.journey_id, order_ref=order.id)
+
+
 @bp.get("/orders/<token>")
 def order_page(token: str):
     order = _order_from_token(token)
+    _track_order_view(order)
     return render_template("orders/detail.html", **_order_context(order, token),
                            form={}, errors={})
 

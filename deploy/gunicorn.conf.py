@@ -2,7 +2,7 @@
 
 Prometheus multiprocess mode done right:
 - PROMETHEUS_MULTIPROC_DIR is set (a fresh, empty directory) here, at config load, before
-  anything imports prometheus_client: the client picks its value store at import time, and
+  prometheus_client is imported: the client picks its value store at import time, and
   workers fork from this master process.
 - child_exit marks a dead worker's files dead, so its live gauges stop counting.
 """
@@ -30,7 +30,10 @@ else:  # stale files from a previous run would be summed into today's counters
     os.makedirs(_multiproc_dir, exist_ok=True)
 
 
-def child_exit(server, worker):
-    from prometheus_client import multiprocess  # imported after the directory is set
+# Only now, with the directory set: imported here, not lazily in child_exit, which runs in a
+# SIGCHLD handler where a half-done import can be re-entered by the next signal.
+from prometheus_client import multiprocess  # noqa: E402
 
+
+def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)

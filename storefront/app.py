@@ -60,6 +60,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(seed.seed_command)
     app.cli.add_command(checkout_cli.orders_cli)
     app.cli.add_command(admin_cli.admin_cli)
+    from tracking.cli import journey_cli
+
+    journey_cli.add_command(checkout_cli.simulate_command)  # drives this store's pages
 
     from tracking import visitor_forgotten
 

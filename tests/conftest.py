@@ -21,7 +21,7 @@ from sqlalchemy import text
 from storefront.app import create_app
 from storefront.extensions import db
 
-from .support import PG_ADMIN_URL, WEBHOOK_SECRET, LocalStripe, Shopper
+from .support import PG_ADMIN_URL, WEBHOOK_SECRET, Gunicorn, LocalStripe, Shopper
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -229,3 +229,18 @@ def seeded(app, shop_db):
     result = app.test_cli_runner().invoke(args=["seed", "--orders", "80"])
     assert result.exit_code == 0, result.output
     return result
+
+
+@pytest.fixture
+def gunicorn(app, shop_db, database, tmp_path):
+    """Start gunicorn on this test's database (the SQLite copy, or PostgreSQL)."""
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    servers = []
+
+    def start(**extra_env: str) -> Gunicorn:
+        servers.append(Gunicorn(url, tmp_path, **extra_env))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import requests
 import stripe
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -179,3 +180,55 @@ class Shopper:
     def pay(self, card: str = CARD_OK):
         assert self.stripe is not None
         return self.post_json("/checkout/pay", {"card_ref": self.stripe.card_ref(card)})
+
+
+def value(text: str, name: str, **labels) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+class Gunicorn:
+    """The store under gunicorn with two workers, in Prometheus multiprocess mode."""
+
+    def __init__(self, database_url: str, tmp: Path, **extra_env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.multiproc = tmp / "prometheus"
+        env = {
+            **os.environ, "SECRET_KEY": "gunicorn-test", "DATABASE_URL": database_url,
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "2",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.multiproc), "JOURNEY_FLUSH_INTERVAL": "0.05",
+            "GUNICORN_ACCESSLOG": str(tmp / "access.log"), **extra_env,
+        }
+        self.log = open(tmp / "gunicorn.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
+             "wsgi:app"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, proc=self.proc, timeout=30)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+    def log_text(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")[-3000:]
+
+    def metrics(self) -> str:
+        return requests.get(f"{self.url}/metrics", timeout=10).text
+
+
+def poll(check, timeout: float = 20.0, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)

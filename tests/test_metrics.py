@@ -9,9 +9,6 @@ import re
 import shutil
 import string
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -22,7 +19,7 @@ from storefront.extensions import db
 from storefront.models import Product
 
 from . import factories
-from .support import ROOT, Shopper, free_port, wait_for_port
+from .support import Shopper, free_port, poll, value, wait_for_port
 
 CONTRACT = {
     "storefront_http_requests": ("counter", {"endpoint", "method", "status"}),
@@ -51,15 +48,6 @@ def families(text: str) -> dict:
 
 def series_count(text: str) -> int:
     return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-
-
-def value(text: str, name: str, **labels) -> float:
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
 
 
 def test_every_contract_metric_with_its_labels(client, shop_db, localstripe, flush_journeys):
@@ -122,69 +110,14 @@ def test_exposition_passes_promtool(client, shop_db):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-class Gunicorn:
-    """The store under gunicorn with two workers, in Prometheus multiprocess mode."""
-
-    def __init__(self, database_url: str, tmp: Path, **extra_env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.multiproc = tmp / "prometheus"
-        env = {
-            **os.environ, "SECRET_KEY": "gunicorn-test", "DATABASE_URL": database_url,
-            "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "2",
-            "PROMETHEUS_MULTIPROC_DIR": str(self.multiproc), "JOURNEY_FLUSH_INTERVAL": "0.05",
-            "GUNICORN_ACCESSLOG": str(tmp / "access.log"), **extra_env,
-        }
-        self.log = open(tmp / "gunicorn.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
-             "wsgi:app"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, proc=self.proc, timeout=30)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-
-    def metrics(self) -> str:
-        return requests.get(f"{self.url}/metrics", timeout=10).text
-
-
-@pytest.fixture
-def gunicorn(app, shop_db, database, tmp_path):
-    """Start gunicorn on this test's database (the SQLite copy, or PostgreSQL)."""
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    servers = []
-
-    def start(**extra_env: str) -> Gunicorn:
-        servers.append(Gunicorn(url, tmp_path, **extra_env))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-def poll(check, timeout: float = 20.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
-
-
 def add_to_cart_over_http(base: str, product_id: int, shoppers: int) -> None:
     for _ in range(shoppers):
         with requests.Session() as s:
             s.headers.update(BROWSER)
-            page = s.get(f"{base}/account/login", headers={"DNT": "1"}, timeout=10).text
+            page = s.get(f"{base}/account/login", headers={"DNT": "1"}, timeout=30).text
             token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
             r = s.post(f"{base}/cart/add", data={"product_id": product_id, "csrf_token": token},
-                       timeout=10, allow_redirects=False)
+                       timeout=30, allow_redirects=False)
             assert r.status_code == 302, r.text[:300]
 
 
@@ -262,6 +195,6 @@ def test_gunicorn_shutdown_flushes_queued_events(gunicorn, app, shop_db):
     with engine.connect() as conn:
         assert conn.execute(journey_events.select()).all() == [], "still queued"
     server.stop()
-    assert server.proc.returncode == 0
+    assert server.proc.returncode == 0, server.log_text()
     with engine.connect() as conn:
         assert len(conn.execute(journey_events.select()).all()) == 12

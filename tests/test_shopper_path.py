@@ -77,7 +77,7 @@ def test_land_to_review(app, shopper, seeded, localstripe, touchpoints, flush_jo
         "landing", "search", "product_view", "add_to_cart", "cart_view", "checkout_start",
         "checkout_address", "checkout_shipping", "page_view", "payment_submitted",
         "payment_failed", "payment_submitted", "payment_requires_action", "purchase",
-        "page_view", "shipped", "out_for_delivery", "delivered", "page_view",
+        "order_view", "shipped", "out_for_delivery", "delivered", "order_view",
         "review_submitted", "landing", "product_view",
     ]
     first, second = touchpoints.journeys()

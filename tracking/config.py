@@ -79,6 +79,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds the writer waits to fill a batch before writing what it has."),
     Setting("JOURNEY_SWEEP_INTERVAL", 60, _int,
             "Seconds between automatic abandonment sweeps in each process (0: never)."),
+    Setting("JOURNEY_SWEEP_GRACE", 60, _int,
+            "Extra idle seconds before a sweep abandons: longer than the writer's latency, so "
+            "an event still in a queue never lands on an abandoned journey."),
     Setting("JOURNEY_METRICS_PATH", "/metrics", _str_or_none,
             "Where Prometheus scrapes; empty to register no route."),
     Setting("JOURNEY_EXEMPT_PATHS", ("/static/", "/metrics", "/favicon.ico"), _paths,

@@ -86,6 +86,7 @@ class _AppState:
         self.session_timeout = float(cfg["JOURNEY_SESSION_TIMEOUT"])
         self.abandon_after = float(cfg["JOURNEY_ABANDON_AFTER"])
         self.recovery_window = timedelta(seconds=cfg["JOURNEY_RECOVERY_WINDOW"])
+        self.sweep_grace = timedelta(seconds=cfg["JOURNEY_SWEEP_GRACE"])
         self.cookie_name: str = cfg["JOURNEY_COOKIE_NAME"]
         self.cookie_max_age: int = cfg["JOURNEY_COOKIE_MAX_AGE"]
         self.exempt_paths: tuple[str, ...] = tuple(cfg["JOURNEY_EXEMPT_PATHS"])
@@ -139,7 +140,7 @@ class _AppState:
             counts, recovered = store.sweep(conn, now or utcnow(),
                                             timedelta(seconds=self.session_timeout),
                                             timedelta(seconds=self.abandon_after),
-                                            self.recovery_window)
+                                            self.recovery_window, self.sweep_grace)
         for stage, n in counts.items():
             self.metrics.abandoned.labels(stage).inc(n)
         if recovered:
@@ -170,6 +171,7 @@ def _make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_connection, _record):  # readers never wait for the writer
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 

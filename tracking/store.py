@@ -18,8 +18,6 @@ from .events import Event
 from .models import journey_cart_lines, journey_events, journeys
 from .touchpoints import ABANDONABLE, EXITS, STAGES, Stage
 
-ABANDON_GRACE = timedelta(seconds=60)  # > writer latency: late events never hit an abandoned row
-
 
 def _insert(conn: Connection, table):
     if conn.dialect.name == "postgresql":
@@ -238,14 +236,15 @@ def _recover_earlier(conn: Connection, journey_id: str, purchased_at: datetime,
 
 
 def sweep(conn: Connection, now: datetime, session_timeout: timedelta,
-          abandon_after: timedelta, recovery_window: timedelta) -> tuple[dict[str, int], int]:
+          abandon_after: timedelta, recovery_window: timedelta,
+          grace: timedelta) -> tuple[dict[str, int], int]:
     """Abandon idle journeys, once each: ({stage: how many this call abandoned}, recovered).
 
     A cart abandoned before its visitor's later purchase was written (the sweep ran late) is
     recovered at once: abandoned and recovered, as it happened."""
     counts: dict[str, int] = {}
     for stages, idle in ((ABANDONABLE, abandon_after), (EXITS, session_timeout)):
-        cutoff = now - idle - ABANDON_GRACE
+        cutoff = now - idle - grace
         for stage in stages:
             n = conn.execute(
                 update(journeys)

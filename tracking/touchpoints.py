@@ -122,6 +122,9 @@ _CATALOGUE = (
         order_ref=Id, delivery_seconds=fields.Float(validate=validate.Range(min=0))),
     _tp("review_submitted", Stage.REVIEWED, "—", "Product Reviewed", "the buyer wrote a review",
         order_ref=Id, product_id=Id, rating=fields.Integer(validate=validate.Range(min=1, max=5))),
+    _tp("order_view", None, "—", "Order Viewed",
+        "the buyer looked at their order (confirmation, tracking): filed under the order's "
+        "journey, so checking an order is never a new visit that bounces", order_ref=Id),
     _tp("signup", None, "sign_up", "Signed Up", "an account was created"),
     _tp("login", None, "login", "Signed In", "the shopper logged in"),
 )

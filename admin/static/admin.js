@@ -1,0 +1,698 @@
+/* Touchpoint admin panel: one script, no build step, no framework.
+ *
+ * Every page is server-rendered markup that this script fills from the session-authenticated
+ * JSON API (/admin/api/...). Nothing inline (strict CSP): the page says what it is with
+ * <body data-page>, and passes URLs with data-* attributes. Charts use the vendored Chart.js;
+ * each canvas keeps one Chart instance that is updated in place on refresh.
+ */
+'use strict';
+
+const body = document.body;
+const API_BASE = body.dataset.apiBase || '/admin/api';
+const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || '';
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+
+// ---------------------------------------------------------------------------- formatting
+
+const moneyFormats = new Map();
+function money(minor, currency = 'USD') {
+  if (minor == null) return '—';
+  if (!moneyFormats.has(currency)) {
+    moneyFormats.set(currency, new Intl.NumberFormat('en-US', { style: 'currency', currency }));
+  }
+  return moneyFormats.get(currency).format(minor / 100);
+}
+const intFormat = new Intl.NumberFormat('en-US');
+const num = (n) => (n == null ? '—' : intFormat.format(n));
+const pctFormat = new Intl.NumberFormat('en-US', { style: 'percent', maximumFractionDigits: 1 });
+const pct = (rate) => (rate == null ? '—' : pctFormat.format(rate));
+const FORMATS = { int: num, pct, money: (v) => money(v), rating: (v) => (v == null ? '—' : v.toFixed(2)) };
+
+function duration(seconds) {
+  let s = Math.max(0, Math.round(seconds));
+  const units = [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]];
+  const parts = [];
+  for (const [unit, size] of units) {
+    if (s >= size || (unit === 's' && !parts.length)) parts.push(`${Math.floor(s / size)}${unit}`);
+    s %= size;
+  }
+  return parts.slice(0, 2).join(' ');
+}
+
+// The API's timestamps are UTC without an offset; the panel shows them as UTC.
+const asDate = (iso) => new Date(/[zZ]|[+-]\d\d:\d\d$/.test(iso) ? iso : `${iso}${iso.length === 10 ? 'T00:00:00' : ''}Z`);
+const dateTimeFormat = new Intl.DateTimeFormat('en-US', {
+  timeZone: 'UTC', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const secondsFormat = new Intl.DateTimeFormat('en-US', {
+  timeZone: 'UTC', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+const timeFormat = new Intl.DateTimeFormat('en-US', {
+  timeZone: 'UTC', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+const dayFormat = new Intl.DateTimeFormat('en-US', { timeZone: 'UTC', month: 'short', day: 'numeric' });
+const yearFormat = new Intl.DateTimeFormat('en-US', { timeZone: 'UTC', month: 'short', day: 'numeric', year: 'numeric' });
+const when = (iso) => (iso ? dateTimeFormat.format(asDate(iso)) : '—');
+const day = (iso) => (iso ? dayFormat.format(asDate(iso)) : '—');
+const title = (s) => (s ? s.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase()) : '—');
+const orderNumber = (ref) => (/^\d+$/.test(ref || '') ? `TP-${ref.padStart(6, '0')}` : ref);
+
+// ---------------------------------------------------------------------------- DOM helpers
+
+/** h('a', {href, class}, ...children): attributes are set as attributes (never `style`). */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value == null || value === false) continue;
+    if (key === 'class') el.className = value;
+    else el.setAttribute(key, value === true ? '' : String(value));
+  }
+  el.append(...children.flat(Infinity).filter((c) => c != null && c !== false)
+    .map((c) => (c instanceof Node ? c : String(c))));
+  return el;
+}
+const td = (content, cls) => h('td', { class: cls }, content);
+const tdNum = (content) => td(content, 'num');
+const pill = (value, cls = '') => (value ? h('span', { class: `pill ${cls || `pill-${value}`}` }, title(value)) : '—');
+
+function fill(table, items, render, empty = 'Nothing in this period.') {
+  const tbody = table.tBodies[0];
+  const cols = table.tHead.rows[0].cells.length;
+  tbody.replaceChildren(...(items.length
+    ? items.map(render)
+    : [h('tr', {}, h('td', { colspan: cols, class: 'empty' }, empty))]));
+}
+
+function setKpis(root, values) {
+  for (const el of $$('[data-kpi]', root)) {
+    const format = FORMATS[el.dataset.format] || num;
+    el.textContent = format(values[el.dataset.kpi]);
+  }
+}
+
+function stars(rating) {
+  return h('span', { class: 'stars', role: 'img', 'aria-label': `Rated ${rating.toFixed(1)} out of 5` },
+    h('span', { class: `stars-fill r${Math.round(rating * 2)}`, 'aria-hidden': 'true' }, '★★★★★'),
+    h('span', { class: 'stars-empty', 'aria-hidden': 'true' }, '★★★★★'));
+}
+
+const journeyUrl = (id) => `${body.dataset.journeysUrl}?journey=${encodeURIComponent(id)}`;
+const visitorUrl = (id) => `${body.dataset.journeysUrl}?visitor=${encodeURIComponent(id)}`;
+
+function who(j) {
+  if (j.customer_id) return h('span', {}, `Customer #${j.customer_id}`);
+  return h('span', { title: j.visitor_id }, 'Visitor ', h('code', { class: 'ellipsis' }, j.visitor_id.slice(0, 10)));
+}
+
+function cartLines(items) {
+  if (!items || !items.length) return h('span', { class: 'muted' }, 'Empty');
+  return h('ul', { class: 'cart-lines' }, items.map((i) => h('li', {}, `${i.quantity} × ${i.title}`)));
+}
+
+// ---------------------------------------------------------------------------- API & errors
+
+const alertBox = $('#api-error');
+let alertSource = null;
+function showError(message, source) {
+  if (!alertBox) return;
+  alertBox.textContent = message;
+  alertBox.hidden = false;
+  alertSource = source;
+}
+function clearError(source) {
+  if (alertBox && alertSource === source) {
+    alertBox.hidden = true;
+    alertBox.textContent = '';
+    alertSource = null;
+  }
+}
+
+class ApiError extends Error {}
+
+/** GET (or POST) a JSON endpoint under /admin/api. 401 goes to the login page; any other
+ *  failure is shown in the page's role=alert region and thrown as an ApiError. */
+async function api(path, { method = 'GET', source = path.split('?')[0] } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (method !== 'GET') headers['X-CSRFToken'] = CSRF;
+  let response;
+  try {
+    response = await fetch(API_BASE + path, { method, headers, credentials: 'same-origin' });
+  } catch {
+    showError('Could not reach the server. Check the connection and try again.', source);
+    throw new ApiError('network');
+  }
+  if (response.status === 401) {
+    const next = location.pathname + location.search;
+    location.assign(`${body.dataset.loginUrl}?next=${encodeURIComponent(next)}`);
+    throw new ApiError('login');
+  }
+  let data = null;
+  try { data = await response.json(); } catch { /* not JSON: described below */ }
+  if (!response.ok) {
+    const details = data?.errors ? Object.values(data.errors).flat().join(' ') : '';
+    const message = `${data?.error || `The server answered ${response.status}.`} ${details}`.trim();
+    showError(message, source);
+    throw new ApiError(message);
+  }
+  clearError(source);
+  return data;
+}
+
+/** Run an async page action: API errors are already on screen; anything else is a bug. */
+function run(action) {
+  return Promise.resolve().then(action).catch((error) => {
+    if (error instanceof ApiError) return;
+    showError('Something went wrong while drawing this page. Reload to try again.', 'script');
+    throw error;
+  });
+}
+
+/** Wrap a loader so that only the latest call's answer is used (fast period changes). */
+function latest(loader) {
+  let seq = 0;
+  return async (...args) => {
+    const mine = ++seq;
+    const data = await loader(...args);
+    return mine === seq ? data : null;
+  };
+}
+
+// ---------------------------------------------------------------------------- charts
+
+const COLORS = {
+  teal: '#0f766e', tealLight: '#5eead4', blue: '#2563eb', orange: '#c2410c',
+  red: '#b91c1c', green: '#15803d', star: '#d97706', grey: '#9ca3af',
+};
+const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+const charts = new Map();
+
+function flatLabel(label) { return Array.isArray(label) ? label.join(', ') : String(label); }
+
+function summarize(canvas, labels, datasets) {
+  const points = labels.map((label, i) => {
+    const values = datasets.map((d) => `${datasets.length > 1 ? `${d.label} ` : ''}${num(d.data[i])}`);
+    return `${flatLabel(label)}: ${values.join(', ')}`;
+  });
+  return `${canvas.dataset.title}. ${points.join('; ') || 'No data'}.`;
+}
+
+/** Draw or update the chart on `canvas`: one Chart.js instance per canvas, updated in place. */
+function chart(canvas, type, labels, datasets, { options = {}, summary, mode } = {}) {
+  if (!canvas) return;
+  canvas.setAttribute('aria-label', summary || summarize(canvas, labels, datasets));
+  canvas.textContent = canvas.getAttribute('aria-label');
+  if (!window.Chart) return; // the text alternative still tells the story
+  const existing = charts.get(canvas);
+  if (existing) {
+    existing.data.labels = labels;
+    datasets.forEach((d, i) => {
+      if (existing.data.datasets[i]) Object.assign(existing.data.datasets[i], d);
+      else existing.data.datasets.push(d);
+    });
+    existing.data.datasets.length = datasets.length;
+    existing.update(mode);
+    return;
+  }
+  const horizontal = options.indexAxis === 'y';
+  const countAxis = { beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' } };
+  const base = {
+    responsive: true,
+    maintainAspectRatio: false,
+    animation: reducedMotion ? false : { duration: 300 },
+    interaction: { mode: 'index', intersect: false },
+    plugins: {
+      legend: { display: datasets.length > 1, position: 'bottom', labels: { boxWidth: 12 } },
+      tooltip: { callbacks: { title: (items) => flatLabel(items[0]?.label ?? '') } },
+    },
+    scales: horizontal
+      ? { x: countAxis, y: { grid: { display: false } } }
+      : { y: countAxis, x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } } },
+  };
+  const merged = { ...base, ...options, plugins: { ...base.plugins, ...(options.plugins || {}) } };
+  charts.set(canvas, new window.Chart(canvas, { type, data: { labels, datasets }, options: merged }));
+}
+
+function funnelChart(canvas, steps) {
+  const end = steps.findIndex((s) => s.stage === 'purchase');
+  const funnel = steps.slice(0, end + 1);
+  const labels = funnel.map((s, i) => (i === 0
+    ? [title(s.stage), `${num(s.journeys)} journeys`]
+    : [title(s.stage), `${pct(s.of_previous)} of previous`, `${num(s.dropped)} dropped`]));
+  const summary = `${canvas.dataset.title}. ` + funnel.map((s, i) => (i === 0
+    ? `${title(s.stage)} ${num(s.journeys)} journeys`
+    : `${title(s.stage)} ${num(s.journeys)} (${pct(s.of_previous)} of previous, ${num(s.dropped)} dropped)`)).join('; ') + '.';
+  const shades = ['#99f6e4', '#5eead4', '#2dd4bf', '#14b8a6', '#0d9488', COLORS.green];
+  chart(canvas, 'bar', labels, [{ label: 'Journeys', data: funnel.map((s) => s.journeys),
+    backgroundColor: shades, borderRadius: 4 }], { options: { indexAxis: 'y' }, summary });
+}
+
+// ---------------------------------------------------------------------------- period picker
+
+const utcToday = () => new Date().toISOString().slice(0, 10);
+function addDays(iso, n) {
+  const d = asDate(iso);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+/** Wire [data-period]: ?from=&to= in the URL, two date inputs, Today / 7 / 30 days. Calls
+ *  onChange("from=…&to=…") now and whenever the period changes. */
+function periodPicker(onChange) {
+  const box = $('[data-period]');
+  const from = $('[name="from"]', box);
+  const to = $('[name="to"]', box);
+  const params = new URLSearchParams(location.search);
+  const today = utcToday();
+  to.value = params.get('to') || today;
+  from.value = params.get('from') || addDays(to.value, -6);
+  const query = () => `from=${from.value}&to=${to.value}`;
+  const sync = () => {
+    from.max = to.value;
+    to.min = from.value;
+    for (const b of $$('[data-days]', box)) {
+      const pressed = to.value === today && from.value === addDays(today, 1 - Number(b.dataset.days));
+      b.setAttribute('aria-pressed', String(pressed));
+    }
+    const label = from.value === to.value ? yearFormat.format(asDate(from.value))
+      : `${day(from.value)} – ${yearFormat.format(asDate(to.value))}`;
+    $$('[data-period-label]').forEach((el) => { el.textContent = label; });
+  };
+  const apply = () => {
+    if (!from.value || !to.value || from.value > to.value) {
+      showError("Choose a 'from' date on or before the 'to' date.", 'period');
+      return;
+    }
+    clearError('period');
+    const p = new URLSearchParams(location.search);
+    p.set('from', from.value);
+    p.set('to', to.value);
+    history.replaceState(null, '', `${location.pathname}?${p}`);
+    sync();
+    run(() => onChange(query()));
+  };
+  box.addEventListener('change', (e) => { if (e.target === from || e.target === to) apply(); });
+  for (const b of $$('[data-days]', box)) {
+    b.addEventListener('click', () => {
+      to.value = today;
+      from.value = addDays(today, 1 - Number(b.dataset.days));
+      apply();
+    });
+  }
+  sync();
+  run(() => onChange(query()));
+  return query;
+}
+
+// ---------------------------------------------------------------------------- overview
+
+const LIVE_EVERY_MS = 2000;
+
+function renderLive(live) {
+  for (const { stage, live: n } of live.stages) {
+    const el = $(`[data-live-stage="${stage}"]`);
+    if (el && el.textContent !== String(n)) el.textContent = String(n);
+  }
+  $('[data-live-total]').textContent = num(live.total);
+  $('[data-live-at]').textContent = `updated ${timeFormat.format(asDate(live.at))} UTC`;
+  const shopping = ['cart', 'checkout', 'payment'];
+  chart($('#live-chart'), 'bar', live.stages.map((s) => title(s.stage)),
+    [{ label: 'Active journeys', data: live.stages.map((s) => s.live), borderRadius: 4,
+      backgroundColor: live.stages.map((s) => (shopping.includes(s.stage) ? COLORS.teal : '#5eead4')) }],
+    { mode: 'none', options: { scales: { x: { grid: { display: false }, ticks: { autoSkip: false, maxRotation: 60 } },
+      y: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' } } } } });
+}
+
+async function pollLive() {
+  try {
+    renderLive(await api('/live', { source: 'live' }));
+  } catch (error) {
+    if (error instanceof ApiError && error.message === 'login') return; // leaving the page
+    if (!(error instanceof ApiError)) {
+      setTimeout(pollLive, LIVE_EVERY_MS);
+      throw error;
+    }
+  }
+  setTimeout(pollLive, LIVE_EVERY_MS);
+}
+
+function trendChart(canvas, trend) {
+  const hourly = trend.length > 0 && trend[0].at.length > 10;
+  const labels = trend.map((t) => (hourly ? `${day(t.at)} ${t.at.slice(11, 16)}` : day(t.at)));
+  const sum = (key) => trend.reduce((n, t) => n + t[key], 0);
+  const peak = trend.reduce((best, t) => (t.journeys > (best?.journeys ?? 0) ? t : best), null);
+  const summary = `${canvas.dataset.title}. In total ${num(sum('journeys'))} journeys, `
+    + `${num(sum('purchases'))} purchases and ${num(sum('abandoned'))} abandoned carts`
+    + (peak ? `; busiest ${hourly ? 'hour' : 'day'} ${labels[trend.indexOf(peak)]} with ${num(peak.journeys)} journeys.` : '.');
+  const line = (label, key, color) => ({ label, data: trend.map((t) => t[key]), borderColor: color,
+    backgroundColor: color, cubicInterpolationMode: 'monotone', pointRadius: trend.length > 40 ? 0 : 2, borderWidth: 2 });
+  chart(canvas, 'line', labels, [line('Journeys', 'journeys', COLORS.teal),
+    line('Purchases', 'purchases', COLORS.blue), line('Abandoned', 'abandoned', COLORS.orange)], { summary });
+}
+
+function overviewPage() {
+  const load = latest((q) => api(`/overview?${q}`, { source: 'overview' }));
+  periodPicker(async (q) => {
+    const d = await load(q);
+    if (!d) return;
+    setKpis($('[data-kpis="today"]'), d.today);
+    setKpis($('[data-kpis="period"]'), d.kpis);
+    funnelChart($('#funnel-chart'), d.funnel);
+    trendChart($('#trend-chart'), d.trend);
+    renderLive(d.live);
+  });
+  setTimeout(pollLive, LIVE_EVERY_MS);
+}
+
+// ---------------------------------------------------------------------------- funnel
+
+const STAGES = ['landing', 'browse', 'cart', 'checkout', 'payment', 'purchase', 'shipped', 'delivered', 'reviewed'];
+const FUNNEL_STAGES = STAGES.slice(0, 6);
+
+function breakdownTable(table, rows, key) {
+  const best = Math.max(...rows.map((r) => r.conversion_rate ?? 0)) || 1; // bars compare rows
+  fill(table, rows, (r) => h('tr', {},
+    h('th', { scope: 'row' }, key === 'device' ? title(r[key]) : r[key]),
+    tdNum(num(r.journeys)),
+    tdNum([pct(r.conversion_rate), h('meter', { min: 0, max: best, value: r.conversion_rate ?? 0,
+      'aria-hidden': 'true' })])));
+}
+
+function funnelPage() {
+  const load = latest((q) => api(`/funnel?${q}`, { source: 'funnel' }));
+  const loadDropped = latest((q) => api(`/funnel/dropped?${q}`, { source: 'dropped' }));
+  let query = '';
+  let droppedStage = null;
+  const section = $('#dropped');
+
+  async function showDropped(stage, focus = true) {
+    droppedStage = stage;
+    $('[data-dropped-title]').textContent = title(stage);
+    section.hidden = false;
+    const table = $('#dropped-table');
+    table.setAttribute('aria-busy', 'true');
+    const d = await loadDropped(`stage=${encodeURIComponent(stage)}&${query}`);
+    table.removeAttribute('aria-busy');
+    if (!d) return;
+    fill(table, d.journeys, (j) => h('tr', {},
+      h('th', { scope: 'row' }, who(j)),
+      td(`${j.source || '—'} · ${title(j.device)}`),
+      td(h('code', {}, j.last_touchpoint || '—')),
+      td(when(j.last_seen_at), 'nowrap'),
+      td(cartLines(j.cart)),
+      tdNum(money(j.cart_value)),
+      td(h('a', { href: journeyUrl(j.id) }, 'Explore'))),
+    'No journey stopped at this step in the period (journeys still active are not listed).');
+    if (focus) $('#dropped-title').focus();
+  }
+
+  $('#steps-table').addEventListener('click', (e) => {
+    const button = e.target.closest('[data-dropped-stage]');
+    if (button) run(() => showDropped(button.dataset.droppedStage));
+  });
+
+  periodPicker(async (q) => {
+    query = q;
+    const d = await load(q);
+    if (!d) return;
+    fill($('#steps-table'), d.steps, (s, i) => {
+      const canDrop = FUNNEL_STAGES.includes(s.stage) && s.stage !== 'purchase';
+      return h('tr', { class: FUNNEL_STAGES.includes(s.stage) ? '' : 'after-purchase' },
+        h('th', { scope: 'row' }, title(s.stage)),
+        tdNum(num(s.journeys)), tdNum(pct(s.of_first)), tdNum(pct(s.of_previous)),
+        tdNum(i === 0 ? '—' : num(s.dropped)),
+        td(canDrop ? h('button', { type: 'button', class: 'small-button', 'data-dropped-stage': s.stage,
+          'aria-controls': 'dropped' }, 'Who stopped',
+        h('span', { class: 'visually-hidden' }, ` at ${s.stage}`)) : ''));
+    });
+    funnelChart($('#funnel-chart'), d.steps);
+    breakdownTable($('#source-table'), d.by_source, 'source');
+    breakdownTable($('#device-table'), d.by_device, 'device');
+    chart($('#ttc-chart'), 'bar', d.time_to_convert.map((b) => b.bucket),
+      [{ label: 'Purchases', data: d.time_to_convert.map((b) => b.journeys),
+        backgroundColor: COLORS.blue, borderRadius: 4 }]);
+    if (droppedStage) run(() => showDropped(droppedStage, false));
+  });
+}
+
+// ---------------------------------------------------------------------------- abandonment
+
+function abandonmentPage() {
+  const load = latest((q) => api(`/abandonment?${q}`, { source: 'abandonment' }));
+  periodPicker(async (q) => {
+    const d = await load(q);
+    if (!d) return;
+    setKpis($('[data-kpis="totals"]'), d);
+    chart($('#stage-chart'), 'bar', d.by_stage.map((s) => title(s.stage)),
+      [{ label: 'Abandoned', data: d.by_stage.map((s) => s.journeys), backgroundColor: COLORS.orange, borderRadius: 4 }]);
+    const steps = d.by_step.slice(0, 10);
+    chart($('#step-chart'), 'bar', steps.map((s) => [title(s.stage), s.last_touchpoint || '—']),
+      [{ label: 'Abandoned', data: steps.map((s) => s.journeys), backgroundColor: COLORS.star, borderRadius: 4 }],
+      { options: { indexAxis: 'y' } });
+    fill($('#failures-table'), d.payment_failures, (f) => h('tr', {},
+      h('th', { scope: 'row' }, h('code', {}, f.code)), tdNum(num(f.attempts))), 'No failed payments in this period.');
+    fill($('#products-table'), d.top_products, (p) => h('tr', {},
+      h('th', { scope: 'row' }, p.title), tdNum(num(p.journeys)), tdNum(num(p.units)), tdNum(money(p.value))),
+    'No abandoned carts in this period.');
+    fill($('#abandoned-table'), d.journeys, (j) => h('tr', {},
+      h('th', { scope: 'row' }, who(j)),
+      td(cartLines(j.cart)),
+      tdNum(money(j.cart_value)),
+      td(pill(j.abandoned_stage || j.stage, 'stage-pill')),
+      td(h('code', {}, j.last_touchpoint || '—')),
+      td(when(j.last_seen_at), 'nowrap'),
+      td(h('a', { href: journeyUrl(j.id) }, 'Explore'))), 'No abandoned journeys in this period.');
+  });
+}
+
+// ---------------------------------------------------------------------------- journeys
+
+const MONEY_PROPS = new Set(['value', 'price', 'cost', 'unit_value', 'amount']);
+
+function props(p) {
+  const entries = Object.entries(p || {}).filter(([, v]) => v != null && v !== '');
+  if (!entries.length) return null;
+  return h('dl', { class: 'props' }, entries.map(([k, v]) => h('div', {},
+    h('dt', {}, k), h('dd', {}, MONEY_PROPS.has(k) && Number.isInteger(v) ? money(v, p.currency || 'USD')
+      : typeof v === 'object' ? JSON.stringify(v) : String(v)))));
+}
+
+function timeline(list, events, showJourney) {
+  let journey = null;
+  list.replaceChildren(...events.flatMap((e, i) => {
+    const out = [];
+    if (e.new_session && i > 0) {
+      out.push(h('li', { class: 'tl-break' }, `New session · ${duration(e.since_previous ?? 0)} later`));
+    }
+    const failed = /failed/.test(e.touchpoint);
+    out.push(h('li', { class: `tl-item stage-${e.stage || 'none'}${failed ? ' failed' : ''}` },
+      h('div', { class: 'tl-head' },
+        h('time', { datetime: `${e.at}Z` }, secondsFormat.format(asDate(e.at))),
+        h('strong', {}, e.touchpoint),
+        e.stage ? pill(e.stage, 'stage-pill') : null,
+        e.since_previous != null ? h('span', { class: 'tl-since' }, `+${duration(e.since_previous)} since previous`) : null,
+        showJourney && e.journey_id !== journey
+          ? h('a', { class: 'tl-journey', href: journeyUrl(e.journey_id) }, `journey ${e.journey_id.slice(0, 8)}…`) : null),
+      props(e.props)));
+    journey = e.journey_id;
+    return out;
+  }));
+}
+
+function fact(label, value) { return h('div', {}, h('dt', {}, label), h('dd', {}, value)); }
+
+function journeysPage() {
+  const input = $('#journey-q');
+  const results = $('#results');
+  const detail = $('#detail');
+  const find = latest((q) => api(`/journeys?q=${encodeURIComponent(q)}`, { source: 'find' }));
+  const open = latest((path) => api(path, { source: 'journey' }));
+
+  function resultRow(j) {
+    return h('tr', {},
+      h('th', { scope: 'row' }, h('a', { href: journeyUrl(j.id), 'data-journey': j.id }, h('code', {}, j.id.slice(0, 12)))),
+      td(who(j)), td(when(j.started_at), 'nowrap'), td(pill(j.stage, 'stage-pill')), td(pill(j.status)),
+      td(`${j.source || '—'} · ${title(j.device)}`), td(j.order_ref ? orderNumber(j.order_ref) : '—'),
+      tdNum(j.value != null ? money(j.value) : '—'));
+  }
+
+  async function search(q) {
+    results.hidden = false;
+    const d = await find(q);
+    if (!d) return;
+    $('[data-results-count]').textContent = `(${d.journeys.length} for “${d.query}”)`;
+    fill($('#results-table'), d.journeys, resultRow, 'No journey matches. Try a visitor id, a journey id, an email or an order number.');
+  }
+
+  async function showJourney(id, focus) {
+    const d = await open(`/journeys/${encodeURIComponent(id)}`);
+    if (!d) return;
+    const j = d.journey;
+    detail.hidden = false;
+    $('[data-detail-title]').replaceChildren('Journey ', h('code', {}, j.id), ' ', pill(j.status));
+    $('[data-facts]').replaceChildren(
+      fact('Visitor', h('a', { href: visitorUrl(j.visitor_id), 'data-visitor': j.visitor_id }, h('code', {}, j.visitor_id))),
+      fact('Customer', j.customer_id ? `#${j.customer_id}` : 'Guest'),
+      fact('Started', when(j.started_at)), fact('Last seen', when(j.last_seen_at)),
+      fact('Furthest stage', pill(j.stage, 'stage-pill')),
+      fact('Abandoned at', j.abandoned_stage ? title(j.abandoned_stage) : '—'),
+      fact('Source · device', `${j.source || '—'} · ${title(j.device)}`),
+      fact('Order', j.order_ref ? orderNumber(j.order_ref) : '—'),
+      fact('Value', j.value != null ? money(j.value) : '—'),
+      fact('Cart', [cartLines(j.cart), j.cart?.length ? ` ${money(j.cart_value)}` : '']));
+    const reached = STAGES.filter((stage) => j.stages?.[stage]).map((stage) => [stage, j.stages[stage]]);
+    $('[data-detail-extra]').replaceChildren(h('h3', {}, 'Stages reached'),
+      h('ol', { class: 'reached' }, reached.map(([stage, at]) => h('li', {}, pill(stage, 'stage-pill'), ` ${when(at)}`))));
+    $('[data-timeline-count]').textContent = `(${d.timeline.length} touchpoints)`;
+    timeline($('[data-timeline]'), d.timeline, false);
+    if (focus) $('#detail-title').focus();
+  }
+
+  async function showVisitor(id, focus) {
+    const d = await open(`/visitors/${encodeURIComponent(id)}/timeline`);
+    if (!d) return;
+    detail.hidden = false;
+    $('[data-detail-title]').replaceChildren('Visitor ', h('code', {}, d.visitor_id));
+    const own = d.journeys.filter((j) => j.visitor_id === d.visitor_id);
+    $('[data-facts]').replaceChildren(fact('Journeys', num(own.length)),
+      fact('First seen', when(own.at(-1)?.started_at)), fact('Last seen', when(own[0]?.last_seen_at)));
+    const table = h('table', { class: 'data' }, h('caption', { class: 'visually-hidden' }, 'Journeys of this visitor'),
+      h('thead', {}, h('tr', {}, ['Journey', 'Who', 'Started', 'Stage', 'Status', 'Source · device', 'Order', 'Value']
+        .map((c, i) => h('th', { scope: 'col', class: i === 7 ? 'num' : null }, c)))), h('tbody'));
+    fill(table, own, resultRow, 'No journeys.');
+    $('[data-detail-extra]').replaceChildren(h('h3', {}, 'Journeys'), h('div', { class: 'table-wrap' }, table));
+    $('[data-timeline-count]').textContent = `(${d.timeline.length} touchpoints across journeys)`;
+    timeline($('[data-timeline]'), d.timeline, true);
+    if (focus) $('#detail-title').focus();
+  }
+
+  function route(focus = false) {
+    const p = new URLSearchParams(location.search);
+    if (p.get('q')) {
+      input.value = p.get('q');
+      run(() => search(p.get('q')));
+    }
+    if (p.get('journey')) run(() => showJourney(p.get('journey'), focus));
+    else if (p.get('visitor')) run(() => showVisitor(p.get('visitor'), focus));
+    else detail.hidden = true;
+  }
+
+  function go(params) {
+    const p = new URLSearchParams(location.search);
+    for (const [k, v] of Object.entries(params)) (v ? p.set(k, v) : p.delete(k));
+    history.pushState(null, '', `${location.pathname}?${p}`);
+    route(true);
+  }
+
+  const submit = () => {
+    const q = input.value.trim();
+    if (q) go({ q, journey: null, visitor: null });
+    else input.focus();
+  };
+  $('[data-find]').addEventListener('click', submit);
+  input.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); submit(); } });
+  document.addEventListener('click', (e) => {
+    const link = e.target.closest('a[data-journey], a[data-visitor], a.tl-journey');
+    if (!link || e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    const target = new URL(link.href).searchParams;
+    go({ journey: target.get('journey'), visitor: target.get('visitor') });
+  });
+  window.addEventListener('popstate', () => route());
+  route();
+}
+
+// ---------------------------------------------------------------------------- orders
+
+const NEXT_STATUS = { unfulfilled: 'packed', packed: 'shipped', shipped: 'out_for_delivery', out_for_delivery: 'delivered' };
+
+function ordersPage() {
+  const status = body.dataset.status || '';
+  const notice = $('[data-advance-status]');
+  const load = latest(() => api(`/orders${status ? `?status=${encodeURIComponent(status)}` : ''}`, { source: 'orders' }));
+
+  function advanceForm(o) {
+    // A real form (the no-JS fallback posts it to /admin/orders/<id>/advance); the script
+    // intercepts it and uses the JSON endpoint instead.
+    const to = NEXT_STATUS[o.fulfilment_status];
+    return h('form', { method: 'post', class: 'advance', 'data-order': o.id, 'data-number': o.number,
+      action: body.dataset.advanceUrl.replace('999999999', String(o.id)) },
+    h('input', { type: 'hidden', name: 'csrf_token', value: CSRF }),
+    h('button', { type: 'submit' }, `Mark ${title(to).toLowerCase()}`,
+      h('span', { class: 'visually-hidden' }, `: order ${o.number}`)));
+  }
+
+  async function refresh() {
+    const d = await load();
+    if (!d) return;
+    for (const el of $$('[data-count]')) {
+      const [group, value] = el.dataset.count.split(':');
+      el.textContent = num(d.counts[group]?.[value] ?? 0);
+    }
+    fill($('#orders-table'), d.orders, (o) => h('tr', {},
+      h('th', { scope: 'row' }, o.journey_id ? h('a', { href: journeyUrl(o.journey_id), title: 'Open the journey' }, o.number) : o.number),
+      td(when(o.created_at), 'nowrap'), td(h('span', { class: 'ellipsis', title: o.email }, o.email)),
+      tdNum(money(o.total, o.currency)), td(pill(o.payment_status)), td(pill(o.fulfilment_status)),
+      td([day(o.estimated_delivery), o.days_late ? h('span', { class: 'late' }, ` +${o.days_late}d`) : ''], 'nowrap'),
+      td(o.can_advance ? advanceForm(o) : h('span', { class: 'muted' }, '—'))), 'No orders with this status.');
+    fill($('#late-table'), d.late, (o) => h('tr', {},
+      h('th', { scope: 'row' }, o.number), td(h('span', { class: 'ellipsis', title: o.email }, o.email)),
+      td(day(o.estimated_delivery), 'nowrap'), td(o.delivered_at ? when(o.delivered_at) : 'Not yet', 'nowrap'),
+      td(pill(o.fulfilment_status)), tdNum(h('span', { class: 'late' }, num(o.days_late)))), 'No late deliveries.');
+  }
+
+  $('#orders-table').addEventListener('submit', (e) => {
+    const form = e.target.closest('form.advance');
+    if (!form) return;
+    e.preventDefault();
+    const button = $('button', form);
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    run(async () => {
+      try {
+        const r = await api(`/orders/${form.dataset.order}/advance`, { method: 'POST', source: 'advance' });
+        notice.textContent = `Order ${form.dataset.number} is now ${title(r.to_status).toLowerCase()}.`;
+        notice.hidden = false;
+      } finally {
+        button.disabled = false;
+        button.removeAttribute('aria-busy');
+      }
+      await refresh();
+    });
+  });
+  run(refresh);
+}
+
+// ---------------------------------------------------------------------------- reviews
+
+function reviewsPage() {
+  run(async () => {
+    const d = await api('/reviews');
+    setKpis($('[data-kpis="reviews"]'), d);
+    if (d.average_rating != null) $('[data-average-stars]').replaceChildren(stars(d.average_rating));
+    chart($('#histogram-chart'), 'bar', d.histogram.map((b) => `${b.rating} ★`),
+      [{ label: 'Reviews', data: d.histogram.map((b) => b.reviews), backgroundColor: COLORS.star, borderRadius: 4 }],
+      { options: { indexAxis: 'y' } });
+    const productUrl = (slug) => body.dataset.productUrl.replace('__slug__', encodeURIComponent(slug));
+    const list = $('[data-recent]');
+    list.replaceChildren(...(d.recent.length ? d.recent.map((r) => h('li', { class: 'review' },
+      h('div', { class: 'review-head' }, stars(r.rating), h('strong', {}, r.title || 'Untitled'),
+        r.verified ? h('span', { class: 'verified' }, '✓ Verified purchase') : null),
+      h('p', {}, r.body),
+      h('p', { class: 'byline' }, `${r.author || 'Anonymous'} on `, h('a', { href: productUrl(r.slug) }, r.product),
+        ` · ${when(r.created_at)}`))) : [h('li', { class: 'muted' }, 'No reviews yet.')]));
+  });
+}
+
+// ---------------------------------------------------------------------------- dispatch
+
+const PAGES = {
+  overview: overviewPage,
+  funnel: funnelPage,
+  abandonment: abandonmentPage,
+  journeys: journeysPage,
+  orders: ordersPage,
+  reviews: reviewsPage,
+};
+if (window.Chart) {
+  window.Chart.defaults.font.family = getComputedStyle(body).fontFamily;
+  window.Chart.defaults.color = '#4b5563';
+}
+PAGES[body.dataset.page]?.();

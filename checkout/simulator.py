@@ -1,0 +1,423 @@
+"""Simulated shoppers: real HTTP against a running store, the way browsers drive it.
+
+Each shopper has a persona, a device and a traffic source; it lands, searches, browses,
+adds to the cart, goes through the checkout and pays with a card reference obtained from
+Stripe's API with the publishable key (what Stripe.js does), completing 3-D Secure where
+asked. Drop-off probabilities default to ../shared/JOURNEY_FACTS.md: about 70% of carts
+are abandoned and about 2% of visits buy. Some cards are declined; some shoppers come back
+later and finish an abandoned cart; a courier moves paid orders through delivery with the
+admin API; some buyers then review. The simulator keeps its own ground truth of what the
+shoppers did, by the tracker's definitions, to check the panel and Prometheus against.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+import requests
+
+STAGES = ("landing", "browse", "cart", "checkout", "payment", "purchase", "shipped",
+          "delivered", "reviewed")
+CARD_OK, CARD_DECLINED, CARD_3DS = "4242424242424242", "4000000000000341", "4000002500003155"
+DESKTOP_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/126.0 Safari/537.36 TouchpointSimulator")
+MOBILE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+             "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1 TouchpointSimulator")
+SEARCH_WORDS = ("coffee", "mug", "kettle", "knife", "lamp", "headphones", "tent", "yoga",
+                "book", "puzzle", "desk", "skillet", "bottle", "speaker", "grinder")
+SOURCES = (  # (weight, query string, referrer)
+    (0.30, "", None),
+    (0.25, "?utm_source=google&utm_medium=cpc&utm_campaign=brand", None),
+    (0.15, "?utm_source=newsletter&utm_medium=email&utm_campaign=weekly", None),
+    (0.15, "?utm_source=facebook&utm_medium=social&utm_campaign=spring", None),
+    (0.15, "", "https://www.reddit.com/r/BuyItForLife/"),
+)
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    weight: float
+    bounce: float  # leaves after the landing page
+    views: tuple[int, int]  # product pages looked at
+    search: float  # starts by searching
+    add: float  # browse -> cart
+    checkout: float  # cart -> checkout
+    pay: float  # checkout -> payment
+    returns: float  # comes back later to finish an abandoned cart
+    sort: str = "relevance"
+    account: bool = False
+
+
+PERSONAS = (
+    Persona("bargain_hunter", 0.30, 0.40, (2, 5), 0.8, 0.10, 0.50, 0.60, 0.15, "price_asc"),
+    Persona("researcher", 0.30, 0.30, (4, 8), 0.6, 0.10, 0.50, 0.60, 0.20, "rating"),
+    Persona("impulse_buyer", 0.25, 0.45, (1, 2), 0.3, 0.16, 0.55, 0.70, 0.05),
+    Persona("returning_customer", 0.15, 0.25, (1, 3), 0.5, 0.16, 0.60, 0.70, 0.25,
+            account=True),
+)
+
+
+@dataclass
+class SimulationConfig:
+    base_url: str
+    shoppers: int = 100
+    concurrency: int = 4
+    seed: int | None = None
+    think: tuple[float, float] = (0.0, 0.05)  # seconds between a shopper's clicks
+    return_after: float = 0.0  # seconds before a returning shopper comes back (0: never)
+    decline_rate: float = 0.10
+    three_ds_rate: float = 0.15
+    review_rate: float = 0.40
+    admin_email: str | None = None
+    admin_password: str | None = None
+    timeout: float = 20.0
+
+
+@dataclass
+class JourneyTruth:
+    furthest: int = -1  # index into STAGES
+    purchased: bool = False
+    revenue: int = 0
+    order_id: int | None = None
+    order_url: str | None = None
+
+    def reach(self, stage: str) -> None:
+        self.furthest = max(self.furthest, STAGES.index(stage))
+
+
+@dataclass
+class ShopperResult:
+    persona: str
+    device: str
+    journeys: list[JourneyTruth] = field(default_factory=list)
+    declined: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class ShopperError(RuntimeError):
+    pass
+
+
+class Browser:
+    """A cookie jar and the CSRF token of the last page, like a browser tab."""
+
+    def __init__(self, base: str, user_agent: str, timeout: float):
+        self.base = base.rstrip("/")
+        self.http = requests.Session()
+        self.http.headers.update({"User-Agent": user_agent,
+                                  "Accept": "text/html,application/xhtml+xml"})
+        self.timeout = timeout
+        self.csrf: str | None = None
+        self.last_html = ""
+
+    def get(self, path: str, *, referrer: str | None = None, expect=(200,)) -> str:
+        headers = {"Referer": referrer} if referrer else {}
+        r = self.http.get(self.base + path, headers=headers, timeout=self.timeout)
+        if r.status_code not in expect:
+            raise ShopperError(f"GET {path}: {r.status_code}")
+        self._remember(r.text)
+        return r.text
+
+    def post(self, path: str, data: dict, *, expect=(302,)) -> requests.Response:
+        r = self.http.post(self.base + path, data={**data, "csrf_token": self.csrf},
+                           timeout=self.timeout, allow_redirects=False)
+        if r.status_code not in expect:
+            raise ShopperError(f"POST {path}: {r.status_code}")
+        return r
+
+    def post_json(self, path: str, body: dict) -> requests.Response:
+        return self.http.post(self.base + path, json=body, timeout=self.timeout,
+                              headers={"X-CSRFToken": self.csrf or "",
+                                       "Accept": "application/json"})
+
+    def _remember(self, html: str) -> None:
+        self.last_html = html
+        match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+        if match:
+            self.csrf = match.group(1)
+
+
+def _links(html: str, prefix: str) -> list[str]:
+    return list(dict.fromkeys(re.findall(rf'href="({re.escape(prefix)}[^"?#]+)"', html)))
+
+
+class Simulation:
+    def __init__(self, config: SimulationConfig):
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self._lock = threading.Lock()
+        self.results: list[ShopperResult] = []
+        self.courier_errors: list[str] = []
+
+    # -- one shopper ---------------------------------------------------------------------
+    def shop(self, n: int, rng: random.Random) -> ShopperResult:
+        persona = rng.choices(PERSONAS, [p.weight for p in PERSONAS])[0]
+        mobile = rng.random() < 0.5
+        result = ShopperResult(persona.name, "mobile" if mobile else "desktop")
+        browser = Browser(self.config.base_url, MOBILE_UA if mobile else DESKTOP_UA,
+                          self.config.timeout)
+        try:
+            self._first_visit(browser, persona, rng, result, n)
+        except (ShopperError, requests.RequestException) as exc:
+            result.errors.append(f"shopper {n}: {exc}")
+        return result
+
+    def _pause(self, rng: random.Random) -> None:
+        low, high = self.config.think
+        if high > 0:
+            time.sleep(rng.uniform(low, high))
+
+    def _first_visit(self, b: Browser, persona: Persona, rng: random.Random,
+                     result: ShopperResult, n: int) -> None:
+        journey = JourneyTruth()
+        result.journeys.append(journey)
+        weights = [s[0] for s in SOURCES]
+        _, query, referrer = rng.choices(SOURCES, weights)[0]
+        home = b.get("/" + query, referrer=referrer)
+        journey.reach("landing")
+        if rng.random() < persona.bounce:
+            return
+        self._pause(rng)
+        if persona.account:
+            email = f"shopper{n}.{rng.randrange(10**9)}@sim.example"
+            b.get("/account/signup")
+            b.post("/account/signup", {"name": f"Shopper {n}", "email": email,
+                                        "password": "simulated-password"})
+        products = self._browse(b, persona, rng, home, journey)
+        if not products or rng.random() >= persona.add:
+            return
+        added = self._add_to_cart(b, rng, products, journey)
+        if not added:
+            return
+        if rng.random() < persona.checkout and self._checkout(b, rng, journey, persona, result):
+            return
+        if self.config.return_after > 0 and rng.random() < persona.returns:
+            time.sleep(self.config.return_after)  # long enough for the cart to be abandoned
+            comeback = JourneyTruth()
+            result.journeys.append(comeback)
+            b.get("/cart/")
+            comeback.reach("cart")
+            self._checkout(b, rng, comeback, persona, result, always=True)
+
+    def _browse(self, b: Browser, persona: Persona, rng: random.Random, home: str,
+                journey: JourneyTruth) -> list[str]:
+        seen: list[str] = []
+        if rng.random() < persona.search:
+            word = rng.choice(SEARCH_WORDS)
+            html = b.get(f"/search?q={word}&sort={persona.sort}")
+            journey.reach("browse")
+            seen = _links(html, "/p/")
+        if not seen:
+            categories = _links(home, "/c/")
+            if categories:
+                html = b.get(rng.choice(categories) + f"?sort={persona.sort}")
+                journey.reach("browse")
+                seen = _links(html, "/p/")
+        if not seen:
+            seen = _links(home, "/p/")
+        viewed = []
+        for _ in range(rng.randint(*persona.views)):
+            if not seen:
+                break
+            path = rng.choice(seen[:8])
+            self._pause(rng)
+            html = b.get(path)
+            journey.reach("browse")
+            if 'name="product_id"' in html:  # in stock: can be added
+                viewed.append(path)
+            seen = _links(html, "/p/") or seen
+        return viewed
+
+    def _add_to_cart(self, b: Browser, rng: random.Random, products: list[str],
+                     journey: JourneyTruth) -> bool:
+        for path in rng.sample(products, k=min(len(products), rng.choice((1, 1, 2)))):
+            html = b.get(path)
+            match = re.search(r'name="product_id" value="(\d+)"', html)
+            if not match:
+                continue
+            self._pause(rng)
+            response = b.post("/cart/add", {"product_id": match.group(1), "quantity": 1},
+                              expect=(302, 409))
+            if response.status_code == 302:
+                journey.reach("cart")
+        if journey.furthest < STAGES.index("cart"):
+            return False
+        b.get("/cart/")
+        return True
+
+    def _checkout(self, b: Browser, rng: random.Random, journey: JourneyTruth,
+                  persona: Persona, result: ShopperResult, always: bool = False) -> bool:
+        """True when the journey ended in a purchase."""
+        start = b.http.get(b.base + "/checkout/", timeout=b.timeout, allow_redirects=False)
+        if start.status_code != 302 or not start.headers["Location"].endswith("/address"):
+            return False  # e.g. the cart emptied (sold out)
+        journey.reach("checkout")
+        b.get("/checkout/address")
+        address = {"email": f"buyer{rng.randrange(10**9)}@sim.example", "name": "Sim Shopper",
+                   "line1": f"{rng.randint(1, 999)} Market Street", "line2": "",
+                   "city": "Springfield", "postcode": f"{rng.randint(10000, 99999)}",
+                   "country": "US"}
+        self._pause(rng)
+        b.post("/checkout/address", address)
+        if not always and rng.random() > 0.85:
+            return False  # left at the address step
+        b.get("/checkout/shipping")
+        self._pause(rng)
+        b.post("/checkout/shipping", {"method": rng.choice(["standard", "standard",
+                                                           "express"])})
+        if not always and rng.random() >= persona.pay:
+            return False
+        page = b.get("/checkout/payment", expect=(200, 302))
+        price = re.search(r"Pay \$([\d,]+)\.(\d\d)", page)
+        if price is None:
+            return False  # sent back to the cart: something sold out
+        total = int(price.group(1).replace(",", "")) * 100 + int(price.group(2))
+        key = re.search(r'data-publishable-key="([^"]+)"', page).group(1)
+        stripe = re.search(r'<script src="([^"]+)/js\.stripe\.com/v3/"', page).group(1)
+        cards = []
+        if rng.random() < self.config.decline_rate:
+            cards.append(CARD_DECLINED)
+        cards.append(CARD_3DS if rng.random() < self.config.three_ds_rate else CARD_OK)
+        for i, card in enumerate(cards):
+            if i > 0 and rng.random() > 0.7:
+                journey.reach("payment")
+                return False  # gave up after the decline
+            self._pause(rng)
+            answer = self._pay(b, stripe, key, card)
+            if answer.get("status") is None:
+                return False  # e.g. 409: sold out while paying; no payment was attempted
+            journey.reach("payment")
+            if answer.get("status") == "failed":
+                result.declined += 1
+                continue
+            if answer.get("status") == "requires_action":
+                self._authenticate(b, stripe, key, answer["client_secret"])
+            elif answer.get("status") != "succeeded":
+                raise ShopperError(f"payment answered {answer}")
+            confirmation = b.get(answer["redirect"])
+            if "Thank you!" not in confirmation:
+                raise ShopperError("paid, but the confirmation page does not say so")
+            journey.reach("purchase")
+            journey.purchased, journey.revenue = True, total
+            journey.order_id = int(re.search(r"TP-(\d+)", confirmation).group(1))
+            journey.order_url = re.search(r'href="(/orders/[^"]+)"', confirmation).group(1)
+            return True
+        return False
+
+    def _pay(self, b: Browser, stripe: str, key: str, card: str) -> dict:
+        token = b.http.post(f"{stripe}/v1/tokens", timeout=b.timeout, data={
+            "card[number]": card, "card[exp_month]": "12", "card[exp_year]": "2034",
+            "card[cvc]": "123", "key": key})
+        token.raise_for_status()
+        response = b.post_json("/checkout/pay", {"card_ref": token.json()["card"]["id"]})
+        return response.json() if response.status_code in (200, 402) else {}
+
+    def _authenticate(self, b: Browser, stripe: str, key: str, client_secret: str) -> None:
+        """What localstripe's Stripe.js does when the shopper clicks 'Complete
+        authentication' in the 3-D Secure dialog."""
+        intent = client_secret.split("_secret_")[0]
+        b.http.post(f"{stripe}/v1/payment_intents/{intent}/_authenticate?success=true",
+                    json={"key": key, "client_secret": client_secret},
+                    timeout=b.timeout).raise_for_status()
+
+    # -- the courier and the reviews ---------------------------------------------------------
+    def deliver_and_review(self, rng: random.Random) -> None:
+        paid = [(r, j) for r in self.results for j in r.journeys if j.purchased]
+        if not paid or not self.config.admin_email:
+            return
+        courier = Browser(self.config.base_url, DESKTOP_UA, self.config.timeout)
+        page = courier.get("/admin/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        courier.http.post(courier.base + "/admin/login", timeout=courier.timeout, data={
+            "email": self.config.admin_email, "password": self.config.admin_password,
+            "csrf_token": token}, allow_redirects=False)
+        courier.csrf = token
+        for _result, journey in paid:
+            for step in ("packed", "shipped", "out_for_delivery", "delivered"):
+                r = courier.post_json(f"/admin/api/orders/{journey.order_id}/advance", {})
+                if r.status_code != 200:
+                    self.courier_errors.append(f"order {journey.order_id} {step}: "
+                                               f"{r.status_code}")
+                    break
+                if step in ("shipped", "delivered"):
+                    journey.reach(step)
+        for result, journey in paid:
+            if journey.furthest < STAGES.index("delivered") or rng.random() >= \
+                    self.config.review_rate:
+                continue
+            buyer = Browser(self.config.base_url,
+                            MOBILE_UA if result.device == "mobile" else DESKTOP_UA,
+                            self.config.timeout)
+            page = buyer.get(journey.order_url)
+            match = re.search(r'name="product_id" value="(\d+)"', page)
+            if match is None:
+                continue
+            rating = rng.choices([5, 4, 3, 2, 1], [50, 30, 10, 5, 5])[0]
+            buyer.post(f"{journey.order_url}/reviews", {
+                "product_id": match.group(1), "rating": rating, "title": "Simulated review",
+                "body": "Arrived on time and works as described."})
+            journey.reach("reviewed")
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, progress=None) -> dict:
+        seeds = [self.rng.randrange(2**32) for _ in range(self.config.shoppers)]
+        with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
+            futures = [pool.submit(self.shop, n, random.Random(seeds[n]))
+                       for n in range(self.config.shoppers)]
+            for future in as_completed(futures):
+                with self._lock:
+                    self.results.append(future.result())
+                if progress is not None:
+                    progress(1)
+        self.deliver_and_review(random.Random(self.rng.randrange(2**32)))
+        return self.ground_truth()
+
+    def ground_truth(self) -> dict:
+        journeys = [j for r in self.results for j in r.journeys]
+        reached = Counter()
+        abandoned = Counter()
+        for j in journeys:
+            for index in range(j.furthest + 1):
+                reached[STAGES[index]] += 1
+            if not j.purchased and j.furthest >= 0:
+                abandoned[STAGES[j.furthest]] += 1
+        recovered = sum(
+            1 for r in self.results if len(r.journeys) > 1 and r.journeys[-1].purchased
+        )
+        return {
+            "shoppers": len(self.results),
+            "journeys": len(journeys),
+            "stages": {s: {"reached": reached[s], "abandoned": abandoned[s]} for s in STAGES},
+            "purchases": sum(1 for j in journeys if j.purchased),
+            "revenue": sum(j.revenue for j in journeys),
+            "currency": "USD",
+            "declined_payments": sum(r.declined for r in self.results),
+            "recovered": recovered,
+            "personas": dict(Counter(r.persona for r in self.results)),
+            "devices": dict(Counter(r.device for r in self.results)),
+            "errors": [e for r in self.results for e in r.errors] + self.courier_errors,
+        }
+
+
+def format_truth(truth: dict) -> str:
+    lines = [f"{truth['shoppers']} shoppers, {truth['journeys']} journeys, "
+             f"{truth['purchases']} purchases, revenue ${truth['revenue'] / 100:,.2f}",
+             f"{'stage':<10} {'reached':>8} {'abandoned':>10}"]
+    for stage, row in truth["stages"].items():
+        lines.append(f"{stage:<10} {row['reached']:>8} {row['abandoned']:>10}")
+    lines.append(f"declined payments: {truth['declined_payments']}, "
+                 f"recovered carts: {truth['recovered']}, errors: {len(truth['errors'])}")
+    return "\n".join(lines)
+
+
+def dump(truth: dict, path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(truth, f, indent=2, sort_keys=True)

@@ -1,0 +1,87 @@
+"""Ground truth: 500 simulated shoppers against the store under gunicorn; the panel's JSON and
+Prometheus must count exactly what the simulator did, stage by stage."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+from admin.auth import create_user
+from checkout.simulator import STAGES, Simulation, SimulationConfig, format_truth
+
+from .support import poll, value
+
+SHOPPERS = 500
+ADMIN = ("owner@example.com", "owner-password-1")
+FUNNEL = ("landing", "browse", "cart", "checkout", "payment", "purchase", "shipped",
+          "delivered", "reviewed")
+
+
+def admin_session(base: str) -> requests.Session:
+    s = requests.Session()
+    page = s.get(f"{base}/admin/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = s.post(f"{base}/admin/login", data={"email": ADMIN[0], "password": ADMIN[1],
+                                           "csrf_token": token}, timeout=10,
+               allow_redirects=False)
+    assert r.status_code == 302
+    return s
+
+
+def test_panel_and_prometheus_equal_the_simulators_ground_truth(gunicorn, cli, localstripe,
+                                                                shop_db, artifacts_dir):
+    assert cli("seed", "--orders", "20").exit_code == 0
+    create_user(*ADMIN)
+    server = gunicorn(
+        JOURNEY_SESSION_TIMEOUT="5", JOURNEY_ABANDON_AFTER="5", JOURNEY_SWEEP_INTERVAL="1",
+        JOURNEY_SWEEP_GRACE="1", STRIPE_API_BASE=localstripe.url,
+        STRIPE_JS_URL=localstripe.url + "/js.stripe.com/v3/",
+        STRIPE_WEBHOOK_SECRET="whsec_accuracy",
+    )
+    localstripe.register_webhook(f"{server.url}/stripe/webhook", "whsec_accuracy")
+    simulation = Simulation(SimulationConfig(
+        base_url=server.url, shoppers=SHOPPERS, concurrency=8, seed=20261122,
+        think=(0.0, 0.05), return_after=6.5, admin_email=ADMIN[0], admin_password=ADMIN[1],
+    ))
+    truth = simulation.run()
+    (artifacts_dir / "accuracy-ground-truth.txt").write_text(format_truth(truth) + "\n")
+    assert truth["errors"] == []
+    assert truth["shoppers"] == SHOPPERS and truth["purchases"] >= 3
+    assert truth["recovered"] >= 1 and truth["declined_payments"] >= 1
+
+    expected_abandoned = {s: truth["stages"][s]["abandoned"] for s in STAGES}
+
+    def swept() -> str | None:
+        text = server.metrics()
+        done = all(value(text, "journey_abandoned_total", stage=s) == n
+                   for s, n in expected_abandoned.items())
+        return text if done else None
+
+    text = poll(swept, timeout=60, interval=1.0) or server.metrics()
+
+    # Prometheus, summed over both workers.
+    for stage in FUNNEL:
+        row = truth["stages"][stage]
+        assert value(text, "journey_stage_entered_total", stage=stage) == row["reached"], stage
+        assert value(text, "journey_abandoned_total", stage=stage) == row["abandoned"], stage
+    assert value(text, "storefront_orders_total") == truth["purchases"]
+    assert abs(value(text, "storefront_revenue_total", currency="USD")
+               - truth["revenue"] / 100) < 1e-6
+    assert value(text, "journey_recovered_total") == truth["recovered"]
+
+    # The panel's JSON.
+    admin = admin_session(server.url)
+    funnel = admin.get(f"{server.url}/admin/api/funnel", timeout=30).json()
+    assert {s["stage"]: s["journeys"] for s in funnel["steps"]} == {
+        s: truth["stages"][s]["reached"] for s in FUNNEL}
+    abandonment = admin.get(f"{server.url}/admin/api/abandonment", timeout=30).json()
+    assert {s["stage"]: s["journeys"] for s in abandonment["by_stage"]} == {
+        s: truth["stages"][s]["abandoned"] for s in ("cart", "checkout", "payment")}
+    assert abandonment["recovered"] == truth["recovered"]
+    overview = admin.get(f"{server.url}/admin/api/overview", timeout=30).json()
+    assert overview["kpis"]["journeys"] == truth["journeys"]
+    assert overview["kpis"]["orders"] == truth["purchases"]
+    assert overview["kpis"]["revenue"] == truth["revenue"]
+    assert overview["kpis"]["bounce_rate"] == round(
+        truth["stages"]["landing"]["abandoned"] / truth["journeys"], 4)

@@ -42,25 +42,58 @@ def advance_command(order_id: int, actor: str) -> None:
 @click.option("--admin-email", envvar="TOUCHPOINT_ADMIN_EMAIL",
               help="An admin, for the courier who moves paid orders to delivered.")
 @click.option("--admin-password", envvar="TOUCHPOINT_ADMIN_PASSWORD")
+@click.option("--trickle", type=float, default=None, metavar="PER_SECOND",
+              help="Live mode: start about PER_SECOND shoppers a second until Ctrl-C (or "
+                   "--duration), with the courier delivering as it goes.")
+@click.option("--duration", type=float, default=None, help="Seconds to trickle for.")
 def simulate_command(shoppers, concurrency, base_url, seed, json_path, think, return_after,
-                     admin_email, admin_password) -> None:
+                     admin_email, admin_password, trickle, duration) -> None:
     """Drive a running store with simulated shoppers and print their ground truth."""
     from urllib.parse import urlsplit
 
-    from .simulator import Simulation, SimulationConfig, dump, format_truth
+    from .simulator import Simulation, SimulationConfig, Trickle, dump, format_truth
 
     if urlsplit(base_url).hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise click.ClickException("The simulator only drives a store on this machine.")
-    simulation = Simulation(SimulationConfig(
+    config = SimulationConfig(
         base_url=base_url, shoppers=shoppers, concurrency=concurrency, seed=seed,
         think=(0.0, think), return_after=return_after, admin_email=admin_email,
         admin_password=admin_password,
-    ))
-    with click.progressbar(length=shoppers, label="Shoppers", show_pos=True,
-                           file=sys.stderr) as bar:
-        truth = simulation.run(progress=bar.update)
+    )
+    if trickle is not None:
+        truth = _trickle(Trickle(config, rate=trickle), duration)
+    else:
+        with click.progressbar(length=shoppers, label="Shoppers", show_pos=True,
+                               file=sys.stderr) as bar:
+            truth = Simulation(config).run(progress=bar.update)
     click.echo(format_truth(truth))
     if json_path:
         dump(truth, json_path)
     if truth["errors"]:
         click.echo("First errors: " + "; ".join(truth["errors"][:5]), err=True)
+
+
+def _trickle(trickle, duration: float | None) -> dict:
+    import signal
+    import threading
+    import time
+
+    started = time.monotonic()
+    last = [0.0]
+
+    def tick(t) -> None:
+        now = time.monotonic()
+        if duration is not None and now - started >= duration:
+            t.stop.set()
+        if now - last[0] >= 10:
+            last[0] = now
+            paid = sum(j.purchased for r in t.simulation.results for j in r.journeys)
+            click.echo(f"  simulator: {t.started} shoppers so far, {paid} purchases", err=True)
+
+    def interrupt(*_args) -> None:
+        trickle.stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, interrupt)
+    return trickle.run(on_tick=tick)

@@ -329,10 +329,8 @@ class Simulation:
                     timeout=b.timeout).raise_for_status()
 
     # -- the courier and the reviews ---------------------------------------------------------
-    def deliver_and_review(self, rng: random.Random) -> None:
-        paid = [(r, j) for r in self.results for j in r.journeys if j.purchased]
-        if not paid or not self.config.admin_email:
-            return
+    def _courier(self) -> Browser:
+        """An admin session: the courier moves orders with the panel's API."""
         courier = Browser(self.config.base_url, DESKTOP_UA, self.config.timeout)
         page = courier.get("/admin/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
@@ -340,6 +338,29 @@ class Simulation:
             "email": self.config.admin_email, "password": self.config.admin_password,
             "csrf_token": token}, allow_redirects=False)
         courier.csrf = token
+        return courier
+
+    def _review(self, result: ShopperResult, journey: JourneyTruth,
+                rng: random.Random) -> None:
+        """The buyer follows the link to their order page and reviews what came."""
+        buyer = Browser(self.config.base_url,
+                        MOBILE_UA if result.device == "mobile" else DESKTOP_UA,
+                        self.config.timeout)
+        page = buyer.get(journey.order_url)
+        match = re.search(r'name="product_id" value="(\d+)"', page)
+        if match is None:
+            return
+        rating = rng.choices([5, 4, 3, 2, 1], [50, 30, 10, 5, 5])[0]
+        buyer.post(f"{journey.order_url}/reviews", {
+            "product_id": match.group(1), "rating": rating, "title": "Simulated review",
+            "body": "Arrived on time and works as described."})
+        journey.reach("reviewed")
+
+    def deliver_and_review(self, rng: random.Random) -> None:
+        paid = [(r, j) for r in self.results for j in r.journeys if j.purchased]
+        if not paid or not self.config.admin_email:
+            return
+        courier = self._courier()
         for _result, journey in paid:
             for step in ("packed", "shipped", "out_for_delivery", "delivered"):
                 r = courier.post_json(f"/admin/api/orders/{journey.order_id}/advance", {})
@@ -350,21 +371,9 @@ class Simulation:
                 if step in ("shipped", "delivered"):
                     journey.reach(step)
         for result, journey in paid:
-            if journey.furthest < STAGES.index("delivered") or rng.random() >= \
-                    self.config.review_rate:
-                continue
-            buyer = Browser(self.config.base_url,
-                            MOBILE_UA if result.device == "mobile" else DESKTOP_UA,
-                            self.config.timeout)
-            page = buyer.get(journey.order_url)
-            match = re.search(r'name="product_id" value="(\d+)"', page)
-            if match is None:
-                continue
-            rating = rng.choices([5, 4, 3, 2, 1], [50, 30, 10, 5, 5])[0]
-            buyer.post(f"{journey.order_url}/reviews", {
-                "product_id": match.group(1), "rating": rating, "title": "Simulated review",
-                "body": "Arrived on time and works as described."})
-            journey.reach("reviewed")
+            if journey.furthest >= STAGES.index("delivered") and \
+                    rng.random() < self.config.review_rate:
+                self._review(result, journey, rng)
 
     # -- running -----------------------------------------------------------------------------
     def run(self, progress=None) -> dict:
@@ -421,3 +430,79 @@ def format_truth(truth: dict) -> str:
 def dump(truth: dict, path: str) -> None:
     with open(path, "w") as f:
         json.dump(truth, f, indent=2, sort_keys=True)
+
+
+class Trickle:
+    """The live demo: a few shoppers a second, forever, and a courier on the rounds.
+
+    Shoppers start at ``rate`` per second (``concurrency`` at most at once). Every
+    ``courier_every`` seconds the courier moves each paid order one step further, so the
+    panel shows orders travelling from paid to delivered; delivered buyers may review.
+    """
+
+    def __init__(self, config: SimulationConfig, rate: float, courier_every: float = 20.0):
+        self.config = config
+        self.rate = rate
+        self.courier_every = courier_every
+        self.simulation = Simulation(config)
+        self.stop = threading.Event()
+        self.started = 0
+        self._rounds: dict[int, int] = {}  # order id -> steps done
+        self._pending: list[tuple[ShopperResult, JourneyTruth]] = []
+
+    def run(self, on_tick=None) -> dict:
+        rng = self.simulation.rng
+        next_courier = time.monotonic() + self.courier_every
+        with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
+            running: set = set()
+            while not self.stop.is_set():
+                running = {f for f in running if not f.done()}
+                if len(running) < self.config.concurrency:
+                    seed = rng.randrange(2**32)
+                    future = pool.submit(self.simulation.shop, self.started, random.Random(seed))
+                    future.add_done_callback(self._collect)
+                    running.add(future)
+                    self.started += 1
+                if time.monotonic() >= next_courier:
+                    self._courier_round(rng)
+                    next_courier = time.monotonic() + self.courier_every
+                if on_tick is not None:
+                    on_tick(self)
+                self.stop.wait(rng.expovariate(self.rate) if self.rate > 0 else 1.0)
+            self.stop.set()
+        return self.simulation.ground_truth()
+
+    def _collect(self, future) -> None:
+        result = future.result()
+        with self.simulation._lock:
+            self.simulation.results.append(result)
+            self._pending.extend((result, j) for j in result.journeys if j.purchased)
+
+    def _courier_round(self, rng: random.Random) -> None:
+        """One step for every order on the road (a real courier does not deliver at once)."""
+        with self.simulation._lock:
+            pending, self._pending = self._pending, []
+        if not pending or not self.config.admin_email:
+            return
+        sim = self.simulation
+        courier = sim._courier()
+        still = []
+        for result, journey in pending:
+            step = self._rounds.get(journey.order_id, 0)
+            if step < 4:
+                r = courier.post_json(f"/admin/api/orders/{journey.order_id}/advance", {})
+                if r.status_code == 200:
+                    step += 1
+                    self._rounds[journey.order_id] = step
+                    if step == 2:
+                        journey.reach("shipped")
+                    if step == 4:
+                        journey.reach("delivered")
+            if step < 4:
+                still.append((result, journey))
+            elif rng.random() < self.config.review_rate:
+                sim._review(result, journey, rng)
+            if step >= 4:
+                self._rounds.pop(journey.order_id, None)
+        with self.simulation._lock:
+            self._pending.extend(still)

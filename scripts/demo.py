@@ -90,11 +90,22 @@ def main() -> None:
     ).raise_for_status()
 
     print("• Starting the store under gunicorn …", flush=True)
+    logs = ROOT / ".demo"
+    logs.mkdir(exist_ok=True)
     procs.append(subprocess.Popen(
         [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT, env={**env, "GUNICORN_BIND": f"{HOST}:{STORE_PORT}", "WEB_CONCURRENCY": "2"},
+        cwd=ROOT, env={**env, "GUNICORN_BIND": f"{HOST}:{STORE_PORT}", "WEB_CONCURRENCY": "2",
+                       "GUNICORN_ACCESSLOG": str(logs / "access.log")},
     ))
     wait_for(STORE_PORT, procs[-1], "the store")
+    if os.environ.get("DEMO_SHOPPERS", "1") != "0":
+        print("• Starting simulated shoppers (about 1.5 a second, with a courier) …", flush=True)
+        procs.append(subprocess.Popen(
+            [*flask, "journey", "simulate", "--trickle", os.environ.get("DEMO_RATE", "1.5"),
+             "--concurrency", "3", "--base-url", f"http://{HOST}:{STORE_PORT}",
+             "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD],
+            cwd=ROOT, env=env,
+        ))
     print(f"""
   Touchpoint demo is running.
 
@@ -104,7 +115,8 @@ def main() -> None:
     Stripe     {stripe_url} (localstripe; test cards: 4242 4242 4242 4242 pays,
                4000 0000 0000 0341 is declined, 4000 0025 0000 3155 asks for 3-D Secure;
                any future expiry such as 12/34, any CVC)
-    Orders     flask --app wsgi orders advance ORDER_ID   (DEMO=true in the environment)
+    Logs       .demo/access.log (requests)
+    Shoppers   simulated ones arrive a few a second (DEMO_SHOPPERS=0 make demo: none)
 
   Press Ctrl-C to stop.
 """, flush=True)

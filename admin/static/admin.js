@@ -627,13 +627,13 @@ function ordersPage() {
       el.textContent = num(d.counts[group]?.[value] ?? 0);
     }
     fill($('#orders-table'), d.orders, (o) => h('tr', {},
-      h('th', { scope: 'row' }, o.journey_id ? h('a', { href: journeyUrl(o.journey_id), title: 'Open the journey' }, o.number) : o.number),
+      h('th', { scope: 'row', class: 'order' }, o.journey_id ? h('a', { href: journeyUrl(o.journey_id), title: 'Open the journey' }, o.number) : o.number),
       td(when(o.created_at), 'nowrap'), td(h('span', { class: 'ellipsis', title: o.email }, o.email)),
       tdNum(money(o.total, o.currency)), td(pill(o.payment_status)), td(pill(o.fulfilment_status)),
       td([day(o.estimated_delivery), o.days_late ? h('span', { class: 'late' }, ` +${o.days_late}d`) : ''], 'nowrap'),
       td(o.can_advance ? advanceForm(o) : h('span', { class: 'muted' }, '—'))), 'No orders with this status.');
     fill($('#late-table'), d.late, (o) => h('tr', {},
-      h('th', { scope: 'row' }, o.number), td(h('span', { class: 'ellipsis', title: o.email }, o.email)),
+      h('th', { scope: 'row', class: 'order' }, o.number), td(h('span', { class: 'ellipsis', title: o.email }, o.email)),
       td(day(o.estimated_delivery), 'nowrap'), td(o.delivered_at ? when(o.delivered_at) : 'Not yet', 'nowrap'),
       td(pill(o.fulfilment_status)), tdNum(h('span', { class: 'late' }, num(o.days_late)))), 'No late deliveries.');
   }

@@ -660,6 +660,9 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true",
                         help="time an existing database (from --keep) without regenerating")
+    parser.add_argument("--extra-sql", type=Path, default=None,
+                        help="SQL file run in the benchmark database after loading, before "
+                             "timing (e.g. benchmarks/proposed_indexes.sql)")
     parser.add_argument("--explain", action="store_true",
                         help="EXPLAIN ANALYZE the slowest statement of each slow endpoint")
     args = parser.parse_args(argv)
@@ -685,6 +688,13 @@ def main(argv=None) -> int:
             log(f"  schema and seed in {time.perf_counter() - t0:.1f}s")
             generation = generate(url, args.journeys, args.days, args.seed,
                                   args.events_fraction, args.layout)
+        if args.extra_sql is not None:
+            t0 = time.perf_counter()
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("SET statement_timeout = '10min'")
+                conn.execute(args.extra_sql.read_text())
+                conn.execute("VACUUM (ANALYZE) journeys")
+            log(f"applied {args.extra_sql} in {time.perf_counter() - t0:.1f}s")
         with psycopg.connect(url) as conn:
             n = conn.execute("SELECT count(*) FROM journeys").fetchone()[0]
             events = conn.execute("SELECT count(*) FROM journey_events").fetchone()[0]
@@ -731,6 +741,7 @@ def main(argv=None) -> int:
             "benchmark": "admin_endpoints", "journeys": n, "events": events,
             "target_ms": args.target_ms, "repeat": args.repeat, "generation": generation,
             "load_average": [round(load_before, 2), round(load_after, 2)],
+            "extra_sql": str(args.extra_sql) if args.extra_sql else None,
             "cpus": os.cpu_count(),
             "over_target": over,
             "results": {k: {f: v for f, v in r.items() if f != "queries"}

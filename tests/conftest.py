@@ -132,6 +132,7 @@ def app_factory(database, localstripe, tmp_path):
     made = []
 
     def make(**extra):
+        extra.setdefault("JOURNEY_SPOOL_DIR", str(tmp_path / "journey-spool"))
         app = create_app(_config(url, localstripe, **extra))
         if not made and database["backend"] == "postgresql":
             _truncate_all(app)

@@ -202,7 +202,8 @@ class Gunicorn:
             **os.environ, "SECRET_KEY": "gunicorn-test", "DATABASE_URL": database_url,
             "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "2",
             "PROMETHEUS_MULTIPROC_DIR": str(self.multiproc), "JOURNEY_FLUSH_INTERVAL": "0.05",
-            "GUNICORN_ACCESSLOG": str(tmp / "access.log"), **extra_env,
+            "GUNICORN_ACCESSLOG": str(tmp / "access.log"),
+            "JOURNEY_SPOOL_DIR": str(tmp / "journey-spool"), **extra_env,
         }
         self.log = open(tmp / "gunicorn.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(

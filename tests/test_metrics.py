@@ -37,6 +37,8 @@ CONTRACT = {
     "storefront_reviews": ("counter", {"rating"}),
     "tracking_events_written": ("counter", set()),
     "tracking_events_dropped": ("counter", {"reason"}),
+    "tracking_events_spooled": ("counter", set()),
+    "tracking_spool_bytes": ("gauge", set()),
     "tracking_queue_depth": ("gauge", set()),
 }
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}

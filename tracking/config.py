@@ -82,6 +82,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOURNEY_SWEEP_GRACE", 60, _int,
             "Extra idle seconds before a sweep abandons: longer than the writer's latency, so "
             "an event still in a queue never lands on an abandoned journey."),
+    Setting("JOURNEY_SPOOL_DIR", None, _str_or_none,
+            "Where events wait while the database is down or the queue is full "
+            "(default: instance/journey-spool)."),
+    Setting("JOURNEY_SPOOL_MAX_BYTES", 256 * 1024 * 1024, _int,
+            "The spool's size limit; past it events are dropped and counted."),
     Setting("JOURNEY_METRICS_PATH", "/metrics", _str_or_none,
             "Where Prometheus scrapes; empty to register no route."),
     Setting("JOURNEY_EXEMPT_PATHS", ("/static/", "/metrics", "/favicon.ico"), _paths,

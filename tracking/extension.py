@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from . import store
 from .events import Event, journeys_abandoned, touchpoint_tracked, visitor_forgotten
 from .metrics import ActiveJourneysCollector, Metrics, exposition, multiprocess_dir
 from .models import metadata
+from .spool import Spool
 from .touchpoints import (
     ABANDONABLE,
     CATALOGUE,
@@ -100,6 +102,11 @@ class _AppState:
                                               cfg["JOURNEY_ACTIVE_CACHE_SECONDS"])
         if not multiprocess_dir():
             self.registry.register(self.active)
+        spool_dir = cfg["JOURNEY_SPOOL_DIR"] or os.path.join(app.instance_path,
+                                                             "journey-spool")
+        self.spool = Spool(spool_dir, cfg["JOURNEY_SPOOL_MAX_BYTES"],
+                           on_dropped=lambda reason, n: self.metrics.dropped.labels(reason)
+                           .inc(n))
         self.writer = EventWriter(
             self._write, self.sweep if self.database_url else None,
             queue_size=cfg["JOURNEY_QUEUE_SIZE"], batch_size=cfg["JOURNEY_BATCH_SIZE"],
@@ -107,6 +114,7 @@ class _AppState:
             sweep_interval=cfg["JOURNEY_SWEEP_INTERVAL"],
             on_dropped=lambda reason, n: self.metrics.dropped.labels(reason).inc(n),
             on_depth=self.metrics.queue_depth.set,
+            spool=self.spool, on_spooled=self.metrics.spooled.inc,
         )
 
     # -- database -------------------------------------------------------------------------
@@ -543,6 +551,7 @@ class JourneyTracker:
 
     def _metrics_view(self):
         state = self._state()
+        state.metrics.spool_bytes.set(state.spool.size())
         body, content_type = exposition(state.registry, state.active)
         return Response(body, content_type=content_type)
 

@@ -75,6 +75,12 @@ class Metrics:
             "tracking_events_written", "Events stored by the writer.", registry=r)
         self.dropped = Counter(
             "tracking_events_dropped", "Events not stored.", ["reason"], registry=r)
+        self.spooled = Counter(
+            "tracking_events_spooled", "Events put in the durable spool (database down or "
+            "queue full); they are replayed later.", registry=r)
+        self.spool_bytes = Gauge(
+            "tracking_spool_bytes", "Bytes waiting in the spool on this host.",
+            multiprocess_mode="max", registry=r)
         self.queue_depth = Gauge(
             "tracking_queue_depth", "Events waiting in the writer's queue.",
             multiprocess_mode="livesum", registry=r)
@@ -87,7 +93,7 @@ class Metrics:
             self.payments.labels(outcome)
         for rating in range(1, 6):
             self.reviews.labels(str(rating))
-        for reason in ("invalid", "queue_full", "error", "no_journey"):
+        for reason in ("invalid", "queue_full", "error", "no_journey", "spool_full"):
             self.dropped.labels(reason)
 
 

@@ -2,7 +2,9 @@
 
 The request thread only calls ``enqueue`` (O(1), never blocks, never raises). A daemon
 thread per process writes batches in their own transactions and runs the periodic sweep.
-Nothing here can raise into, block or roll back a request.
+A batch the database refuses, and an event the full queue cannot take, go to the durable
+spool and are replayed when the database answers again. Nothing here can raise into, block
+or roll back a request.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from .events import Event
+from .spool import Spool
 
 log = logging.getLogger(__name__)
 _STOP = object()  # wakes the thread at stop()
@@ -34,7 +37,14 @@ class EventWriter:
         sweep_interval: float,
         on_dropped: Callable[[str, int], None],
         on_depth: Callable[[int], None],
+        spool: Spool | None = None,
+        on_spooled: Callable[[int], None] | None = None,
+        replay_interval: float = 5.0,
     ):
+        self._spool = spool
+        self._on_spooled = on_spooled or (lambda n: None)
+        self._replay_interval = replay_interval
+        self._last_replay = 0.0
         self._write = write
         self._sweep = sweep
         self._queue_size = max(queue_size, 1)
@@ -58,6 +68,9 @@ class EventWriter:
         try:
             self._queue.put_nowait(event)
         except queue.Full:
+            if self._spool is not None and self._spool.append([event]):
+                self._on_spooled(1)
+                return True
             self._on_dropped("queue_full", 1)
             return False
         self._on_depth(self._queue.qsize())
@@ -90,6 +103,8 @@ class EventWriter:
             if not self._registered_exit:
                 atexit.register(self.stop)
                 self._registered_exit = True
+                if self._spool is not None:
+                    self._spool.recover_abandoned_claims()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Flush what is queued and stop the thread (at exit, and in tests)."""
@@ -105,6 +120,7 @@ class EventWriter:
         """Write everything queued so far, on the calling thread if need be."""
         deadline = time.monotonic() + timeout
         self._drain_and_write()
+        self._replay(force=True)
         with self._queue.all_tasks_done:
             while self._queue.unfinished_tasks:
                 remaining = deadline - time.monotonic()
@@ -123,6 +139,7 @@ class EventWriter:
                     with self._lock:
                         self._write_batch(batch)
                     self._drain_and_write()
+                self._replay()
                 self._maybe_sweep()
             except Exception:  # the thread must survive anything
                 log.exception("journey writer: unexpected error")
@@ -173,13 +190,33 @@ class EventWriter:
     def _write_batch(self, batch: list[Event]) -> None:
         try:
             self._write(batch)
-        except Exception:
-            log.exception("journey writer: could not store %d events", len(batch))
-            self._on_dropped("error", len(batch))
+        except Exception as exc:
+            if self._spool is not None and self._spool.append(batch):
+                log.warning("journey writer: database unavailable (%s); spooled %d events",
+                            type(exc).__name__, len(batch))
+                self._on_spooled(len(batch))
+            else:
+                log.exception("journey writer: could not store %d events", len(batch))
+                self._on_dropped("error", len(batch))
         finally:
             for _ in batch:
                 self._queue.task_done()
             self._on_depth(self._queue.qsize())
+
+    def _replay(self, force: bool = False) -> None:
+        """Spooled events back to the database, every few seconds while any wait."""
+        if self._spool is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_replay < self._replay_interval:
+            return
+        self._last_replay = now
+        if not self._spool.pending():
+            return
+        with self._lock:
+            replayed = self._spool.replay(self._write, self._batch_size)
+        if replayed:
+            log.info("journey writer: replayed %d spooled events", replayed)
 
     def _maybe_sweep(self) -> None:
         if not self._sweep or self._sweep_interval <= 0:

@@ -288,7 +288,12 @@ function periodPicker(onChange) {
     sync();
     run(() => onChange(query()));
   };
-  box.addEventListener('change', (e) => { if (e.target === from || e.target === to) apply(); });
+  let typing = null; // typing a year fires a change per digit: wait for a pause
+  box.addEventListener('change', (e) => {
+    if (e.target !== from && e.target !== to) return;
+    clearTimeout(typing);
+    typing = setTimeout(apply, 400);
+  });
   for (const b of $$('[data-days]', box)) {
     b.addEventListener('click', () => {
       to.value = today;

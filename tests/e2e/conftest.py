@@ -50,6 +50,7 @@ def live_store(localstripe, tmp_path):
         "STRIPE_API_BASE": localstripe.url,
         "STRIPE_JS_URL": localstripe.url + "/js.stripe.com/v3/",
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool"),
     })
     with app.app_context():
         upgrade()

@@ -10,8 +10,10 @@ from tracking import JourneyTracker
 
 def make_bare_app(db_url: str, **config) -> tuple[Flask, JourneyTracker]:
     app = Flask(__name__)
+    spool = db_url.rsplit("/", 1)[0].removeprefix("sqlite:///") + "/spool"
     app.config.update({"SECRET_KEY": "bare-secret", "JOURNEY_DATABASE_URL": db_url,
-                       "TESTING": True, "JOURNEY_SWEEP_INTERVAL": 0, **config})
+                       "TESTING": True, "JOURNEY_SWEEP_INTERVAL": 0,
+                       "JOURNEY_SPOOL_DIR": spool, **config})
     journey = JourneyTracker(app)
 
     @app.get("/")

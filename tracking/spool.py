@@ -1,0 +1,162 @@
+"""A durable local spool: events the database could not take (it was down) or the queue
+could not hold (it was full) wait on disk and are replayed when the database is back.
+
+Files are JSON lines, one file per process at a time, fsync'd on write. Replay claims a file
+by renaming it (atomic), so two processes never replay the same file; a replay interrupted
+half-way is simply replayed again, because event ids make stored events idempotent. The
+spool is bounded by ``max_bytes``: past it events are dropped and counted, never silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+from .events import Event
+
+log = logging.getLogger(__name__)
+_FIELDS = ("event_id", "touchpoint", "stage", "props", "journey_id", "visitor_id",
+           "session_id", "customer_id", "order_ref", "new_session", "context", "stored")
+
+
+def _encode(event: Event) -> str:
+    data = {name: getattr(event, name) for name in _FIELDS}
+    data["occurred_at"] = event.occurred_at.isoformat()
+    data["journey_started_at"] = (event.journey_started_at.isoformat()
+                                  if event.journey_started_at else None)
+    return json.dumps(data, separators=(",", ":"), default=str)
+
+
+def _decode(line: str) -> Event:
+    data = json.loads(line)
+    started = data.pop("journey_started_at")
+    return Event(occurred_at=datetime.fromisoformat(data.pop("occurred_at")),
+                 journey_started_at=datetime.fromisoformat(started) if started else None,
+                 **{k: data[k] for k in _FIELDS})
+
+
+class Spool:
+    def __init__(self, directory: str | os.PathLike, max_bytes: int,
+                 on_dropped: Callable[[str, int], None]):
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._on_dropped = on_dropped
+        self._lock = threading.Lock()
+        self._current: Path | None = None
+        self._pid: int | None = None
+
+    # -- writing ----------------------------------------------------------------------------
+    def append(self, events: list[Event]) -> bool:
+        """Keep ``events`` on disk. False (and counted as dropped) when the spool is full or
+        the disk refuses."""
+        if not events:
+            return True
+        payload = "".join(_encode(e) + "\n" for e in events).encode()
+        with self._lock:
+            try:
+                if self.size() + len(payload) > self.max_bytes:
+                    self._on_dropped("spool_full", len(events))
+                    return False
+                with open(self._file(), "ab") as f:
+                    f.write(payload)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError:
+                log.exception("journey spool: could not write %d events", len(events))
+                self._on_dropped("error", len(events))
+                return False
+        return True
+
+    def _file(self) -> Path:
+        if self._current is None or self._pid != os.getpid():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._pid = os.getpid()
+            self._current = self.directory / f"spool-{self._pid}-{uuid.uuid4().hex[:8]}.jsonl"
+        return self._current
+
+    # -- reading ----------------------------------------------------------------------------
+    def size(self) -> int:
+        try:
+            return sum(p.stat().st_size for p in self.directory.glob("*.jsonl"))
+        except OSError:
+            return 0
+
+    def pending(self) -> bool:
+        return self.directory.is_dir() and any(self.directory.glob("spool-*.jsonl"))
+
+    def replay(self, write: Callable[[list[Event]], None], batch_size: int) -> int:
+        """Write spooled events back; returns how many. Stops at the first failure (the
+        database is still down) and leaves the rest for next time."""
+        replayed = 0
+        for path in self._claim():
+            try:
+                for batch in self._batches(path, batch_size):
+                    write(batch)
+                    replayed += len(batch)
+            except Exception:
+                log.warning("journey spool: replay of %s failed; will retry", path.name,
+                            exc_info=True)
+                self._unclaim(path)
+                break
+            path.unlink(missing_ok=True)
+        return replayed
+
+    def _claim(self) -> Iterator[Path]:
+        with self._lock:
+            # The file this process appends to is sealed first, so new events start another.
+            self._current = None
+        for path in sorted(self.directory.glob("spool-*.jsonl")):
+            claimed = path.with_name(f"replaying-{os.getpid()}-{path.name}")
+            try:
+                path.rename(claimed)  # atomic: exactly one process wins
+            except OSError:
+                continue
+            yield claimed
+
+    def _unclaim(self, path: Path) -> None:
+        original = path.name.split("-", 2)[2]
+        path.rename(path.with_name(original))
+
+    @staticmethod
+    def _batches(path: Path, batch_size: int) -> Iterator[list[Event]]:
+        batch: list[Event] = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    batch.append(_decode(line))
+                except (ValueError, KeyError, TypeError):
+                    log.warning("journey spool: skipped a damaged line in %s", path.name)
+                    continue
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    def recover_abandoned_claims(self) -> None:
+        """Claims of processes that died mid-replay go back to the pool."""
+        for path in self.directory.glob("replaying-*.jsonl"):
+            pid = path.name.split("-")[1]
+            if pid.isdigit() and not _alive(int(pid)):
+                try:
+                    self._unclaim(path)
+                except OSError:
+                    continue
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -8,8 +8,10 @@ Flask test client and times every GET endpoint listed in ``admin/views.py``'s do
 counts distinct journeys per stage from ``journey_events``: the scan the panel avoids.
 
     .venv/bin/python benchmarks/admin_endpoints.py --journeys 100000
-    .venv/bin/python benchmarks/admin_endpoints.py --journeys 1000000 --explain
-    .venv/bin/python benchmarks/admin_endpoints.py --journeys 1000000 --keep   # then --reuse
+    .venv/bin/python benchmarks/admin_endpoints.py --journeys 1000000 --explain --keep
+    .venv/bin/python benchmarks/admin_endpoints.py --reuse \
+        --extra-sql benchmarks/proposed_indexes.sql
+    .venv/bin/python benchmarks/admin_endpoints.py --journeys 100000 --events-fraction 1
 
 Prints a table, the slowest SQL statements of endpoints over the target (with ``--explain``
 their EXPLAIN ANALYZE), and one JSON line: {"benchmark": "admin_endpoints", ...}.
@@ -46,7 +48,6 @@ SWEEP_GRACE = 60  # tracking.store.ABANDON_GRACE
 
 STAGES = ("landing", "browse", "cart", "checkout", "payment", "purchase", "shipped",
           "delivered", "reviewed")
-RANK = {label: i + 1 for i, label in enumerate(STAGES)}
 
 # (source, medium, campaign, referrer_host, share %, cart propensity) — as
 # tracking.visitor.traffic_source records them: utm_* first, else the referrer, else direct.
@@ -547,7 +548,8 @@ def endpoints(today, ids: dict) -> list[tuple[str, str, str]]:
 
 
 def summarise(times: list[float]) -> dict:
-    return {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
+    return {"median_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1),
+            "max_ms": round(max(times), 1)}
 
 
 def time_endpoints(client, qlog: QueryLog, plan, warmup: int, repeat: int) -> dict:
@@ -607,12 +609,14 @@ def explain(url: str, statement: str, params) -> str:
 def print_table(results: dict, target: float) -> None:
     width = max(len(k) for k in results) + 2
     log("")
-    log(f"{'endpoint':<{width}}{'median ms':>10}{'max ms':>10}{'status':>8}{'bytes':>9}  ")
-    log("-" * (width + 45))
+    log(f"{'endpoint':<{width}}{'median ms':>10}{'min ms':>9}{'max ms':>9}{'status':>8}"
+        f"{'bytes':>9}  ")
+    log("-" * (width + 53))
     for name, r in results.items():
         flag = "  OVER" if r["median_ms"] > target and not name.startswith("naive") else ""
         extra = f"  ({r['events_scanned']:,} events)" if "events_scanned" in r else ""
-        log(f"{name:<{width}}{r['median_ms']:>10.1f}{r['max_ms']:>10.1f}{r['status']!s:>8}"
+        log(f"{name:<{width}}{r['median_ms']:>10.1f}{r['min_ms']:>9.1f}{r['max_ms']:>9.1f}"
+            f"{r['status']!s:>8}"
             f"{r['bytes']:>9}{flag}{extra}")
 
 

@@ -260,13 +260,13 @@ function periodPicker(onChange) {
   const from = $('[name="from"]', box);
   const to = $('[name="to"]', box);
   const params = new URLSearchParams(location.search);
-  const today = utcToday();
-  to.value = params.get('to') || today;
+  to.value = params.get('to') || utcToday();
   from.value = params.get('from') || addDays(to.value, -6);
   const query = () => `from=${from.value}&to=${to.value}`;
   const sync = () => {
     from.max = to.value;
     to.min = from.value;
+    const today = utcToday();
     for (const b of $$('[data-days]', box)) {
       const pressed = to.value === today && from.value === addDays(today, 1 - Number(b.dataset.days));
       b.setAttribute('aria-pressed', String(pressed));
@@ -296,8 +296,8 @@ function periodPicker(onChange) {
   });
   for (const b of $$('[data-days]', box)) {
     b.addEventListener('click', () => {
-      to.value = today;
-      from.value = addDays(today, 1 - Number(b.dataset.days));
+      to.value = utcToday(); // not the load-time date: the tab may stay open past midnight
+      from.value = addDays(to.value, 1 - Number(b.dataset.days));
       apply();
     });
   }

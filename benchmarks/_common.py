@@ -1,0 +1,194 @@
+"""Shared helpers for the tracker benchmarks (tracking_overhead.py, track_latency.py).
+
+Not a test and not part of the app: everything here runs against 127.0.0.1 only, on a
+throwaway copy of a seeded SQLite database, and every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / "benchmarks"
+VENV_BIN = ROOT / ".venv" / "bin"
+PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
+
+PRODUCT_PATH = "/p/cast-iron-skillet-10-in"
+# A current desktop Chrome: not a bot, so the tracker tracks it; "desktop" device class.
+BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/126.0.0.0 Safari/537.36")
+ACCEPT_HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+# Fixed, so that cookies minted once are valid in every process of every variant.
+SECRET_KEY = "touchpoint-benchmark-secret-not-for-production"
+DEFAULT_PRISTINE_DB = "/tmp/bench.db"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# -- database ------------------------------------------------------------------------------
+def app_env(db_path: str, *, tracker: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every variant of the store runs with (only JOURNEY_ENABLED differs)."""
+    env = dict(os.environ)
+    for key in list(env):  # a developer's shell must not change what is measured
+        if key.startswith(("JOURNEY_", "PROMETHEUS_", "GUNICORN_", "FLASK_")):
+            del env[key]
+    env.update({
+        "DEMO": "true",
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "JOURNEY_ENABLED": "true" if tracker else "false",
+    })
+    env.update(extra or {})
+    return env
+
+
+def ensure_pristine_db(path: str = DEFAULT_PRISTINE_DB) -> str:
+    """Migrate and seed ``path`` once (the demo catalog: 48 products, 320 past orders)."""
+    if Path(path).exists() and Path(path).stat().st_size > 0:
+        return path
+    log(f"building the benchmark database {path} (flask db upgrade && flask seed)")
+    env = app_env(path, tracker=True)
+    flask = [str(VENV_BIN / "flask"), "--app", "wsgi"]
+    for args in (["db", "upgrade"], ["seed"]):
+        subprocess.run(flask + args, cwd=ROOT, env=env, check=True, timeout=300,
+                       stdout=subprocess.DEVNULL)
+    return path
+
+
+def fresh_db_copy(pristine: str, directory: str, name: str) -> str:
+    """Each run starts from the same seeded state (product_views and journeys grow while
+    the tracker is on, and the product page reads product_views)."""
+    dst = os.path.join(directory, name)
+    for suffix in ("", "-wal", "-shm"):
+        with_suffix = dst + suffix
+        if os.path.exists(with_suffix):
+            os.remove(with_suffix)
+    shutil.copyfile(pristine, dst)
+    return dst
+
+
+def mint_cookie(pristine: str) -> str:
+    """A returning shopper's Cookie header: the tracker's signed visitor cookie and the Flask
+    session cookie (with its CSRF token), as set by a first visit to the product page.
+    Minted once, in a subprocess, on a scratch copy of the database; every variant is then
+    sent the very same header (the tracker-off variants just ignore tp_visitor)."""
+    with tempfile.TemporaryDirectory(prefix="tp-bench-cookie-") as tmp:
+        db = fresh_db_copy(pristine, tmp, "cookie.db")
+        code = (
+            "from storefront.app import create_app\n"
+            "app = create_app()\n"
+            "c = app.test_client(use_cookies=False)\n"
+            f"r = c.get({PRODUCT_PATH!r}, headers={{'User-Agent': {BROWSER_UA!r}}})\n"
+            "assert r.status_code == 200, r.status_code\n"
+            "jar = [h.split(';', 1)[0] for h in r.headers.getlist('Set-Cookie')]\n"
+            "assert any(j.startswith('tp_visitor=') for j in jar), jar\n"
+            "print('; '.join(jar))\n"
+        )
+        out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=app_env(db, tracker=True),
+                             check=True, capture_output=True, text=True, timeout=120)
+        return out.stdout.strip().splitlines()[-1]
+
+
+# -- processes and ports -------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """user+system CPU of these processes (all their threads), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+# -- statistics and output -----------------------------------------------------------------
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def median(values: Iterable[float]) -> float:
+    vals = sorted(v for v in values if v is not None and not math.isnan(v))
+    if not vals:
+        return math.nan
+    mid = len(vals) // 2
+    return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table (readable in a terminal, pastes into the README)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=True)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    for row in cells[1:]:
+        lines.append("| " + " | ".join(c.rjust(w) if _numeric(c) else c.ljust(w)
+                                       for c, w in zip(row, widths, strict=True)) + " |")
+    return "\n".join(lines)
+
+
+def _numeric(cell: str) -> bool:
+    return cell.replace(".", "", 1).replace("-", "", 1).replace("+", "", 1).replace(
+        "%", "").replace(",", "").replace("x", "").strip().isdigit()
+
+
+def pct(x: float, digits: int = 1) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:+.{digits}f}%"
+
+
+def json_line(payload: dict) -> None:
+    print(json.dumps(payload, sort_keys=False, default=_json_default), flush=True)
+
+
+def _json_default(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value)
+
+
+def machine_note() -> dict:
+    load1, load5, _ = os.getloadavg()
+    return {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+            "loadavg_1m": round(load1, 2), "loadavg_5m": round(load5, 2)}

@@ -98,12 +98,19 @@ def _seconds_between(later, earlier):
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
+def _bytewise(column):
+    """Distinct counts of hex ids need no locale-aware collation (much faster on PG)."""
+    return column.collate("C") if _dialect() == "postgresql" else column
+
+
+BUCKET_FORMAT = {True: "%Y-%m-%dT%H:00", False: "%Y-%m-%d"}
+
+
 def _bucket(column, hourly: bool):
-    """Truncate a timestamp to the hour or day, as ISO text, on both databases."""
+    """Truncate a timestamp to the hour or day (formatted afterwards, in Python)."""
     if _dialect() == "postgresql":
-        fmt = "YYYY-MM-DD\"T\"HH24:00" if hourly else "YYYY-MM-DD"
-        return func.to_char(func.date_trunc("hour" if hourly else "day", column), fmt)
-    return func.strftime("%Y-%m-%dT%H:00" if hourly else "%Y-%m-%d", column)
+        return func.date_trunc("hour" if hourly else "day", column)
+    return func.strftime(BUCKET_FORMAT[hourly], column)
 
 
 # -- live and overview ---------------------------------------------------------------------
@@ -115,14 +122,44 @@ def live(now: datetime, session_timeout: float) -> dict:
             "total": sum(counts.values())}
 
 
-def funnel_counts(period: Period, extra=None) -> dict[str, int]:
-    columns = [_count_if(_entered(s).is_not(None)).label(s.label) for s in (*FUNNEL,
-                                                                          *AFTER_PURCHASE)]
-    stmt = select(func.count().label("journeys"), *columns).where(_started_in(period))
-    if extra is not None:
-        stmt = stmt.where(extra)
+def _stage_counts():
+    # count(column) counts the non-null ones: cheaper than sum(CASE ...) on a big period.
+    return [func.count(_entered(s)).label(s.label) for s in (*FUNNEL, *AFTER_PURCHASE)]
+
+
+def funnel_counts(period: Period) -> dict[str, int]:
+    stmt = select(func.count().label("journeys"), *_stage_counts()).where(_started_in(period))
     row = _conn().execute(stmt).mappings().one()
     return {k: int(v or 0) for k, v in row.items()}
+
+
+def funnel_page(period: Period, top: int = 8) -> dict:
+    """Steps, by source and by device, from one pass over the period (not three)."""
+    source = func.coalesce(J.source, literal("(unknown)")).label("source")
+    device = func.coalesce(J.device, literal("(unknown)")).label("device")
+    rows = _conn().execute(
+        select(source, device, func.count().label("journeys"), *_stage_counts())
+        .where(_started_in(period)).group_by(source, device)
+    ).mappings().all()
+    labels = ["journeys", *(s.label for s in (*FUNNEL, *AFTER_PURCHASE))]
+    total = dict.fromkeys(labels, 0)
+    groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "device": {}}
+    for row in rows:
+        for key in labels:
+            total[key] += int(row[key] or 0)
+        for by in ("source", "device"):
+            bucket = groups[by].setdefault(row[by], dict.fromkeys(labels, 0))
+            for key in labels:
+                bucket[key] += int(row[key] or 0)
+
+    def breakdown_of(by: str) -> list[dict]:
+        ranked = sorted(groups[by].items(), key=lambda kv: -kv[1]["journeys"])[:top]
+        return [{by: name, "journeys": counts["journeys"],
+                 "conversion_rate": _ratio(counts["purchase"], counts["landing"]),
+                 "steps": funnel_steps(counts)[:len(FUNNEL)]} for name, counts in ranked]
+
+    return {"steps": funnel_steps(total), "by_source": breakdown_of("source"),
+            "by_device": breakdown_of("device")}
 
 
 def funnel_steps(counts: dict[str, int]) -> list[dict]:
@@ -145,10 +182,10 @@ def kpis(period: Period) -> dict:
     row = _conn().execute(
         select(
             func.count().label("journeys"),
-            func.count(func.distinct(J.visitor_id)).label("visitors"),
-            _count_if(_entered(Stage.PURCHASE).is_not(None)).label("converted"),
-            _count_if(_entered(Stage.CART).is_not(None)).label("carts"),
-            _count_if(_entered(Stage.CHECKOUT).is_not(None)).label("checkouts"),
+            func.count(func.distinct(_bytewise(J.visitor_id))).label("visitors"),
+            func.count(_entered(Stage.PURCHASE)).label("converted"),
+            func.count(_entered(Stage.CART)).label("carts"),
+            func.count(_entered(Stage.CHECKOUT)).label("checkouts"),
             _count_if(and_(J.status == "abandoned", J.abandoned_stage.in_(CART_STAGES)))
             .label("carts_abandoned"),
             _count_if(and_(J.status == "abandoned",
@@ -191,11 +228,13 @@ def trend(period: Period) -> list[dict]:
         if condition is not None:
             stmt = stmt.where(condition)
         for when, n in _conn().execute(stmt):
+            if isinstance(when, datetime):
+                when = when.strftime(BUCKET_FORMAT[hourly])
             series.setdefault(when, {"journeys": 0, "purchases": 0, "abandoned": 0})[key] = n
     step = timedelta(hours=1) if hourly else timedelta(days=1)
     out, at = [], period.start
     while at < period.end:
-        label = at.strftime("%Y-%m-%dT%H:00" if hourly else "%Y-%m-%d")
+        label = at.strftime(BUCKET_FORMAT[hourly])
         out.append({"at": label, **series.get(label, {"journeys": 0, "purchases": 0,
                                                       "abandoned": 0})})
         at += step
@@ -203,23 +242,6 @@ def trend(period: Period) -> list[dict]:
 
 
 # -- funnel --------------------------------------------------------------------------------
-
-def breakdown(period: Period, by: str, limit: int = 8) -> list[dict]:
-    column = {"source": J.source, "device": J.device}[by]
-    key = func.coalesce(column, literal("(unknown)")).label("key")
-    columns = [_count_if(_entered(s).is_not(None)).label(s.label) for s in FUNNEL]
-    rows = _conn().execute(
-        select(key, func.count().label("journeys"), *columns).where(_started_in(period))
-        .group_by(key).order_by(func.count().desc()).limit(limit)
-    ).mappings().all()
-    result = []
-    for row in rows:
-        counts = {s.label: int(row[s.label] or 0) for s in FUNNEL}
-        result.append({by: row["key"], "journeys": int(row["journeys"]),
-                       "conversion_rate": _ratio(counts["purchase"], counts["landing"]),
-                       "steps": funnel_steps(counts)[:len(FUNNEL)]})
-    return result
-
 
 def time_to_convert(period: Period) -> list[dict]:
     seconds = _seconds_between(_entered(Stage.PURCHASE), J.started_at)
@@ -245,6 +267,10 @@ def _journey_summary(row) -> dict:
         "last_seen_at": row.last_seen_at.isoformat(timespec="seconds"),
         "last_touchpoint": row.last_touchpoint,
         "abandoned_stage": row.abandoned_stage,
+        "abandoned_at": row.abandoned_at.isoformat(timespec="seconds")
+        if row.abandoned_at else None,
+        "recovered_at": row.recovered_at.isoformat(timespec="seconds")
+        if row.recovered_at else None,
         "order_ref": row.order_ref, "value": row.value,
     }
 
@@ -389,8 +415,10 @@ def journey_detail(journey_id: str) -> dict | None:
     if row is None:
         return None
     summary = _with_carts([_journey_summary(row)])[0]
-    summary["stages"] = {s.label: (row._mapping[f"entered_{s.label}_at"].isoformat(
-        timespec="seconds") if row._mapping[f"entered_{s.label}_at"] else None) for s in STAGES}
+    entered = [(s.label, row._mapping[f"entered_{s.label}_at"]) for s in STAGES]
+    # A list, in stage order (a JSON object's keys come back sorted).
+    summary["stages"] = [{"stage": label, "at": at.isoformat(timespec="seconds") if at else None}
+                         for label, at in entered]
     return {"journey": summary, "timeline": timeline([journey_id])}
 
 

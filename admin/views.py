@@ -196,13 +196,8 @@ def api_overview():
 @bp.get("/api/funnel")
 def api_funnel():
     period = _period()
-    return jsonify(
-        period=period.as_dict(),
-        steps=queries.funnel_steps(queries.funnel_counts(period)),
-        by_source=queries.breakdown(period, "source"),
-        by_device=queries.breakdown(period, "device"),
-        time_to_convert=queries.time_to_convert(period),
-    )
+    return jsonify(period=period.as_dict(), **queries.funnel_page(period),
+                   time_to_convert=queries.time_to_convert(period))
 
 
 class DroppedSchema(PeriodSchema):

@@ -203,7 +203,9 @@ def test_explorer_timeline_through_delivery_and_review(app, admin_client, locals
     assert names[0] == "landing" and names[-3:] == ["shipped", "out_for_delivery", "delivered"]
     assert "purchase" in names and detail["timeline"][0]["since_previous"] is None
     assert all(e["since_previous"] >= 0 for e in detail["timeline"][1:])
-    assert detail["journey"]["stages"]["delivered"] is not None
+    stages = {s["stage"]: s["at"] for s in detail["journey"]["stages"]}
+    assert [s["stage"] for s in detail["journey"]["stages"]][:3] == ["landing", "browse", "cart"]
+    assert stages["delivered"] is not None
     visitor = admin_client.get(
         f"/admin/api/visitors/{journey['visitor_id']}/timeline").get_json()
     assert [e["touchpoint"] for e in visitor["timeline"]] == names

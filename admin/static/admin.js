@@ -542,7 +542,7 @@ function journeysPage() {
       fact('Order', j.order_ref ? orderNumber(j.order_ref) : '—'),
       fact('Value', j.value != null ? money(j.value) : '—'),
       fact('Cart', [cartLines(j.cart), j.cart?.length ? ` ${money(j.cart_value)}` : '']));
-    const reached = STAGES.filter((stage) => j.stages?.[stage]).map((stage) => [stage, j.stages[stage]]);
+    const reached = (j.stages || []).filter((s) => s.at).map((s) => [s.stage, s.at]);
     $('[data-detail-extra]').replaceChildren(h('h3', {}, 'Stages reached'),
       h('ol', { class: 'reached' }, reached.map(([stage, at]) => h('li', {}, pill(stage, 'stage-pill'), ` ${when(at)}`))));
     $('[data-timeline-count]').textContent = `(${d.timeline.length} touchpoints)`;

@@ -98,11 +98,6 @@ def _seconds_between(later, earlier):
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def _bytewise(column):
-    """Distinct counts of hex ids need no locale-aware collation (much faster on PG)."""
-    return column.collate("C") if _dialect() == "postgresql" else column
-
-
 BUCKET_FORMAT = {True: "%Y-%m-%dT%H:00", False: "%Y-%m-%d"}
 
 
@@ -178,11 +173,14 @@ def funnel_steps(counts: dict[str, int]) -> list[dict]:
     return steps
 
 
-def kpis(period: Period) -> dict:
+def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
+    """The KPIs; pass a dict as ``funnel`` to get the stage counts from the same scan."""
+    first_in_period = or_(J.previous_started_at.is_(None), J.previous_started_at < period.start)
     row = _conn().execute(
         select(
             func.count().label("journeys"),
-            func.count(func.distinct(_bytewise(J.visitor_id))).label("visitors"),
+            _count_if(first_in_period).label("visitors"),
+            *_stage_counts(),
             func.count(_entered(Stage.PURCHASE)).label("converted"),
             func.count(_entered(Stage.CART)).label("carts"),
             func.count(_entered(Stage.CHECKOUT)).label("checkouts"),
@@ -196,6 +194,9 @@ def kpis(period: Period) -> dict:
         ).where(_started_in(period))
     ).mappings().one()
     r = {k: int(v or 0) for k, v in row.items()}
+    if funnel is not None:
+        funnel.update({k: r[k] for k in ("journeys", *(s.label for s in (*FUNNEL,
+                                                                          *AFTER_PURCHASE)))})
     orders, revenue = db.session.execute(
         select(func.count(), func.coalesce(func.sum(Order.total), 0)).where(
             Order.payment_status == PaymentStatus.PAID,

@@ -182,11 +182,12 @@ def api_live():
 def api_overview():
     period = _period()
     today = queries.Period.days(utcnow().date(), utcnow().date())
-    counts = queries.funnel_counts(period)
+    counts: dict[str, int] = {}
+    kpis = queries.kpis(period, funnel=counts)  # one scan for KPIs and funnel
     return jsonify(
         period=period.as_dict(),
         today=queries.kpis(today),
-        kpis=queries.kpis(period),
+        kpis=kpis,
         funnel=queries.funnel_steps(counts),
         trend=queries.trend(period),
         live=queries.live(utcnow(), current_app.config["JOURNEY_SESSION_TIMEOUT"]),

@@ -52,6 +52,9 @@ def app_env(db_path: str, *, tracker: bool, extra: dict[str, str] | None = None)
         "SECRET_KEY": SECRET_KEY,
         "DATABASE_URL": f"sqlite:///{db_path}",
         "JOURNEY_ENABLED": "true" if tracker else "false",
+        # Never spool into the work tree's instance/ (only used if the queue overflows or
+        # the database refuses a batch; the benchmarks check that neither happens).
+        "JOURNEY_SPOOL_DIR": os.path.join(os.path.dirname(db_path), "journey-spool"),
     })
     env.update(extra or {})
     return env

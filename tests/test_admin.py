@@ -249,3 +249,16 @@ def test_the_panel_is_not_tracked_as_a_shopper(admin_client, touchpoints):
     admin_client.get("/admin/")
     admin_client.get("/admin/api/overview")
     assert touchpoints.names() == []
+
+
+def test_visitors_are_distinct_people_not_journeys(app, admin_client, shop_db, flush_journeys):
+    """One visitor, two journeys (the first bounced): one visitor, two journeys."""
+    mug = factories.product("Mug", stock=5)
+    shopper = Shopper(app.test_client())
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        shopper.client.get("/")
+        clock.shift(timedelta(hours=1))
+        shopper.client.get(f"/p/{mug.slug}")
+    flush_journeys()
+    kpis = admin_client.get("/admin/api/overview").get_json()["kpis"]
+    assert (kpis["visitors"], kpis["journeys"]) == (1, 2)

@@ -402,7 +402,7 @@ class JourneyTracker:
             ctx.state = current = VisitorState(
                 v=current.v if current else new_id(), j=new_id(),
                 s=new_id() if renew_session else current.s, r=0, t0=now, ts=now,
-                c=current.c if current else None,
+                c=current.c if current else None, p=current.t0 if current else None,
             )
             ctx.dirty = ctx.opens_session = True  # a journey's first event opens a session
             if tp.name != "landing":
@@ -418,6 +418,8 @@ class JourneyTracker:
         event.journey_started_at = _to_datetime(current.t0)
         if tp.name == "landing":
             event.context = self._landing_context()
+            if current.p is not None:
+                event.context["previous_started_at"] = _to_datetime(current.p)
         self._advance(ctx, tp, now)
 
     def _landing_props(self) -> dict:

@@ -73,6 +73,10 @@ journeys = Table(
     Column("device", String(16)),
     Column("landing_page", String(500)),
     Column("ip_net", String(64)),  # truncated: /24 for IPv4, /48 for IPv6
+    # When this visitor's previous journey started (None: their first). Counting the
+    # journeys of a period whose previous one started before it counts distinct visitors
+    # in one pass, with no DISTINCT over a million ids.
+    Column("previous_started_at", DateTime),
     Column("value", BigInteger),  # minor units of the purchase
     Column("currency", String(3)),
     Column("sessions", Integer, nullable=False, default=1),

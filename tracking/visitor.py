@@ -38,6 +38,7 @@ class VisitorState:
     t0: float  # journey start, epoch seconds
     ts: float  # last touchpoint, epoch seconds
     c: str | None = None  # customer id once identified
+    p: float | None = None  # start of the visitor's previous journey (distinct-visitor counts)
 
     def dumps(self, serializer: URLSafeSerializer) -> str:
         return serializer.dumps(asdict(self))
@@ -51,6 +52,7 @@ def load_state(serializer: URLSafeSerializer, raw: str | None) -> VisitorState |
         return VisitorState(
             v=str(data["v"]), j=str(data["j"]), s=str(data["s"]), r=int(data["r"]),
             t0=float(data["t0"]), ts=float(data["ts"]), c=data.get("c"),
+            p=float(data["p"]) if data.get("p") is not None else None,
         )
     except (BadSignature, KeyError, TypeError, ValueError):
         return None

@@ -1,6 +1,7 @@
 """The store with prometheus-flask-exporter around it, for benchmarks/tracking_overhead.py.
 
-    JOURNEY_ENABLED=false gunicorn -c deploy/gunicorn.conf.py --pythonpath benchmarks wsgi_exporter:app
+    export JOURNEY_ENABLED=false
+    gunicorn -c deploy/gunicorn.conf.py --pythonpath benchmarks wsgi_exporter:app
 
 prometheus-flask-exporter is a benchmark-only dependency (`.venv/bin/pip install
 prometheus-flask-exporter`). Its defaults: a request-duration histogram by method, path and

@@ -23,7 +23,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     # Flask's own defaults are None for these, so setdefault() would not do.
     for key, value in (("SESSION_COOKIE_SAMESITE", "Lax"), ("REMEMBER_COOKIE_SAMESITE", "Lax"),
-                       ("REMEMBER_COOKIE_HTTPONLY", True)):
+                       ("REMEMBER_COOKIE_HTTPONLY", True),
+                       ("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])):
         if app.config.get(key) is None:
             app.config[key] = value
 

@@ -46,6 +46,7 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "STRIPE_JS_URL": (parse_str, LOCALSTRIPE_URL + "/js.stripe.com/v3/"),
     "STRIPE_TIMEOUT": (parse_int, 10),
     "MAX_CONTENT_LENGTH": (parse_int, 1024 * 1024),  # bytes of a request body
+    "SESSION_COOKIE_SECURE": (parse_bool, False),  # true behind HTTPS
 }
 
 

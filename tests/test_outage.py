@@ -54,7 +54,9 @@ class PrivatePostgres:
 
 
 @pytest.fixture
-def tracker_postgres():
+def tracker_postgres(backend):
+    if backend != "sqlite":
+        pytest.skip("the shop's own database is not the point here: run once")
     # Not under pytest's temp dir: that one is root's, 0700, and the server runs as postgres.
     root = Path(tempfile.mkdtemp(prefix="touchpoint-pg-"))
     try:
@@ -80,9 +82,7 @@ def shoppers_browse(app, localstripe, product, n: int) -> list[Shopper]:
 
 
 def test_postgres_down_and_back_loses_nothing_and_stores_once(
-        app_factory, localstripe, shop_db, tracker_postgres, touchpoints, backend):
-    if backend != "sqlite":
-        pytest.skip("the shop's own database is not the point here")
+        app_factory, localstripe, shop_db, tracker_postgres, touchpoints):
     app = app_factory(JOURNEY_DATABASE_URL=tracker_postgres.url, JOURNEY_STRICT=False)
     journey = app.extensions["journey"]
     with app.app_context():

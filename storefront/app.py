@@ -148,23 +148,16 @@ def _register_error_pages(app: Flask) -> None:
         return error_response("Your session expired or the form was tampered with. "
                               "Please go back, reload the page and try again.", 400)
 
-    @app.errorhandler(404)
-    def not_found(exc):
-        return error_response("We could not find that page.", 404)
-
-    @app.errorhandler(405)
-    def not_allowed(exc):
-        return error_response("That action is not allowed here.", 405)
-
-    @app.errorhandler(413)
-    def too_large(exc):
-        return error_response("That request is too large.", 413)
-
-    @app.errorhandler(400)
-    def bad_request(exc):
-        return error_response("The request could not be understood.", 400)
-
-    @app.errorhandler(500)
-    def server_error(exc):
-        return error_response("Something went wrong on our side. Please try again.", 500)
+    messages = {
+        400: "The request could not be understood.",
+        404: "We could not find that page.",
+        405: "That action is not allowed here.",
+        413: "That request is too large.",
+        500: "Something went wrong on our side. Please try again.",
+    }
+    for status, message in messages.items():
+        # HTML for pages, JSON for API clients; never a stack trace.
+        app.register_error_handler(
+            status, lambda exc, status=status, message=message: error_response(message, status)
+        )
 

@@ -260,11 +260,11 @@ def test_the_queue_is_bounded(app_factory, shop_db):
         for _ in range(10):
             assert client.get(f"/p/{mug.slug}").status_code == 200
         assert state.writer.depth <= 3
+    state.writer.flush()
     metrics = client.get("/metrics").get_data(as_text=True)
     spooled = [line for line in metrics.splitlines()
                if line.startswith("tracking_events_spooled_total")]
     assert float(spooled[0].split()[-1]) > 0, "the overflow is spooled, not dropped"
     assert 'tracking_events_dropped_total{reason="queue_full"} 0.0' in metrics
-    state.writer.flush()
     with state.engine.connect() as conn:
         assert len(conn.execute(journey_events.select()).all()) == 11  # landing + 10 views

@@ -10,6 +10,7 @@ or roll back a request.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import logging
 import os
@@ -42,6 +43,7 @@ class EventWriter:
         replay_interval: float = 5.0,
     ):
         self._spool = spool
+        self._overflow: collections.deque[Event] = collections.deque()
         self._on_spooled = on_spooled or (lambda n: None)
         self._replay_interval = replay_interval
         self._last_replay = 0.0
@@ -68,13 +70,22 @@ class EventWriter:
         try:
             self._queue.put_nowait(event)
         except queue.Full:
-            if self._spool is not None and self._spool.append([event]):
-                self._on_spooled(1)
+            # No disk on the request thread: a bounded overflow the writer thread spools
+            # in batches (one fsync each).
+            if self._spool is not None and len(self._overflow) < max(self._queue_size, 1000):
+                self._overflow.append(event)  # deque.append is atomic
                 return True
             self._on_dropped("queue_full", 1)
             return False
         self._on_depth(self._queue.qsize())
         return True
+
+    def _spool_overflow(self) -> None:
+        batch = []
+        while self._overflow and len(batch) < 10 * self._batch_size:
+            batch.append(self._overflow.popleft())
+        if batch and self._spool is not None and self._spool.append(batch):
+            self._on_spooled(len(batch))
 
     @property
     def depth(self) -> int:
@@ -92,6 +103,7 @@ class EventWriter:
             if self._pid != os.getpid():
                 # A forked child (gunicorn worker): the parent's queue and lock are not ours.
                 self._queue = queue.Queue(self._queue_size)
+                self._overflow = collections.deque()
                 self._lock = threading.Lock()
                 self._stopping = threading.Event()
                 self._pid = os.getpid()
@@ -207,6 +219,8 @@ class EventWriter:
         """Spooled events back to the database, every few seconds while any wait."""
         if self._spool is None:
             return
+        while self._overflow:
+            self._spool_overflow()
         now = time.monotonic()
         if not force and now - self._last_replay < self._replay_interval:
             return

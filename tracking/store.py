@@ -102,7 +102,12 @@ def _fold(conn: Connection, journey_id: str, events: list[Event], outcome: Batch
           recovery_window: timedelta) -> None:
     """Apply one batch's events to their journey. Batches of one journey may arrive in any
     order (several workers, several writers), so every column is merged, never overwritten
-    blindly: earliest start, latest last-seen, furthest stage, first non-empty visitor."""
+    blindly: earliest start, latest last-seen, furthest stage, first non-empty visitor.
+
+    The row is read locked (FOR UPDATE on PostgreSQL; SQLite's write lock is already held),
+    merged in Python and written back with one UPDATE: a stage entry or a recovery is counted
+    by exactly one writer, in a few statements per journey rather than one per stage.
+    """
     first, last = events[0], events[-1]
     started = min((e.journey_started_at or e.occurred_at) for e in events)
     visitor = next((e.visitor_id for e in events if e.visitor_id), None)
@@ -114,75 +119,70 @@ def _fold(conn: Connection, journey_id: str, events: list[Event], outcome: Batch
                 sessions=0, events=0)
         .on_conflict_do_nothing(index_elements=["id"])
     )
+    c = journeys.c
+    read = select(c.started_at, c.last_seen_at, c.visitor_id, c.customer_id, c.order_ref,
+                  c.stage_rank, c.status,
+                  *(c[f"entered_{s.label}_at"] for s in STAGES)).where(c.id == journey_id)
+    if conn.dialect.name == "postgresql":
+        read = read.with_for_update()
+    row = conn.execute(read).one()._mapping
+
     top = max((Stage.from_label(e.stage) for e in events if e.stage), default=None)
     customer = next((e.customer_id for e in reversed(events) if e.customer_id), None)
     order_ref = next((e.order_ref for e in events if e.order_ref), None)
-    c = journeys.c
-    values = {
-        "last_seen_at": case((c.last_seen_at < last.occurred_at, last.occurred_at),
-                             else_=c.last_seen_at),
-        "last_touchpoint": case((c.last_seen_at <= last.occurred_at, last.touchpoint),
-                                else_=c.last_touchpoint),
-        "started_at": case((c.started_at > started, started), else_=c.started_at),
+    start = min(row["started_at"], started)
+    values: dict = {
         "events": c.events + len(events),
         # The first event of a journey and the first of each later session say new_session.
         "sessions": c.sessions + sum(1 for e in events if e.new_session),
     }
-    if visitor:
-        values["visitor_id"] = func.coalesce(c.visitor_id, visitor)
-    if top is not None:
-        values["stage"] = case((c.stage_rank < int(top), top.label), else_=c.stage)
-        values["stage_rank"] = case((c.stage_rank < int(top), int(top)), else_=c.stage_rank)
+    if start != row["started_at"]:
+        values["started_at"] = start
+    if last.occurred_at >= row["last_seen_at"]:
+        values["last_seen_at"], values["last_touchpoint"] = last.occurred_at, last.touchpoint
+    if visitor and row["visitor_id"] is None:
+        values["visitor_id"] = visitor
     if customer:
         values["customer_id"] = customer
-    if order_ref:
-        values["order_ref"] = func.coalesce(c.order_ref, order_ref)
+    if order_ref and row["order_ref"] is None:
+        values["order_ref"] = order_ref
+    if top is not None and int(top) > row["stage_rank"]:
+        values["stage"], values["stage_rank"] = top.label, int(top)
     for event in events:
         if event.touchpoint == "landing" and event.context:
             values.update({k: v for k, v in event.context.items() if v is not None})
-    conn.execute(update(journeys).where(c.id == journey_id).values(**values))
-    row = conn.execute(
-        select(c.started_at, c.visitor_id, c.customer_id).where(c.id == journey_id)
-    ).one()
 
     # Stage entries: reaching a stage passes every earlier one (a monotone funnel).
-    if top is not None:
-        first_at: dict[Stage, datetime] = {}
-        for event in events:
-            if event.stage:
-                reached = Stage.from_label(event.stage)
-                for stage in STAGES:
-                    if stage <= reached and stage not in first_at:
-                        first_at[stage] = event.occurred_at
-        for stage, at in sorted(first_at.items()):
-            column = c[f"entered_{stage.label}_at"]
-            if conn.execute(
-                update(journeys).where(c.id == journey_id, column.is_(None)).values({column: at})
-            ).rowcount:
-                outcome.entered.append((stage.label, max((at - row.started_at).total_seconds(),
-                                                         0.0)))
-
-    _update_cart(conn, journey_id, events)
+    first_at: dict[Stage, datetime] = {}
+    for event in events:
+        if event.stage:
+            reached = Stage.from_label(event.stage)
+            for stage in STAGES:
+                if stage <= reached and stage not in first_at:
+                    first_at[stage] = event.occurred_at
+    for stage, at in sorted(first_at.items()):
+        if row[f"entered_{stage.label}_at"] is None:
+            values[f"entered_{stage.label}_at"] = at
+            outcome.entered.append((stage.label, max((at - start).total_seconds(), 0.0)))
 
     purchase = next((e for e in events if e.touchpoint == "purchase"), None)
-    if purchase is not None:
-        paid = {"value": purchase.props.get("value"), "currency": purchase.props.get("currency"),
-                "order_ref": purchase.order_ref or purchase.props.get("order_ref")}
-        # The journey itself may have been swept as abandoned while 3-D Secure took its time.
-        if conn.execute(
-            update(journeys).where(c.id == journey_id, c.status == "abandoned")
-            .values(status="recovered", recovered_at=purchase.occurred_at, **paid)
-        ).rowcount:
+    if purchase is not None and row["status"] in ("active", "abandoned"):
+        values.update(value=purchase.props.get("value"),
+                      currency=purchase.props.get("currency"),
+                      order_ref=purchase.order_ref or purchase.props.get("order_ref"))
+        if row["status"] == "abandoned":  # swept while 3-D Secure took its time
+            values.update(status="recovered", recovered_at=purchase.occurred_at)
             outcome.recovered += 1
         else:
-            conn.execute(update(journeys).where(c.id == journey_id, c.status == "active")
-                         .values(status="purchased", **paid))
-    purchased_at = conn.execute(
-        select(c.entered_purchase_at).where(c.id == journey_id)
-    ).scalar_one()
+            values["status"] = "purchased"
+    conn.execute(update(journeys).where(c.id == journey_id).values(**values))
+    _update_cart(conn, journey_id, events)
+
+    purchased_at = row["entered_purchase_at"] or values.get("entered_purchase_at")
     if purchased_at is not None and (purchase is not None or visitor or customer):
-        outcome.recovered += _recover_earlier(conn, journey_id, purchased_at, row.visitor_id,
-                                              row.customer_id, recovery_window)
+        outcome.recovered += _recover_earlier(
+            conn, journey_id, purchased_at, row["visitor_id"] or visitor,
+            customer or row["customer_id"], recovery_window)
 
 
 def _update_cart(conn: Connection, journey_id: str, events: list[Event]) -> None:

@@ -2,12 +2,14 @@
 
     python benchmarks/_callgrind_requests.py VARIANT K
 
-Builds the store in-process (VARIANT: on | off | exporter), sends K GETs of the product
+Builds the store in-process (VARIANT: on | off | exporter |
+on-noviews), sends K GETs of the product
 page through the Flask test client (no server, no sockets), then — tracker on — stops the
 journey writer, which writes every event still queued. The environment (set by the parent)
-picks the database, the cookie and the writer's batching. Start-up is paid the same for
-every K, so (Ir(K2) - Ir(K1)) / (K2 - K1) is the cost of one request, writer thread
-included (callgrind counts every thread of the process).
+picks the database, the visitors' cookies and the writer's batching. Start-up is paid the
+same for every K, so (Ir(K2) - Ir(K1)) / (K2 - K1) is the cost of one request, writer thread
+included (callgrind counts every thread of the process). With BENCH_INSTRUMENT_NOW=1 (and
+valgrind --instr-atstart=no) instrumentation is switched on only once the app is built.
 """
 
 from __future__ import annotations
@@ -24,18 +26,20 @@ def main() -> int:
     variant, k = sys.argv[1], int(sys.argv[2])
     path = os.environ["BENCH_PATH"]
     ua = os.environ["BENCH_UA"]
-    cookie = os.environ.get("BENCH_COOKIE", "")
+    cookies = [c for c in os.environ.get("BENCH_COOKIES", "").split("|") if c]
     every = int(os.environ.get("BENCH_NEW_VISITOR_EVERY", "0"))
 
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     if variant == "exporter":
-        sys.path.insert(0, str(ROOT / "benchmarks"))
         from wsgi_exporter import app  # noqa: PLC0415
+    elif variant == "on-noviews":
+        from wsgi_noviews import app  # noqa: PLC0415
     else:
         from storefront.app import create_app  # noqa: PLC0415
 
         app = create_app()
     state = app.extensions["journey"]
-    assert state.enabled == (variant == "on"), (variant, state.enabled)
+    assert state.enabled == variant.startswith("on"), (variant, state.enabled)
 
     batches = []
     if state.enabled:  # count the writer's batches (instrumentation only: one list append)
@@ -47,12 +51,20 @@ def main() -> int:
 
         state.writer._write = counting_write
 
+    if os.environ.get("BENCH_INSTRUMENT_NOW") == "1" and not _instrumentation_on():
+        return 2
+
     client = app.test_client(use_cookies=False)
-    returning = {"User-Agent": ua, "Accept": "text/html", "Cookie": cookie}
-    newcomer = {"User-Agent": ua, "Accept": "text/html"}
-    bad = 0
-    for n in range(1, k + 1):
-        headers = newcomer if every > 0 and n % every == 0 else returning
+    accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    returning = [{"User-Agent": ua, "Accept": accept, "Cookie": c} for c in cookies]
+    newcomer = {"User-Agent": ua, "Accept": accept}
+    bad = r = 0
+    for n in range(1, k + 1):  # the same sequence as benchmarks/wrk_product.lua
+        if not returning or (every > 0 and n % every == 0):
+            headers = newcomer
+        else:
+            headers = returning[r % len(returning)]
+            r += 1
         response = client.get(path, headers=headers)
         bad += response.status_code != 200
         response.close()
@@ -63,6 +75,27 @@ def main() -> int:
           f"batches={len(batches)} depth_left={state.writer.depth if state.enabled else 0}",
           flush=True)
     return 1 if bad else 0
+
+
+def _instrumentation_on() -> bool:
+    """Run with --instr-atstart=no, start-up (imports, create_app) runs uninstrumented, at
+    a fraction of callgrind's cost; ask callgrind to instrument from here on. The request
+    is served between basic blocks, so poll (sleeping) until callgrind_control returns."""
+    import subprocess  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    ctl = subprocess.Popen(["callgrind_control", "-i", "on", str(os.getpid())],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while ctl.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if ctl.poll() is None:
+        ctl.kill()
+    out = ctl.communicate()[0].decode(errors="replace")
+    if ctl.returncode != 0 or "OK" not in out:
+        print(f"CALLGRIND_DRIVER_ERROR callgrind_control failed: {out.strip()}", flush=True)
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -85,26 +85,34 @@ def fresh_db_copy(pristine: str, directory: str, name: str) -> str:
     return dst
 
 
-def mint_cookie(pristine: str) -> str:
-    """A returning shopper's Cookie header: the tracker's signed visitor cookie and the Flask
-    session cookie (with its CSRF token), as set by a first visit to the product page.
-    Minted once, in a subprocess, on a scratch copy of the database; every variant is then
-    sent the very same header (the tracker-off variants just ignore tp_visitor)."""
+def mint_cookies(pristine: str, count: int) -> list[str]:
+    """``count`` returning shoppers' Cookie headers: each the tracker's signed visitor cookie
+    and the Flask session cookie (with its CSRF token), as set by a first visit to the
+    product page. Minted once, in a subprocess, on a scratch copy of the database; every
+    variant is sent the very same headers (with the tracker off, tp_visitor is ignored).
+    Their journeys are not in the databases the runs use, so each visitor's first event in a
+    run creates its journey row, as a returning visitor's next journey would."""
     with tempfile.TemporaryDirectory(prefix="tp-bench-cookie-") as tmp:
         db = fresh_db_copy(pristine, tmp, "cookie.db")
         code = (
             "from storefront.app import create_app\n"
             "app = create_app()\n"
             "c = app.test_client(use_cookies=False)\n"
-            f"r = c.get({PRODUCT_PATH!r}, headers={{'User-Agent': {BROWSER_UA!r}}})\n"
-            "assert r.status_code == 200, r.status_code\n"
-            "jar = [h.split(';', 1)[0] for h in r.headers.getlist('Set-Cookie')]\n"
-            "assert any(j.startswith('tp_visitor=') for j in jar), jar\n"
-            "print('; '.join(jar))\n"
+            f"for _ in range({int(count)}):\n"
+            f"    r = c.get({PRODUCT_PATH!r}, headers={{'User-Agent': {BROWSER_UA!r}}})\n"
+            "    assert r.status_code == 200, r.status_code\n"
+            "    jar = [h.split(';', 1)[0] for h in r.headers.getlist('Set-Cookie')]\n"
+            "    assert any(j.startswith('tp_visitor=') for j in jar), jar\n"
+            "    print('COOKIE ' + '; '.join(jar))\n"
         )
-        out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=app_env(db, tracker=True),
-                             check=True, capture_output=True, text=True, timeout=120)
-        return out.stdout.strip().splitlines()[-1]
+        env = app_env(db, tracker=True)
+        out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, check=True,
+                             capture_output=True, text=True, timeout=300)
+        cookies = [ln[len("COOKIE "):] for ln in out.stdout.splitlines()
+                   if ln.startswith("COOKIE ")]
+        assert len(cookies) == count and len(set(cookies)) == count, "could not mint cookies"
+        assert all("|" not in c for c in cookies)  # "|" separates them in BENCH_COOKIES
+        return cookies
 
 
 # -- processes and ports -------------------------------------------------------------------

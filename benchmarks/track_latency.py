@@ -53,7 +53,7 @@ from _common import (  # noqa: E402
     json_line,
     log,
     machine_note,
-    mint_cookie,
+    mint_cookies,
     percentile,
     table,
 )
@@ -87,7 +87,7 @@ def main() -> int:
     machine = machine_note()
 
     ensure_pristine_db(args.db)
-    cookie = mint_cookie(args.db)  # "tp_visitor=...; session=..."
+    cookie = mint_cookies(args.db, 1)[0]  # "tp_visitor=...; session=..."
     tmp = tempfile.TemporaryDirectory(prefix="tp-bench-latency-")
     db = fresh_db_copy(args.db, tmp.name, "latency.db")
     for key in [k for k in os.environ if k.startswith(("JOURNEY_", "PROMETHEUS_"))]:

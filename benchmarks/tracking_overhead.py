@@ -11,7 +11,8 @@ Two measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent 
 
 1. Load: gunicorn -c deploy/gunicorn.conf.py with 2 sync workers on 127.0.0.1, driven by wrk
    (a small Python load generator if wrk is missing) for --duration seconds after a
-   --warmup; runs interleaved on, off, exporter, on, off, exporter, ... for --rounds rounds.
+   --warmup; runs interleaved on, off, exporter, then off, exporter, on, ... (rotated each
+   round, so no variant always runs first; --fixed-order not) for --rounds rounds.
    Ratios are taken within a round (same machine state), and the median over rounds is
    reported. Also: CPU seconds the gunicorn workers used per request (all threads, so the
    journey writer's too), from /proc, which other load on the machine disturbs less.
@@ -20,15 +21,19 @@ Two measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent 
    K = --k-short and --k-long; (Ir_long - Ir_short) / (K_long - K_short) is the cost of one
    request with start-up cancelled. Every thread is counted, the journey writer included
    (it inserts the events and folds them into journeys: that is part of the tracker's cost);
-   the writer is stopped at the end so every queued event is written inside the run.
+   the writer is stopped at the end so every queued event is written inside the run. To save
+   minutes, imports and create_app() run uninstrumented (--instr-atstart=no, then
+   callgrind_control -i on); the K difference cancels what is left of start-up either way.
 
-Visitors: every request carries one returning shopper's cookies (tp_visitor + the Flask
-session, minted once by a first visit) except every --new-visitor-every-th, which carries no
-cookie at all: a brand-new visitor (landing + product_view, a new visitor cookie and
-session). Default 10: 10% new visitors. --new-visitor-every 0: all returning; 1: all new.
+Visitors: --visitors returning shoppers (default 100; their cookies — tp_visitor and the
+Flask session — minted once by a first visit, sent in turn, so a writer batch holds events of
+many journeys, as on a real site), except every --new-visitor-every-th request, which
+carries no cookie at all: a brand-new visitor (landing + product_view, a new journey, a new
+visitor cookie and session). Default 10: 10% new visitors. --visitors 1 is one constant
+cookie; --new-visitor-every 0: all returning; 1: all new.
 
     .venv/bin/pip install prometheus-flask-exporter && apt-get install wrk valgrind
-    .venv/bin/python benchmarks/tracking_overhead.py                      # ~7 min on 2 cores
+    .venv/bin/python benchmarks/tracking_overhead.py                      # ~8 min on 2 cores
     .venv/bin/python benchmarks/tracking_overhead.py --skip-callgrind --rounds 5
     .venv/bin/python benchmarks/tracking_overhead.py --skip-load
 
@@ -59,6 +64,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
+    ACCEPT_HTML,
     BENCH_DIR,
     BROWSER_UA,
     DEFAULT_PRISTINE_DB,
@@ -76,21 +82,24 @@ from _common import (  # noqa: E402
     log,
     machine_note,
     median,
-    mint_cookie,
+    mint_cookies,
     pct,
     table,
 )
 
-VARIANTS = ("on", "off", "exporter")
-LABEL = {"on": "tracker on", "off": "tracker off", "exporter": "exporter only"}
+VARIANTS = ("on", "off", "exporter", "on-noviews")
+LABEL = {"on": "tracker on", "off": "tracker off", "exporter": "exporter only",
+         "on-noviews": "tracker on, no view log"}
+WSGI = {"on": "wsgi:app", "off": "wsgi:app", "exporter": "wsgi_exporter:app",
+        "on-noviews": "wsgi_noviews:app"}
 
 
 # -- load under gunicorn -------------------------------------------------------------------
 def gunicorn_cmd(variant: str) -> list[str]:
     cmd = [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
-    if variant == "exporter":
-        return cmd + ["--pythonpath", str(BENCH_DIR), "wsgi_exporter:app"]
-    return cmd + ["wsgi:app"]
+    if WSGI[variant] != "wsgi:app":
+        cmd += ["--pythonpath", str(BENCH_DIR)]
+    return cmd + [WSGI[variant]]
 
 
 def wait_ready(port: int, proc: subprocess.Popen, workers: int, timeout: float = 60) -> None:
@@ -112,8 +121,9 @@ def wait_ready(port: int, proc: subprocess.Popen, workers: int, timeout: float =
     raise RuntimeError("gunicorn did not become ready in time")
 
 
-def run_wrk(port: int, seconds: float, args, cookie: str) -> dict:
-    env = dict(os.environ, BENCH_PATH=PRODUCT_PATH, BENCH_UA=BROWSER_UA, BENCH_COOKIE=cookie,
+def run_wrk(port: int, seconds: float, args, cookies: list[str]) -> dict:
+    env = dict(os.environ, BENCH_PATH=PRODUCT_PATH, BENCH_UA=BROWSER_UA,
+               BENCH_COOKIES="|".join(cookies),
                BENCH_NEW_VISITOR_EVERY=str(args.new_visitor_every))
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{int(seconds)}s",
            "--timeout", "10s", "-s", str(BENCH_DIR / "wrk_product.lua"),
@@ -127,7 +137,7 @@ def run_wrk(port: int, seconds: float, args, cookie: str) -> dict:
     return res
 
 
-def run_pyload(port: int, seconds: float, args, cookie: str) -> dict:
+def run_pyload(port: int, seconds: float, args, cookies: list[str]) -> dict:
     """Fallback when wrk is absent: one thread per connection, a new connection per request
     (gunicorn's sync workers close it anyway). Bounded by time and by a request cap."""
     deadline = time.monotonic() + seconds
@@ -137,13 +147,14 @@ def run_pyload(port: int, seconds: float, args, cookie: str) -> dict:
     cap = 200_000
 
     def worker():
-        n = 0
+        n = r = 0
         mine = []
         while time.monotonic() < deadline and n < cap:
             n += 1
-            headers = {"User-Agent": BROWSER_UA, "Accept": "text/html"}
-            if not (args.new_visitor_every > 0 and n % args.new_visitor_every == 0):
-                headers["Cookie"] = cookie
+            headers = {"User-Agent": BROWSER_UA, "Accept": ACCEPT_HTML}
+            if cookies and not (args.new_visitor_every > 0 and n % args.new_visitor_every == 0):
+                headers["Cookie"] = cookies[r % len(cookies)]
+                r += 1
             t0 = time.perf_counter()
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -179,11 +190,11 @@ def run_pyload(port: int, seconds: float, args, cookie: str) -> dict:
             "lat_max_us": latencies[-1]}
 
 
-def load_once(variant: str, round_no: int, args, cookie: str, tmp: str) -> dict:
+def load_once(variant: str, round_no: int, args, cookies: list[str], tmp: str) -> dict:
     db = fresh_db_copy(args.db, tmp, f"load-{variant}-{round_no}.db")
     prom = os.path.join(tmp, f"prom-{variant}-{round_no}")
     port = free_port()
-    env = app_env(db, tracker=variant == "on", extra={
+    env = app_env(db, tracker=variant.startswith("on"), extra={
         "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(args.workers),
         "GUNICORN_ACCESSLOG": "/dev/null", "PROMETHEUS_MULTIPROC_DIR": prom,
     })
@@ -193,10 +204,10 @@ def load_once(variant: str, round_no: int, args, cookie: str, tmp: str) -> dict:
     drive = run_wrk if args.loadgen == "wrk" else run_pyload
     try:
         wait_ready(port, proc, args.workers)
-        warm = drive(port, args.warmup, args, cookie) if args.warmup > 0 else {"requests": 0}
+        warm = drive(port, args.warmup, args, cookies) if args.warmup > 0 else {"requests": 0}
         workers = children_of(proc.pid)
         load0, cpu0 = os.getloadavg()[0], cpu_seconds(workers)
-        res = drive(port, args.duration, args, cookie)
+        res = drive(port, args.duration, args, cookies)
         res["worker_cpu_s"] = cpu_seconds(workers) - cpu0
         res["cpu_us_per_req"] = res["worker_cpu_s"] / max(res["requests"], 1) * 1e6
         res["loadavg"] = (load0 + os.getloadavg()[0]) / 2
@@ -213,7 +224,7 @@ def load_once(variant: str, round_no: int, args, cookie: str, tmp: str) -> dict:
         res["events_stored"] = conn.execute("SELECT count(*) FROM journey_events").fetchone()[0]
     every = args.new_visitor_every
     per_req = 2 if every == 1 else (1 + (1 / every if every > 0 else 0))
-    res["events_expected"] = round(total * per_req) if variant == "on" else 0
+    res["events_expected"] = round(total * per_req) if variant.startswith("on") else 0
     shutil.rmtree(prom, ignore_errors=True)
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(db + suffix):
@@ -221,14 +232,18 @@ def load_once(variant: str, round_no: int, args, cookie: str, tmp: str) -> dict:
     return res
 
 
-def load_phase(args, cookie: str, tmp: str) -> dict:
+def load_phase(args, cookies: list[str], tmp: str) -> dict:
     rounds = []
     for r in range(1, args.rounds + 1):
         row = {}
-        for variant in VARIANTS:
+        order = list(args.variants)
+        if not args.fixed_order:  # rotate, so no variant always runs first or after another
+            shift = (r - 1) % len(order)
+            order = order[shift:] + order[:shift]
+        for variant in order:
             log(f"load round {r}/{args.rounds}: {LABEL[variant]} "
                 f"({args.warmup:g}s warm-up + {args.duration:g}s)")
-            res = load_once(variant, r, args, cookie, tmp)
+            res = load_once(variant, r, args, cookies, tmp)
             log(f"  {res['rps']:.1f} req/s, p50 {res['lat_p50_us'] / 1000:.2f} ms, "
                 f"p99 {res['lat_p99_us'] / 1000:.2f} ms, {res['cpu_us_per_req']:.0f} µs CPU/req, "
                 f"errors {res['errors']}, events {res['events_stored']}/{res['events_expected']}")
@@ -243,7 +258,7 @@ def load_report(load: dict, args) -> tuple[str, dict]:
     rounds = load["rounds"]
     rows = []
     for i, row in enumerate(rounds, 1):
-        for v in VARIANTS:
+        for v in args.variants:
             r = row[v]
             rows.append([i, LABEL[v], f"{r['rps']:.1f}", f"{r['lat_p50_us'] / 1000:.2f}",
                          f"{r['lat_p99_us'] / 1000:.2f}", f"{r['cpu_us_per_req']:.0f}",
@@ -260,7 +275,7 @@ def load_report(load: dict, args) -> tuple[str, dict]:
 
     summary = {}
     srows = []
-    for v in ("on", "exporter"):
+    for v in [v for v in args.variants if v != "off"]:
         per = {
             "throughput_cost_pct": ratio(v, "rps", inverse=True),  # off/v - 1: time per request
             "p50_pct": ratio(v, "lat_p50_us"),
@@ -276,10 +291,11 @@ def load_report(load: dict, args) -> tuple[str, dict]:
                   "p99 latency", "worker CPU/request"], srows)
     med = {v: {k: round(median(row[v][k] for row in rounds), 1)
                for k in ("rps", "lat_p50_us", "lat_p99_us", "cpu_us_per_req")}
-           for v in VARIANTS}
+           for v in args.variants}
     text = (f"Load: gunicorn, {args.workers} sync workers, {args.loadgen} "
             f"-t{args.threads} -c{args.connections}, {args.duration:g}s per run after "
-            f"{args.warmup:g}s warm-up, GET {PRODUCT_PATH}, "
+            f"{args.warmup:g}s warm-up, run order "
+            f"{'fixed' if args.fixed_order else 'rotated each round'}; GET {PRODUCT_PATH}, "
             f"{_visitor_mix(args)}\n\n{runs}\n\n{summ}\n"
             "(+x%: the variant needs x% more server time per request than tracker off; "
             "throughput cost = req/s(off)/req/s(variant) - 1)")
@@ -288,39 +304,43 @@ def load_report(load: dict, args) -> tuple[str, dict]:
 
 def _visitor_mix(args) -> str:
     every = args.new_visitor_every
-    if every == 0:
-        return "one returning visitor's cookie on every request"
     if every == 1:
         return "a brand-new visitor (no cookie) on every request"
-    return (f"a returning visitor's cookie, and a brand-new visitor (no cookie) "
-            f"every {every}th request ({100 / every:.0f}%)")
+    returning = ("one returning visitor's cookies" if args.visitors == 1 else
+                 f"{args.visitors} returning visitors' cookies in turn")
+    if every == 0:
+        return returning
+    return f"{returning}, and a brand-new visitor (no cookie) every {every}th request"
 
 
 # -- instructions under callgrind ----------------------------------------------------------
-def callgrind_once(variant: str, k: int, args, cookie: str, tmp: str) -> dict:
-    work = os.path.join(tmp, f"cg-{variant}-{k}")
-    os.makedirs(work, exist_ok=True)
+def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str) -> dict:
+    work = tempfile.mkdtemp(prefix=f"cg-{variant}-{k}-", dir=tmp)
     db = fresh_db_copy(args.db, work, "db.sqlite")
     prom = os.path.join(work, "prom")
     os.makedirs(prom, exist_ok=True)
-    env = app_env(db, tracker=variant == "on", extra={
+    env = app_env(db, tracker=variant.startswith("on"), extra={
         "PROMETHEUS_MULTIPROC_DIR": prom,  # as under gunicorn: mmap-backed metric values
         "JOURNEY_SWEEP_INTERVAL": "0",  # a once-a-minute sweep, 50x more often under valgrind
         "JOURNEY_BATCH_SIZE": str(args.writer_batch),
         "JOURNEY_FLUSH_INTERVAL": "3600",  # batches of --writer-batch, not of wall time
         "PYTHONHASHSEED": "0",
-        "BENCH_PATH": PRODUCT_PATH, "BENCH_UA": BROWSER_UA, "BENCH_COOKIE": cookie,
+        "BENCH_PATH": PRODUCT_PATH, "BENCH_UA": BROWSER_UA, "BENCH_COOKIES": "|".join(cookies),
         "BENCH_NEW_VISITOR_EVERY": str(args.new_visitor_every),
     })
     out = os.path.join(work, "callgrind.out")
+    if not args.instrument_startup:
+        env["BENCH_INSTRUMENT_NOW"] = "1"
     cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--dump-instr=no",
-           "--dump-line=no", f"--callgrind-out-file={out}", PYTHON,
+           "--dump-line=no", f"--callgrind-out-file={out}",
+           f"--instr-atstart={'yes' if args.instrument_startup else 'no'}", PYTHON,
            str(BENCH_DIR / "_callgrind_requests.py"), variant, str(k)]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=args.callgrind_timeout)
     if proc.returncode != 0:
-        raise RuntimeError(f"callgrind {variant} K={k} failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"callgrind {variant} K={k} failed:\n{proc.stdout[-2000:]}\n"
+                           f"{proc.stderr[-3000:]}")
     threads = {}
     for path in sorted(glob.glob(out + "*")):
         m = re.search(r"-(\d+)$", path)
@@ -340,14 +360,14 @@ def callgrind_once(variant: str, k: int, args, cookie: str, tmp: str) -> dict:
             "batches": int(info["batches"]), "seconds": time.monotonic() - t0}
 
 
-def callgrind_phase(args, cookie: str, tmp: str) -> dict:
-    jobs = [(v, k) for k in (args.k_long, args.k_short) for v in VARIANTS]  # longest first
+def callgrind_phase(args, cookies: list[str], tmp: str) -> dict:
+    jobs = [(v, k) for k in (args.k_long, args.k_short) for v in args.variants]  # long first
     results: dict[tuple[str, int], dict] = {}
     parallel = max(1, min(args.callgrind_jobs, len(jobs)))
     log(f"callgrind: {len(jobs)} runs (K={args.k_short} and K={args.k_long} per variant), "
         f"{parallel} at a time; this is the slow part")
     with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
-        futures = {pool.submit(callgrind_once, v, k, args, cookie, tmp): (v, k) for v, k in jobs}
+        futures = {pool.submit(callgrind_once, v, k, args, cookies, tmp): (v, k) for v, k in jobs}
         for fut in concurrent.futures.as_completed(futures):
             v, k = futures[fut]
             res = fut.result()
@@ -362,7 +382,7 @@ def callgrind_report(cg: dict, args) -> tuple[str, dict]:
     runs = cg["runs"]
     dk = args.k_long - args.k_short
     per = {}
-    for v in VARIANTS:
+    for v in args.variants:
         long_, short = runs[(v, args.k_long)], runs[(v, args.k_short)]
         per[v] = {
             "ir_per_request": (long_["ir_total"] - short["ir_total"]) / dk,
@@ -375,7 +395,7 @@ def callgrind_report(cg: dict, args) -> tuple[str, dict]:
     base = per["off"]["ir_per_request"]
     base_main = per["off"]["ir_main_per_request"]
     rows = []
-    for v in VARIANTS:
+    for v in args.variants:
         p = per[v]
         p["overhead_pct"] = (p["ir_per_request"] / base - 1) * 100
         p["overhead_main_thread_pct"] = (p["ir_main_per_request"] / base_main - 1) * 100
@@ -390,7 +410,7 @@ def callgrind_report(cg: dict, args) -> tuple[str, dict]:
                  "writer batches"],
                 [[LABEL[v], k, f"{r['ir_total']:,}", f"{r['ir_main']:,}",
                   f"{r['ir_other_threads']:,}", r["events"], r["batches"]]
-                 for (v, k), r in sorted(runs.items(), key=lambda x: (VARIANTS.index(x[0][0]),
+                 for (v, k), r in sorted(runs.items(), key=lambda x: (args.variants.index(x[0][0]),
                                                                         x[0][1]))])
     text = (f"Instructions per request (callgrind, Flask test client in-process, "
             f"K={args.k_short} and K={args.k_long}, {_visitor_mix(args)}; "
@@ -414,19 +434,31 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="wrk threads")
     ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--visitors", type=int, default=100, help="returning visitors' cookies")
     ap.add_argument("--new-visitor-every", type=int, default=10)
     ap.add_argument("--loadgen", choices=("wrk", "python"),
                     default="wrk" if shutil.which("wrk") else "python")
-    ap.add_argument("--k-short", type=int, default=30)
-    ap.add_argument("--k-long", type=int, default=150)
+    ap.add_argument("--k-short", type=int, default=20)
+    ap.add_argument("--k-long", type=int, default=120)
     ap.add_argument("--writer-batch", type=int, default=50,
                     help="events per writer batch under callgrind (~0.5 s of one worker's "
                          "events at the measured rate; the default JOURNEY_FLUSH_INTERVAL)")
+    ap.add_argument("--instrument-startup", action="store_true",
+                    help="instrument the whole run (slower); by default callgrind is switched "
+                         "on by callgrind_control once create_app() has returned")
     ap.add_argument("--callgrind-jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--callgrind-timeout", type=float, default=1500)
+    ap.add_argument("--variants", default="on,off,exporter",
+                    help="comma-separated, run in this order within a round, among "
+                         f"{','.join(VARIANTS)}; 'off' is the baseline and must be included")
+    ap.add_argument("--fixed-order", action="store_true",
+                    help="the same order every round (default: rotated each round)")
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--skip-callgrind", action="store_true")
     args = ap.parse_args()
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if "off" not in args.variants or any(v not in VARIANTS for v in args.variants):
+        ap.error(f"--variants: a subset of {','.join(VARIANTS)} that includes off")
     if args.k_long <= args.k_short:
         ap.error("--k-long must be larger than --k-short")
     if not args.skip_callgrind and not shutil.which("valgrind"):
@@ -435,20 +467,20 @@ def main() -> int:
     started = time.monotonic()
     machine_before = machine_note()
     ensure_pristine_db(args.db)
-    cookie = mint_cookie(args.db)
-    log(f"returning visitor's cookies minted ({len(cookie)} bytes)")
+    cookies = mint_cookies(args.db, max(args.visitors, 1))
+    log(f"{len(cookies)} returning visitors' cookies minted")
     result: dict = {"benchmark": "tracking_overhead", "page": PRODUCT_PATH,
                     "visitors": _visitor_mix(args), "machine": machine_before}
     texts = []
     with tempfile.TemporaryDirectory(prefix="tp-bench-overhead-") as tmp:
         if not args.skip_load:
-            text, summary = load_report(load_phase(args, cookie, tmp), args)
+            text, summary = load_report(load_phase(args, cookies, tmp), args)
             texts.append(text)
             result["load"] = {"workers": args.workers, "loadgen": args.loadgen,
                               "connections": args.connections, "duration_s": args.duration,
                               "rounds": args.rounds, **summary}
         if not args.skip_callgrind:
-            text, summary = callgrind_report(callgrind_phase(args, cookie, tmp), args)
+            text, summary = callgrind_report(callgrind_phase(args, cookies, tmp), args)
             texts.append(text)
             result["instructions"] = {"k_short": args.k_short, "k_long": args.k_long,
                                       "writer_batch": args.writer_batch, "per_variant": summary}

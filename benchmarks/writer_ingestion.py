@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
@@ -74,6 +75,16 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
+def table(header, rows) -> None:
+    """A Markdown table, columns padded to fit."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    log("| " + " | ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
+    log("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        log("| " + " | ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                              for i, (c, w) in enumerate(zip(row, widths, strict=True))) + " |")
+
+
 # -- events ------------------------------------------------------------------------------------
 
 class Generator:
@@ -90,6 +101,7 @@ class Generator:
         self.products = [(str(i), f"SKU-{i:05d}", rng.randrange(399, 25_000))
                          for i in range(1, products + 1)]
         self.visitors: list[str] = []
+        self.last_start: dict[str, datetime] = {}
         self.customers = [str(c) for c in range(1, 2001)]
         self.next_order = 100_000
         self.events: list[Event] = []
@@ -109,11 +121,14 @@ class Generator:
         rng, r = self.rng, self.rng.random
         self.journeys += 1
         jid = uuid.uuid4().hex
+        previous = None
         if self.visitors and r() < 0.2:  # a returning visitor
             visitor = rng.choice(self.visitors)
+            previous = self.last_start[visitor]
         else:
             visitor = uuid.uuid4().hex
             self.visitors.append(visitor)
+        self.last_start[visitor] = started
         session = uuid.uuid4().hex
         customer = rng.choice(self.customers) if r() < 0.1 else None
         source = self._weighted(SOURCES)
@@ -151,6 +166,8 @@ class Generator:
                            "device": device, "landing_page": path,
                            "ip_net": f"{rng.randrange(1, 224)}.{rng.randrange(256)}."
                                      f"{rng.randrange(256)}.0/24"}
+        if previous is not None:  # tracking/extension.py _attach: the visitor's last journey
+            landing.context["previous_started_at"] = previous
         if r() > 0.82:
             return  # a bounce
         viewed = []
@@ -447,19 +464,26 @@ def run_baseline(target: Target, events: list[Event], args, one_transaction: boo
     return {"events": done, "seconds": elapsed, "rate": done / elapsed, "rows": counts}
 
 
-def run_writer(target: Target, events: list[Event], args) -> dict:
-    """The real EventWriter of a create_app app: enqueue all, then flush()."""
+def make_app(target: Target, args, spool_dir: Path, queue_size: int):
     from storefront.app import create_app
+
+    return create_app({
+        "TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": target.url,
+        "JOURNEY_SWEEP_INTERVAL": 0, "JOURNEY_BATCH_SIZE": args.batch,
+        "JOURNEY_QUEUE_SIZE": queue_size,
+        "JOURNEY_SPOOL_DIR": str(spool_dir),  # not instance/journey-spool
+    })
+
+
+def run_writer(target: Target, events: list[Event], args, workdir: Path) -> dict:
+    """The real EventWriter of a create_app app: enqueue all, then flush()."""
     from storefront.extensions import db
 
     target.fresh()
-    app = create_app({
-        "TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": target.url,
-        "JOURNEY_SWEEP_INTERVAL": 0, "JOURNEY_BATCH_SIZE": args.batch,
-        # The default queue (10,000) would drop most of an instant burst of 50,000:
-        # big enough for the whole burst, so the rate is the writer's, not the drops'.
-        "JOURNEY_QUEUE_SIZE": len(events) + 1,
-    })
+    # The default queue (10,000) would send most of an instant burst of 50,000 to the
+    # spool: big enough for the whole burst, so the rate is the writer's (the spool path is
+    # measured by run_spool).
+    app = make_app(target, args, workdir / f"spool-{target.kind}-writer", len(events) + 1)
     state = app.extensions["journey"]
     with state.engine.connect() as conn:  # open the pool's connection outside the timing
         conn.execute(text("SELECT 1"))
@@ -480,7 +504,7 @@ def run_writer(target: Target, events: list[Event], args) -> dict:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        writer.flush(timeout=args.max_seconds)
+        writer.flush(timeout=3 * args.max_seconds)
     finally:
         elapsed = time.perf_counter() - started
         finished.set()
@@ -488,7 +512,8 @@ def run_writer(target: Target, events: list[Event], args) -> dict:
     left = writer.depth
     written = state.metrics.written._value.get()
     dropped = {reason: state.metrics.dropped.labels(reason)._value.get()
-               for reason in ("invalid", "queue_full", "error", "no_journey")}
+               for reason in ("invalid", "queue_full", "error", "no_journey", "spool_full")}
+    spooled = int(state.metrics.spooled._value.get())
     progress(int(written), force=True)
     writer.stop(timeout=5)
     counts = target.counts(state.engine)
@@ -497,8 +522,62 @@ def run_writer(target: Target, events: list[Event], args) -> dict:
         db.engine.dispose()
     return {"events": len(events), "seconds": elapsed, "rate": written / elapsed,
             "enqueue_seconds": enqueued, "written": int(written), "left_in_queue": left,
-            "dropped": {k: int(v) for k, v in dropped.items() if v}, "rows": counts,
-            "partial": left > 0}
+            "dropped": {k: int(v) for k, v in dropped.items() if v}, "spooled": spooled,
+            "rows": counts, "partial": left > 0}
+
+
+def run_spool(target: Target, events: list[Event], args, workdir: Path) -> dict:
+    """A burst bigger than the queue: what enqueue() costs the request thread once the queue
+    is full and events go to the durable spool (tracking/spool.py: glob + stat of the spool
+    directory, JSON encode, open, write and fsync, under a lock, per event)."""
+    from storefront.extensions import db
+
+    target.fresh()
+    queue_size = args.spool_queue
+    burst = events[:queue_size + args.spool_events]  # the writer takes a batch out at once
+    spool_dir = workdir / f"spool-{target.kind}-full"
+    app = make_app(target, args, spool_dir, queue_size)
+    state = app.extensions["journey"]
+    with state.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    writer = state.writer
+    fast, slow = [], []
+    deadline = time.perf_counter() + args.max_seconds
+    spooled_counter = state.metrics.spooled._value
+    for e in burst:
+        before = spooled_counter.get()
+        t = time.perf_counter()
+        writer.enqueue(e)
+        took = time.perf_counter() - t
+        (slow if spooled_counter.get() > before else fast).append(took)
+        if time.perf_counter() > deadline:
+            log(f"    stopped at --max-seconds {args.max_seconds}")
+            break
+    spooled = int(state.metrics.spooled._value.get())
+    files = list(spool_dir.glob("*.jsonl"))
+    spool_bytes = sum(f.stat().st_size for f in files)
+    log(f"    {len(fast) + len(slow):,} enqueued into a queue of {queue_size:,}: "
+        f"{spooled:,} spooled ({spool_bytes / 1e6:.1f} MB in {len(files)} file(s)); "
+        "flushing (replays the spool)")
+    t = time.perf_counter()
+    writer.flush(timeout=2 * args.max_seconds)
+    flushed = time.perf_counter() - t
+    writer.stop(timeout=5)
+    counts = target.counts(state.engine)
+    state.engine.dispose()
+    with app.app_context():
+        db.engine.dispose()
+
+    def pct(xs, q):
+        xs = sorted(xs)
+        return 1e6 * xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else 0.0
+
+    return {"queue_size": queue_size, "burst": len(fast) + len(slow), "spooled": spooled,
+            "queued_p50_us": pct(fast, 0.5), "queued_p99_us": pct(fast, 0.99),
+            "spooled_p50_us": pct(slow, 0.5), "spooled_p99_us": pct(slow, 0.99),
+            "spooled_max_us": pct(slow, 1.0), "spooled_total_s": sum(slow),
+            "flush_s": flushed, "rows": counts,
+            "all_stored": counts["journey_events"] == len(fast) + len(slow)}
 
 
 def bench_target(kind: str, events: list[Event], journeys: int, args, workdir: Path) -> dict:
@@ -511,17 +590,23 @@ def bench_target(kind: str, events: list[Event], journeys: int, args, workdir: P
         baseline = run_baseline(target, events, args, one_transaction=False)
         baseline_one = run_baseline(target, events, args, one_transaction=True)
         log(f"== {kind}: EventWriter enqueue all + flush()")
-        writer = run_writer(target, events, args)
+        # The same events the tracker measurement got through (all, unless it hit the cap).
+        writer = run_writer(target, events[:tracker["events"]], args, workdir)
+        spool = None
+        if args.spool_events and kind == args.spool_on:
+            log(f"== {kind}: enqueue with the queue full (durable spool path)")
+            spool = run_spool(target, events, args, workdir)
     finally:
         target.close()
     expected_ok = (tracker["rows"]["journey_events"] == tracker["events"]
-                   and writer["rows"]["journey_events"] == writer["written"]
+                   and writer["rows"]["journey_events"] == writer["written"] == writer["events"]
+                   and writer["rows"]["journeys"] == tracker["rows"]["journeys"]
                    and (tracker["partial"] or tracker["rows"]["journeys"] == journeys))
     if not expected_ok:
         log(f"!! {kind}: row counts do not match: tracker {tracker['rows']}, "
             f"writer {writer['rows']}, expected {len(events)} events / {journeys} journeys")
     return {"tracker": tracker, "baseline": baseline, "baseline_one_txn": baseline_one,
-            "writer": writer, "ratio": baseline["rate"] / tracker["rate"],
+            "writer": writer, "spool": spool, "ratio": baseline["rate"] / tracker["rate"],
             "ratio_one_txn": baseline_one["rate"] / tracker["rate"], "rows_ok": expected_ok}
 
 
@@ -531,8 +616,15 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=500, help="JOURNEY_BATCH_SIZE")
     parser.add_argument("--only", choices=("sqlite", "postgresql"), default=None)
     parser.add_argument("--seed", type=int, default=20261122)
-    parser.add_argument("--max-seconds", type=float, default=240.0,
-                        help="stop a measurement after this long (reported as partial)")
+    parser.add_argument("--max-seconds", type=float, default=75.0,
+                        help="stop the tracker measurement after this long; the rate is then "
+                             "over the events written so far (the table says how many), and "
+                             "the EventWriter run gets that same prefix")
+    parser.add_argument("--spool-queue", type=int, default=1000,
+                        help="queue size for the queue-full (spool) measurement")
+    parser.add_argument("--spool-events", type=int, default=2000,
+                        help="events enqueued past the full queue (0: skip the measurement)")
+    parser.add_argument("--spool-on", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--admin-url", default=ADMIN_URL)
     parser.add_argument("--db-name", default="touchpoint_bench_writer")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
@@ -551,6 +643,7 @@ def main(argv=None) -> int:
         f"{sum(per_batch_journeys) / len(per_batch_journeys):.0f} on average")
 
     kinds = [args.only] if args.only else ["sqlite", "postgresql"]
+    load_start = os.getloadavg()
     results = {}
     workdir = Path(tempfile.mkdtemp(prefix="touchpoint_bench_writer_", dir="/tmp"))
     try:
@@ -559,40 +652,61 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    load_end = os.getloadavg()
+    jpb = sum(per_batch_journeys) / len(per_batch_journeys)
     log("")
-    log(f"Writer ingestion: {len(events):,} events, {journeys:,} journeys, batches of "
-        f"{args.batch} ({sum(per_batch_journeys) / len(per_batch_journeys):.0f} journeys/batch)")
-    header = (f"| {'database':<10} | {'tracker write_batch':>19} | {'baseline (500/txn)':>18} | "
-              f"{'baseline/tracker':>16} | {'baseline (1 txn)':>16} | {'EventWriter':>11} |")
-    log(header)
-    log("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    log(f"Writer ingestion: {len(events):,} events over {journeys:,} journeys, batches of "
+        f"{args.batch} (~{jpb:.0f} journeys per batch); load average "
+        f"{load_start[0]:.1f} -> {load_end[0]:.1f} on {os.cpu_count()} CPUs")
+    rows = []
     for kind, r in results.items():
-        log(f"| {kind:<10} | {r['tracker']['rate']:>13,.0f} ev/s | "
-            f"{r['baseline']['rate']:>13,.0f} ev/s | {r['ratio']:>15.1f}x | "
-            f"{r['baseline_one_txn']['rate']:>11,.0f} ev/s | "
-            f"{r['writer']['rate']:>6,.0f} ev/s |")
+        tr, w = r["tracker"], r["writer"]
+        rows.append((kind, f"{tr['events']:,}" + (" (capped)" if tr["partial"] else ""),
+                     f"{tr['rate']:,.0f}", f"{r['baseline']['rate']:,.0f}", f"{r['ratio']:,.0f}x",
+                     f"{r['baseline_one_txn']['rate']:,.0f}",
+                     f"{w['rate']:,.0f}" + (" (partial)" if w["partial"] else "")))
+    table(("database", "events timed", "tracker write_batch ev/s", "baseline ev/s (500/txn)",
+           "baseline / tracker", "baseline ev/s (1 txn)", "EventWriter ev/s"), rows)
     log("")
-    log("Where the tracker's time goes:")
-    log(f"| {'database':<10} | {'total s':>7} | {'insert_events s':>15} | {'fold s':>7} | "
-        f"{'SQL stmts/batch':>15} | {'batch p50 ms':>12} | {'batch max ms':>12} |")
-    log("|------------|---------|-----------------|---------|-----------------|"
-        "--------------|--------------|")
+    log("Where the tracker's time goes (write_batch run):")
+    rows = []
     for kind, r in results.items():
         tr = r["tracker"]
-        log(f"| {kind:<10} | {tr['seconds']:>7.1f} | {tr['insert_seconds']:>15.1f} | "
-            f"{tr['fold_seconds']:>7.1f} | {tr['statements_per_batch']:>15,.0f} | "
-            f"{tr['batch_p50_ms']:>12.0f} | {tr['batch_max_ms']:>12.0f} |")
+        rows.append((kind, f"{tr['seconds']:.1f}", f"{tr['insert_seconds']:.1f}",
+                     f"{tr['fold_seconds']:.1f} ({100 * tr['fold_seconds'] / tr['seconds']:.0f}%)",
+                     f"{tr['statements_per_batch']:,.0f}",
+                     f"{tr['statements_per_batch'] / args.batch:.1f}",
+                     f"{tr['batch_p50_ms']:,.0f}", f"{tr['batch_max_ms']:,.0f}"))
+    table(("database", "total s", "insert_events s", "_fold s", "SQL statements / batch",
+           "per event", "batch p50 ms", "batch max ms"), rows)
     for kind, r in results.items():
         stm = r["tracker"]["statements"]
         log(f"  {kind} statements: " + ", ".join(f"{k} {v:,}" for k, v in
                                                    sorted(stm.items(), key=lambda kv: -kv[1])))
         w = r["writer"]
         log(f"  {kind} EventWriter: enqueue {w['enqueue_seconds']:.2f}s, written {w['written']:,}"
-            f", dropped {w['dropped'] or 0}, left in queue {w['left_in_queue']}")
+            f", spooled {w['spooled']}, dropped {w['dropped'] or 0}, left in queue "
+            f"{w['left_in_queue']}")
+    spools = [(kind, r["spool"]) for kind, r in results.items() if r["spool"]]
+    for kind, sp in spools:
+        log("")
+        log(f"enqueue() on the request thread, {kind}, queue of {sp['queue_size']:,}, burst of "
+            f"{sp['burst']:,} ({sp['spooled']:,} went to the spool):")
+        table(("enqueue", "p50 us", "p99 us", "max us", "total s"), [
+            ("into the queue", f"{sp['queued_p50_us']:,.1f}", f"{sp['queued_p99_us']:,.1f}",
+             "", ""),
+            ("queue full: to the spool (fsync)", f"{sp['spooled_p50_us']:,.0f}",
+             f"{sp['spooled_p99_us']:,.0f}", f"{sp['spooled_max_us']:,.0f}",
+             f"{sp['spooled_total_s']:.1f}"),
+        ])
+        log(f"  flush() afterwards (writes the queue, replays the spool): {sp['flush_s']:.1f}s;"
+            f" all {sp['burst']:,} stored: {sp['all_stored']}")
     summary = {
         "benchmark": "writer_ingestion", "events": len(events), "journeys": journeys,
-        "batch": args.batch,
+        "batch": args.batch, "journeys_per_batch": round(jpb),
+        "loadavg": [round(load_start[0], 2), round(load_end[0], 2)],
         **{f"{kind}_{key}": value for kind, r in results.items() for key, value in (
+            ("events_timed", r["tracker"]["events"]),
             ("tracker_eps", round(r["tracker"]["rate"])),
             ("baseline_eps", round(r["baseline"]["rate"])),
             ("baseline_one_txn_eps", round(r["baseline_one_txn"]["rate"])),
@@ -601,6 +715,10 @@ def main(argv=None) -> int:
             ("statements_per_batch", round(r["tracker"]["statements_per_batch"])),
             ("fold_share", round(r["tracker"]["fold_seconds"] / r["tracker"]["seconds"], 3)),
             ("rows_ok", r["rows_ok"]),
+            ("spooled_enqueue_p50_us", round(r["spool"]["spooled_p50_us"]) if r["spool"]
+             else None),
+            ("spooled_enqueue_p99_us", round(r["spool"]["spooled_p99_us"]) if r["spool"]
+             else None),
             ("partial", r["tracker"]["partial"] or r["writer"]["partial"]),
         )},
     }

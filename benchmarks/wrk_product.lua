@@ -1,27 +1,34 @@
--- wrk script for benchmarks/tracking_overhead.py: GET one page as a browser.
--- BENCH_PATH: the page; BENCH_UA: the User-Agent; BENCH_COOKIE: a returning shopper's
--- Cookie header; BENCH_NEW_VISITOR_EVERY=N: every Nth request (per wrk thread) carries no
--- cookie at all, i.e. is a brand-new visitor (0: never). Prints one WRK_JSON line at the end.
+-- wrk script for benchmarks/tracking_overhead.py: GET one page as browsers do.
+-- BENCH_PATH: the page; BENCH_UA: the User-Agent; BENCH_COOKIES: returning shoppers' Cookie
+-- headers separated by "|", used in turn; BENCH_NEW_VISITOR_EVERY=N: every Nth request (per
+-- wrk thread) carries no cookie at all, i.e. is a brand-new visitor (0: never).
+-- Prints one WRK_JSON line at the end.
 local path = os.getenv("BENCH_PATH") or "/"
 local ua = os.getenv("BENCH_UA") or "Mozilla/5.0"
-local cookie = os.getenv("BENCH_COOKIE") or ""
 local every = tonumber(os.getenv("BENCH_NEW_VISITOR_EVERY") or "0")
 local accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-local n = 0
-local returning, newcomer
+local cookies = {}
+for c in string.gmatch(os.getenv("BENCH_COOKIES") or "", "[^|]+") do
+  table.insert(cookies, c)
+end
+local n, r = 0, 0
+local returning, newcomer = {}, nil
 
 function init(args)
-  returning = wrk.format("GET", path, {["User-Agent"] = ua, ["Accept"] = accept,
-                                        ["Cookie"] = cookie})
+  for i, c in ipairs(cookies) do
+    returning[i] = wrk.format("GET", path, {["User-Agent"] = ua, ["Accept"] = accept,
+                                            ["Cookie"] = c})
+  end
   newcomer = wrk.format("GET", path, {["User-Agent"] = ua, ["Accept"] = accept})
 end
 
 function request()
   n = n + 1
-  if every > 0 and n % every == 0 then
+  if #returning == 0 or (every > 0 and n % every == 0) then
     return newcomer
   end
-  return returning
+  r = r + 1
+  return returning[(r - 1) % #returning + 1]
 end
 
 function done(summary, latency, requests)

@@ -186,25 +186,31 @@ def main() -> int:
         log(f"hooks: {label}: {args.requests} timed requests per variant, interleaved in "
             f"blocks of {block}")
         samples = {"on": [], "off": []}
+        cpu_samples = {"on": [], "off": []}
         done = 0
         while done < args.requests:
             n = min(block, args.requests - done)
             for variant in ("on", "off"):
                 client = clients[variant]
                 for _ in range(n):
+                    c0 = cpu()
                     t0 = perf()
                     resp = client.get(TRIVIAL_PATH, headers=headers)
                     t1 = perf()
+                    c1 = cpu()
                     if resp.status_code != 200:
                         raise RuntimeError(f"{variant} {label}: {resp.status_code}")
                     samples[variant].append(t1 - t0)
+                    cpu_samples[variant].append(c1 - c0)
             done += n
             flush()
         on, off = stats_us(samples["on"]), stats_us(samples["off"])
         hook_results[label] = {"on": on, "off": off,
                                "delta_p50": on["p50"] - off["p50"],
                                "delta_p99": on["p99"] - off["p99"],
-                               "delta_mean": on["mean"] - off["mean"]}
+                               "delta_mean": on["mean"] - off["mean"],
+                               "delta_cpu_p50": stats_us(cpu_samples["on"])["p50"]
+                               - stats_us(cpu_samples["off"])["p50"]}
 
     # -- the cookie the tracker sets: sanity ------------------------------------------------
     r = clients["on"].get(TRIVIAL_PATH, headers=newcomer)
@@ -223,7 +229,8 @@ def main() -> int:
                f"{r['p99']:.1f}", f"{r['mean']:.1f}", f"{r['cpu_p50']:.1f}"]
               for label, r in track_results.items()]
     h_rows = [[label, f"{r['on']['p50']:.1f}", f"{r['on']['p99']:.1f}", f"{r['off']['p50']:.1f}",
-               f"{r['off']['p99']:.1f}", f"{r['delta_p50']:+.1f}", f"{r['delta_mean']:+.1f}"]
+               f"{r['off']['p99']:.1f}", f"{r['delta_p50']:+.1f}", f"{r['delta_mean']:+.1f}",
+               f"{r['delta_cpu_p50']:+.1f}"]
               for label, r in hook_results.items()]
     mp = "multiprocess (mmap) values" if not args.no_multiproc else "in-memory values"
     print(f"journey.track() on the request thread, µs per call ({args.calls} calls per case, "
@@ -232,7 +239,9 @@ def main() -> int:
     print(f"\nRequest hooks: GET {TRIVIAL_PATH} (a trivial HTML view) through the test client, "
           f"µs per request ({args.requests} per variant and case, interleaved):\n")
     print(table(["visitor", "on p50", "on p99", "off p50", "off p99", "Δ p50 (on-off)",
-                 "Δ mean"], h_rows))
+                 "Δ mean", "Δ thread-CPU p50"], h_rows))
+    print("(thread-CPU: time.thread_time_ns of the calling thread, i.e. without the waits for "
+          "the GIL while the journey writer thread runs)")
     print(f"\nEvents written by the writer during the run: {int(written)}; dropped: "
           + (", ".join(f"{k}={int(v)}" for k, v in dropped.items() if v) or "none"))
     if profile_text:
@@ -245,7 +254,8 @@ def main() -> int:
         "hooks": {k: {"on_p50": round(r["on"]["p50"], 1), "on_p99": round(r["on"]["p99"], 1),
                       "off_p50": round(r["off"]["p50"], 1), "off_p99": round(r["off"]["p99"], 1),
                       "delta_p50": round(r["delta_p50"], 1),
-                      "delta_mean": round(r["delta_mean"], 1)}
+                      "delta_mean": round(r["delta_mean"], 1),
+                      "delta_thread_cpu_p50": round(r["delta_cpu_p50"], 1)}
                   for k, r in hook_results.items()},
         "events_written": int(written), "events_dropped": {k: int(v) for k, v in dropped.items()},
         "machine": machine, "machine_after": machine_note(),

@@ -1,10 +1,12 @@
 """A durable local spool: events the database could not take (it was down) or the queue
 could not hold (it was full) wait on disk and are replayed when the database is back.
 
-Files are JSON lines, one file per process at a time, fsync'd on write. Replay claims a file
-by renaming it (atomic), so two processes never replay the same file; a replay interrupted
-half-way is simply replayed again, because event ids make stored events idempotent. The
-spool is bounded by ``max_bytes``: past it events are dropped and counted, never silently.
+Files are JSON lines, fsync'd on write. A writer appends to its own ``writing-…`` file and
+seals it (renames it ``spool-…``) before replaying; replay claims sealed files by renaming them
+(atomic), so no file is read while someone appends to it and no two processes replay the
+same file. A dead process's unsealed file is claimed too. A replay interrupted half-way is
+simply replayed again, because event ids make stored events idempotent. The spool is bounded
+by ``max_bytes``: past it events are dropped and counted, never silently.
 """
 
 from __future__ import annotations
@@ -77,8 +79,15 @@ class Spool:
         if self._current is None or self._pid != os.getpid():
             self.directory.mkdir(parents=True, exist_ok=True)
             self._pid = os.getpid()
-            self._current = self.directory / f"spool-{self._pid}-{uuid.uuid4().hex[:8]}.jsonl"
+            self._current = self.directory / f"writing-{self._pid}-{uuid.uuid4().hex}.jsonl"
         return self._current
+
+    def _seal(self) -> None:
+        """Hand this writer's file over to replay (called under the lock)."""
+        if self._current is not None and self._current.exists():
+            self._current.rename(self._current.with_name(
+                "spool-" + self._current.name.removeprefix("writing-")))
+        self._current = None
 
     # -- reading ----------------------------------------------------------------------------
     def size(self) -> int:
@@ -88,7 +97,12 @@ class Spool:
             return 0
 
     def pending(self) -> bool:
-        return self.directory.is_dir() and any(self.directory.glob("spool-*.jsonl"))
+        if not self.directory.is_dir():
+            return False
+        if self._current is not None and self._current.exists():
+            return True
+        return any(self.directory.glob("spool-*.jsonl")) or any(
+            _owner_dead(p) for p in self.directory.glob("writing-*.jsonl"))
 
     def replay(self, write: Callable[[list[Event]], None], batch_size: int) -> int:
         """Write spooled events back; returns how many. Stops at the first failure (the
@@ -107,17 +121,21 @@ class Spool:
             path.unlink(missing_ok=True)
         return replayed
 
-    def _claim(self) -> Iterator[Path]:
+    def _claim(self) -> list[Path]:
+        claimed = []
         with self._lock:
-            # The file this process appends to is sealed first, so new events start another.
-            self._current = None
-        for path in sorted(self.directory.glob("spool-*.jsonl")):
-            claimed = path.with_name(f"replaying-{os.getpid()}-{path.name}")
-            try:
-                path.rename(claimed)  # atomic: exactly one process wins
-            except OSError:
-                continue
-            yield claimed
+            self._seal()  # our own file: appends go to a new one from now on
+            for path in self.directory.glob("writing-*.jsonl"):
+                if _owner_dead(path):  # its writer died before sealing it
+                    path.rename(path.with_name("spool-" + path.name.removeprefix("writing-")))
+            for path in sorted(self.directory.glob("spool-*.jsonl")):
+                target = path.with_name(f"replaying-{os.getpid()}-{path.name}")
+                try:
+                    path.rename(target)  # atomic: exactly one process wins
+                except OSError:
+                    continue
+                claimed.append(target)
+        return claimed
 
     def _unclaim(self, path: Path) -> None:
         original = path.name.split("-", 2)[2]
@@ -150,6 +168,11 @@ class Spool:
                     self._unclaim(path)
                 except OSError:
                     continue
+
+
+def _owner_dead(path: Path) -> bool:
+    pid = path.name.split("-")[1]
+    return pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:

@@ -44,6 +44,7 @@ class EventWriter:
     ):
         self._spool = spool
         self._overflow: collections.deque[Event] = collections.deque()
+        self._overflow_lock = threading.Lock()
         self._on_spooled = on_spooled or (lambda n: None)
         self._replay_interval = replay_interval
         self._last_replay = 0.0
@@ -81,9 +82,12 @@ class EventWriter:
         return True
 
     def _spool_overflow(self) -> None:
-        batch = []
-        while self._overflow and len(batch) < 10 * self._batch_size:
-            batch.append(self._overflow.popleft())
+        batch: list[Event] = []
+        while len(batch) < 10 * self._batch_size:
+            try:  # flush() and the thread may both be draining: never trust a len() check
+                batch.append(self._overflow.popleft())
+            except IndexError:
+                break
         if batch and self._spool is not None and self._spool.append(batch):
             self._on_spooled(len(batch))
 
@@ -104,6 +108,7 @@ class EventWriter:
                 # A forked child (gunicorn worker): the parent's queue and lock are not ours.
                 self._queue = queue.Queue(self._queue_size)
                 self._overflow = collections.deque()
+                self._overflow_lock = threading.Lock()
                 self._lock = threading.Lock()
                 self._stopping = threading.Event()
                 self._pid = os.getpid()
@@ -219,16 +224,19 @@ class EventWriter:
         """Spooled events back to the database, every few seconds while any wait."""
         if self._spool is None:
             return
-        while self._overflow:
-            self._spool_overflow()
-        now = time.monotonic()
-        if not force and now - self._last_replay < self._replay_interval:
-            return
-        self._last_replay = now
-        if not self._spool.pending():
-            return
-        with self._lock:
-            replayed = self._spool.replay(self._write, self._batch_size)
+        # One drainer at a time (the thread, or flush()): whoever comes second sees the
+        # overflow already on disk, so a flush never misses events another thread holds.
+        with self._overflow_lock:
+            while self._overflow:
+                self._spool_overflow()
+            now = time.monotonic()
+            if not force and now - self._last_replay < self._replay_interval:
+                return
+            self._last_replay = now
+            if not self._spool.pending():
+                return
+            with self._lock:
+                replayed = self._spool.replay(self._write, self._batch_size)
         if replayed:
             log.info("journey writer: replayed %d spooled events", replayed)
 

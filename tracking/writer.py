@@ -64,6 +64,7 @@ class EventWriter:
         self._stopping = threading.Event()
         self._last_sweep = time.monotonic()
         self._registered_exit = False
+        self._stopped = False
 
     # -- request side ---------------------------------------------------------------------
     def enqueue(self, event: Event) -> bool:
@@ -124,7 +125,10 @@ class EventWriter:
                     self._spool.recover_abandoned_claims()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Flush what is queued and stop the thread (at exit, and in tests)."""
+        """Flush what is queued and stop the thread (at exit, and in tests). Once."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stopping.set()
         thread = self._thread
         if thread is not None and thread.is_alive() and self._pid == os.getpid():

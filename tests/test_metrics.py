@@ -129,8 +129,11 @@ def test_gunicorn_two_workers_multiprocess_metrics(gunicorn, shop_db):
     add_to_cart_over_http(server.url, mug.id, shoppers=12)
 
     def settled():
+        # A writer counts a stage entry just after its commit: wait for both to be seen.
         text = server.metrics()
-        return text if value(text, "journey_active", stage="cart") == 12 else None
+        done = (value(text, "journey_active", stage="cart") == 12
+                and value(text, "tracking_events_written_total") == 24)
+        return text if done else None
 
     text = poll(settled)
     assert text, server.metrics()

@@ -132,14 +132,15 @@ class _AppState:
     def _write(self, events: list[Event]) -> None:
         with self.engine.begin() as conn:
             outcome = store.write_batch(conn, events, self.recovery_window)
-        self.metrics.written.inc(outcome.written)
-        if outcome.unresolved:
-            self.metrics.dropped.labels("no_journey").inc(outcome.unresolved)
         for stage, seconds in outcome.entered:
             self.metrics.stage_entered.labels(stage).inc()
             self.metrics.time_to_stage.labels(stage).observe(seconds)
         if outcome.recovered:
             self.metrics.recovered.inc(outcome.recovered)
+        if outcome.unresolved:
+            self.metrics.dropped.labels("no_journey").inc(outcome.unresolved)
+        # Last: once "written" shows a batch, everything it caused is counted too.
+        self.metrics.written.inc(outcome.written)
         if outcome.entered or outcome.recovered:
             self.active.invalidate()
 

@@ -6,6 +6,9 @@ Three variants of the same store, on the same seeded SQLite database (a fresh co
     off       the tracker's kill switch (JOURNEY_ENABLED=false)
     exporter  tracker off, prometheus-flask-exporter's PrometheusMetrics(app) instead
               (benchmarks/wsgi_exporter.py) — the usual "just add Prometheus" baseline
+    on-noviews  (only with --variants) tracker on, but the store's own product-view log
+              (catalog.record_view, done only when a visitor id exists) made a no-op
+              (benchmarks/wsgi_noviews.py): the tracker's own cost, without the store's
 
 Two measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent (tracked):
 
@@ -33,7 +36,8 @@ visitor cookie and session). Default 10: 10% new visitors. --visitors 1 is one c
 cookie; --new-visitor-every 0: all returning; 1: all new.
 
     .venv/bin/pip install prometheus-flask-exporter && apt-get install wrk valgrind
-    .venv/bin/python benchmarks/tracking_overhead.py                      # ~8 min on 2 cores
+    .venv/bin/python benchmarks/tracking_overhead.py                      # ~5 min on 2 cores
+    .venv/bin/python benchmarks/tracking_overhead.py --variants on,off,exporter,on-noviews
     .venv/bin/python benchmarks/tracking_overhead.py --skip-callgrind --rounds 5
     .venv/bin/python benchmarks/tracking_overhead.py --skip-load
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -60,11 +59,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._pg import check_name, pg_recreate, pg_url  # noqa: E402
+
 # Nothing that imports prometheus_client may be imported at module level: the multiprocess
 # roles must set PROMETHEUS_MULTIPROC_DIR first (it is read when prometheus_client loads).
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-PROTECTED = {"postgres", "template0", "template1", "test", "tp_dev"}
 CATEGORIES = ("kitchen", "coffee-tea", "audio", "fitness", "outdoor", "home", "office",
               "garden", "toys", "books", "beauty", "pets")
 WORDS = ("kettle", "headphones", "yoga mat", "grinder", "lamp", "tent", "desk", "pan",
@@ -112,28 +112,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # -- database ----------------------------------------------------------------------------------
-
-def check_name(name: str) -> None:
-    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name) or name in PROTECTED \
-            or "bench" not in name:
-        sys.exit(f"refusing database name {name!r}: use a name containing 'bench'")
-
-
-def pg_url(admin_url: str, name: str, driver: str = "postgresql") -> str:
-    base = admin_url.rsplit("/", 1)[0] + "/" + name
-    return base.replace("postgresql://", driver + "://", 1)
-
-
-def pg_recreate(admin_url: str, name: str, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
 
 def make_app(url: str, spool_dir: str):
     from storefront.app import create_app

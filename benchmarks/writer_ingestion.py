@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -49,13 +48,13 @@ from psycopg import sql  # noqa: E402
 from sqlalchemy import event as sa_event  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from benchmarks._pg import check_name, pg_recreate, pg_url  # noqa: E402
 from tracking import store  # noqa: E402
 from tracking.events import Event  # noqa: E402
 from tracking.extension import _make_engine  # noqa: E402
 from tracking.touchpoints import CATALOGUE  # noqa: E402
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-PROTECTED = {"postgres", "template0", "template1", "test", "tp_dev"}
 RECOVERY_WINDOW = timedelta(days=7)  # JOURNEY_RECOVERY_WINDOW default
 EVENT_COLUMNS = ("event_id", "journey_id", "visitor_id", "session_id", "customer_id",
                  "order_ref", "touchpoint", "stage", "occurred_at", "props")
@@ -255,25 +254,6 @@ def batches(events: list[Event], size: int):
 
 
 # -- databases ---------------------------------------------------------------------------------
-
-def check_name(name: str) -> None:
-    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name) or name in PROTECTED \
-            or "bench" not in name:
-        sys.exit(f"refusing database name {name!r}: use a name containing 'bench'")
-
-
-def pg_url(admin_url: str, name: str, driver: str = "postgresql") -> str:
-    base = admin_url.rsplit("/", 1)[0] + "/" + name
-    return base.replace("postgresql://", driver + "://", 1)
-
-
-def pg_recreate(admin_url: str, name: str, drop_only: bool = False) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
 
 def migrate(url: str) -> None:
     """The schema, exactly as the project builds it."""

@@ -60,6 +60,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks._pg import check_name, pg_recreate, pg_url  # noqa: E402
+from benchmarks._report import log, table  # noqa: E402
 
 # Nothing that imports prometheus_client may be imported at module level: the multiprocess
 # roles must set PROMETHEUS_MULTIPROC_DIR first (it is read when prometheus_client loads).
@@ -87,19 +88,6 @@ VISITS = (("product", 50), ("landing", 14), ("category", 8), ("search", 6), ("ca
           ("product_404", 3), ("bot", 3), ("gpc", 2), ("unmatched", 2), ("login", 2))
 STAGES = ("landing", "browse", "cart", "checkout", "payment", "purchase", "shipped",
           "delivered", "reviewed")
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def table(header, rows) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    log("| " + " | ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    log("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        log("| " + " | ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                              for i, (c, w) in enumerate(zip(row, widths, strict=True))) + " |")
 
 
 def utcnow() -> datetime:

@@ -49,6 +49,7 @@ from sqlalchemy import event as sa_event  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from benchmarks._pg import check_name, pg_recreate, pg_url  # noqa: E402
+from benchmarks._report import log, table  # noqa: E402
 from tracking import store  # noqa: E402
 from tracking.events import Event  # noqa: E402
 from tracking.extension import _make_engine  # noqa: E402
@@ -68,20 +69,6 @@ SOURCES = (  # (utm source, medium, campaign, referrer host, weight)
     ("instagram", "social", "creator-picks", "l.instagram.com", 8),
 )
 DEVICES = (("mobile", 50), ("desktop", 42), ("tablet", 8))
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def table(header, rows) -> None:
-    """A Markdown table, columns padded to fit."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    log("| " + " | ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    log("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        log("| " + " | ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                              for i, (c, w) in enumerate(zip(row, widths, strict=True))) + " |")
 
 
 # -- events ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEBS := chromium prometheus
 APT_STAMP := $(VENV)/.apt-installed
 
-.PHONY: install system-deps demo test test-fast lint migrate seed clean
+.PHONY: install system-deps demo test test-fast lint migrate seed clean bench-deps
 
 install: $(STAMP) $(APT_STAMP)
 
@@ -48,6 +48,15 @@ migrate: install
 
 seed: install
 	$(FLASK) seed
+
+# What benchmarks/ needs beyond the tests: prometheus-flask-exporter, wrk and valgrind.
+bench-deps: install
+	$(PIP) install --quiet -e '.[bench]'
+	@missing=""; for p in wrk valgrind; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache test-artifacts .demo

@@ -2,8 +2,7 @@
 
     python benchmarks/_callgrind_requests.py VARIANT K
 
-Builds the store in-process (VARIANT: on | off | exporter |
-on-noviews), sends K GETs of the product
+Builds the store in-process (VARIANT: on | off | exporter), sends K GETs of the product
 page through the Flask test client (no server, no sockets), then — tracker on — stops the
 journey writer, which writes every event still queued. The environment (set by the parent)
 picks the database, the visitors' cookies and the writer's batching. Start-up is paid the
@@ -32,8 +31,6 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     if variant == "exporter":
         from wsgi_exporter import app  # noqa: PLC0415
-    elif variant == "on-noviews":
-        from wsgi_noviews import app  # noqa: PLC0415
     else:
         from storefront.app import create_app  # noqa: PLC0415
 
@@ -56,17 +53,26 @@ def main() -> int:
 
     client = app.test_client(use_cookies=False)
     accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-    returning = [{"User-Agent": ua, "Accept": accept, "Cookie": c} for c in cookies]
+    # Each returning visitor keeps the visitor cookie the store last sent, as a browser does
+    # (the store re-sends it when the journey changes, or every JOURNEY_SESSION_TIMEOUT/60).
+    jars = [dict(part.split("=", 1) for part in c.split("; ")) for c in cookies]
     newcomer = {"User-Agent": ua, "Accept": accept}
     bad = r = 0
     for n in range(1, k + 1):  # the same sequence as benchmarks/wrk_product.lua
-        if not returning or (every > 0 and n % every == 0):
+        jar = None
+        if not jars or (every > 0 and n % every == 0):
             headers = newcomer
         else:
-            headers = returning[r % len(returning)]
+            jar = jars[r % len(jars)]
             r += 1
+            headers = {"User-Agent": ua, "Accept": accept,
+                       "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
         response = client.get(path, headers=headers)
         bad += response.status_code != 200
+        if jar is not None:
+            for header in response.headers.getlist("Set-Cookie"):
+                name, value = header.split(";", 1)[0].split("=", 1)
+                jar[name] = value
         response.close()
     if state.enabled:
         state.writer.stop(timeout=600)

@@ -74,8 +74,8 @@ def ensure_pristine_db(path: str = DEFAULT_PRISTINE_DB) -> str:
 
 
 def fresh_db_copy(pristine: str, directory: str, name: str) -> str:
-    """Each run starts from the same seeded state (product_views and journeys grow while
-    the tracker is on, and the product page reads product_views)."""
+    """Each run starts from the same seeded state (journeys and their events grow while
+    the tracker is on, and the product page's "also viewed" reads them)."""
     dst = os.path.join(directory, name)
     for suffix in ("", "-wal", "-shm"):
         with_suffix = dst + suffix

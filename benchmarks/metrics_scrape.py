@@ -191,7 +191,7 @@ def load_products(app) -> list[tuple[int, str, str, int]]:
 
 class Collector:
     """Takes the place of EventWriter.enqueue: folds each stored event into the journey row the
-    writer would keep (tracking/store.py _fold: furthest stage, first entry per stage, last
+    writer would keep (tracking/store.py _merge: furthest stage, first entry per stage, last
     seen, landing context, purchase), for one bulk insert."""
 
     def __init__(self):

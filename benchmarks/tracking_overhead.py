@@ -6,9 +6,6 @@ Three variants of the same store, on the same seeded SQLite database (a fresh co
     off       the tracker's kill switch (JOURNEY_ENABLED=false)
     exporter  tracker off, prometheus-flask-exporter's PrometheusMetrics(app) instead
               (benchmarks/wsgi_exporter.py) — the usual "just add Prometheus" baseline
-    on-noviews  (only with --variants) tracker on, but the store's own product-view log
-              (catalog.record_view, done only when a visitor id exists) made a no-op
-              (benchmarks/wsgi_noviews.py): the tracker's own cost, without the store's
 
 Two measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent (tracked):
 
@@ -29,15 +26,18 @@ Two measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent 
    callgrind_control -i on); the K difference cancels what is left of start-up either way.
 
 Visitors: --visitors returning shoppers (default 100; their cookies — tp_visitor and the
-Flask session — minted once by a first visit, sent in turn, so a writer batch holds events of
+Flask session — minted by a first visit, sent in turn, so a writer batch holds events of
 many journeys, as on a real site), except every --new-visitor-every-th request, which
 carries no cookie at all: a brand-new visitor (landing + product_view, a new journey, a new
 visitor cookie and session). Default 10: 10% new visitors. --visitors 1 is one constant
-cookie; --new-visitor-every 0: all returning; 1: all new.
+cookie; --new-visitor-every 0: all returning; 1: all new. A browser keeps the visitor cookie
+the store last sent, and the store re-sends it only when the journey changes or its time is
+JOURNEY_SESSION_TIMEOUT/60 (30 s) old. The callgrind driver keeps a cookie jar per visitor
+like a browser; wrk cannot (it sends fixed headers), so the load phase mints fresh cookies
+before every run, and a run (--warmup + --duration) stays under 30 s.
 
-    .venv/bin/pip install prometheus-flask-exporter && apt-get install wrk valgrind
+    make bench-deps     # pip install -e .[bench]; apt-get install wrk valgrind
     .venv/bin/python benchmarks/tracking_overhead.py                      # ~5 min on 2 cores
-    .venv/bin/python benchmarks/tracking_overhead.py --variants on,off,exporter,on-noviews
     .venv/bin/python benchmarks/tracking_overhead.py --skip-callgrind --rounds 5
     .venv/bin/python benchmarks/tracking_overhead.py --skip-load
 
@@ -91,11 +91,9 @@ from _common import (  # noqa: E402
     table,
 )
 
-VARIANTS = ("on", "off", "exporter", "on-noviews")
-LABEL = {"on": "tracker on", "off": "tracker off", "exporter": "exporter only",
-         "on-noviews": "tracker on, no view log"}
-WSGI = {"on": "wsgi:app", "off": "wsgi:app", "exporter": "wsgi_exporter:app",
-        "on-noviews": "wsgi_noviews:app"}
+VARIANTS = ("on", "off", "exporter")
+LABEL = {"on": "tracker on", "off": "tracker off", "exporter": "exporter only"}
+WSGI = {"on": "wsgi:app", "off": "wsgi:app", "exporter": "wsgi_exporter:app"}
 
 
 # -- load under gunicorn -------------------------------------------------------------------
@@ -207,6 +205,7 @@ def load_once(variant: str, round_no: int, args, cookies: list[str], tmp: str) -
                             stderr=subprocess.STDOUT, start_new_session=True)
     drive = run_wrk if args.loadgen == "wrk" else run_pyload
     try:
+        cookies = mint_cookies(args.db, len(cookies)) if cookies else cookies  # fresh: < 30 s
         wait_ready(port, proc, args.workers)
         warm = drive(port, args.warmup, args, cookies) if args.warmup > 0 else {"requests": 0}
         workers = children_of(proc.pid)

@@ -17,7 +17,6 @@ from storefront.models import (
     Category,
     Customer,
     Product,
-    ProductView,
     Review,
     utcnow,
 )
@@ -142,20 +141,6 @@ def seed_history(products: dict[str, Product], rng: random.Random, now, orders: 
     return written
 
 
-def seed_views(products: dict[str, Product], rng: random.Random, now, visitors: int) -> None:
-    by_category: dict[int, list[Product]] = {}
-    for product in products.values():
-        by_category.setdefault(product.category_id, []).append(product)
-    groups = list(by_category.values())
-    for n in range(visitors):
-        group = rng.choice(groups)
-        for product in rng.sample(group, k=min(len(group), rng.randint(2, 4))):
-            db.session.add(ProductView(
-                visitor=f"seed-visitor-{n}", product_id=product.id,
-                viewed_at=now - timedelta(days=rng.uniform(0, 60)),
-            ))
-
-
 @click.command("seed")
 @with_appcontext
 @click.option("--orders", default=320, show_default=True, help="Past orders to create.")
@@ -169,7 +154,6 @@ def seed_command(orders: int, random_seed: int) -> None:
     now = utcnow()
     products = seed_catalog(now)
     written = seed_history(products, rng, now, orders)
-    seed_views(products, rng, now, visitors=400)
     db.session.commit()
     click.echo(
         f"Seeded {len(data.CATEGORIES)} categories, {len(products)} products, "

@@ -66,14 +66,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     journey_cli.add_command(checkout_cli.simulate_command)  # drives this store's pages
 
-    from tracking import visitor_forgotten
-
     from . import catalog
 
-    def forget_views(sender, visitor_id: str, **_extra) -> None:
-        catalog.forget_visitor(visitor_id)
-
-    visitor_forgotten.connect(forget_views, sender=app, weak=False)
+    app.extensions["storefront.also_viewed"] = catalog.ProductCache(
+        app.config["ALSO_VIEWED_CACHE_SECONDS"])
 
     _register_template_helpers(app)
     _register_error_pages(app)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
 
+from cachetools import TTLCache
+from flask import current_app
 from sqlalchemy import Select, and_, case, desc, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
-from .extensions import db
-from .models import Category, Product, ProductPair, ProductView, Review, utcnow
+from .extensions import db, journey
+from .models import Category, Product, ProductPair, Review
 
 SORTS = ("relevance", "price_asc", "price_desc", "rating", "newest")
 MAX_TERMS = 8
@@ -197,49 +199,48 @@ def bought_together(product: Product, limit: int = 4) -> list[Product]:
     return _fill_from_category(product, list(db.session.scalars(_with_category(stmt))), limit)
 
 
-CO_VIEW_WINDOW = timedelta(days=90)
+CO_VIEW_DAYS = 90
 CO_VIEW_VISITORS = 500  # bound the self-join to the most recent viewers
 
 
 def also_viewed(product: Product, limit: int = 4) -> list[Product]:
-    """Products viewed by the visitors who viewed this one (last 90 days, latest 500 viewers)."""
-    since = utcnow() - CO_VIEW_WINDOW
-    viewers = (
-        select(ProductView.visitor)
-        .where(ProductView.product_id == product.id, ProductView.viewed_at >= since)
-        .group_by(ProductView.visitor)
-        .order_by(func.max(ProductView.viewed_at).desc())
-        .limit(CO_VIEW_VISITORS)
-        .subquery()
-    )
-    counts = (
-        select(ProductView.product_id, func.count(func.distinct(ProductView.visitor)).label("n"))
-        .join(viewers, viewers.c.visitor == ProductView.visitor)
-        .where(ProductView.product_id != product.id, ProductView.viewed_at >= since)
-        .group_by(ProductView.product_id)
-        .subquery()
-    )
-    stmt = (
-        select(Product)
-        .join(counts, counts.c.product_id == Product.id)
-        .order_by(counts.c.n.desc(), Product.id)
-        .limit(limit)
-    )
-    return _fill_from_category(product, list(db.session.scalars(_with_category(stmt))), limit)
+    """Products viewed by the visitors who viewed this one (last 90 days, latest 500
+    viewers), from the journey tracker's product_view events; the same category when there
+    is no history. The ids are cached per product for ALSO_VIEWED_CACHE_SECONDS."""
+    cache = current_app.extensions["storefront.also_viewed"]
+    ids = cache.get(product.id)
+    if ids is None:
+        chosen = [int(pid) for pid in journey.co_viewed(
+            product.id, limit=limit, days=CO_VIEW_DAYS, viewers=CO_VIEW_VISITORS)
+            if pid.isdigit()]
+        found = {p.id: p for p in db.session.scalars(
+            _with_category(select(Product).where(Product.id.in_(chosen))))} if chosen else {}
+        products = _fill_from_category(product, [found[i] for i in chosen if i in found], limit)
+        ids = [p.id for p in products]
+        cache.set(product.id, ids)
+        return products
+    by_id = {p.id: p for p in db.session.scalars(
+        _with_category(select(Product).where(Product.id.in_(ids))))}
+    return [by_id[i] for i in ids if i in by_id]
 
 
-def forget_visitor(visitor: str) -> int:
-    """Erase a visitor's product views (``flask journey forget`` erases the journeys)."""
-    removed = db.session.execute(
-        ProductView.__table__.delete().where(ProductView.visitor == visitor)
-    ).rowcount
-    db.session.commit()
-    return removed
+class ProductCache:
+    """A bounded per-app cache of small values per product, for ``seconds`` (0: off)."""
 
+    def __init__(self, seconds: int, maxsize: int = 1024):
+        self._cache = TTLCache(maxsize=maxsize, ttl=seconds) if seconds > 0 else None
+        self._lock = threading.Lock()  # cachetools caches are not thread-safe
 
-def record_view(product: Product, visitor: str) -> None:
-    db.session.add(ProductView(visitor=visitor, product_id=product.id))
-    db.session.commit()
+    def get(self, key):
+        if self._cache is None:
+            return None
+        with self._lock:
+            return self._cache.get(key)
+
+    def set(self, key, value) -> None:
+        if self._cache is not None:
+            with self._lock:
+                self._cache[key] = value
 
 
 def record_sale(quantities: dict[int, int]) -> None:

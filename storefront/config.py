@@ -47,6 +47,7 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "STRIPE_TIMEOUT": (parse_int, 10),
     "MAX_CONTENT_LENGTH": (parse_int, 1024 * 1024),  # bytes of a request body
     "SESSION_COOKIE_SECURE": (parse_bool, False),  # true behind HTTPS
+    "ALSO_VIEWED_CACHE_SECONDS": (parse_int, 300),  # "customers also viewed", per product
 }
 
 

@@ -174,18 +174,6 @@ class Review(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-class ProductView(db.Model):
-    """One product page view by a visitor: the data behind "customers also viewed"."""
-
-    __tablename__ = "product_views"
-    __table_args__ = (Index("ix_product_views_visitor", "visitor", "product_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    visitor: Mapped[str] = mapped_column(String(64))
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
-    viewed_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class ProductPair(db.Model):
     """How often two products were bought in the same paid order."""
 

@@ -64,6 +64,7 @@ def _config(url: str, stripe_server: LocalStripe, **extra) -> dict:
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "SERVER_NAME": None,
         "JOURNEY_SWEEP_INTERVAL": 0,
+        "ALSO_VIEWED_CACHE_SECONDS": 0,  # each test sees the views it just made
         **extra,
     }
 

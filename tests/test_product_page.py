@@ -2,8 +2,9 @@
 
 import re
 
+from storefront import catalog
 from storefront.extensions import db
-from storefront.models import ProductPair, ProductView, Review
+from storefront.models import ProductPair, Review
 
 from . import factories
 
@@ -68,13 +69,32 @@ def test_bought_together_comes_from_paid_orders(client, shop_db):
     assert fbt.index(partner.slug) < fbt.index("spatula"), "real co-purchases come first"
 
 
-def test_also_viewed_comes_from_real_views(client, new_shopper, shop_db):
+def test_also_viewed_comes_from_real_views(app, client, new_shopper, shop_db):
     p = factories.product("Headphones", cat="audio")
     other = factories.product("Novel", cat="books")
+    unrelated = factories.product("Atlas", cat="books")
     for _ in range(2):  # two other visitors viewed both products
         visitor = new_shopper().client
         visitor.get(f"/p/{p.slug}")
         visitor.get(f"/p/{other.slug}")
-    assert db.session.query(ProductView).count() == 4
+    new_shopper().client.get(f"/p/{unrelated.slug}")  # viewed, but by nobody who saw p
+    app.extensions["journey"].writer.flush()
     cav = section(client.get(f"/p/{p.slug}").get_data(as_text=True), "cav-h")
     assert other.slug in cav
+    assert unrelated.slug not in cav, "books fill in only after real co-views"
+
+
+def test_also_viewed_is_cached_per_product(app, client, new_shopper, shop_db):
+    p = factories.product("Headphones", cat="audio")
+    other = factories.product("Novel", cat="books")
+    app.extensions["storefront.also_viewed"] = catalog.ProductCache(300)
+    assert other.slug not in section(client.get(f"/p/{p.slug}").get_data(as_text=True),
+                                     "cav-h")
+    visitor = new_shopper().client
+    visitor.get(f"/p/{p.slug}")
+    visitor.get(f"/p/{other.slug}")
+    app.extensions["journey"].writer.flush()
+    cached = section(client.get(f"/p/{p.slug}").get_data(as_text=True), "cav-h")
+    assert other.slug not in cached, "within the cache time the first answer stands"
+    app.extensions["storefront.also_viewed"] = catalog.ProductCache(0)
+    assert other.slug in section(client.get(f"/p/{p.slug}").get_data(as_text=True), "cav-h")

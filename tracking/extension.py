@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,11 +13,11 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
-from itsdangerous import URLSafeSerializer
 from marshmallow import ValidationError
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from . import config as settings
 from . import store
@@ -35,10 +35,10 @@ from .touchpoints import (
     Touchpoint,
 )
 from .visitor import (
+    VisitorCookie,
     VisitorState,
     device_class,
     is_bot,
-    load_state,
     new_id,
     opted_out,
     traffic_source,
@@ -71,6 +71,7 @@ class RequestJourney:
     trackable: bool = False
     state: VisitorState | None = None
     dirty: bool = False
+    issued: tuple | None = None  # what the visitor's cookie said on arrival
     tracked: list[str] = field(default_factory=list)
     counted: bool = False
     opens_session: bool = False
@@ -94,9 +95,17 @@ class _AppState:
         self.exempt_paths: tuple[str, ...] = tuple(cfg["JOURNEY_EXEMPT_PATHS"])
         self.respect_privacy: bool = cfg["JOURNEY_RESPECT_PRIVACY_SIGNALS"]
         self.database_url = cfg["JOURNEY_DATABASE_URL"] or cfg.get("SQLALCHEMY_DATABASE_URI")
-        self.serializer = URLSafeSerializer(cfg["SECRET_KEY"] or "", salt="journey.visitor")
+        self.cookie = VisitorCookie(cfg["SECRET_KEY"] or "")
+        # The cookie's last-seen time may lag by this much, so an unchanged journey is
+        # not re-signed and re-sent on every page (1/60 of the session timeout, <= 30 s).
+        self.cookie_refresh = min(30.0, self.session_timeout / 60)
+        self._children: dict[tuple, Any] = {}
+        self._http: dict[tuple, tuple] = {}  # (endpoint, method, status) -> metric children
+        self._exempt_endpoints: dict[str | None, bool] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.metrics = Metrics(self.registry)
+        self.touchpoint_counters = {name: self.metrics.touchpoints.labels(name)
+                                    for name in CATALOGUE}
         self._engine: Engine | None = None
         self.active = ActiveJourneysCollector(self._count_active,
                                               cfg["JOURNEY_ACTIVE_CACHE_SECONDS"])
@@ -129,12 +138,29 @@ class _AppState:
             self._engine = _make_engine(self.database_url)
         return self._engine
 
+    def child(self, metric, *labels: str):
+        """``metric.labels(*labels)``, looked up once: label values here come from closed
+        sets (touchpoints, stages, the URL map), and the cache stops growing at 4096."""
+        key = (id(metric), *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = metric.labels(*labels)
+            if len(self._children) < 4096:
+                self._children[key] = found
+        return found
+
     def _write(self, events: list[Event]) -> None:
-        with self.engine.begin() as conn:
-            outcome = store.write_batch(conn, events, self.recovery_window)
+        try:
+            with self.engine.begin() as conn:
+                outcome = store.write_batch(conn, events, self.recovery_window)
+        except IntegrityError:
+            # An event stored before: a spool replay, or a retry after a commit whose
+            # answer was lost. Write the batch again, skipping what is stored.
+            with self.engine.begin() as conn:
+                outcome = store.write_batch(conn, events, self.recovery_window, replayed=True)
         for stage, seconds in outcome.entered:
-            self.metrics.stage_entered.labels(stage).inc()
-            self.metrics.time_to_stage.labels(stage).observe(seconds)
+            self.child(self.metrics.stage_entered, stage).inc()
+            self.child(self.metrics.time_to_stage, stage).observe(seconds)
         if outcome.recovered:
             self.metrics.recovered.inc(outcome.recovered)
         if outcome.unresolved:
@@ -199,6 +225,7 @@ class JourneyTracker:
     def __init__(self, app: Flask | None = None):
         self._exempt_views: set[Callable] = set()
         self._exempt_blueprints: set[str] = set()
+        self._states: weakref.WeakSet[_AppState] = weakref.WeakSet()
         if app is not None:
             self.init_app(app)
 
@@ -211,6 +238,7 @@ class JourneyTracker:
         settings.apply_defaults(app.config)
         state = _AppState(self, app)
         app.extensions[EXTENSION_KEY] = state
+        self._states.add(state)
         from .cli import journey_cli
 
         app.cli.add_command(journey_cli)
@@ -335,6 +363,8 @@ class JourneyTracker:
             self._exempt_blueprints.add(target.name)
         else:
             self._exempt_views.add(target)
+        for state in self._states:  # decided per endpoint, once: decide again
+            state._exempt_endpoints.clear()
         return target
 
     def flush(self, timeout: float = 10.0) -> None:
@@ -354,6 +384,25 @@ class JourneyTracker:
         visitor_forgotten.send(current_app._get_current_object(), visitor_id=visitor_id)
         return result
 
+    def co_viewed(self, product_id: str | int, *, limit: int = 4, days: float = 90,
+                  viewers: int = 500) -> list[str]:
+        """"Customers who viewed this also viewed": the products most often viewed (in
+        ``product_view`` touchpoints) by the latest ``viewers`` visitors who viewed this one
+        in the last ``days``. Opted-out visitors and bots are not in it; ``journey forget``
+        takes a visitor out. Returns [] rather than raise if the database is unreachable.
+        Each call is a query: cache the answer (the store keeps it a few minutes)."""
+        state = self._state()
+        if not state.enabled or not state.database_url:
+            return []
+        try:
+            with state.engine.connect() as conn:
+                found = store.co_viewed(conn, str(product_id), utcnow() - timedelta(days=days),
+                                        viewers, limit)
+        except Exception:
+            log.warning("journey: co_viewed(%s) failed", product_id, exc_info=True)
+            return []
+        return [pid for pid, _ in found]
+
     def create_all(self) -> None:
         """Create the tracker's tables directly (quick starts and tests; use migrations in
         production)."""
@@ -370,7 +419,7 @@ class JourneyTracker:
         now = time.time() if at is None else at.replace(tzinfo=UTC).timestamp()
         self._count_aggregates(state, tp, props)
         ctx = self._request_journey()
-        event = Event(event_id=str(uuid.uuid4()), touchpoint=tp.name,
+        event = Event(event_id=new_id(), touchpoint=tp.name,
                       stage=tp.stage.label if tp.stage else None,
                       occurred_at=_to_datetime(now), props=props,
                       order_ref=None if order_ref is None else str(order_ref),
@@ -391,7 +440,8 @@ class JourneyTracker:
             event.stored = True
         if event.stored:
             state.writer.enqueue(event)
-        touchpoint_tracked.send(current_app._get_current_object(), event=event)
+        if touchpoint_tracked.receivers:
+            touchpoint_tracked.send(current_app._get_current_object(), event=event)
         return event
 
     def _attach(self, state: _AppState, ctx: RequestJourney, tp: Touchpoint, event: Event,
@@ -426,7 +476,8 @@ class JourneyTracker:
     def _landing_props(self) -> dict:
         source = traffic_source(request.args, request.referrer, request.host)
         return CATALOGUE["landing"].validate({
-            "path": request.path[:500], "device": device_class(request.user_agent.string or ""),
+            "path": request.path[:500],
+            "device": device_class(request.headers.get("User-Agent", "")),
             **source,
         })
 
@@ -467,7 +518,7 @@ class JourneyTracker:
     @staticmethod
     def _count_aggregates(state: _AppState, tp: Touchpoint, props: dict) -> None:
         m = state.metrics
-        m.touchpoints.labels(tp.name).inc()
+        state.touchpoint_counters[tp.name].inc()
         if tp.name == "purchase":
             m.orders.inc()
             m.payments.labels("succeeded").inc()
@@ -486,10 +537,16 @@ class JourneyTracker:
     def _is_exempt(self, state: _AppState) -> bool:
         if request.path.startswith(state.exempt_paths):
             return True
-        if request.blueprint and request.blueprint.split(".")[0] in self._exempt_blueprints:
-            return True
-        view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-        return view is not None and view in self._exempt_views
+        endpoint = request.endpoint
+        found = state._exempt_endpoints.get(endpoint)
+        if found is None:  # decided once per endpoint (the URL map is a closed set)
+            blueprint = request.blueprint
+            view = current_app.view_functions.get(endpoint) if endpoint else None
+            found = bool(blueprint and blueprint.split(".")[0] in self._exempt_blueprints
+                         or view is not None and view in self._exempt_views)
+            if len(state._exempt_endpoints) < 4096:
+                state._exempt_endpoints[endpoint] = found
+        return found
 
     def _before_request(self) -> None:
         state = self._state()
@@ -497,11 +554,14 @@ class JourneyTracker:
         if self._is_exempt(state):
             ctx.exempt = True
             return
-        ua = request.user_agent.string or ""
+        ua = request.headers.get("User-Agent", "")
         private = state.respect_privacy and opted_out(request.headers)
         ctx.trackable = not is_bot(ua) and not private
         if ctx.trackable:
-            ctx.state = load_state(state.serializer, request.cookies.get(state.cookie_name))
+            ctx.state = state.cookie.loads(request.cookies.get(state.cookie_name))
+            if ctx.state is not None:
+                s = ctx.state
+                ctx.issued = (s.v, s.j, s.s, s.r, s.t0, s.c, s.p, s.ts)
 
     def _after_request(self, response: Response) -> Response:
         ctx: RequestJourney | None = g.get("_journey")
@@ -513,9 +573,9 @@ class JourneyTracker:
                     and request.method == "GET" and response.status_code == 200
                     and response.mimetype == "text/html"):
                 self._page_view(state, ctx)
-            if ctx.dirty and ctx.state is not None and ctx.trackable:
+            if ctx.dirty and ctx.state is not None and ctx.trackable and self._reissue(state, ctx):
                 response.set_cookie(
-                    state.cookie_name, ctx.state.dumps(state.serializer),
+                    state.cookie_name, state.cookie.dumps(ctx.state),
                     max_age=state.cookie_max_age, httponly=True, samesite="Lax",
                     secure=request.is_secure,
                 )
@@ -523,6 +583,13 @@ class JourneyTracker:
         except Exception:
             log.exception("journey: after_request failed")
         return response
+
+    @staticmethod
+    def _reissue(state: _AppState, ctx: RequestJourney) -> bool:
+        """Send the cookie again only if the journey changed or its time is stale."""
+        s, issued = ctx.state, ctx.issued
+        return (issued is None or issued[:7] != (s.v, s.j, s.s, s.r, s.t0, s.c, s.p)
+                or s.ts - issued[7] >= state.cookie_refresh)
 
     def _teardown_request(self, exc: BaseException | None) -> None:
         ctx: RequestJourney | None = g.get("_journey")
@@ -546,15 +613,23 @@ class JourneyTracker:
         if ctx.counted:
             return
         ctx.counted = True
-        endpoint = request.endpoint or "<unmatched>"
-        method = request.method if request.method in _METHODS else "other"
-        m = state.metrics
-        m.http_requests.labels(endpoint, method, str(status)).inc()
-        m.http_duration.labels(endpoint, method).observe(time.perf_counter() - ctx.started)
+        key = (request.endpoint, request.method, status)
+        children = state._http.get(key)
+        if children is None:
+            endpoint = key[0] or "<unmatched>"
+            method = key[1] if key[1] in _METHODS else "other"
+            m = state.metrics
+            children = (state.child(m.http_requests, endpoint, method, str(status)),
+                        state.child(m.http_duration, endpoint, method))
+            if len(state._http) < 4096:  # endpoints x methods x statuses: a closed set
+                state._http[key] = children
+        children[0].inc()
+        children[1].observe(time.perf_counter() - ctx.started)
 
     def _metrics_view(self):
         state = self._state()
         state.metrics.spool_bytes.set(state.spool.size())
+        state.metrics.queue_depth.set(state.writer.depth)
         body, content_type = exposition(state.registry, state.active)
         return Response(body, content_type=content_type)
 

@@ -45,6 +45,12 @@ journey_events = Table(
     Column("stage", String(16)),
     Column("occurred_at", DateTime, nullable=False, index=True),
     Column("props", JSON, nullable=False),
+    # The product a touchpoint is about (props["product_id"]), as a column so "customers
+    # who viewed this also viewed" is an indexed query (JourneyTracker.co_viewed).
+    Column("product_id", String(64)),
+    Index("ix_journey_events_product_views", "product_id", "occurred_at",
+          postgresql_where=text("touchpoint = 'product_view'"),
+          sqlite_where=text("touchpoint = 'product_view'")),
 )
 
 _stage_columns = [Column(f"entered_{s.label}_at", DateTime) for s in STAGES]

@@ -7,11 +7,11 @@ entry, abandonment and recovery exactly once.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from .events import Event
@@ -20,11 +20,15 @@ from .touchpoints import ABANDONABLE, EXITS, STAGES, Stage
 
 
 def _insert(conn: Connection, table):
-    if conn.dialect.name == "postgresql":
+    return _dialect_insert(conn.dialect.name)(table)
+
+
+def _dialect_insert(name: str):
+    if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    return insert
 
 
 @dataclass
@@ -36,23 +40,67 @@ class BatchOutcome:
     unresolved: int = 0  # named an order or visitor no journey holds
 
 
+_STAGE = {s.label: s for s in STAGES}
+_ENTERED = {s: f"entered_{s.label}_at" for s in STAGES}
+_REACHED = {s: tuple(t for t in STAGES if t <= s) for s in STAGES}  # a monotone funnel
+
+
+class _Statements:
+    """The writer's statements, built once per dialect: each batch only binds values."""
+
+    def __init__(self, dialect: str):
+        insert = _dialect_insert(dialect)
+        c = journeys.c
+        self.insert_events = journey_events.insert()
+        self.insert_new_events = (
+            insert(journey_events)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(journey_events.c.event_id)
+        )
+        self.insert_journeys = insert(journeys).on_conflict_do_nothing(index_elements=["id"])
+        read = select(journeys).where(c.id.in_(bindparam("ids", expanding=True)))
+        if dialect == "postgresql":  # locked, in one order, so two writers never deadlock
+            read = read.order_by(c.id).with_for_update()
+        self.read_journeys = read
+        upsert = insert(journey_cart_lines)
+        lines = journey_cart_lines.c
+        self.upsert_cart = upsert.on_conflict_do_update(
+            index_elements=["journey_id", "product_id"],
+            set_={"quantity": lines.quantity + upsert.excluded.quantity,
+                  "unit_value": case((upsert.excluded.unit_value > 0,
+                                      upsert.excluded.unit_value), else_=lines.unit_value)},
+        )
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - two instances, kept for the process
+    def update_journey(self, columns: tuple[str, ...]):
+        """UPDATE of these columns by id; batches group rows that change the same ones."""
+        return (update(journeys).where(journeys.c.id == bindparam("j_id"))
+                .values({name: bindparam(f"v_{name}") for name in columns}))
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    return _Statements(dialect)
+
+
 def insert_events(conn: Connection, events: list[Event]) -> set[str]:
     """Insert; return the event ids that were new (a replayed id is skipped)."""
-    rows = [
-        {
-            "event_id": e.event_id, "journey_id": e.journey_id, "visitor_id": e.visitor_id,
-            "session_id": e.session_id, "customer_id": e.customer_id, "order_ref": e.order_ref,
-            "touchpoint": e.touchpoint, "stage": e.stage, "occurred_at": e.occurred_at,
-            "props": e.props,
-        }
-        for e in events
-    ]
-    stmt = (
-        _insert(conn, journey_events)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(journey_events.c.event_id)
-    )
-    return set(conn.execute(stmt, rows).scalars().all())
+    rows = [_event_row(e) for e in events]
+    return set(conn.execute(_statements(conn.dialect.name).insert_new_events, rows)
+               .scalars().all())
+
+
+def _event_row(e: Event) -> dict:
+    return {"event_id": e.event_id, "journey_id": e.journey_id, "visitor_id": e.visitor_id,
+            "session_id": e.session_id, "customer_id": e.customer_id,
+            "order_ref": e.order_ref, "touchpoint": e.touchpoint, "stage": e.stage,
+            "occurred_at": e.occurred_at, "props": e.props,
+            "product_id": _product_id(e.props)}
+
+
+def _product_id(props: dict) -> str | None:
+    found = props.get("product_id")
+    return None if found is None else str(found)[:64]
 
 
 def resolve_journeys(conn: Connection, events: list[Event]) -> None:
@@ -77,64 +125,110 @@ def resolve_journeys(conn: Connection, events: list[Event]) -> None:
             event.journey_id, event.visitor_id = found.id, event.visitor_id or found.visitor_id
 
 
-def write_batch(conn: Connection, events: list[Event], recovery_window: timedelta) -> BatchOutcome:
+def write_batch(conn: Connection, events: list[Event], recovery_window: timedelta, *,
+                replayed: bool = False) -> BatchOutcome:
+    """Store a batch of events and fold them into their journeys, in a few statements per
+    batch (not per event or per journey).
+
+    ``replayed=False`` (fresh events, new ids): a plain bulk insert, which raises
+    IntegrityError if an id was stored before; the caller then retries the batch with
+    ``replayed=True``, which skips the stored ids (spool replays always do).
+    """
     outcome = BatchOutcome()
     candidates = [e for e in events if e.stored]
-    resolve_journeys(conn, candidates)
+    if any(e.journey_id is None for e in candidates):
+        resolve_journeys(conn, candidates)
     stored = [e for e in candidates if e.journey_id is not None]
     outcome.unresolved = len(candidates) - len(stored)
     if not stored:
         return outcome
-    new_ids = insert_events(conn, stored)
-    outcome.written = len(new_ids)
-    outcome.duplicates = len(stored) - len(new_ids)
-    by_journey: OrderedDict[str, list[Event]] = OrderedDict()
+    st = _statements(conn.dialect.name)
+    if replayed:
+        new_ids = insert_events(conn, stored)
+        outcome.duplicates = len(stored) - len(new_ids)
+        stored = [e for e in stored if e.event_id in new_ids]
+        if not stored:
+            return outcome
+    else:
+        conn.execute(st.insert_events, [_event_row(e) for e in stored])
+    outcome.written = len(stored)
+
+    by_journey: dict[str, list[Event]] = {}
     for event in stored:
-        if event.event_id in new_ids:
-            by_journey.setdefault(event.journey_id, []).append(event)
-    for journey_id, journey_events_ in by_journey.items():
-        _fold(conn, journey_id, sorted(journey_events_, key=lambda e: e.occurred_at), outcome,
-              recovery_window)
+        by_journey.setdefault(event.journey_id, []).append(event)
+    ids = sorted(by_journey)
+    for journey_id in ids:
+        by_journey[journey_id].sort(key=_occurred_at)
+    rows = {row["id"]: row for row in conn.execute(st.read_journeys, {"ids": ids}).mappings()}
+    missing = [j for j in ids if j not in rows]
+    if missing:  # new journeys (or a batch that overtook its journey's first one)
+        conn.execute(st.insert_journeys, [_new_journey(j, by_journey[j]) for j in missing])
+        rows.update((row["id"], row) for row in
+                    conn.execute(st.read_journeys, {"ids": missing}).mappings())
+
+    updates: dict[tuple[str, ...], list[dict]] = {}
+    cart: dict[tuple[str, str], list[int]] = {}
+    recoveries = []
+    for journey_id in ids:
+        batch, row = by_journey[journey_id], rows[journey_id]
+        values = _merge(row, batch, outcome)
+        columns = tuple(sorted(values))
+        params = {f"v_{k}": v for k, v in values.items()}
+        params["j_id"] = journey_id
+        updates.setdefault(columns, []).append(params)
+        _cart_deltas(journey_id, batch, cart)
+        purchased_at = row["entered_purchase_at"] or values.get("entered_purchase_at")
+        visitor = next((e.visitor_id for e in batch if e.visitor_id), None)
+        customer = next((e.customer_id for e in reversed(batch) if e.customer_id), None)
+        if purchased_at is not None and (values.get("status") or visitor or customer):
+            recoveries.append((journey_id, purchased_at, row["visitor_id"] or visitor,
+                               customer or row["customer_id"]))
+    for columns, params in updates.items():
+        conn.execute(st.update_journey(columns), params)
+    if cart:
+        conn.execute(st.upsert_cart, [
+            {"journey_id": j, "product_id": p, "quantity": q, "unit_value": v}
+            for (j, p), (q, v) in sorted(cart.items())])
+    for journey_id, purchased_at, visitor, customer in recoveries:
+        outcome.recovered += _recover_earlier(conn, journey_id, purchased_at, visitor,
+                                              customer, recovery_window)
     return outcome
 
 
-def _fold(conn: Connection, journey_id: str, events: list[Event], outcome: BatchOutcome,
-          recovery_window: timedelta) -> None:
-    """Apply one batch's events to their journey. Batches of one journey may arrive in any
-    order (several workers, several writers), so every column is merged, never overwritten
-    blindly: earliest start, latest last-seen, furthest stage, first non-empty visitor.
+def _occurred_at(event: Event) -> datetime:
+    return event.occurred_at
 
-    The row is read locked (FOR UPDATE on PostgreSQL; SQLite's write lock is already held),
-    merged in Python and written back with one UPDATE: a stage entry or a recovery is counted
-    by exactly one writer, in a few statements per journey rather than one per stage.
-    """
-    first, last = events[0], events[-1]
+
+def _new_journey(journey_id: str, events: list[Event]) -> dict:
+    first = events[0]
+    return {
+        "id": journey_id, "visitor_id": next((e.visitor_id for e in events if e.visitor_id),
+                                             None),
+        "customer_id": first.customer_id, "stage": Stage.LANDING.label, "stage_rank": 0,
+        "status": "active",
+        "started_at": min((e.journey_started_at or e.occurred_at) for e in events),
+        "last_seen_at": first.occurred_at, "last_touchpoint": first.touchpoint,
+        "sessions": 0, "events": 0,
+    }
+
+
+def _merge(row, events: list[Event], outcome: BatchOutcome) -> dict:
+    """One batch's events merged into their journey's row (read locked: FOR UPDATE on
+    PostgreSQL; SQLite's write lock is already held). Batches of one journey may arrive in
+    any order (several workers, several writers), so every column is merged, never
+    overwritten blindly: earliest start, latest last-seen, furthest stage, first non-empty
+    visitor. A stage entry or a recovery is counted by exactly one writer: the one whose
+    locked read saw it missing."""
+    last = events[-1]
     started = min((e.journey_started_at or e.occurred_at) for e in events)
     visitor = next((e.visitor_id for e in events if e.visitor_id), None)
-    conn.execute(
-        _insert(conn, journeys)
-        .values(id=journey_id, visitor_id=visitor, customer_id=first.customer_id,
-                stage=Stage.LANDING.label, stage_rank=0, status="active", started_at=started,
-                last_seen_at=first.occurred_at, last_touchpoint=first.touchpoint,
-                sessions=0, events=0)
-        .on_conflict_do_nothing(index_elements=["id"])
-    )
-    c = journeys.c
-    read = select(c.started_at, c.last_seen_at, c.visitor_id, c.customer_id, c.order_ref,
-                  c.stage_rank, c.status,
-                  *(c[f"entered_{s.label}_at"] for s in STAGES)).where(c.id == journey_id)
-    if conn.dialect.name == "postgresql":
-        read = read.with_for_update()
-    row = conn.execute(read).one()._mapping
-
-    top = max((Stage.from_label(e.stage) for e in events if e.stage), default=None)
     customer = next((e.customer_id for e in reversed(events) if e.customer_id), None)
     order_ref = next((e.order_ref for e in events if e.order_ref), None)
     start = min(row["started_at"], started)
     values: dict = {
-        "events": c.events + len(events),
+        "events": row["events"] + len(events),
         # The first event of a journey and the first of each later session say new_session.
-        "sessions": c.sessions + sum(1 for e in events if e.new_session),
+        "sessions": row["sessions"] + sum(1 for e in events if e.new_session),
     }
     if start != row["started_at"]:
         values["started_at"] = start
@@ -142,27 +236,29 @@ def _fold(conn: Connection, journey_id: str, events: list[Event], outcome: Batch
         values["last_seen_at"], values["last_touchpoint"] = last.occurred_at, last.touchpoint
     if visitor and row["visitor_id"] is None:
         values["visitor_id"] = visitor
-    if customer:
+    if customer and customer != row["customer_id"]:
         values["customer_id"] = customer
     if order_ref and row["order_ref"] is None:
         values["order_ref"] = order_ref
-    if top is not None and int(top) > row["stage_rank"]:
-        values["stage"], values["stage_rank"] = top.label, int(top)
+
+    first_at: dict[Stage, datetime] = {}
+    top = None
     for event in events:
         if event.touchpoint == "landing" and event.context:
             values.update({k: v for k, v in event.context.items() if v is not None})
-
-    # Stage entries: reaching a stage passes every earlier one (a monotone funnel).
-    first_at: dict[Stage, datetime] = {}
-    for event in events:
         if event.stage:
-            reached = Stage.from_label(event.stage)
-            for stage in STAGES:
-                if stage <= reached and stage not in first_at:
+            reached = _STAGE[event.stage]
+            if top is None or reached > top:
+                top = reached
+            for stage in _REACHED[reached]:
+                if stage not in first_at:
                     first_at[stage] = event.occurred_at
+    if top is not None and int(top) > row["stage_rank"]:
+        values["stage"], values["stage_rank"] = top.label, int(top)
+    # Stage entries: reaching a stage passes every earlier one (a monotone funnel).
     for stage, at in sorted(first_at.items()):
-        if row[f"entered_{stage.label}_at"] is None:
-            values[f"entered_{stage.label}_at"] = at
+        if row[_ENTERED[stage]] is None:
+            values[_ENTERED[stage]] = at
             outcome.entered.append((stage.label, max((at - start).total_seconds(), 0.0)))
 
     purchase = next((e for e in events if e.touchpoint == "purchase"), None)
@@ -175,39 +271,23 @@ def _fold(conn: Connection, journey_id: str, events: list[Event], outcome: Batch
             outcome.recovered += 1
         else:
             values["status"] = "purchased"
-    conn.execute(update(journeys).where(c.id == journey_id).values(**values))
-    _update_cart(conn, journey_id, events)
-
-    purchased_at = row["entered_purchase_at"] or values.get("entered_purchase_at")
-    if purchased_at is not None and (purchase is not None or visitor or customer):
-        outcome.recovered += _recover_earlier(
-            conn, journey_id, purchased_at, row["visitor_id"] or visitor,
-            customer or row["customer_id"], recovery_window)
+    return values
 
 
-def _update_cart(conn: Connection, journey_id: str, events: list[Event]) -> None:
-    deltas: dict[str, list[int]] = {}  # product -> [quantity change, unit value]
+def _cart_deltas(journey_id: str, events: list[Event], cart: dict) -> None:
+    """Net quantity and latest unit value per (journey, product) from add/remove events."""
     for event in events:
-        sign = {"add_to_cart": 1, "remove_from_cart": -1}.get(event.touchpoint)
+        sign = _CART_SIGN.get(event.touchpoint)
         if sign is None:
             continue
-        line = deltas.setdefault(str(event.props["product_id"]), [0, 0])
+        line = cart.setdefault((journey_id, str(event.props["product_id"])), [0, 0])
         quantity = int(event.props.get("quantity") or 0)
         line[0] += sign * quantity
         if sign > 0 and quantity and event.props.get("value") is not None:
             line[1] = int(event.props["value"]) // quantity
-    lines = journey_cart_lines.c
-    for product_id, (quantity, unit_value) in deltas.items():
-        stmt = _insert(conn, journey_cart_lines).values(
-            journey_id=journey_id, product_id=product_id, quantity=quantity,
-            unit_value=unit_value)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["journey_id", "product_id"],
-            set_={"quantity": lines.quantity + stmt.excluded.quantity,
-                  "unit_value": case((stmt.excluded.unit_value > 0, stmt.excluded.unit_value),
-                                     else_=lines.unit_value)},
-        )
-        conn.execute(stmt)
+
+
+_CART_SIGN = {"add_to_cart": 1, "remove_from_cart": -1}
 
 
 def _recover_earlier(conn: Connection, journey_id: str, purchased_at: datetime,
@@ -289,6 +369,33 @@ def count_active(conn: Connection, now: datetime, session_timeout: timedelta) ->
         .group_by(journeys.c.stage)
     )
     return {stage: count for stage, count in rows}
+
+
+def co_viewed(conn: Connection, product_id: str, since: datetime, viewers: int,
+              limit: int) -> list[tuple[str, int]]:
+    """Products the latest ``viewers`` visitors who viewed this one also viewed since
+    ``since``: [(product_id, visitors)], most visitors first."""
+    e = journey_events.c
+    recent = (
+        select(e.visitor_id)
+        .where(e.touchpoint == "product_view", e.product_id == product_id,
+               e.occurred_at >= since, e.visitor_id.is_not(None))
+        .group_by(e.visitor_id)
+        .order_by(func.max(e.occurred_at).desc())
+        .limit(viewers)
+        .subquery()
+    )
+    visitors = func.count(func.distinct(e.visitor_id))
+    rows = conn.execute(
+        select(e.product_id, visitors)
+        .join(recent, recent.c.visitor_id == e.visitor_id)
+        .where(e.touchpoint == "product_view", e.product_id != product_id,
+               e.product_id.is_not(None), e.occurred_at >= since)
+        .group_by(e.product_id)
+        .order_by(visitors.desc(), e.product_id)
+        .limit(limit)
+    )
+    return [(str(pid), n) for pid, n in rows]
 
 
 def is_purchased(conn: Connection, journey_id: str) -> bool:

@@ -66,13 +66,28 @@ class Touchpoint:
     description: str
 
     def validate(self, props: dict) -> dict:
-        return self._validator.load(props)
+        """The properties, checked and cleaned by the schema (ValidationError if invalid).
+
+        Validation is a pure function of the properties, and a shop sends the same ones
+        again and again (the same product's page, the same landing source), so results
+        are memoised in a bounded LRU; unhashable values skip it."""
+        try:
+            key = (self.name, *((k, type(v), v) for k, v in props.items()))
+            return dict(_validated(key))
+        except TypeError:  # an unhashable value (a list, a dict)
+            return self._validator.load(props)
 
     @functools.cached_property
     def _validator(self) -> Schema:
         # One instance per touchpoint: building a Schema costs 4x the load itself, and
         # load() keeps no state between calls.
         return self.schema()
+
+
+@functools.lru_cache(maxsize=2048)
+def _validated(key: tuple) -> dict:
+    # Only successful loads are cached (a ValidationError propagates); the caller copies.
+    return CATALOGUE[key[0]]._validator.load({k: v for k, _, v in key[1:]})
 
 
 def _tp(name, stage, ga4, segment, description, **props) -> Touchpoint:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import atexit
 import collections
-import contextlib
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +21,6 @@ from .events import Event
 from .spool import Spool
 
 log = logging.getLogger(__name__)
-_STOP = object()  # wakes the thread at stop()
 
 
 class EventWriter:
@@ -43,8 +40,6 @@ class EventWriter:
         replay_interval: float = 5.0,
     ):
         self._spool = spool
-        self._overflow: collections.deque[Event] = collections.deque()
-        self._overflow_lock = threading.Lock()
         self._on_spooled = on_spooled or (lambda n: None)
         self._replay_interval = replay_interval
         self._last_replay = 0.0
@@ -52,34 +47,49 @@ class EventWriter:
         self._sweep = sweep
         self._queue_size = max(queue_size, 1)
         self._batch_size = max(batch_size, 1)
-        self._flush_interval = flush_interval
+        self._flush_interval = max(flush_interval, 0.001)
         self._sweep_interval = sweep_interval
         self._on_dropped = on_dropped
         self._on_depth = on_depth
-        self._lock = threading.Lock()  # one batch at a time per process
         self._start_lock = threading.Lock()
-        self._pid = os.getpid()
-        self._thread: threading.Thread | None = None
-        self._queue: queue.Queue[Event] = queue.Queue(self._queue_size)
-        self._stopping = threading.Event()
         self._last_sweep = time.monotonic()
         self._registered_exit = False
         self._stopped = False
+        self._thread: threading.Thread | None = None
+        self._fresh_process_state()
+
+    def _fresh_process_state(self) -> None:
+        """Queues, locks and events of this process (a forked child starts its own)."""
+        self._pid = os.getpid()
+        # A deque, not a queue.Queue: append and popleft are atomic, and the request thread
+        # takes no lock and signals no condition; the writer wakes on a timer, or early
+        # once a batch is waiting.
+        self._queue: collections.deque[Event] = collections.deque()
+        self._overflow: collections.deque[Event] = collections.deque()
+        self._overflow_lock = threading.Lock()
+        self._lock = threading.Lock()  # held while a batch is taken *and* written
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = None
 
     # -- request side ---------------------------------------------------------------------
     def enqueue(self, event: Event) -> bool:
-        self._ensure_running()
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
+        thread = self._thread
+        if thread is None or self._pid != os.getpid() or not thread.is_alive():
+            self._ensure_running()
+        q = self._queue
+        if len(q) >= self._queue_size:  # may overshoot by a few under races: still bounded
             # No disk on the request thread: a bounded overflow the writer thread spools
             # in batches (one fsync each).
             if self._spool is not None and len(self._overflow) < max(self._queue_size, 1000):
-                self._overflow.append(event)  # deque.append is atomic
+                self._overflow.append(event)
+                self._wake.set()
                 return True
             self._on_dropped("queue_full", 1)
             return False
-        self._on_depth(self._queue.qsize())
+        q.append(event)
+        if len(q) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
         return True
 
     def _spool_overflow(self) -> None:
@@ -94,7 +104,7 @@ class EventWriter:
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     @property
     def running(self) -> bool:
@@ -102,18 +112,10 @@ class EventWriter:
 
     # -- lifecycle ------------------------------------------------------------------------
     def _ensure_running(self) -> None:
-        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
-            return
         with self._start_lock:
             if self._pid != os.getpid():
-                # A forked child (gunicorn worker): the parent's queue and lock are not ours.
-                self._queue = queue.Queue(self._queue_size)
-                self._overflow = collections.deque()
-                self._overflow_lock = threading.Lock()
-                self._lock = threading.Lock()
-                self._stopping = threading.Event()
-                self._pid = os.getpid()
-                self._thread = None
+                # A forked child (gunicorn worker): the parent's queue and locks are not ours.
+                self._fresh_process_state()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="journey-writer",
                                                 daemon=True)
@@ -130,83 +132,54 @@ class EventWriter:
             return
         self._stopped = True
         self._stopping.set()
+        self._wake.set()
         thread = self._thread
         if thread is not None and thread.is_alive() and self._pid == os.getpid():
-            with contextlib.suppress(queue.Full):  # a busy thread sees _stopping anyway
-                self._queue.put_nowait(_STOP)
             thread.join(timeout)
         self.flush(timeout)
 
     def flush(self, timeout: float = 10.0) -> None:
-        """Write everything queued so far, on the calling thread if need be."""
-        deadline = time.monotonic() + timeout
-        self._drain_and_write()
+        """Write everything queued so far, on the calling thread if need be. The writer
+        thread takes a batch and writes it under one lock, so once this thread has the lock
+        every event enqueued before the call is written (or spooled)."""
+        if not self._drain_and_write(timeout):
+            log.warning("journey writer: flush timed out with %d events unwritten",
+                        len(self._queue))
+            return
         self._replay(force=True)
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    log.warning("journey writer: flush timed out with %d events unwritten",
-                                self._queue.unfinished_tasks)
-                    return
-                self._queue.all_tasks_done.wait(remaining)
 
     # -- writer thread --------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                batch = self._collect_batch()
-                if batch:
-                    with self._lock:
-                        self._write_batch(batch)
-                    self._drain_and_write()
+                self._wake.wait(self._flush_interval)
+                self._wake.clear()
+                self._drain_and_write()
                 self._replay()
                 self._maybe_sweep()
             except Exception:  # the thread must survive anything
                 log.exception("journey writer: unexpected error")
                 time.sleep(1)
 
-    def _collect_batch(self) -> list[Event]:
-        """Block for the first event, then gather more for up to the flush interval."""
+    def _take(self) -> list[Event]:
+        q, batch = self._queue, []
         try:
-            first = self._queue.get(timeout=1.0)
-        except queue.Empty:
-            return []
-        if first is _STOP:
-            self._queue.task_done()
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self._flush_interval
-        while len(batch) < self._batch_size and not self._stopping.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                item = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if item is _STOP:
-                self._queue.task_done()
-                break
-            batch.append(item)
+            for _ in range(self._batch_size):
+                batch.append(q.popleft())
+        except IndexError:
+            pass
         return batch
 
-    def _drain_and_write(self) -> None:
-        with self._lock:
-            while True:
-                batch: list[Event] = []
-                while len(batch) < self._batch_size:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        self._queue.task_done()
-                        continue
-                    batch.append(item)
-                if not batch:
-                    return
+    def _drain_and_write(self, timeout: float = -1) -> bool:
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        try:
+            while batch := self._take():
+                self._on_depth(len(self._queue))
                 self._write_batch(batch)
+            return True
+        finally:
+            self._lock.release()
 
     def _write_batch(self, batch: list[Event]) -> None:
         try:
@@ -219,10 +192,6 @@ class EventWriter:
             else:
                 log.exception("journey writer: could not store %d events", len(batch))
                 self._on_dropped("error", len(batch))
-        finally:
-            for _ in batch:
-                self._queue.task_done()
-            self._on_depth(self._queue.qsize())
 
     def _replay(self, force: bool = False) -> None:
         """Spooled events back to the database, every few seconds while any wait."""

@@ -62,9 +62,6 @@ def product(slug: str):
         abort(404)
     journey.track("product_view", product_id=str(found.id), sku=found.sku, price=found.price,
                   currency=found.currency)
-    visitor = journey.current_visitor_id()
-    if visitor is not None:  # nothing is kept about visitors who opted out of tracking
-        catalog.record_view(found, visitor)
     return render_template(
         "product.html",
         product=found,

@@ -85,34 +85,39 @@ def fresh_db_copy(pristine: str, directory: str, name: str) -> str:
     return dst
 
 
-def mint_cookies(pristine: str, count: int) -> list[str]:
+def mint_cookies(pristine: str, count: int, *, into: str | None = None) -> list[str]:
     """``count`` returning shoppers' Cookie headers: each the tracker's signed visitor cookie
     and the Flask session cookie (with its CSRF token), as set by a first visit to the
-    product page. Minted once, in a subprocess, on a scratch copy of the database; every
-    variant is sent the very same headers (with the tracker off, tp_visitor is ignored).
-    Their journeys are not in the databases the runs use, so each visitor's first event in a
-    run creates its journey row, as a returning visitor's next journey would."""
+    product page, in a subprocess. With ``into`` (a run's own copy of the database) the
+    visitors' journeys are stored there, as a returning visitor's are; without it they are
+    minted on a scratch copy and each visitor's first event in a run creates its journey."""
+    if into is not None:
+        return _mint(into, count)
     with tempfile.TemporaryDirectory(prefix="tp-bench-cookie-") as tmp:
-        db = fresh_db_copy(pristine, tmp, "cookie.db")
-        code = (
-            "from storefront.app import create_app\n"
-            "app = create_app()\n"
-            "c = app.test_client(use_cookies=False)\n"
-            f"for _ in range({int(count)}):\n"
-            f"    r = c.get({PRODUCT_PATH!r}, headers={{'User-Agent': {BROWSER_UA!r}}})\n"
-            "    assert r.status_code == 200, r.status_code\n"
-            "    jar = [h.split(';', 1)[0] for h in r.headers.getlist('Set-Cookie')]\n"
-            "    assert any(j.startswith('tp_visitor=') for j in jar), jar\n"
-            "    print('COOKIE ' + '; '.join(jar))\n"
-        )
-        env = app_env(db, tracker=True)
-        out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, check=True,
-                             capture_output=True, text=True, timeout=300)
-        cookies = [ln[len("COOKIE "):] for ln in out.stdout.splitlines()
-                   if ln.startswith("COOKIE ")]
-        assert len(cookies) == count and len(set(cookies)) == count, "could not mint cookies"
-        assert all("|" not in c for c in cookies)  # "|" separates them in BENCH_COOKIES
-        return cookies
+        return _mint(fresh_db_copy(pristine, tmp, "cookie.db"), count)
+
+
+def _mint(db: str, count: int) -> list[str]:
+    code = (
+        "from storefront.app import create_app\n"
+        "app = create_app()\n"
+        "c = app.test_client(use_cookies=False)\n"
+        f"for _ in range({int(count)}):\n"
+        f"    r = c.get({PRODUCT_PATH!r}, headers={{'User-Agent': {BROWSER_UA!r}}})\n"
+        "    assert r.status_code == 200, r.status_code\n"
+        "    jar = [h.split(';', 1)[0] for h in r.headers.getlist('Set-Cookie')]\n"
+        "    assert any(j.startswith('tp_visitor=') for j in jar), jar\n"
+        "    print('COOKIE ' + '; '.join(jar))\n"
+        "app.extensions['journey'].writer.stop()\n"
+    )
+    env = app_env(db, tracker=True)
+    out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True, timeout=300)
+    cookies = [ln[len("COOKIE "):] for ln in out.stdout.splitlines()
+               if ln.startswith("COOKIE ")]
+    assert len(cookies) == count and len(set(cookies)) == count, "could not mint cookies"
+    assert all("|" not in c for c in cookies)  # "|" separates them in BENCH_COOKIES
+    return cookies
 
 
 # -- processes and ports -------------------------------------------------------------------

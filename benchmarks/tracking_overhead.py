@@ -205,7 +205,8 @@ def load_once(variant: str, round_no: int, args, cookies: list[str], tmp: str) -
                             stderr=subprocess.STDOUT, start_new_session=True)
     drive = run_wrk if args.loadgen == "wrk" else run_pyload
     try:
-        cookies = mint_cookies(args.db, len(cookies)) if cookies else cookies  # fresh: < 30 s
+        # Fresh (< 30 s old when sent), and their journeys are in this run's database.
+        cookies = mint_cookies(args.db, len(cookies), into=db) if cookies else cookies
         wait_ready(port, proc, args.workers)
         warm = drive(port, args.warmup, args, cookies) if args.warmup > 0 else {"requests": 0}
         workers = children_of(proc.pid)
@@ -324,6 +325,8 @@ def _visitor_mix(args) -> str:
 def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str) -> dict:
     work = tempfile.mkdtemp(prefix=f"cg-{variant}-{k}-", dir=tmp)
     db = fresh_db_copy(args.db, work, "db.sqlite")
+    if cookies:  # the visitors' journeys are in this run's database, as a returning visitor's
+        cookies = mint_cookies(args.db, len(cookies), into=db)
     prom = os.path.join(work, "prom")
     os.makedirs(prom, exist_ok=True)
     env = app_env(db, tracker=variant.startswith("on"), extra={

@@ -40,9 +40,37 @@ def test_visitor_cookie_is_signed_httponly_lax_and_secure_over_https(client, mug
     cookie = next(c for c in secure.headers.getlist("Set-Cookie")
                   if c.startswith("tp_visitor="))
     assert "Secure" in cookie
-    # A forged cookie is ignored: a new visitor, not the one it names.
-    client.set_cookie("tp_visitor", "eyJ2IjoiZm9yZ2VkIn0.forged")
-    client.get(f"/p/{mug.slug}")
+    # A forged or tampered cookie is ignored: a new visitor, not the one it names.
+    genuine = plain_value = cookie_value(plain)
+    tampered = genuine.replace(genuine.split("~")[1], "f" * 32)
+    for forged in ("eyJ2IjoiZm9yZ2VkIn0.forged", tampered, genuine[:-2] + "AA", "1~x"):
+        client.set_cookie("tp_visitor", forged)
+        fresh = cookie_value(client.get(f"/p/{mug.slug}"))
+        assert fresh and fresh.split("~")[1] not in ("f" * 32, plain_value.split("~")[1])
+
+
+def cookie_value(response) -> str | None:
+    found = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("tp_visitor=")]
+    return found[0].split(";", 1)[0].split("=", 1)[1] if found else None
+
+
+def test_visitor_cookie_is_resent_only_when_the_journey_changes_or_ages(app, new_shopper, mug):
+    shopper = new_shopper()
+    refresh = app.extensions["journey"].cookie_refresh
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        first = cookie_value(shopper.client.get(f"/p/{mug.slug}"))
+        assert first is not None, "a new visitor gets the cookie"
+        clock.shift(timedelta(seconds=refresh / 2))
+        assert cookie_value(shopper.client.get(f"/p/{mug.slug}")) is None, "unchanged, recent"
+        carted = cookie_value(shopper.add_to_cart(mug.id))
+        assert carted is not None and int(carted.split("~")[4]) == 3, "re-sent at a new stage"
+        clock.shift(timedelta(seconds=refresh / 2))
+        assert cookie_value(shopper.client.get(f"/p/{mug.slug}")) is None
+        clock.shift(timedelta(seconds=refresh))
+        aged = cookie_value(shopper.client.get(f"/p/{mug.slug}"))
+        assert aged is not None, "re-sent once its time is stale"
+        assert aged.split("~")[1:5] == carted.split("~")[1:5], "same visitor, journey, stage"
+        assert int(aged.split("~")[6]) > int(carted.split("~")[6]), "with the later time"
 
 
 def test_landing_records_source_device_and_page(app, client, mug, touchpoints):

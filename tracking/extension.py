@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -62,7 +63,7 @@ def _to_datetime(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestJourney:
     """Per-request state, in ``g._journey``."""
 
@@ -99,6 +100,8 @@ class _AppState:
         # The cookie's last-seen time may lag by this much, so an unchanged journey is
         # not re-signed and re-sent on every page (1/60 of the session timeout, <= 30 s).
         self.cookie_refresh = min(30.0, self.session_timeout / 60)
+        self.cookie_attrs = f"; Max-Age={self.cookie_max_age}; Path=/; HttpOnly; SameSite=Lax"
+        self.cookie_secure_attrs = self.cookie_attrs + "; Secure"
         self._children: dict[tuple, Any] = {}
         self._http: dict[tuple, tuple] = {}  # (endpoint, method, status) -> metric children
         self._exempt_endpoints: dict[str | None, bool] = {}
@@ -244,9 +247,10 @@ class JourneyTracker:
         app.cli.add_command(journey_cli)
         if not state.enabled:
             return
-        app.before_request(self._before_request)
-        app.after_request(self._after_request)
-        app.teardown_request(self._teardown_request)
+        # Bound to this app's state: no extension lookup per request.
+        app.before_request(functools.partial(self._before_request, state))
+        app.after_request(functools.partial(self._after_request, state))
+        app.teardown_request(functools.partial(self._teardown_request, state))
         path = app.config["JOURNEY_METRICS_PATH"]
         if path:
             app.add_url_rule(path, "journey_metrics", self.exempt(self._metrics_view))
@@ -534,13 +538,15 @@ class JourneyTracker:
             m.reviews.labels(str(props["rating"])).inc()
 
     # -- request hooks --------------------------------------------------------------------
-    def _is_exempt(self, state: _AppState) -> bool:
-        if request.path.startswith(state.exempt_paths):
+    # These run on every request: one lookup of the request object each, the environ read
+    # directly (no KeyError per missing header), decisions cached per endpoint.
+    def _is_exempt(self, state: _AppState, req) -> bool:
+        if req.path.startswith(state.exempt_paths):
             return True
-        endpoint = request.endpoint
+        endpoint = req.endpoint
         found = state._exempt_endpoints.get(endpoint)
         if found is None:  # decided once per endpoint (the URL map is a closed set)
-            blueprint = request.blueprint
+            blueprint = req.blueprint
             view = current_app.view_functions.get(endpoint) if endpoint else None
             found = bool(blueprint and blueprint.split(".")[0] in self._exempt_blueprints
                          or view is not None and view in self._exempt_views)
@@ -548,38 +554,38 @@ class JourneyTracker:
                 state._exempt_endpoints[endpoint] = found
         return found
 
-    def _before_request(self) -> None:
-        state = self._state()
+    def _before_request(self, state: _AppState) -> None:
         ctx = g._journey = RequestJourney(started=time.perf_counter())
-        if self._is_exempt(state):
+        req = request._get_current_object()
+        if self._is_exempt(state, req):
             ctx.exempt = True
             return
-        ua = request.headers.get("User-Agent", "")
-        private = state.respect_privacy and opted_out(request.headers)
-        ctx.trackable = not is_bot(ua) and not private
+        environ = req.environ
+        ctx.trackable = not (is_bot(environ.get("HTTP_USER_AGENT", ""))
+                             or state.respect_privacy and opted_out(environ))
         if ctx.trackable:
-            ctx.state = state.cookie.loads(request.cookies.get(state.cookie_name))
-            if ctx.state is not None:
-                s = ctx.state
-                ctx.issued = (s.v, s.j, s.s, s.r, s.t0, s.c, s.p, s.ts)
+            ctx.state = found = state.cookie.loads(req.cookies.get(state.cookie_name))
+            if found is not None:
+                ctx.issued = (found.v, found.j, found.s, found.r, found.t0, found.c, found.p,
+                              found.ts)
 
-    def _after_request(self, response: Response) -> Response:
+    def _after_request(self, state: _AppState, response: Response) -> Response:
         ctx: RequestJourney | None = g.get("_journey")
         if ctx is None:
             return response
-        state = self._state()
         try:
-            if (ctx.trackable and not ctx.exempt and not ctx.tracked
-                    and request.method == "GET" and response.status_code == 200
-                    and response.mimetype == "text/html"):
-                self._page_view(state, ctx)
-            if ctx.dirty and ctx.state is not None and ctx.trackable and self._reissue(state, ctx):
-                response.set_cookie(
-                    state.cookie_name, state.cookie.dumps(ctx.state),
-                    max_age=state.cookie_max_age, httponly=True, samesite="Lax",
-                    secure=request.is_secure,
-                )
-            self._count_request(state, ctx, response.status_code)
+            req = request._get_current_object()
+            if ctx.trackable and not ctx.exempt:
+                if (not ctx.tracked and req.method == "GET" and response.status_code == 200
+                        and response.mimetype == "text/html"):
+                    self._page_view(state, ctx)
+                if ctx.dirty and ctx.state is not None and self._reissue(state, ctx):
+                    # The value is [A-Za-z0-9_~.:@%-] by construction: no quoting needed,
+                    # and Max-Age alone (no Expires) is what every current browser reads.
+                    response.headers.add(
+                        "Set-Cookie", f"{state.cookie_name}={state.cookie.dumps(ctx.state)}"
+                        f"{state.cookie_secure_attrs if req.is_secure else state.cookie_attrs}")
+            self._count_request(state, ctx, req, response.status_code)
         except Exception:
             log.exception("journey: after_request failed")
         return response
@@ -591,11 +597,11 @@ class JourneyTracker:
         return (issued is None or issued[:7] != (s.v, s.j, s.s, s.r, s.t0, s.c, s.p)
                 or s.ts - issued[7] >= state.cookie_refresh)
 
-    def _teardown_request(self, exc: BaseException | None) -> None:
+    def _teardown_request(self, state: _AppState, exc: BaseException | None) -> None:
         ctx: RequestJourney | None = g.get("_journey")
         if ctx is not None and not ctx.counted:  # the view raised: after_request never ran
             try:
-                self._count_request(self._state(), ctx, 500)
+                self._count_request(state, ctx, request._get_current_object(), 500)
             except Exception:
                 log.exception("journey: teardown failed")
 
@@ -609,11 +615,11 @@ class JourneyTracker:
             self.track("page_view", endpoint=(request.endpoint or "")[:200])
 
     @staticmethod
-    def _count_request(state: _AppState, ctx: RequestJourney, status: int) -> None:
+    def _count_request(state: _AppState, ctx: RequestJourney, req, status: int) -> None:
         if ctx.counted:
             return
         ctx.counted = True
-        key = (request.endpoint, request.method, status)
+        key = (req.endpoint, req.method, status)
         children = state._http.get(key)
         if children is None:
             endpoint = key[0] or "<unmatched>"

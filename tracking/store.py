@@ -8,6 +8,7 @@ entry, abandonment and recovery exactly once.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -49,9 +50,11 @@ class _Statements:
     """The writer's statements, built once per dialect: each batch only binds values."""
 
     def __init__(self, dialect: str):
+        self.dialect = dialect
         insert = _dialect_insert(dialect)
         c = journeys.c
-        self.insert_events = journey_events.insert()
+        self.sqlite = dialect != "postgresql"
+        self.insert_events = _Bulk(journey_events.insert().inline(), dialect, _EVENT_KEYS)
         self.insert_new_events = (
             insert(journey_events)
             .on_conflict_do_nothing(index_elements=["event_id"])
@@ -72,10 +75,52 @@ class _Statements:
         )
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - two instances, kept for the process
-    def update_journey(self, columns: tuple[str, ...]):
+    def update_journey(self, columns: tuple[str, ...]) -> _Bulk:
         """UPDATE of these columns by id; batches group rows that change the same ones."""
-        return (update(journeys).where(journeys.c.id == bindparam("j_id"))
-                .values({name: bindparam(f"v_{name}") for name in columns}))
+        return _Bulk(update(journeys).where(journeys.c.id == bindparam("j_id"))
+                     .values({name: bindparam(f"v_{name}") for name in columns}),
+                     self.dialect, None)
+
+
+_EVENT_KEYS = ("event_id", "journey_id", "visitor_id", "session_id", "customer_id", "order_ref",
+               "touchpoint", "stage", "occurred_at", "props", "product_id")
+
+
+class _Bulk:
+    """A statement compiled once for a dialect and run by the driver's executemany, with
+    values converted here as SQLAlchemy's bind processors would (datetimes to ISO text on
+    SQLite, JSON to text), in a fraction of the Python those take per row and value."""
+
+    def __init__(self, statement, dialect: str, keys):
+        compiled = statement.compile(dialect=_DIALECTS[dialect](), column_keys=keys)
+        self.sql = str(compiled)
+        self.names = tuple(compiled.positiontup or ())  # "?" placeholders, in this order
+        self.sqlite = dialect != "postgresql"
+
+    def rows(self, conn: Connection, rows: list[dict]) -> None:
+        if self.sqlite:
+            params = [tuple(_sqlite(row[name]) for name in self.names) for row in rows]
+        else:  # psycopg's named %(key)s placeholders; datetimes go as they are
+            params = rows
+        conn.exec_driver_sql(self.sql, params)
+
+
+def _sqlite(value):
+    # SQLAlchemy's SQLite DateTime stores "YYYY-MM-DD HH:MM:SS.ffffff", which this is.
+    return value.isoformat(" ", "microseconds") if value.__class__ is datetime else value
+
+
+def _postgresql_dialect():
+    from sqlalchemy.dialects.postgresql.psycopg import dialect
+    return dialect()
+
+
+def _sqlite_dialect():
+    from sqlalchemy.dialects.sqlite.pysqlite import dialect
+    return dialect()
+
+
+_DIALECTS = {"postgresql": _postgresql_dialect, "sqlite": _sqlite_dialect}
 
 
 @functools.cache
@@ -90,11 +135,12 @@ def insert_events(conn: Connection, events: list[Event]) -> set[str]:
                .scalars().all())
 
 
-def _event_row(e: Event) -> dict:
+def _event_row(e: Event, json_text: bool = False) -> dict:
     return {"event_id": e.event_id, "journey_id": e.journey_id, "visitor_id": e.visitor_id,
             "session_id": e.session_id, "customer_id": e.customer_id,
             "order_ref": e.order_ref, "touchpoint": e.touchpoint, "stage": e.stage,
-            "occurred_at": e.occurred_at, "props": e.props,
+            "occurred_at": e.occurred_at,
+            "props": json.dumps(e.props) if json_text else e.props,
             "product_id": _product_id(e.props)}
 
 
@@ -150,7 +196,7 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
         if not stored:
             return outcome
     else:
-        conn.execute(st.insert_events, [_event_row(e) for e in stored])
+        st.insert_events.rows(conn, [_event_row(e, json_text=True) for e in stored])
     outcome.written = len(stored)
 
     by_journey: dict[str, list[Event]] = {}
@@ -184,7 +230,7 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
             recoveries.append((journey_id, purchased_at, row["visitor_id"] or visitor,
                                customer or row["customer_id"]))
     for columns, params in updates.items():
-        conn.execute(st.update_journey(columns), params)
+        st.update_journey(columns).rows(conn, params)
     if cart:
         conn.execute(st.upsert_cart, [
             {"journey_id": j, "product_id": p, "quantity": q, "unit_value": v}

@@ -204,9 +204,12 @@ def load_once(variant: str, round_no: int, args, cookies: list[str], tmp: str) -
     proc = subprocess.Popen(gunicorn_cmd(variant), cwd=ROOT, env=env, stdout=logfile,
                             stderr=subprocess.STDOUT, start_new_session=True)
     drive = run_wrk if args.loadgen == "wrk" else run_pyload
+    minted = 0
     try:
         # Fresh (< 30 s old when sent), and their journeys are in this run's database.
         cookies = mint_cookies(args.db, len(cookies), into=db) if cookies else cookies
+        with sqlite3.connect(db) as conn:
+            minted = conn.execute("SELECT count(*) FROM journey_events").fetchone()[0]
         wait_ready(port, proc, args.workers)
         warm = drive(port, args.warmup, args, cookies) if args.warmup > 0 else {"requests": 0}
         workers = children_of(proc.pid)
@@ -225,7 +228,8 @@ def load_once(variant: str, round_no: int, args, cookies: list[str], tmp: str) -
         logfile.close()
     total = warm["requests"] + res["requests"]
     with sqlite3.connect(db) as conn:
-        res["events_stored"] = conn.execute("SELECT count(*) FROM journey_events").fetchone()[0]
+        res["events_stored"] = conn.execute(
+            "SELECT count(*) FROM journey_events").fetchone()[0] - minted
     every = args.new_visitor_every
     per_req = 2 if every == 1 else (1 + (1 / every if every > 0 else 0))
     res["events_expected"] = round(total * per_req) if variant.startswith("on") else 0

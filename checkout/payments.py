@@ -20,13 +20,13 @@ from .models import AttemptStatus, Order, OrderStatus, PaymentAttempt, PaymentSt
 log = logging.getLogger(__name__)
 
 
-def client() -> stripe.StripeClient:
+def client(retries: int = 2) -> stripe.StripeClient:
     cfg = current_app.config
     return stripe.StripeClient(
         cfg["STRIPE_SECRET_KEY"],
         base_addresses={"api": cfg["STRIPE_API_BASE"]},
         http_client=stripe.RequestsClient(timeout=cfg["STRIPE_TIMEOUT"]),
-        max_network_retries=2,  # safe: every create carries an idempotency key
+        max_network_retries=retries,
     )
 
 
@@ -65,63 +65,98 @@ def replay(attempt: PaymentAttempt) -> PaymentResult:
     return _result_from_intent(attempt, _retrieve(attempt.payment_intent_id))
 
 
-def pay(order: Order, card_ref: str) -> PaymentResult:
-    """Create and confirm a PaymentIntent for ``order`` with the card reference from Stripe.js.
+UNREACHABLE = ("We could not reach the payment service. Please try again: a payment is never "
+               "taken twice.")
 
-    The idempotency key is the order and the card reference: a double submit of the same
-    card reaches Stripe with the same key (and our unique attempt row), so it cannot charge
-    twice; another card after a decline is a new attempt.
+
+def pay(order: Order, card_ref: str) -> PaymentResult:
+    """Pay ``order`` with the card reference from Stripe.js, in two steps that make a lost
+    answer harmless:
+
+    1. create the PaymentIntent *unconfirmed* and keep its id on the attempt (a create
+       repeated after a lost answer makes at most a spare intent that never charges);
+    2. confirm that intent by id. If the answer to the confirm is lost (a timeout, a dropped
+       connection), the retry finds the intent by the id we kept and asks Stripe how it
+       stands, instead of paying again.
+
+    Idempotency keys (the order and the card reference) make each step safe to repeat on
+    real Stripe as well; they are not relied on (localstripe ignores them). A double submit
+    of the same card finds the same attempt row; another card after a decline is a new one.
     """
     if order.status != OrderStatus.PENDING or order.is_paid:
         raise OrderNotPayable("This order is already paid or closed.")
+    settled = _earlier_payment_taken(order)
+    if settled is not None:  # e.g. a confirm whose answer was lost, retried with a new token
+        return settled
     key = f"order-{order.id}-{card_ref}"
     by_key = select(PaymentAttempt).where(PaymentAttempt.idempotency_key == key)
-    existing = db.session.scalar(by_key)
-    if existing is not None and existing.payment_intent_id:
-        return _result_from_intent(existing, _retrieve(existing.payment_intent_id))
-    if existing is None:
-        existing = PaymentAttempt(
+    attempt = db.session.scalar(by_key)
+    if attempt is None:
+        attempt = PaymentAttempt(
             order=order, idempotency_key=key, card_ref=card_ref, amount=order.total,
             currency=order.currency,
         )
-        db.session.add(existing)
+        db.session.add(attempt)
         try:
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
-            existing = db.session.scalar(by_key)
-    attempt = existing
-    journey.track("payment_submitted", journey_id=order.journey_id, order_ref=order.id,
-                  value=order.total, currency=order.currency)
+            attempt = db.session.scalar(by_key)
+    elif attempt.status == AttemptStatus.FAILED:
+        return replay(attempt)
+    if attempt.status == AttemptStatus.CREATED:
+        journey.track("payment_submitted", journey_id=order.journey_id, order_ref=order.id,
+                      value=order.total, currency=order.currency)
     try:
-        intent = client().v1.payment_intents.create(
-            params={
-                "amount": order.total,
-                "currency": order.currency.lower(),
-                "payment_method": card_ref,
-                "payment_method_types": ["card"],
-                "confirm": True,
-                # No "description": localstripe refuses it; the number is in the metadata.
-                "metadata": {"order_id": str(order.id), "order_number": order.number,
-                             "attempt_id": str(attempt.id)},
-            },
-            options={"idempotency_key": key},
-        )
+        if attempt.payment_intent_id is None:
+            intent = client().v1.payment_intents.create(
+                params={
+                    "amount": order.total,
+                    "currency": order.currency.lower(),
+                    "payment_method": card_ref,
+                    "payment_method_types": ["card"],
+                    # No "description": localstripe refuses it; the number is in metadata.
+                    "metadata": {"order_id": str(order.id), "order_number": order.number,
+                                 "attempt_id": str(attempt.id)},
+                },
+                options={"idempotency_key": f"{key}-create"},
+            )
+            attempt.payment_intent_id = intent.id
+            db.session.commit()
+        else:
+            intent = _retrieve(attempt.payment_intent_id)
+        if intent.status in ("requires_confirmation", "requires_payment_method"):
+            # No automatic network retries here: a server without idempotency keys would
+            # confirm twice. The shopper's retry is safe (step 2 above).
+            intent = client(retries=0).v1.payment_intents.confirm(
+                intent.id, options={"idempotency_key": f"{key}-confirm"})
     except stripe.CardError as exc:
         intent_id = _intent_id_from_error(exc)
-        if intent_id:
+        if intent_id and attempt.payment_intent_id is None:
             attempt.payment_intent_id = intent_id
         return _fail(attempt, exc.code or "card_declined", exc.user_message or str(exc))
     except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
         log.warning("Stripe unreachable for order %s: %s", order.id, type(exc).__name__)
-        raise PaymentUnavailable(
-            "We could not reach the payment service. Nothing was charged; please try again."
-        ) from None
+        db.session.rollback()
+        raise PaymentUnavailable(UNREACHABLE) from None
     except stripe.InvalidRequestError as exc:
         return _fail(attempt, exc.code or "invalid_request", "The card could not be used.")
-    attempt.payment_intent_id = intent.id
-    db.session.commit()
     return _result_from_intent(attempt, intent)
+
+
+def _earlier_payment_taken(order: Order) -> PaymentResult | None:
+    """Stripe.js makes a new card reference for every submit, so a retry after a lost answer
+    is a new attempt. Before another card is charged, ask Stripe about every earlier attempt
+    whose outcome we never heard (sent, or waiting for 3-D Secure): if one was paid, that
+    is the answer, and nothing is charged again."""
+    for earlier in order.payments:
+        if (earlier.payment_intent_id is None
+                or earlier.status not in (AttemptStatus.CREATED, AttemptStatus.REQUIRES_ACTION)):
+            continue
+        intent = _retrieve(earlier.payment_intent_id)
+        if intent.status == "succeeded":
+            return _result_from_intent(earlier, intent)
+    return None
 
 
 def _intent_id_from_error(exc: stripe.StripeError) -> str | None:
@@ -160,9 +195,7 @@ def _retrieve(intent_id: str):
     try:
         return client().v1.payment_intents.retrieve(intent_id)
     except (stripe.APIConnectionError, stripe.RateLimitError):
-        raise PaymentUnavailable(
-            "We could not reach the payment service. Please try again in a moment."
-        ) from None
+        raise PaymentUnavailable(UNREACHABLE) from None
     except stripe.InvalidRequestError:
         log.warning("payment intent %s is unknown to Stripe", intent_id)
         raise PaymentUnavailable(

@@ -233,3 +233,89 @@ def poll(check, timeout: float = 20.0, interval: float = 0.2):
         if result or time.monotonic() > deadline:
             return result
         time.sleep(interval)
+
+
+class FlakyProxy:
+    """A TCP proxy in front of a real server (localstripe) that can lose an answer.
+
+    ``lose_next("POST /v1/payment_intents/")`` makes the next matching request reach the
+    server, which acts on it, while its answer never reaches the client: the connection is
+    closed (``mode="drop"``) or held past the client's timeout (``mode="stall"``). The
+    fault a payment service's timeout causes, made for real rather than mocked. One request
+    per connection (answers are sent with ``Connection: close``).
+    """
+
+    def __init__(self, upstream_port: int):
+        import threading  # noqa: PLC0415
+
+        self.upstream_port = upstream_port
+        self.requests: list[str] = []  # "METHOD /path" of every request seen
+        self.lost: list[str] = []
+        self._rules: list[tuple[str, str, float]] = []
+        self._lock = threading.Lock()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(32)
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def lose_next(self, prefix: str, mode: str = "drop", stall: float = 3.0) -> None:
+        with self._lock:
+            self._rules.append((prefix, mode, stall))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+        self._sock.close()
+
+    def _serve(self) -> None:
+        import threading  # noqa: PLC0415
+
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with closing(conn):
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1)) \
+                if re.search(rb"(?im)^content-length:", head) else 0
+            while len(body) < length:
+                body += conn.recv(65536)
+            line = head.split(b"\r\n", 1)[0].decode()
+            request_line = " ".join(line.split(" ")[:2])
+            self.requests.append(request_line)
+            head = re.sub(rb"(?im)^connection:[^\r\n]*\r\n?", b"", head)
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
+            with closing(upstream):
+                upstream.sendall(head.rstrip(b"\r\n") + b"\r\nConnection: close\r\n\r\n" + body)
+                answer = b""
+                while chunk := upstream.recv(65536):
+                    answer += chunk
+            with self._lock:
+                rule = next((r for r in self._rules if request_line.startswith(r[0])), None)
+                if rule is not None:
+                    self._rules.remove(rule)
+            if rule is not None:
+                self.lost.append(request_line)
+                if rule[1] == "stall":
+                    time.sleep(rule[2])
+                return  # the server acted; the client never hears of it
+            conn.sendall(answer)

@@ -180,7 +180,7 @@ def test_stripe_unreachable_is_a_clear_retryable_error(app_factory, localstripe,
     shopper.to_payment()
     response = shopper.pay(CARD_OK)
     assert response.status_code == 503
-    assert "Nothing was charged" in response.get_json()["error"]
+    assert "never taken twice" in response.get_json()["error"]
     assert only_order().status == OrderStatus.PENDING
 
 

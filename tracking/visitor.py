@@ -10,6 +10,7 @@ import hmac
 import ipaddress
 import os
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
@@ -26,8 +27,11 @@ TABLET = re.compile(r"ipad|tablet|android(?!.*mobile)|kindle|silk", re.I)
 
 
 def new_id() -> str:
-    """128 random bits as 32 hex digits (what uuid4().hex gives, minus its version bits)."""
-    return os.urandom(16).hex()
+    """32 hex digits, time-ordered like a UUIDv7: 48 bits of milliseconds, then 80 random
+    bits. Ids made at about the same time sort together, so the B-tree indexes on them
+    (event ids, journey ids) grow at their right edge instead of dirtying a random page per
+    insert: a batch writes a few index pages, not one per event."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 @dataclass(slots=True)

@@ -46,7 +46,7 @@
       });
       body = await response.json();
     } catch (err) {
-      show("We could not reach the shop. Nothing was charged; please try again.");
+      show("We could not reach the shop. Please try again: a payment is never taken twice.");
       return;
     }
     if (body.status === "succeeded") {

@@ -12,6 +12,7 @@ from storefront.extensions import db
 from storefront.models import utcnow
 from tracking.visitor import truncate_ip
 
+from . import audit
 from .models import AdminLoginFailure, AdminUser
 
 SESSION_KEY = "admin_user_id"
@@ -27,7 +28,7 @@ class BadAdminLogin(DomainError):
     status_code = 401
 
 
-def create_user(email: str, password: str) -> AdminUser:
+def create_user(email: str, password: str, actor: str = "cli") -> AdminUser:
     email = email.strip().lower()
     if len(password) < 10:
         raise DomainError("Use a password of at least 10 characters.")
@@ -36,6 +37,7 @@ def create_user(email: str, password: str) -> AdminUser:
         user = AdminUser(email=email)
         db.session.add(user)
     user.set_password(password)
+    audit.record("user_saved", actor, target=email)
     db.session.commit()
     return user
 
@@ -61,9 +63,11 @@ def authenticate(email: str, password: str, remote_addr: str | None) -> AdminUse
         db.session.add(AdminLoginFailure(email=email, ip_net=ip_net))
         db.session.execute(delete(AdminLoginFailure).where(
             AdminLoginFailure.at < utcnow() - WINDOW))  # the table stays small
+        audit.record("login_failed", email)
         db.session.commit()
         raise BadAdminLogin("Email or password is wrong.")
     user.last_login_at = utcnow()
+    audit.record("login", email)
     db.session.commit()
     return user
 
@@ -93,11 +97,20 @@ def login(user: AdminUser) -> None:
 
 
 def logout() -> None:
+    user = current_admin()
+    if user is not None:
+        audit.record("logout", user.email)
+        db.session.commit()
     session.pop(SESSION_KEY, None)
 
 
 def actor() -> str:
     user = current_admin()
     return f"admin:{user.email}" if user else "admin"
+
+
+def email() -> str:
+    user = current_admin()
+    return user.email if user else "unknown"
 
 

@@ -38,3 +38,18 @@ class AdminLoginFailure(db.Model):
     email: Mapped[str] = mapped_column(String(254), index=True)
     ip_net: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AdminAction(db.Model):
+    """The audit log: who did what in the panel (or with the admin CLI), and when."""
+
+    __tablename__ = "admin_actions"
+    __table_args__ = (Index("ix_admin_actions_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(254))  # the admin's email, or "cli"
+    action: Mapped[str] = mapped_column(String(64))  # login, login_failed, logout, ...
+    target: Mapped[str] = mapped_column(String(254), default="")  # e.g. an order number
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    ip_net: Mapped[str | None] = mapped_column(String(64))  # truncated, like the tracker's

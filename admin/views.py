@@ -14,6 +14,7 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 - ``/admin/api/orders?status`` — orders by status, late deliveries
 - ``POST /admin/api/orders/<id>/advance`` — one fulfilment step (CSRF header required)
 - ``/admin/api/reviews`` — recent reviews, review rate, average rating
+- ``/admin/api/audit`` — the latest 200 admin actions: who, what, when, from which network
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from checkout import fulfilment
 from storefront.errors import DomainError
+from storefront.extensions import db
 from storefront.schemas import BaseSchema, load_form
 from storefront.web import safe_next
 from tracking.extension import utcnow
 from tracking.touchpoints import Stage
 
-from . import auth, queries
+from . import audit, auth, queries
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -48,7 +50,8 @@ bp.teardown_request(queries.close_connection)
 
 MAX_PERIOD_DAYS = 366
 PAGES = (("overview", "Overview"), ("funnel", "Funnel"), ("abandonment", "Abandonment"),
-         ("journeys", "Journeys"), ("orders", "Orders"), ("reviews", "Reviews"))
+         ("journeys", "Journeys"), ("orders", "Orders"), ("reviews", "Reviews"),
+         ("audit", "Audit log"))
 
 
 class PeriodSchema(Schema):
@@ -157,7 +160,7 @@ def orders():
 def advance_order(order_id: int):
     """The form fallback of the orders page (the page's script uses the JSON endpoint)."""
     try:
-        event = fulfilment.advance(order_id, actor=auth.actor())
+        event = _advance(order_id)
     except DomainError as exc:
         flash(str(exc), "error")
     else:
@@ -255,9 +258,17 @@ def api_orders():
     return jsonify(queries.orders(status, date.today()))
 
 
+def _advance(order_id: int):
+    event = fulfilment.advance(order_id, actor=auth.actor())
+    audit.record("order_advanced", auth.email(), target=event.order.number,
+                 detail=f"{event.from_status} -> {event.to_status}")
+    db.session.commit()
+    return event
+
+
 @bp.post("/api/orders/<int:order_id>/advance")
 def api_advance(order_id: int):
-    event = fulfilment.advance(order_id, actor=auth.actor())
+    event = _advance(order_id)
     return jsonify(order_id=order_id, from_status=event.from_status,
                    to_status=event.to_status, actor=event.actor)
 
@@ -265,3 +276,13 @@ def api_advance(order_id: int):
 @bp.get("/api/reviews")
 def api_reviews():
     return jsonify(queries.reviews())
+
+
+@bp.get("/audit", endpoint="audit")
+def audit_page():
+    return _page("audit", entries=audit.recent())
+
+
+@bp.get("/api/audit")
+def api_audit():
+    return jsonify(entries=audit.recent())

@@ -29,3 +29,9 @@ class InvalidTransition(DomainError):
 
 class OrderNotPayable(DomainError):
     status_code = 409
+
+
+class SoldOutWhilePaying(DomainError):
+    """Another buyer took the last units while this payment went through: it is refunded."""
+
+    status_code = 409

@@ -14,7 +14,7 @@ from storefront import catalog
 from storefront.extensions import db, journey
 from storefront.models import Cart, Product, utcnow
 
-from .errors import OrderNotPayable, PaymentUnavailable
+from .errors import OrderNotPayable, PaymentUnavailable, SoldOutWhilePaying
 from .models import AttemptStatus, Order, OrderStatus, PaymentAttempt, PaymentStatus
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,12 @@ def _retrieve(intent_id: str):
 def _result_from_intent(attempt: PaymentAttempt, intent) -> PaymentResult:
     if intent.status == "succeeded":
         record_succeeded(intent.id, attempt.order_id)
+        order = db.session.get(Order, attempt.order_id)
+        db.session.refresh(order)
+        if order.status == OrderStatus.CANCELED and order.payment_status == PaymentStatus.REFUNDED:
+            raise SoldOutWhilePaying(
+                "Sorry: the last one sold while your payment went through. Your payment has "
+                "been refunded in full.")
         return PaymentResult(attempt, "succeeded")
     if intent.status == "requires_action":
         first_time = attempt.status != AttemptStatus.REQUIRES_ACTION

@@ -6,14 +6,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from . import shipping
 from .errors import NotFound, OutOfStock
 from .extensions import db, journey
-from .models import Cart, CartItem, Product
+from .models import Cart, CartItem, Product, utcnow
 from .money import Money
 
 MAX_QUANTITY = 99
@@ -67,8 +67,24 @@ def _check_stock(product: Product, quantity: int) -> None:
         raise OutOfStock(f"Only {product.stock} of {product.title} left in stock.")
 
 
+def _lock(cart: Cart) -> None:
+    """Serialise edits of one cart (the same customer on two devices): a write to the cart
+    row first takes its row lock on PostgreSQL and the write lock on SQLite, then the lines
+    are read again, so an edit always starts from the one before it and none is lost."""
+    db.session.execute(
+        update(Cart).where(Cart.id == cart.id).values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.scalars(
+        select(CartItem).where(CartItem.cart_id == cart.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    db.session.refresh(cart, ["items"])
+
+
 def add_item(cart: Cart, product_id: int, quantity: int = 1) -> CartItem:
     product = _product(product_id)
+    _lock(cart)
     item = next((i for i in cart.items if i.product_id == product_id), None)
     wanted = (item.quantity if item else 0) + quantity
     _check_stock(product, wanted)
@@ -94,6 +110,7 @@ def _track_change(product: Product, delta: int) -> None:
 
 
 def set_quantity(cart: Cart, product_id: int, quantity: int) -> CartItem | None:
+    _lock(cart)
     item = next((i for i in cart.items if i.product_id == product_id), None)
     if item is None:
         raise NotFound("That product is not in your cart.")
@@ -115,6 +132,7 @@ def remove_item(cart: Cart, product_id: int) -> None:
 
 
 def clear(cart: Cart) -> None:
+    _lock(cart)
     cart.items.clear()
     db.session.commit()
 
@@ -130,6 +148,7 @@ def merge_into_customer(token: str | None, customer_id: int) -> Cart:
             return anonymous
         return get_or_create_cart(new_token(), customer_id)
     if anonymous is not None and anonymous.id != customer_cart.id:
+        _lock(customer_cart)
         for item in list(anonymous.items):
             existing = next(
                 (i for i in customer_cart.items if i.product_id == item.product_id), None

@@ -165,9 +165,9 @@ def flush_journeys(app_factory):
 def cli(app):
     """Run a CLI command against ``app`` (not whichever app context a fixture pushed)."""
 
-    def run(*args: str):
+    def run(*args: str, input: str | None = None):
         with app.app_context():
-            return app.test_cli_runner().invoke(args=list(args))
+            return app.test_cli_runner().invoke(args=list(args), input=input)
 
     return run
 

@@ -262,3 +262,42 @@ def test_visitors_are_distinct_people_not_journeys(app, admin_client, shop_db, f
     flush_journeys()
     kpis = admin_client.get("/admin/api/overview").get_json()["kpis"]
     assert (kpis["visitors"], kpis["journeys"]) == (1, 2)
+
+
+def test_admin_actions_are_recorded_with_who_and_when(app, client, cli, shopper, shop_db):
+    start = utcnow().replace(microsecond=0)
+    with time_machine.travel(start, tick=False) as clock:
+        result = cli("admin", "create-user", "auditor@example.com", input=PASSWORD + "\n")
+        assert result.exit_code == 0
+        assert admin_login(client, "auditor@example.com", "wrong password").status_code == 401
+        assert admin_login(client, "auditor@example.com").status_code == 302
+        mug = factories.product("Mug", price=1500, stock=5)
+        shopper.add_to_cart(mug.id)
+        shopper.to_payment()
+        assert shopper.pay(CARD_OK).get_json()["status"] == "succeeded"
+        order = db.session.scalar(select(Order))
+        clock.shift(timedelta(minutes=3))
+        moved = client.post(f"/admin/api/orders/{order.id}/advance", headers=csrf_header(client))
+        assert moved.status_code == 200
+        assert client.post("/admin/logout", data={"csrf_token": csrf_token(client)}
+                           ).status_code == 302
+        assert admin_login(client, "auditor@example.com").status_code == 302
+        entries = client.get("/admin/api/audit").get_json()["entries"]
+        page = client.get("/admin/audit").get_data(as_text=True)
+    actions = [(e["actor"], e["action"], e["target"]) for e in reversed(entries)]
+    assert actions == [
+        ("cli", "user_saved", "auditor@example.com"),
+        ("auditor@example.com", "login_failed", ""),
+        ("auditor@example.com", "login", ""),
+        ("auditor@example.com", "order_advanced", order.number),
+        ("auditor@example.com", "logout", ""),
+        ("auditor@example.com", "login", ""),
+    ]
+    advanced = next(e for e in entries if e["action"] == "order_advanced")
+    assert advanced["detail"] == "unfulfilled -> packed"
+    stamp = (start + timedelta(minutes=3)).isoformat(timespec="seconds") + "Z"
+    assert advanced["at"] == stamp, "when, to the second"
+    assert entries[-1]["at"] == start.isoformat(timespec="seconds") + "Z"
+    assert all(e["ip_net"] in (None, "127.0.0.0/24") for e in entries)
+    assert "order advanced" in page and order.number in page and "login failed" in page
+    assert PASSWORD not in page and "wrong password" not in page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from checkout.fulfilment import advance
@@ -69,3 +71,96 @@ def test_session_cookie_is_httponly_and_lax(shopper, shop_db):
     response = shopper.client.get("/account/login")
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+# State-changing routes that are not protected by a CSRF token, and why.
+CSRF_EXEMPT = {
+    "stripe_webhook.stripe_webhook": "signed by Stripe (Stripe-Signature), no session",
+}
+
+
+def test_every_state_changing_route_needs_a_csrf_token(app, shopper, shop_db):
+    """Walk the URL map: every POST/PUT/PATCH/DELETE route, from a browser with a session,
+    refuses a request without the token (400, HTML or JSON) unless listed above."""
+    shopper.signup("csrf-walker@example.com")
+    walked = []
+    for rule in app.url_map.iter_rules():
+        methods = rule.methods & {"POST", "PUT", "PATCH", "DELETE"}
+        if not methods or rule.endpoint in CSRF_EXEMPT:
+            continue
+        url = re.sub(r"<(?:\w+:)?(\w+)>", "1", rule.rule)
+        for method in sorted(methods):
+            for accept in ("text/html", "application/json"):
+                response = shopper.client.open(url, method=method, data={"x": "1"},
+                                               headers={"Accept": accept})
+                assert response.status_code == 400, (method, url, response.status_code)
+                body = response.get_data(as_text=True)
+                assert "session expired" in body.lower() or "csrf" in body.lower(), body[:200]
+            walked.append(f"{method} {rule.rule}")
+    assert len(walked) >= 14, walked  # the store, checkout, reviews and the panel
+    assert {r.endpoint for r in app.url_map.iter_rules()} >= set(CSRF_EXEMPT), "stale list"
+
+
+SECRETS = {
+    "SECRET_KEY": "s3cret-key-never-shown-0f9e",
+    "STRIPE_SECRET_KEY": "sk_test_never_shown_4e2a",
+    "STRIPE_WEBHOOK_SECRET": "whsec_never_shown_7d1c",
+}
+
+
+def test_secrets_never_reach_logs_pages_or_metrics(app_factory, localstripe, shop_db, caplog):
+    """A whole shopping trip, a payment fault, bad input, the panel and /metrics, with every
+    logger at DEBUG: no secret, password or card number in any log line or response."""
+    import logging
+
+    from admin.auth import create_user
+
+    from .support import CARD_DECLINED, Shopper, sign_payload
+
+    caplog.set_level(logging.DEBUG)
+    app = app_factory(**SECRETS)
+    customer_password, admin_password = "customer-pass-9a8b", "admin-pass-6c5d4e"
+    bodies: list[str] = []
+
+    @app.after_request
+    def keep(response):
+        if not response.direct_passthrough:
+            bodies.append(response.get_data(as_text=True))
+            bodies.append(str(response.headers))
+        return response
+
+    mug = factories.product("Mug", price=1500, stock=5)
+    with app.app_context():
+        create_user("owner@example.com", admin_password)
+    shopper = Shopper(app.test_client(), localstripe)
+    shopper.signup("secret-shopper@example.com", password=customer_password)
+    shopper.login("secret-shopper@example.com", password="wrong " + customer_password)
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    shopper.pay(CARD_DECLINED)
+    shopper.pay(CARD_OK)
+    shopper.post_json("/checkout/pay", {"card_ref": "4242424242424242"})
+    payload = b'{"id": "evt_x", "type": "payment_intent.succeeded"}'
+    shopper.client.post("/stripe/webhook", data=payload,
+                        headers={"Stripe-Signature": sign_payload(payload, "whsec_wrong")})
+    admin = app.test_client()
+    page = admin.get("/admin/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    admin.post("/admin/login", data={"email": "owner@example.com", "password": admin_password,
+                                     "csrf_token": token})
+    for url in ("/admin/", "/admin/api/overview", "/admin/api/orders", "/admin/audit"):
+        admin.get(url)
+    bodies.append(admin.get("/metrics").get_data(as_text=True))
+    broken = app_factory(STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_TIMEOUT=1, **SECRETS)
+    other = Shopper(broken.test_client(), localstripe)
+    other.add_to_cart(mug.id)
+    other.to_payment()
+    other.pay(CARD_OK)
+
+    logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
+    assert len(caplog.records) > 5 and len(bodies) > 20
+    seen = logged + "\n".join(bodies)
+    for name, secret in {**SECRETS, "customer": customer_password,
+                         "admin": admin_password}.items():
+        assert secret not in seen, f"{name} leaked"
+    assert CARD_OK not in logged and "4242424242424242" not in logged

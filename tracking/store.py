@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -172,13 +173,17 @@ def resolve_journeys(conn: Connection, events: list[Event]) -> None:
 
 
 def write_batch(conn: Connection, events: list[Event], recovery_window: timedelta, *,
-                replayed: bool = False) -> BatchOutcome:
+                replayed: bool = False, pause: Callable[[], None] = lambda: None
+                ) -> BatchOutcome:
     """Store a batch of events and fold them into their journeys, in a few statements per
     batch (not per event or per journey).
 
     ``replayed=False`` (fresh events, new ids): a plain bulk insert, which raises
     IntegrityError if an id was stored before; the caller then retries the batch with
     ``replayed=True``, which skips the stored ids (spool replays always do).
+
+    ``pause`` is called between steps: the writer thread uses it to let request threads
+    have the GIL, so a batch never holds a page up for a whole switch interval.
     """
     outcome = BatchOutcome()
     candidates = [e for e in events if e.stored]
@@ -198,6 +203,7 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
     else:
         st.insert_events.rows(conn, [_event_row(e, json_text=True) for e in stored])
     outcome.written = len(stored)
+    pause()
 
     by_journey: dict[str, list[Event]] = {}
     for event in stored:
@@ -206,6 +212,7 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
     for journey_id in ids:
         by_journey[journey_id].sort(key=_occurred_at)
     rows = {row["id"]: row for row in conn.execute(st.read_journeys, {"ids": ids}).mappings()}
+    pause()
     missing = [j for j in ids if j not in rows]
     if missing:  # new journeys (or a batch that overtook its journey's first one)
         conn.execute(st.insert_journeys, [_new_journey(j, by_journey[j]) for j in missing])
@@ -215,7 +222,9 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
     updates: dict[tuple[str, ...], list[dict]] = {}
     cart: dict[tuple[str, str], list[int]] = {}
     recoveries = []
-    for journey_id in ids:
+    for n, journey_id in enumerate(ids, 1):
+        if n % 16 == 0:
+            pause()
         batch, row = by_journey[journey_id], rows[journey_id]
         values = _merge(row, batch, outcome)
         columns = tuple(sorted(values))
@@ -229,6 +238,7 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
         if purchased_at is not None and (values.get("status") or visitor or customer):
             recoveries.append((journey_id, purchased_at, row["visitor_id"] or visitor,
                                customer or row["customer_id"]))
+    pause()
     for columns, params in updates.items():
         st.update_journey(columns).rows(conn, params)
     if cart:

@@ -54,9 +54,13 @@ PAGES = (("overview", "Overview"), ("funnel", "Funnel"), ("abandonment", "Abando
          ("audit", "Audit log"))
 
 
+_DATES = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31),
+                        error="Use a date between 2000 and 2100.")
+
+
 class PeriodSchema(Schema):
-    start = fields.Date(data_key="from", load_default=None)
-    end = fields.Date(data_key="to", load_default=None)
+    start = fields.Date(data_key="from", load_default=None, validate=_DATES)
+    end = fields.Date(data_key="to", load_default=None, validate=_DATES)
 
     class Meta:
         unknown = "exclude"
@@ -156,7 +160,7 @@ def orders():
     return _page("orders")
 
 
-@bp.post("/orders/<int:order_id>/advance")
+@bp.post("/orders/<int(min=1, max=2147483647):order_id>/advance")
 def advance_order(order_id: int):
     """The form fallback of the orders page (the page's script uses the JSON endpoint)."""
     try:
@@ -266,7 +270,7 @@ def _advance(order_id: int):
     return event
 
 
-@bp.post("/api/orders/<int:order_id>/advance")
+@bp.post("/api/orders/<int(min=1, max=2147483647):order_id>/advance")
 def api_advance(order_id: int):
     event = _advance(order_id)
     return jsonify(order_id=order_id, from_status=event.from_status,

@@ -49,7 +49,7 @@ class PaySchema(BaseSchema):
 
 
 class ReviewSchema(BaseSchema):
-    product_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    product_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
     rating = fields.Integer(
         required=True, validate=validate.Range(min=1, max=5, error="Choose 1 to 5 stars.")
     )

@@ -62,12 +62,12 @@ class ListingSchema(BaseSchema):
 
 
 class CartAddSchema(BaseSchema):
-    product_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    product_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
     quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=99))
 
 
 class CartUpdateSchema(BaseSchema):
-    product_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    product_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
     quantity = fields.Integer(required=True, validate=validate.Range(min=0, max=99))
 
 

@@ -39,6 +39,10 @@ def _int(raw: str) -> int:
     return value
 
 
+def _opt_float(raw: str) -> float | None:
+    return float(raw) if raw.strip() else None
+
+
 def _str_or_none(raw: str) -> str | None:
     return raw or None
 
@@ -72,6 +76,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds after abandonment within which a purchase marks it recovered."),
     Setting("JOURNEY_COOKIE_NAME", "tp_visitor", str, "The signed first-party visitor cookie."),
     Setting("JOURNEY_COOKIE_MAX_AGE", 395 * 86400, _int, "Visitor cookie lifetime (13 months)."),
+    Setting("JOURNEY_COOKIE_REFRESH", None, _opt_float,
+            "Seconds the cookie's last-seen time may lag before the cookie is sent again "
+            "(it is always sent when the journey changes). Default: 1/60 of the session "
+            "timeout, at most 30."),
     Setting("JOURNEY_QUEUE_SIZE", 10_000, _int,
             "Events the in-process queue holds before it overflows (bounded memory)."),
     Setting("JOURNEY_BATCH_SIZE", 500, _int, "Events the writer inserts per transaction."),

@@ -99,7 +99,9 @@ class _AppState:
         self.cookie = VisitorCookie(cfg["SECRET_KEY"] or "")
         # The cookie's last-seen time may lag by this much, so an unchanged journey is
         # not re-signed and re-sent on every page (1/60 of the session timeout, <= 30 s).
-        self.cookie_refresh = min(30.0, self.session_timeout / 60)
+        self.cookie_refresh = (cfg["JOURNEY_COOKIE_REFRESH"]
+                               if cfg["JOURNEY_COOKIE_REFRESH"] is not None
+                               else min(30.0, self.session_timeout / 60))
         self.cookie_attrs = f"; Max-Age={self.cookie_max_age}; Path=/; HttpOnly; SameSite=Lax"
         self.cookie_secure_attrs = self.cookie_attrs + "; Secure"
         self._children: dict[tuple, Any] = {}

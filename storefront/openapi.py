@@ -1,0 +1,109 @@
+"""The OpenAPI description of the JSON endpoints, built from the same marshmallow schemas
+that validate them (apispec), served at /openapi.json and fuzzed by the tests."""
+
+from __future__ import annotations
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, jsonify
+
+from .schemas import CartAddSchema, CartUpdateSchema
+
+ERROR = {"description": "Invalid input, with a message (and per-field errors)",
+         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+AUTH_ERROR = {"description": "No admin session",
+              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+JSON_OK = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+CSRF = {"name": "X-CSRFToken", "in": "header", "required": True, "schema": {"type": "string"},
+        "description": "The page's CSRF token (meta csrf-token); the session cookie goes with it"}
+
+
+def _body(schema: str) -> dict:
+    return {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _period(*extra: dict) -> list[dict]:
+    dates = [{"name": name, "in": "query", "required": False,
+              "schema": {"type": "string", "format": "date"}} for name in ("from", "to")]
+    return [*dates, *extra]
+
+
+def build_spec() -> dict:
+    from admin.views import DroppedSchema, FindSchema  # noqa: PLC0415 - admin imports the store
+    from checkout.schemas import PaySchema  # noqa: PLC0415
+
+    spec = APISpec(title="Touchpoint JSON API", version="1", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()])
+    spec.components.schema("CartAdd", schema=CartAddSchema)
+    spec.components.schema("CartUpdate", schema=CartUpdateSchema)
+    spec.components.schema("CartRemove", schema=CartUpdateSchema(partial=("quantity",)))
+    spec.components.schema("Pay", schema=PaySchema)
+    spec.components.schema("Error", {"type": "object", "required": ["error"], "properties": {
+        "error": {"type": "string"}, "errors": {"type": "object"}}})
+    del DroppedSchema, FindSchema  # documented as query parameters below
+
+    shop = {"200": JSON_OK, "400": ERROR, "404": ERROR, "409": ERROR}
+    spec.path(path="/cart/", operations={"get": {
+        "summary": "The cart (send Accept: application/json)", "responses": {"200": JSON_OK}}})
+    for path, schema in (("/cart/add", "CartAdd"), ("/cart/update", "CartUpdate"),
+                         ("/cart/remove", "CartRemove")):
+        spec.path(path=path, operations={"post": {
+            "summary": f"Cart: {path.rsplit('/', 1)[1]}", "parameters": [CSRF],
+            "requestBody": _body(schema), "responses": shop}})
+    spec.path(path="/checkout/pay", operations={"post": {
+        "summary": "Pay the order with a card reference from Stripe.js", "parameters": [CSRF],
+        "requestBody": _body("Pay"),
+        "responses": {**shop, "402": ERROR, "503": ERROR}}})
+    spec.path(path="/stripe/webhook", operations={"post": {
+        "summary": "Stripe's signed webhook (400 unless the signature verifies)",
+        "parameters": [{"name": "Stripe-Signature", "in": "header", "required": True,
+                        "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"type": "object"}}}},
+        "responses": {"200": JSON_OK, "400": ERROR}}})
+
+    panel = {"200": JSON_OK, "400": ERROR, "401": AUTH_ERROR}
+    stage = {"name": "stage", "in": "query", "required": True,
+             "schema": {"type": "string", "enum": ["landing", "browse", "cart", "checkout",
+                                                   "payment"]}}
+    for path, params, summary in (
+        ("/admin/api/live", [], "Live journeys per stage"),
+        ("/admin/api/overview", _period(), "KPIs, funnel and trend for a period"),
+        ("/admin/api/funnel", _period(), "The funnel by source, device and time to convert"),
+        ("/admin/api/funnel/dropped", _period(stage), "Journeys that stopped at a stage"),
+        ("/admin/api/abandonment", _period(), "Abandonment and recovery"),
+        ("/admin/api/journeys", [{"name": "q", "in": "query", "required": False,
+                                  "schema": {"type": "string"}}], "Find journeys"),
+        ("/admin/api/journeys/{journey_id}", [{"name": "journey_id", "in": "path",
+                                               "required": True, "schema": {"type": "string"}}],
+         "One journey and its timeline"),
+        ("/admin/api/visitors/{visitor_id}/timeline", [{
+            "name": "visitor_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+         "A visitor's touchpoints across journeys"),
+        ("/admin/api/orders", [{"name": "status", "in": "query", "required": False,
+                                "schema": {"type": "string"}}], "Orders and late deliveries"),
+        ("/admin/api/reviews", [], "Reviews, review rate, average rating"),
+        ("/admin/api/audit", [], "The latest admin actions"),
+    ):
+        spec.path(path=path, operations={"get": {
+            "summary": summary, "parameters": params,
+            "responses": {**panel, "404": ERROR}}})
+    spec.path(path="/admin/api/orders/{order_id}/advance", operations={"post": {
+        "summary": "Move an order one fulfilment step",
+        "parameters": [CSRF, {"name": "order_id", "in": "path", "required": True,
+                              "schema": {"type": "integer"}}],
+        "responses": {**panel, "404": ERROR, "409": ERROR}}})
+    return spec.to_dict()
+
+
+def init_app(app: Flask) -> None:
+    from .extensions import journey  # noqa: PLC0415
+
+    @journey.exempt
+    def openapi():
+        if "openapi" not in app.extensions:
+            app.extensions["openapi"] = build_spec()
+        return jsonify(app.extensions["openapi"])
+
+    app.add_url_rule("/openapi.json", "openapi", openapi)

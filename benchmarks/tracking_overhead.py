@@ -457,7 +457,7 @@ def main() -> int:
     ap.add_argument("--loadgen", choices=("wrk", "python"),
                     default="wrk" if shutil.which("wrk") else "python")
     ap.add_argument("--k-short", type=int, default=20)
-    ap.add_argument("--k-long", type=int, default=120)
+    ap.add_argument("--k-long", type=int, default=220)
     ap.add_argument("--writer-batch", type=int, default=50,
                     help="events per writer batch under callgrind (~0.5 s of one worker's "
                          "events at the measured rate; the default JOURNEY_FLUSH_INTERVAL)")

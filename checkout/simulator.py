@@ -79,6 +79,7 @@ class SimulationConfig:
     admin_email: str | None = None
     admin_password: str | None = None
     timeout: float = 20.0
+    personas: tuple[Persona, ...] = PERSONAS  # who shops (tests add keener buyers)
 
 
 @dataclass
@@ -159,7 +160,8 @@ class Simulation:
 
     # -- one shopper ---------------------------------------------------------------------
     def shop(self, n: int, rng: random.Random) -> ShopperResult:
-        persona = rng.choices(PERSONAS, [p.weight for p in PERSONAS])[0]
+        personas = self.config.personas
+        persona = rng.choices(personas, [p.weight for p in personas])[0]
         mobile = rng.random() < 0.5
         result = ShopperResult(persona.name, "mobile" if mobile else "desktop")
         browser = Browser(self.config.base_url, MOBILE_UA if mobile else DESKTOP_UA,

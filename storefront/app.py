@@ -74,9 +74,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _register_template_helpers(app)
     _register_error_pages(app)
     _register_security_headers(app)
-    from . import openapi
+    from . import health, openapi
 
     openapi.init_app(app)
+    health.init_app(app)
     return app
 
 

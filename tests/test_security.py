@@ -164,3 +164,26 @@ def test_secrets_never_reach_logs_pages_or_metrics(app_factory, localstripe, sho
                          "admin": admin_password}.items():
         assert secret not in seen, f"{name} leaked"
     assert CARD_OK not in logged and "4242424242424242" not in logged
+
+
+def test_health_checks_answer_json_and_are_not_touchpoints(app, client, shop_db, touchpoints):
+    live = client.get("/healthz")
+    assert live.status_code == 200 and live.get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    body = ready.get_json()
+    assert ready.status_code == 200 and body["status"] == "ready"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["tracker"]["writer"] in ("idle", "running")
+    assert body["checks"]["tracker"]["spool_bytes"] == 0
+    assert "tp_visitor" not in ready.headers.get("Set-Cookie", "")
+    assert touchpoints.names() == [], "health checks are not shopper visits"
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(app_factory, shop_db):
+    broken = app_factory(SQLALCHEMY_DATABASE_URI="postgresql://nobody@127.0.0.1:9/none",
+                         JOURNEY_DATABASE_URL="sqlite://")
+    response = broken.test_client().get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "not ready" and body["checks"]["database"].startswith("unreachable")
+    assert broken.test_client().get("/healthz").status_code == 200, "alive all the same"

@@ -106,6 +106,15 @@ class EventWriter:
     def depth(self) -> int:
         return len(self._queue)
 
+    def health(self) -> str:
+        """"running"; "idle" before the first event in this process (the thread starts
+        with it); "stopped" after stop(); "dead" if the thread died, which it must not."""
+        if self._stopped:
+            return "stopped"
+        if self._thread is None or self._pid != os.getpid():
+            return "idle"
+        return "running" if self._thread.is_alive() else "dead"
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and self._pid == os.getpid()

@@ -18,7 +18,8 @@ import re
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 
 import requests
@@ -80,6 +81,8 @@ class SimulationConfig:
     admin_password: str | None = None
     timeout: float = 20.0
     personas: tuple[Persona, ...] = PERSONAS  # who shops (tests add keener buyers)
+    duration: float | None = None  # seconds: keep `concurrency` shoppers going until then
+    on_response: Callable[[requests.Response], None] | None = None  # every HTTP answer
 
 
 @dataclass
@@ -166,6 +169,9 @@ class Simulation:
         result = ShopperResult(persona.name, "mobile" if mobile else "desktop")
         browser = Browser(self.config.base_url, MOBILE_UA if mobile else DESKTOP_UA,
                           self.config.timeout)
+        if self.config.on_response is not None:
+            hook = self.config.on_response
+            browser.http.hooks["response"].append(lambda r, *args, **kwargs: hook(r))
         try:
             self._first_visit(browser, persona, rng, result, n)
         except (ShopperError, requests.RequestException) as exc:
@@ -379,6 +385,10 @@ class Simulation:
 
     # -- running -----------------------------------------------------------------------------
     def run(self, progress=None) -> dict:
+        if self.config.duration:
+            self._run_for(self.config.duration, progress)
+            self.deliver_and_review(random.Random(self.rng.randrange(2**32)))
+            return self.ground_truth()
         seeds = [self.rng.randrange(2**32) for _ in range(self.config.shoppers)]
         with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
             futures = [pool.submit(self.shop, n, random.Random(seeds[n]))
@@ -390,6 +400,26 @@ class Simulation:
                     progress(1)
         self.deliver_and_review(random.Random(self.rng.randrange(2**32)))
         return self.ground_truth()
+
+    def _run_for(self, seconds: float, progress=None) -> None:
+        """``concurrency`` shoppers at all times until ``seconds`` pass (at most
+        ``shoppers`` in all); those still shopping then finish."""
+        deadline = time.monotonic() + seconds
+        started = 0
+        with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
+            pending: set = set()
+            while pending or (time.monotonic() < deadline and started < self.config.shoppers):
+                while (len(pending) < self.config.concurrency and started < self.config.shoppers
+                       and time.monotonic() < deadline):
+                    pending.add(pool.submit(self.shop, started,
+                                            random.Random(self.rng.randrange(2**32))))
+                    started += 1
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    with self._lock:
+                        self.results.append(future.result())
+                    if progress is not None:
+                        progress(1)
 
     def ground_truth(self) -> dict:
         journeys = [j for r in self.results for j in r.journeys]

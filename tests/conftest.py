@@ -143,7 +143,7 @@ def app_factory(database, localstripe, tmp_path):
     make.made = made
     yield make
     for app in made:
-        app.extensions["journey"].writer.stop()
+        app.extensions["journey"].close()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

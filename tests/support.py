@@ -95,15 +95,23 @@ class LocalStripe:
         ).raise_for_status()
 
     def events_for(self, intent_id: str, event_type: str) -> list[dict]:
-        response = requests.get(
-            f"{self.url}/v1/events", params={"limit": 100},
-            headers={"Authorization": "Bearer sk_test_localstripe"}, timeout=10,
-        )
-        response.raise_for_status()
-        return [
-            e for e in response.json()["data"]
-            if e["type"] == event_type and e["data"]["object"]["id"] == intent_id
-        ]
+        """Every event of this type about this intent (paging through them all: localstripe
+        lives for the whole session and lists its events oldest first)."""
+        found, after = [], None
+        for _ in range(1000):
+            params = {"limit": 100, "type": event_type, **({"starting_after": after} if after
+                                                            else {})}
+            response = requests.get(
+                f"{self.url}/v1/events", params=params,
+                headers={"Authorization": "Bearer sk_test_localstripe"}, timeout=10,
+            )
+            response.raise_for_status()
+            page = response.json()
+            found += [e for e in page["data"] if e["data"]["object"]["id"] == intent_id]
+            if not page["has_more"] or not page["data"]:
+                return found
+            after = page["data"][-1]["id"]
+        raise AssertionError("too many events to page through")
 
 
 def sign_payload(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
@@ -224,6 +232,19 @@ class Gunicorn:
 
     def metrics(self) -> str:
         return requests.get(f"{self.url}/metrics", timeout=10).text
+
+
+def store_for_shoppers(gunicorn, localstripe: LocalStripe, webhook_secret: str,
+                       idle: str = "5") -> Gunicorn:
+    """The store under gunicorn for simulated shoppers: journeys end after ``idle`` seconds
+    and are swept every second; localstripe's webhooks reach it, signed."""
+    server = gunicorn(
+        JOURNEY_SESSION_TIMEOUT=idle, JOURNEY_ABANDON_AFTER=idle, JOURNEY_SWEEP_INTERVAL="1",
+        JOURNEY_SWEEP_GRACE="1", STRIPE_API_BASE=localstripe.url,
+        STRIPE_JS_URL=localstripe.url + "/js.stripe.com/v3/", STRIPE_WEBHOOK_SECRET=webhook_secret,
+    )
+    localstripe.register_webhook(f"{server.url}/stripe/webhook", webhook_secret)
+    return server
 
 
 def poll(check, timeout: float = 20.0, interval: float = 0.2):

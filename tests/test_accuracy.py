@@ -11,7 +11,7 @@ import requests
 from admin.auth import create_user
 from checkout.simulator import STAGES, Simulation, SimulationConfig, format_truth
 
-from .support import poll, value
+from .support import poll, store_for_shoppers, value
 
 SHOPPERS = 500
 ADMIN = ("owner@example.com", "owner-password-1")
@@ -39,13 +39,7 @@ def test_panel_and_prometheus_equal_the_simulators_ground_truth(gunicorn, cli, l
         pytest.skip("the accuracy run uses PostgreSQL when both databases are tested")
     assert cli("seed", "--orders", "20").exit_code == 0
     create_user(*ADMIN)
-    server = gunicorn(
-        JOURNEY_SESSION_TIMEOUT="5", JOURNEY_ABANDON_AFTER="5", JOURNEY_SWEEP_INTERVAL="1",
-        JOURNEY_SWEEP_GRACE="1", STRIPE_API_BASE=localstripe.url,
-        STRIPE_JS_URL=localstripe.url + "/js.stripe.com/v3/",
-        STRIPE_WEBHOOK_SECRET="whsec_accuracy",
-    )
-    localstripe.register_webhook(f"{server.url}/stripe/webhook", "whsec_accuracy")
+    server = store_for_shoppers(gunicorn, localstripe, "whsec_accuracy")
     simulation = Simulation(SimulationConfig(
         base_url=server.url, shoppers=SHOPPERS, concurrency=8, seed=20261122,
         think=(0.0, 0.05), return_after=6.5, admin_email=ADMIN[0], admin_password=ADMIN[1],

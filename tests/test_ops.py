@@ -17,7 +17,7 @@ import requests
 from admin.auth import create_user
 from checkout.simulator import PERSONAS, Persona, Simulation, SimulationConfig
 
-from .support import ROOT, free_port, poll, wait_for_port
+from .support import ROOT, free_port, poll, store_for_shoppers, wait_for_port
 
 DEPLOY = ROOT / "deploy"
 ADMIN = ("ops@example.com", "ops-password-123")
@@ -112,12 +112,7 @@ def test_every_dashboard_and_rule_expression_answers_from_a_real_prometheus(
         pytest.skip("the queries do not depend on the database: run once")
     assert cli("seed", "--orders", "5").exit_code == 0
     create_user(*ADMIN)
-    server = gunicorn(
-        JOURNEY_SESSION_TIMEOUT="3", JOURNEY_ABANDON_AFTER="3", JOURNEY_SWEEP_INTERVAL="1",
-        JOURNEY_SWEEP_GRACE="1", STRIPE_API_BASE=localstripe.url,
-        STRIPE_JS_URL=localstripe.url + "/js.stripe.com/v3/", STRIPE_WEBHOOK_SECRET="whsec_ops",
-    )
-    localstripe.register_webhook(f"{server.url}/stripe/webhook", "whsec_ops")
+    server = store_for_shoppers(gunicorn, localstripe, "whsec_ops", idle="3")
     prom = prometheus(server.url.removeprefix("http://"))
     truth = Simulation(SimulationConfig(
         base_url=server.url, shoppers=60, concurrency=6, seed=7, think=(0.0, 0.02),

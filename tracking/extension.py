@@ -143,6 +143,13 @@ class _AppState:
             self._engine = _make_engine(self.database_url)
         return self._engine
 
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, stop the writer and close the tracker's database
+        connections (an app being torn down: tests, or a worker's shutdown)."""
+        self.writer.stop(timeout)
+        if self._engine is not None:
+            self._engine.dispose()
+
     def child(self, metric, *labels: str):
         """``metric.labels(*labels)``, looked up once: label values here come from closed
         sets (touchpoints, stages, the URL map), and the cache stops growing at 4096."""

@@ -13,7 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from .events import Event
@@ -427,6 +437,11 @@ def count_active(conn: Connection, now: datetime, session_timeout: timedelta) ->
     return {stage: count for stage, count in rows}
 
 
+# Rendered as a literal, not a bound value, so PostgreSQL can match the partial index
+# ix_journey_events_product_views even in a generic (prepared) plan.
+_PRODUCT_VIEW = journey_events.c.touchpoint == literal_column("'product_view'")
+
+
 def co_viewed(conn: Connection, product_id: str, since: datetime, viewers: int,
               limit: int) -> list[tuple[str, int]]:
     """Products the latest ``viewers`` visitors who viewed this one also viewed since
@@ -434,7 +449,7 @@ def co_viewed(conn: Connection, product_id: str, since: datetime, viewers: int,
     e = journey_events.c
     recent = (
         select(e.visitor_id)
-        .where(e.touchpoint == "product_view", e.product_id == product_id,
+        .where(_PRODUCT_VIEW, e.product_id == product_id,
                e.occurred_at >= since, e.visitor_id.is_not(None))
         .group_by(e.visitor_id)
         .order_by(func.max(e.occurred_at).desc())
@@ -445,7 +460,7 @@ def co_viewed(conn: Connection, product_id: str, since: datetime, viewers: int,
     rows = conn.execute(
         select(e.product_id, visitors)
         .join(recent, recent.c.visitor_id == e.visitor_id)
-        .where(e.touchpoint == "product_view", e.product_id != product_id,
+        .where(_PRODUCT_VIEW, e.product_id != product_id,
                e.product_id.is_not(None), e.occurred_at >= since)
         .group_by(e.product_id)
         .order_by(visitors.desc(), e.product_id)

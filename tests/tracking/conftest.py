@@ -64,4 +64,4 @@ def bare(tmp_path):
     app, journey = make_bare_app(f"sqlite:///{tmp_path}/bare.db")
     yield app, journey
     with app.app_context():
-        app.extensions["journey"].writer.stop()
+        app.extensions["journey"].close()

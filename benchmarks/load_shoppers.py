@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests  # noqa: E402
 from _common import (  # noqa: E402
+    PYTHON,
     ROOT,
     VENV_BIN,
     children_of,
@@ -122,7 +123,7 @@ def main() -> int:
                    input=ADMIN[1] + "\n", text=True, timeout=60, stdout=subprocess.DEVNULL)
 
     stripe = subprocess.Popen(
-        [shutil.which("localstripe", path=str(VENV_BIN)) or "localstripe", "--port",
+        [PYTHON, str(ROOT / "scripts" / "localstripe_server.py"), "--port",
          str(stripe_port), "--from-scratch"],
         stdout=open(tmp / "localstripe.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
     store = subprocess.Popen(

@@ -78,9 +78,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
 
     print("• Starting localstripe (fake Stripe) …", flush=True)
-    procs.append(subprocess.Popen([str(BIN / "localstripe"), "--port", str(STRIPE_PORT)],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL))
+    state = ROOT / ".demo" / "localstripe.pickle"  # payments survive a restart of the demo
+    state.parent.mkdir(exist_ok=True)
+    procs.append(subprocess.Popen(
+        [str(BIN / "python"), str(ROOT / "scripts" / "localstripe_server.py"),
+         "--port", str(STRIPE_PORT), "--state", str(state)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     wait_for(STRIPE_PORT, procs[-1], "localstripe")
     requests.post(
         f"{stripe_url}/_config/webhooks/touchpoint",

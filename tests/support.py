@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -51,10 +50,10 @@ class LocalStripe:
     def __init__(self, log_path: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        exe = shutil.which("localstripe", path=str(Path(sys.executable).parent)) or "localstripe"
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--from-scratch"],
+        self.proc = subprocess.Popen(  # no state file: nothing shared with other instances
+            [sys.executable, str(ROOT / "scripts" / "localstripe_server.py"),
+             "--port", str(self.port), "--from-scratch"],
             stdout=self._log, stderr=subprocess.STDOUT,
         )
         wait_for_port(self.port, proc=self.proc)

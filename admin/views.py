@@ -157,7 +157,10 @@ def journeys():
 
 @bp.get("/orders")
 def orders():
-    return _page("orders")
+    # Rendered on the server too, so the page (and its advance buttons) works without
+    # JavaScript; the script redraws it from the JSON API.
+    return _page("orders", data=queries.orders(request.args.get("status") or None,
+                                               utcnow().date()))
 
 
 @bp.post("/orders/<int(min=1, max=2147483647):order_id>/advance")

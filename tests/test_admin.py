@@ -222,6 +222,9 @@ def test_orders_and_late_deliveries(app, admin_client, localstripe, flush_journe
     with time_machine.travel(utcnow() + timedelta(days=10)):
         late = admin_client.get("/admin/api/orders").get_json()["late"]
     assert late[0]["number"] == order.number and late[0]["days_late"] >= 1
+    page = admin_client.get("/admin/orders").get_data(as_text=True)  # works without a script
+    assert order.number in page and f'action="/admin/orders/{order.id}/advance"' in page
+    assert "Mark packed" in page
     response = admin_client.post(f"/admin/orders/{order.id}/advance",
                                  data={"csrf_token": csrf_token(admin_client)})
     assert response.status_code == 302

@@ -525,9 +525,9 @@ class JourneyTracker:
         """The same rules the sweeper applies, decided from the cookie alone."""
         idle = now - current.ts
         rank = current.r
-        if rank == 0 or rank in {int(s) for s in EXITS}:
+        if rank == 0 or rank in EXITS:  # Stage is an IntEnum: ranks compare as stages
             return idle > state.session_timeout
-        if rank in {int(s) for s in ABANDONABLE}:
+        if rank in ABANDONABLE:
             if idle > state.abandon_after:
                 return True
             shopping = tp is not None and tp.stage in SHOPPING_STAGES
@@ -642,8 +642,8 @@ class JourneyTracker:
             endpoint = key[0] or "<unmatched>"
             method = key[1] if key[1] in _METHODS else "other"
             m = state.metrics
-            children = (state.child(m.http_requests, endpoint, method, str(status)),
-                        state.child(m.http_duration, endpoint, method))
+            children = (m.http_requests.labels(endpoint, method, str(status)),
+                        m.http_duration.labels(endpoint, method))
             if len(state._http) < 4096:  # endpoints x methods x statuses: a closed set
                 state._http[key] = children
         children[0].inc()

@@ -24,15 +24,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from .events import Event
 from .models import journey_cart_lines, journey_events, journeys
 from .touchpoints import ABANDONABLE, EXITS, STAGES, Stage
-
-
-def _insert(conn: Connection, table):
-    return _dialect_insert(conn.dialect.name)(table)
 
 
 def _dialect_insert(name: str):
@@ -60,11 +56,10 @@ _REACHED = {s: tuple(t for t in STAGES if t <= s) for s in STAGES}  # a monotone
 class _Statements:
     """The writer's statements, built once per dialect: each batch only binds values."""
 
-    def __init__(self, dialect: str):
+    def __init__(self, dialect: Dialect):
         self.dialect = dialect
-        insert = _dialect_insert(dialect)
+        insert = _dialect_insert(dialect.name)
         c = journeys.c
-        self.sqlite = dialect != "postgresql"
         self.insert_events = _Bulk(journey_events.insert().inline(), dialect, _EVENT_KEYS)
         self.insert_new_events = (
             insert(journey_events)
@@ -73,7 +68,7 @@ class _Statements:
         )
         self.insert_journeys = insert(journeys).on_conflict_do_nothing(index_elements=["id"])
         read = select(journeys).where(c.id.in_(bindparam("ids", expanding=True)))
-        if dialect == "postgresql":  # locked, in one order, so two writers never deadlock
+        if dialect.name == "postgresql":  # locked, in one order: two writers never deadlock
             read = read.order_by(c.id).with_for_update()
         self.read_journeys = read
         upsert = insert(journey_cart_lines)
@@ -102,11 +97,11 @@ class _Bulk:
     values converted here as SQLAlchemy's bind processors would (datetimes to ISO text on
     SQLite, JSON to text), in a fraction of the Python those take per row and value."""
 
-    def __init__(self, statement, dialect: str, keys):
-        compiled = statement.compile(dialect=_DIALECTS[dialect](), column_keys=keys)
+    def __init__(self, statement, dialect: Dialect, keys):
+        compiled = statement.compile(dialect=dialect, column_keys=keys)
         self.sql = str(compiled)
         self.names = tuple(compiled.positiontup or ())  # "?" placeholders, in this order
-        self.sqlite = dialect != "postgresql"
+        self.sqlite = dialect.name != "postgresql"
 
     def rows(self, conn: Connection, rows: list[dict]) -> None:
         if self.sqlite:
@@ -121,28 +116,23 @@ def _sqlite(value):
     return value.isoformat(" ", "microseconds") if value.__class__ is datetime else value
 
 
-def _postgresql_dialect():
-    from sqlalchemy.dialects.postgresql.psycopg import dialect
-    return dialect()
+_BY_DIALECT: dict[tuple[str, str], _Statements] = {}
 
 
-def _sqlite_dialect():
-    from sqlalchemy.dialects.sqlite.pysqlite import dialect
-    return dialect()
-
-
-_DIALECTS = {"postgresql": _postgresql_dialect, "sqlite": _sqlite_dialect}
-
-
-@functools.cache
-def _statements(dialect: str) -> _Statements:
-    return _Statements(dialect)
+def _statements(conn: Connection) -> _Statements:
+    """Compiled for the connection's own dialect and driver (its placeholders and casts),
+    once per kind of database in the process."""
+    key = (conn.dialect.name, conn.dialect.driver)
+    found = _BY_DIALECT.get(key)
+    if found is None:
+        found = _BY_DIALECT[key] = _Statements(conn.dialect)
+    return found
 
 
 def insert_events(conn: Connection, events: list[Event]) -> set[str]:
     """Insert; return the event ids that were new (a replayed id is skipped)."""
     rows = [_event_row(e) for e in events]
-    return set(conn.execute(_statements(conn.dialect.name).insert_new_events, rows)
+    return set(conn.execute(_statements(conn).insert_new_events, rows)
                .scalars().all())
 
 
@@ -203,7 +193,7 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
     outcome.unresolved = len(candidates) - len(stored)
     if not stored:
         return outcome
-    st = _statements(conn.dialect.name)
+    st = _statements(conn)
     if replayed:
         new_ids = insert_events(conn, stored)
         outcome.duplicates = len(stored) - len(new_ids)
@@ -236,15 +226,15 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
         if n % 16 == 0:
             pause()
         batch, row = by_journey[journey_id], rows[journey_id]
-        values = _merge(row, batch, outcome)
+        visitor = next((e.visitor_id for e in batch if e.visitor_id), None)
+        customer = next((e.customer_id for e in reversed(batch) if e.customer_id), None)
+        values = _merge(row, batch, outcome, visitor, customer)
         columns = tuple(sorted(values))
         params = {f"v_{k}": v for k, v in values.items()}
         params["j_id"] = journey_id
         updates.setdefault(columns, []).append(params)
         _cart_deltas(journey_id, batch, cart)
         purchased_at = row["entered_purchase_at"] or values.get("entered_purchase_at")
-        visitor = next((e.visitor_id for e in batch if e.visitor_id), None)
-        customer = next((e.customer_id for e in reversed(batch) if e.customer_id), None)
         if purchased_at is not None and (values.get("status") or visitor or customer):
             recoveries.append((journey_id, purchased_at, row["visitor_id"] or visitor,
                                customer or row["customer_id"]))
@@ -278,17 +268,16 @@ def _new_journey(journey_id: str, events: list[Event]) -> dict:
     }
 
 
-def _merge(row, events: list[Event], outcome: BatchOutcome) -> dict:
+def _merge(row, events: list[Event], outcome: BatchOutcome, visitor: str | None,
+           customer: str | None) -> dict:
     """One batch's events merged into their journey's row (read locked: FOR UPDATE on
     PostgreSQL; SQLite's write lock is already held). Batches of one journey may arrive in
     any order (several workers, several writers), so every column is merged, never
     overwritten blindly: earliest start, latest last-seen, furthest stage, first non-empty
-    visitor. A stage entry or a recovery is counted by exactly one writer: the one whose
-    locked read saw it missing."""
+    visitor (``visitor``: the batch's first; ``customer``: its latest). A stage entry or a
+    recovery is counted by exactly one writer: the one whose locked read saw it missing."""
     last = events[-1]
     started = min((e.journey_started_at or e.occurred_at) for e in events)
-    visitor = next((e.visitor_id for e in events if e.visitor_id), None)
-    customer = next((e.customer_id for e in reversed(events) if e.customer_id), None)
     order_ref = next((e.order_ref for e in events if e.order_ref), None)
     start = min(row["started_at"], started)
     values: dict = {

@@ -209,16 +209,21 @@ def also_viewed(product: Product, limit: int = 4) -> list[Product]:
     is no history. The ids are cached per product for ALSO_VIEWED_CACHE_SECONDS."""
     cache = current_app.extensions["storefront.also_viewed"]
     ids = cache.get(product.id)
-    if ids is None:
-        chosen = [int(pid) for pid in journey.co_viewed(
-            product.id, limit=limit, days=CO_VIEW_DAYS, viewers=CO_VIEW_VISITORS)
-            if pid.isdigit()]
-        found = {p.id: p for p in db.session.scalars(
-            _with_category(select(Product).where(Product.id.in_(chosen))))} if chosen else {}
-        products = _fill_from_category(product, [found[i] for i in chosen if i in found], limit)
-        ids = [p.id for p in products]
-        cache.set(product.id, ids)
-        return products
+    if ids is not None:
+        return _products_in_order(ids)
+    chosen = [int(pid) for pid in journey.co_viewed(
+        product.id, limit=limit, days=CO_VIEW_DAYS, viewers=CO_VIEW_VISITORS)
+        if pid.isdigit()]
+    products = _fill_from_category(product, _products_in_order(chosen), limit)
+    cache.set(product.id, [p.id for p in products])
+    return products
+
+
+def _products_in_order(ids: list[int]) -> list[Product]:
+    """These products (with their category), in this order; ids no longer there are left
+    out."""
+    if not ids:
+        return []
     by_id = {p.id: p for p in db.session.scalars(
         _with_category(select(Product).where(Product.id.in_(ids))))}
     return [by_id[i] for i in ids if i in by_id]

@@ -211,9 +211,11 @@ def api_funnel():
                    time_to_convert=queries.time_to_convert(period))
 
 
+DROPPED_STAGES = tuple(s.label for s in queries.FUNNEL[:-1])  # where a journey can stop
+
+
 class DroppedSchema(PeriodSchema):
-    stage = fields.String(required=True,
-                          validate=validate.OneOf([s.label for s in queries.FUNNEL[:-1]]))
+    stage = fields.String(required=True, validate=validate.OneOf(DROPPED_STAGES))
 
 
 @bp.get("/api/funnel/dropped")

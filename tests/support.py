@@ -93,24 +93,29 @@ class LocalStripe:
             f"{self.url}/_config/webhooks/{name}", data={"url": url, "secret": secret}, timeout=10
         ).raise_for_status()
 
-    def events_for(self, intent_id: str, event_type: str) -> list[dict]:
-        """Every event of this type about this intent (paging through them all: localstripe
-        lives for the whole session and lists its events oldest first)."""
+    def list_all(self, resource: str, **params) -> list[dict]:
+        """Every object of a list endpoint (``/v1/<resource>``), paging through them all:
+        localstripe lives for the whole session and lists oldest first, 100 at a time."""
         found, after = [], None
         for _ in range(1000):
-            params = {"limit": 100, "type": event_type, **({"starting_after": after} if after
-                                                            else {})}
+            page_params = {"limit": 100, **params, **({"starting_after": after} if after
+                                                       else {})}
             response = requests.get(
-                f"{self.url}/v1/events", params=params,
+                f"{self.url}/v1/{resource}", params=page_params,
                 headers={"Authorization": "Bearer sk_test_localstripe"}, timeout=10,
             )
             response.raise_for_status()
             page = response.json()
-            found += [e for e in page["data"] if e["data"]["object"]["id"] == intent_id]
+            found += page["data"]
             if not page["has_more"] or not page["data"]:
                 return found
             after = page["data"][-1]["id"]
-        raise AssertionError("too many events to page through")
+        raise AssertionError(f"too many {resource} to page through")
+
+    def events_for(self, intent_id: str, event_type: str) -> list[dict]:
+        """Every event of this type about this intent."""
+        return [e for e in self.list_all("events", type=event_type)
+                if e["data"]["object"]["id"] == intent_id]
 
 
 def sign_payload(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:

@@ -7,7 +7,6 @@ import json
 import random
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from checkout.models import (
@@ -36,27 +35,13 @@ def proxy(localstripe):
 def intents_of(localstripe):
     """This test's PaymentIntents for an order (localstripe outlives the test databases,
     whose order ids start again at 1)."""
-    before = {i["id"] for i in _all_intents(localstripe)}
+    before = {i["id"] for i in localstripe.list_all("payment_intents")}
 
     def of(order_id: int) -> list[dict]:
-        return [i for i in _all_intents(localstripe) if i["id"] not in before
+        return [i for i in localstripe.list_all("payment_intents") if i["id"] not in before
                 and i["metadata"].get("order_id") == str(order_id)]
 
     return of
-
-
-def _all_intents(localstripe) -> list[dict]:
-    found, after = [], None
-    for _ in range(100):
-        params = {"limit": 100, **({"starting_after": after} if after else {})}
-        page = requests.get(f"{localstripe.url}/v1/payment_intents", params=params,
-                            headers={"Authorization": "Bearer sk_test_localstripe"},
-                            timeout=10).json()
-        found += page["data"]
-        if not page["has_more"]:
-            return found
-        after = page["data"][-1]["id"]
-    raise AssertionError("too many payment intents to page through")
 
 
 def orders() -> list[Order]:

@@ -11,7 +11,6 @@ import re
 import time
 
 import pytest
-import requests
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -45,18 +44,7 @@ def enter_card(page: Page, number: str, month: str = "12", year: str = "34",
         expect(box).to_have_value(value)
 
 
-def succeeded_event_ids(stripe_url: str, intent_id: str, since: int) -> list[str]:
-    response = requests.get(
-        f"{stripe_url}/v1/events",
-        params={"type": "payment_intent.succeeded", "created[gte]": since, "limit": 100},
-        headers={"Authorization": "Bearer sk_test_localstripe"}, timeout=10,
-    )
-    response.raise_for_status()
-    return [e["id"] for e in response.json()["data"] if e["data"]["object"]["id"] == intent_id]
-
-
 def test_guest_shopper_path(live_store, page: Page, localstripe):
-    started = int(time.time()) - 1
     base = live_store.url
 
     # Landing page, then search from the hero search box.
@@ -163,7 +151,8 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
     deadline = time.monotonic() + 10
     recorded = None
     while time.monotonic() < deadline:
-        event_ids = succeeded_event_ids(localstripe.url, intent_id, started)
+        event_ids = [e["id"] for e in
+                     localstripe.events_for(intent_id, "payment_intent.succeeded")]
         with live_store.app.app_context():
             recorded = db.session.scalars(
                 select(StripeEvent).where(StripeEvent.id.in_(event_ids))

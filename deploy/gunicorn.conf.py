@@ -13,8 +13,11 @@ import shutil
 import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))  # sync workers by default
+# gunicorn's own rule for sync workers, (2 x cores) + 1: 5 on a 2-core box, so a request
+# waiting on Stripe (up to STRIPE_TIMEOUT) does not hold up half the capacity. Each worker
+# is ~100 MB; with GUNICORN_THREADS > 1 (gthread) fewer workers do the same.
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20  # time for each worker's journey writer to flush at shutdown
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEBS := chromium prometheus
 APT_STAMP := $(VENV)/.apt-installed
 
-.PHONY: install system-deps demo test test-fast lint migrate seed clean bench-deps
+.PHONY: install system-deps demo test test-all test-fast lint migrate seed clean bench-deps
 
 install: $(STAMP) $(APT_STAMP)
 
@@ -32,7 +32,14 @@ $(APT_STAMP): Makefile
 demo: install
 	$(PY) scripts/demo.py
 
+# Slow suites (the 5,000-case fuzzing) run where CI=true, as on CI, and in `make test-all`.
+SLOW := $(if $(filter true 1 yes,$(CI)),,-m "not slow")
+
 test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(SLOW) $(PYTEST_ARGS)
+
+test-all: install
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 

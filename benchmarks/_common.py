@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,10 @@ def ensure_pristine_db(path: str = DEFAULT_PRISTINE_DB) -> str:
     for args in (["db", "upgrade"], ["seed"]):
         subprocess.run(flask + args, cwd=ROOT, env=env, check=True, timeout=300,
                        stdout=subprocess.DEVNULL)
+    # Everything into the main file: runs copy that file alone, and a seed process that
+    # exits with a connection open leaves its last pages in the write-ahead log.
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
 
 

@@ -9,13 +9,18 @@ Three variants of the same store, on the same seeded SQLite database (a fresh co
 
 Two measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent (tracked):
 
-1. Load: gunicorn -c deploy/gunicorn.conf.py with 2 sync workers on 127.0.0.1, driven by wrk
-   (a small Python load generator if wrk is missing) for --duration seconds after a
-   --warmup; runs interleaved on, off, exporter, then off, exporter, on, ... (rotated each
-   round, so no variant always runs first; --fixed-order not) for --rounds rounds.
-   Ratios are taken within a round (same machine state), and the median over rounds is
-   reported. Also: CPU seconds the gunicorn workers used per request (all threads, so the
-   journey writer's too), from /proc, which other load on the machine disturbs less.
+1. Load: one gunicorn per variant (-c deploy/gunicorn.conf.py, --workers sync workers, each
+   on its own copy of the database), all up at once; wrk (a small Python load generator if
+   wrk is missing) drives them in turn, --duration seconds each (after a --warmup slice),
+   for --rounds rounds, in an order rotated every round (--fixed-order: not). This machine's
+   speed drifts by tens of percent over minutes, so short interleaved slices put every
+   variant under the same drift; after each slice the benchmark waits --settle seconds so
+   the variant's writer finishes what the slice queued. The headline takes each variant's
+   slices together: server time per request from req/s, worker CPU per request (every
+   thread of the workers, the journey writer's too, from /proc) and latency percentiles
+   over every request (wrk's full histograms, pooled); the per-round ratios show how much
+   one round alone swings. --try NAME:KEY=VALUE,... adds a tracker-on variant with other
+   settings (e.g. --try thread:JOURNEY_WRITE_AFTER_RESPONSE=false) to the same run.
 2. Instructions: valgrind --tool=callgrind runs benchmarks/_callgrind_requests.py, which
    builds the app in-process and sends K requests with the Flask test client, for
    K = --k-short and --k-long; (Ir_long - Ir_short) / (K_long - K_short) is the cost of one
@@ -32,13 +37,15 @@ carries no cookie at all: a brand-new visitor (landing + product_view, a new jou
 visitor cookie and session). Default 10: 10% new visitors. --visitors 1 is one constant
 cookie; --new-visitor-every 0: all returning; 1: all new. A browser keeps the visitor cookie
 the store last sent, and the store re-sends it only when the journey changes or its time is
-JOURNEY_SESSION_TIMEOUT/60 (30 s) old. The callgrind driver keeps a cookie jar per visitor
-like a browser; wrk cannot (it sends fixed headers), so the load phase mints fresh cookies
-before every run, and a run (--warmup + --duration) stays under 30 s.
+JOURNEY_SESSION_TIMEOUT/60 (30 s) old.
+The callgrind driver keeps a cookie jar per visitor like a browser; wrk cannot (it sends
+fixed headers for minutes), so the load phase sets JOURNEY_COOKIE_REFRESH=3600 for every
+variant: the store re-sends a cookie when the journey changes, as it would to a browser,
+and not on every request merely because wrk never stored the last one.
 
     make bench-deps     # pip install -e .[bench]; apt-get install wrk valgrind
-    .venv/bin/python benchmarks/tracking_overhead.py                      # ~5 min on 2 cores
-    .venv/bin/python benchmarks/tracking_overhead.py --skip-callgrind --rounds 5
+    .venv/bin/python benchmarks/tracking_overhead.py                      # ~10 min on 2 cores
+    .venv/bin/python benchmarks/tracking_overhead.py --skip-callgrind --rounds 10
     .venv/bin/python benchmarks/tracking_overhead.py --skip-load
 
 The database (/tmp/bench.db, --db) is migrated and seeded on first use if missing.
@@ -85,13 +92,13 @@ from _common import (  # noqa: E402
     json_line,
     log,
     machine_note,
-    median,
     mint_cookies,
     pct,
     table,
 )
 
 VARIANTS = ("on", "off", "exporter")
+TRIED: dict[str, dict[str, str]] = {}  # --try NAME:KEY=VALUE,...: more tracker-on variants
 LABEL = {"on": "tracker on", "off": "tracker off", "exporter": "exporter only"}
 WSGI = {"on": "wsgi:app", "off": "wsgi:app", "exporter": "wsgi_exporter:app"}
 
@@ -134,6 +141,9 @@ def run_wrk(port: int, seconds: float, args, cookies: list[str]) -> dict:
                          timeout=seconds + 60).stdout
     line = next(ln for ln in out.splitlines() if ln.startswith("WRK_JSON "))
     res = json.loads(line[len("WRK_JSON "):])
+    hist = next((ln for ln in out.splitlines() if ln.startswith("WRK_HIST ")), "WRK_HIST ")
+    res["hist"] = {int(v): int(c) for v, c in (pair.split(":") for pair in
+                                                 hist[len("WRK_HIST "):].split(",") if pair)}
     res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
     res["errors"] = sum(res[k] for k in res if k.startswith("err_"))
     return res
@@ -186,82 +196,124 @@ def run_pyload(port: int, seconds: float, args, cookies: list[str]) -> dict:
     def q(p):
         return latencies[min(len(latencies) - 1, max(0, math.ceil(p / 100 * len(latencies)) - 1))]
 
+    hist: dict[int, int] = {}
+    for lat in latencies:
+        hist[round(lat)] = hist.get(round(lat), 0) + 1
     return {"requests": len(latencies), "duration_us": elapsed * 1e6, "errors": errors[0],
             "rps": len(latencies) / elapsed, "lat_mean_us": sum(latencies) / len(latencies),
             "lat_p50_us": q(50), "lat_p90_us": q(90), "lat_p99_us": q(99),
-            "lat_max_us": latencies[-1]}
+            "lat_max_us": latencies[-1], "hist": hist}
 
 
-def load_once(variant: str, round_no: int, args, cookies: list[str], tmp: str) -> dict:
-    db = fresh_db_copy(args.db, tmp, f"load-{variant}-{round_no}.db")
-    prom = os.path.join(tmp, f"prom-{variant}-{round_no}")
+def start_server(variant: str, args, visitors: int, tmp: str) -> dict:
+    """One gunicorn for the variant on its own copy of the database, with its returning
+    visitors' cookies minted into that copy; it stays up for the whole load phase."""
+    db = fresh_db_copy(args.db, tmp, f"load-{variant}.db")
+    prom = os.path.join(tmp, f"prom-{variant}")
     port = free_port()
     env = app_env(db, tracker=variant.startswith("on"), extra={
         "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(args.workers),
         "GUNICORN_ACCESSLOG": "/dev/null", "PROMETHEUS_MULTIPROC_DIR": prom,
+        # wrk sends the same Cookie headers for minutes, where a browser would keep the
+        # cookie the store last sent (re-sent when its time is 30 s old); this keeps the
+        # store from re-sending it on every request of a phase that outlasts 30 s.
+        "JOURNEY_COOKIE_REFRESH": "3600",
+        **(dict(args.set) if variant == "on" else {}),
+        **TRIED.get(variant, {}),
     })
-    logfile = open(os.path.join(tmp, f"gunicorn-{variant}-{round_no}.log"), "w")  # noqa: SIM115
+    cookies = mint_cookies(args.db, visitors, into=db) if visitors else []
+    with sqlite3.connect(db) as conn:
+        minted = conn.execute("SELECT count(*) FROM journey_events").fetchone()[0]
+    logfile = open(os.path.join(tmp, f"gunicorn-{variant}.log"), "w")  # noqa: SIM115
     proc = subprocess.Popen(gunicorn_cmd(variant), cwd=ROOT, env=env, stdout=logfile,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    drive = run_wrk if args.loadgen == "wrk" else run_pyload
-    minted = 0
+    server = {"variant": variant, "db": db, "prom": prom, "port": port, "proc": proc,
+              "log": logfile, "cookies": cookies, "minted": minted, "requests": 0}
     try:
-        # Fresh (< 30 s old when sent), and their journeys are in this run's database.
-        cookies = mint_cookies(args.db, len(cookies), into=db) if cookies else cookies
-        with sqlite3.connect(db) as conn:
-            minted = conn.execute("SELECT count(*) FROM journey_events").fetchone()[0]
         wait_ready(port, proc, args.workers)
-        warm = drive(port, args.warmup, args, cookies) if args.warmup > 0 else {"requests": 0}
-        workers = children_of(proc.pid)
-        load0, cpu0 = os.getloadavg()[0], cpu_seconds(workers)
-        res = drive(port, args.duration, args, cookies)
-        res["worker_cpu_s"] = cpu_seconds(workers) - cpu0
-        res["cpu_us_per_req"] = res["worker_cpu_s"] / max(res["requests"], 1) * 1e6
-        res["loadavg"] = (load0 + os.getloadavg()[0]) / 2
-    finally:
-        proc.send_signal(signal.SIGTERM)  # graceful: each worker's writer flushes at exit
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        logfile.close()
-    total = warm["requests"] + res["requests"]
-    with sqlite3.connect(db) as conn:
-        res["events_stored"] = conn.execute(
-            "SELECT count(*) FROM journey_events").fetchone()[0] - minted
-    every = args.new_visitor_every
-    per_req = 2 if every == 1 else (1 + (1 / every if every > 0 else 0))
-    res["events_expected"] = round(total * per_req) if variant.startswith("on") else 0
-    shutil.rmtree(prom, ignore_errors=True)
+    except Exception:
+        stop_server(server)
+        raise
+    server["workers"] = children_of(proc.pid)
+    return server
+
+
+def stop_server(server: dict) -> int:
+    """SIGTERM (each worker's writer flushes at exit); the events it stored."""
+    proc = server["proc"]
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    server["log"].close()
+    with sqlite3.connect(server["db"]) as conn:
+        stored = conn.execute("SELECT count(*) FROM journey_events").fetchone()[0]
+    shutil.rmtree(server["prom"], ignore_errors=True)
     for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(db + suffix):
-            os.remove(db + suffix)
+        if os.path.exists(server["db"] + suffix):
+            os.remove(server["db"] + suffix)
+    return stored - server["minted"]
+
+
+def drive_slice(server: dict, seconds: float, args) -> dict:
+    """wrk against one server for ``seconds``, then a pause while its writer writes what the
+    slice queued (so that work is counted here, not in the next variant's slice)."""
+    drive = run_wrk if args.loadgen == "wrk" else run_pyload
+    workers = server["workers"]
+    load0, cpu0 = os.getloadavg()[0], cpu_seconds(workers)
+    res = drive(server["port"], seconds, args, server["cookies"])
+    time.sleep(args.settle)
+    res["worker_cpu_s"] = cpu_seconds(workers) - cpu0
+    res["cpu_us_per_req"] = res["worker_cpu_s"] / max(res["requests"], 1) * 1e6
+    res["loadavg"] = (load0 + os.getloadavg()[0]) / 2
+    server["requests"] += res["requests"]
     return res
 
 
-def load_phase(args, cookies: list[str], tmp: str) -> dict:
-    rounds = []
-    for r in range(1, args.rounds + 1):
-        row = {}
-        order = list(args.variants)
-        if not args.fixed_order:  # rotate, so no variant always runs first or after another
-            shift = (r - 1) % len(order)
-            order = order[shift:] + order[:shift]
-        for variant in order:
-            log(f"load round {r}/{args.rounds}: {LABEL[variant]} "
-                f"({args.warmup:g}s warm-up + {args.duration:g}s)")
-            res = load_once(variant, r, args, cookies, tmp)
-            log(f"  {res['rps']:.1f} req/s, p50 {res['lat_p50_us'] / 1000:.2f} ms, "
-                f"p99 {res['lat_p99_us'] / 1000:.2f} ms, {res['cpu_us_per_req']:.0f} µs CPU/req, "
-                f"errors {res['errors']}, events {res['events_stored']}/{res['events_expected']}")
-            if res["errors"]:
-                raise RuntimeError(f"{variant}: {res['errors']} failed requests")
-            if res["events_stored"] < 0.98 * res["events_expected"]:  # a dropping tracker
-                log(f"  WARNING: {variant} stored fewer events than its requests tracked")
-            row[variant] = res
-        rounds.append(row)
-    return {"rounds": rounds}
+def load_phase(args, visitors: int, tmp: str) -> dict:
+    """Every variant's server is up at once (an idle one costs nothing); wrk drives them in
+    turn, --duration seconds each, --rounds times, in an order rotated every round. This
+    machine's speed drifts by tens of percent over minutes (other tenants, clock), so short
+    slices, interleaved, put every variant under the same drift."""
+    servers = {}
+    try:
+        for variant in args.variants:
+            log(f"starting gunicorn: {LABEL[variant]}")
+            servers[variant] = start_server(variant, args, visitors, tmp)
+        if args.warmup > 0:
+            for variant in args.variants:
+                drive_slice(servers[variant], args.warmup, args)
+        rounds = []
+        for r in range(1, args.rounds + 1):
+            row = {}
+            order = list(args.variants)
+            if not args.fixed_order:
+                shift = (r - 1) % len(order)
+                order = order[shift:] + order[:shift]
+            for variant in order:
+                res = drive_slice(servers[variant], args.duration, args)
+                if res["errors"]:
+                    raise RuntimeError(f"{variant}: {res['errors']} failed requests")
+                row[variant] = res
+            log(f"round {r}/{args.rounds}: " + ", ".join(
+                f"{LABEL[v]} {row[v]['rps']:.0f} req/s p99 {row[v]['lat_p99_us'] / 1000:.1f} ms"
+                for v in args.variants))
+            rounds.append(row)
+    finally:
+        events = {}
+        for variant, server in servers.items():
+            events[variant] = (stop_server(server), server["requests"])
+    every = args.new_visitor_every
+    per_req = 2 if every == 1 else (1 + (1 / every if every > 0 else 0))
+    checks = {}
+    for variant, (stored, requests) in events.items():
+        expected = round(requests * per_req) if variant.startswith("on") else 0
+        checks[variant] = {"events_stored": stored, "events_expected": expected}
+        if expected and stored < 0.98 * expected:  # a dropping tracker
+            log(f"WARNING: {variant} stored {stored} events for {expected} tracked")
+    return {"rounds": rounds, "events": checks}
 
 
 def load_report(load: dict, args) -> tuple[str, dict]:
@@ -272,46 +324,84 @@ def load_report(load: dict, args) -> tuple[str, dict]:
             r = row[v]
             rows.append([i, LABEL[v], f"{r['rps']:.1f}", f"{r['lat_p50_us'] / 1000:.2f}",
                          f"{r['lat_p99_us'] / 1000:.2f}", f"{r['cpu_us_per_req']:.0f}",
-                         f"{r['loadavg']:.1f}",
-                         f"{r['events_stored']}/{r['events_expected']}" if r["events_expected"]
-                         else "—"])
+                         f"{r['loadavg']:.1f}"])
     runs = table(["round", "variant", "req/s", "p50 ms", "p99 ms", "worker CPU µs/req",
-                  "load avg", "events stored/expected"], rows)
+                  "load avg"], rows)
 
-    def ratio(v, key, inverse=False):
-        vals = []
-        for row in rounds:
-            a, b = row[v][key], row["off"][key]
-            vals.append((b / a if inverse else a / b) - 1)
-        return [x * 100 for x in vals]
-
-    summary = {}
-    srows = []
-    for v in [v for v in args.variants if v != "off"]:
-        per = {
-            "throughput_cost_pct": ratio(v, "rps", inverse=True),  # off/v - 1: time per request
-            "p50_pct": ratio(v, "lat_p50_us"),
-            "p99_pct": ratio(v, "lat_p99_us"),
-            "cpu_per_req_pct": ratio(v, "cpu_us_per_req"),
+    # Headline: each variant's slices taken together (time, CPU and every request's latency
+    # summed over rounds). One slice's p99 rests on a handful of requests; this on thousands.
+    totals = {}
+    for v in args.variants:
+        requests = sum(row[v]["requests"] for row in rounds)
+        totals[v] = {
+            "requests": requests,
+            "rps": requests / sum(row[v]["duration_us"] / 1e6 for row in rounds),
+            "cpu_us_per_req": sum(row[v]["worker_cpu_s"] for row in rounds) / requests * 1e6,
+            **_pooled_percentiles([row[v]["hist"] for row in rounds]),
         }
-        summary[v] = {k: round(median(x), 2) for k, x in per.items()}
-        summary[v]["per_round"] = {k: [round(y, 2) for y in x] for k, x in per.items()}
-        srows.append([LABEL[v] + " vs off"] + [
-            f"{pct(median(per[k]))} ({', '.join(pct(y, 0) for y in per[k])})"
-            for k in ("throughput_cost_pct", "p50_pct", "p99_pct", "cpu_per_req_pct")])
-    summ = table(["median over rounds (each round)", "time/request from req/s", "p50 latency",
-                  "p99 latency", "worker CPU/request"], srows)
-    med = {v: {k: round(median(row[v][k] for row in rounds), 1)
-               for k in ("rps", "lat_p50_us", "lat_p99_us", "cpu_us_per_req")}
-           for v in args.variants}
-    text = (f"Load: gunicorn, {args.workers} sync workers, {args.loadgen} "
-            f"-t{args.threads} -c{args.connections}, {args.duration:g}s per run after "
-            f"{args.warmup:g}s warm-up, run order "
+    off = totals["off"]
+    keys = (("time/request", "rps", True), ("worker CPU/request", "cpu_us_per_req", False),
+            ("p50", "p50", False), ("p90", "p90", False), ("p99", "p99", False),
+            ("p99.9", "p99.9", False))
+    summary, trows = {}, []
+    for v in args.variants:
+        t = totals[v]
+        cells = [LABEL[v], f"{t['requests']:,}", f"{t['rps']:.1f}", f"{t['cpu_us_per_req']:.0f}"]
+        cells += [f"{t[q] / 1000:.2f}" for q in ("p50", "p90", "p99", "p99.9")]
+        trows.append(cells)
+        if v == "off":
+            continue
+        summary[v] = {}
+        for name, key, inverse in keys:
+            ratio = off[key] / t[key] if inverse else t[key] / off[key]
+            summary[v][name] = round((ratio - 1) * 100, 2)
+        # the spread: the same ratio per round, to show what one round alone would say
+        summary[v]["per_round_p99"] = [round((row[v]["lat_p99_us"] / row["off"]["lat_p99_us"]
+                                              - 1) * 100, 1) for row in rounds]
+        summary[v]["per_round_time"] = [round((row["off"]["rps"] / row[v]["rps"] - 1) * 100, 1)
+                                        for row in rounds]
+    tot = table(["all rounds together", "requests", "req/s", "worker CPU µs/req", "p50 ms",
+                 "p90 ms", "p99 ms", "p99.9 ms"], trows)
+    srows = [[LABEL[v] + " vs off"] + [pct(summary[v][name]) for name, _, _ in keys]
+             for v in args.variants if v != "off"]
+    summ = table(["cost"] + [name for name, _, _ in keys], srows)
+    spread = "\n".join(
+        f"{LABEL[v]}: per round, time/request "
+        f"{', '.join(pct(x, 0) for x in summary[v]['per_round_time'])}; p99 "
+        f"{', '.join(pct(x, 0) for x in summary[v]['per_round_p99'])}"
+        for v in args.variants if v != "off")
+    ev = load["events"]
+    events = ", ".join(f"{LABEL[v]} {e['events_stored']}/{e['events_expected']}"
+                       for v, e in ev.items() if e["events_expected"])
+    text = (f"Load: gunicorn, {args.workers} sync workers per variant, all variants up at once "
+            f"and driven in turn by {args.loadgen} -t{args.threads} -c{args.connections}, "
+            f"{args.duration:g} s each, {args.rounds} rounds, order "
             f"{'fixed' if args.fixed_order else 'rotated each round'}; GET {PRODUCT_PATH}, "
-            f"{_visitor_mix(args)}\n\n{runs}\n\n{summ}\n"
-            "(+x%: the variant needs x% more server time per request than tracker off; "
-            "throughput cost = req/s(off)/req/s(variant) - 1)")
-    return text, {"medians": med, "overhead_vs_off": summary}
+            f"{_visitor_mix(args)}\n\n{runs}\n\n{tot}\n\n{summ}\n"
+            "(+x%: the variant needs x% more than tracker off: server time per request from "
+            "req/s, worker CPU per request (every thread), latency percentiles)\n"
+            f"{spread}\nevents stored/tracked: {events or '—'}")
+    return text, {"totals": {v: {k: round(x, 1) if isinstance(x, float) else x
+                                 for k, x in t.items()} for v, t in totals.items()},
+                  "overhead_vs_off": summary, "events": ev}
+
+
+def _pooled_percentiles(hists: list[dict[int, int]]) -> dict:
+    """p50/p90/p99/p99.9 (µs) of several runs' latency histograms taken together."""
+    merged: dict[int, int] = {}
+    for hist in hists:
+        for value, count in hist.items():
+            merged[value] = merged.get(value, 0) + count
+    total = sum(merged.values())
+    out = {"requests": total}
+    for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)):
+        rank, seen = max(1, math.ceil(q / 100 * total)), 0
+        for value in sorted(merged):
+            seen += merged[value]
+            if seen >= rank:
+                out[name] = value
+                break
+    return out
 
 
 def _visitor_mix(args) -> str:
@@ -446,9 +536,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", default=DEFAULT_PRISTINE_DB,
                     help="seeded SQLite database, copied afresh for every run")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds measured per run")
-    ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--duration", type=float, default=5.0,
+                    help="seconds each variant is driven per round")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds per variant, unmeasured")
+    ap.add_argument("--settle", type=float, default=0.8,
+                    help="seconds after each slice for the writer to write what it queued "
+                         "(more than JOURNEY_FLUSH_INTERVAL)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="wrk threads")
     ap.add_argument("--connections", type=int, default=4)
@@ -471,12 +565,26 @@ def main() -> int:
                          f"{','.join(VARIANTS)}; 'off' is the baseline and must be included")
     ap.add_argument("--fixed-order", action="store_true",
                     help="the same order every round (default: rotated each round)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    type=lambda kv: tuple(kv.split("=", 1)),
+                    help="a setting for the tracker-on variant's load runs, e.g. "
+                         "JOURNEY_FLUSH_INTERVAL=0.1 (repeatable; for trying a change)")
+    ap.add_argument("--try", dest="tries", action="append", default=[],
+                    metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+                    help="one more tracker-on variant in the load phase, with these settings "
+                         "(repeatable): compare changes under the same machine drift")
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--skip-callgrind", action="store_true")
     args = ap.parse_args()
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for spec in args.tries:
+        name, _, settings = spec.partition(":")
+        name = "on-" + name
+        TRIED[name] = dict(kv.split("=", 1) for kv in settings.split(",") if kv)
+        LABEL[name], WSGI[name] = f"tracker on, {spec.partition(':')[0]}", "wsgi:app"
     if "off" not in args.variants or any(v not in VARIANTS for v in args.variants):
         ap.error(f"--variants: a subset of {','.join(VARIANTS)} that includes off")
+    args.variants += list(TRIED)
     if args.k_long <= args.k_short:
         ap.error("--k-long must be larger than --k-short")
     if not args.skip_callgrind and not shutil.which("valgrind"):
@@ -485,19 +593,19 @@ def main() -> int:
     started = time.monotonic()
     machine_before = machine_note()
     ensure_pristine_db(args.db)
-    cookies = mint_cookies(args.db, max(args.visitors, 1))
-    log(f"{len(cookies)} returning visitors' cookies minted")
+    visitors = max(args.visitors, 1)
     result: dict = {"benchmark": "tracking_overhead", "page": PRODUCT_PATH,
                     "visitors": _visitor_mix(args), "machine": machine_before}
     texts = []
     with tempfile.TemporaryDirectory(prefix="tp-bench-overhead-") as tmp:
         if not args.skip_load:
-            text, summary = load_report(load_phase(args, cookies, tmp), args)
+            text, summary = load_report(load_phase(args, visitors, tmp), args)
             texts.append(text)
             result["load"] = {"workers": args.workers, "loadgen": args.loadgen,
-                              "connections": args.connections, "duration_s": args.duration,
+                              "connections": args.connections, "slice_s": args.duration,
                               "rounds": args.rounds, **summary}
         if not args.skip_callgrind:
+            cookies = mint_cookies(args.db, visitors)
             text, summary = callgrind_report(callgrind_phase(args, cookies, tmp), args)
             texts.append(text)
             result["instructions"] = {"k_short": args.k_short, "k_long": args.k_long,

@@ -2,7 +2,8 @@
 -- BENCH_PATH: the page; BENCH_UA: the User-Agent; BENCH_COOKIES: returning shoppers' Cookie
 -- headers separated by "|", used in turn; BENCH_NEW_VISITOR_EVERY=N: every Nth request (per
 -- wrk thread) carries no cookie at all, i.e. is a brand-new visitor (0: never).
--- Prints one WRK_JSON line at the end.
+-- Prints one WRK_JSON line at the end, and a WRK_HIST line: every latency seen (µs) and how
+-- many requests took it, "value:count,...", so runs can be pooled before percentiles.
 local path = os.getenv("BENCH_PATH") or "/"
 local ua = os.getenv("BENCH_UA") or "Mozilla/5.0"
 local every = tonumber(os.getenv("BENCH_NEW_VISITOR_EVERY") or "0")
@@ -41,4 +42,10 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
     e.status, e.timeout, latency.mean, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.max))
+  local parts = {}
+  for i = 1, #latency do
+    local value, count = latency(i)
+    parts[#parts + 1] = string.format("%d:%d", value, count)
+  end
+  io.write("WRK_HIST " .. table.concat(parts, ",") .. "\n")
 end

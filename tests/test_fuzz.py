@@ -1,7 +1,8 @@
 """Every JSON endpoint (from the published OpenAPI description, with schemathesis) and every
 form (with hypothesis) answers generated input with no 5xx: a clear 4xx, JSON for the API
 and HTML for pages. At least 5,000 cases in all; run once (the validation does not depend
-on the database)."""
+on the database). Marked slow: `make test` runs them under CI=true (as CI does), and
+`make test-all` anywhere."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def session(app, shop_db, localstripe, once):
             "product_id": mug.id}
 
 
+@pytest.mark.slow
 def test_json_endpoints_never_fail_with_a_5xx(app, session):
     """Each operation of /openapi.json: schemathesis generates the cases (valid and invalid
     bodies, queries, path values), sent with the admin's session and CSRF token."""
@@ -112,6 +114,7 @@ def form_data(fields: list[str]):
     return st.fixed_dictionaries({}, optional={name: ANYTHING for name in fields})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(FORMS))
 def test_forms_never_fail_with_a_5xx(app, session, path):
     client = app.test_client()  # a shopper with a session (not the admin: no redirects away)
@@ -136,6 +139,7 @@ def test_forms_never_fail_with_a_5xx(app, session, path):
     check()
 
 
+@pytest.mark.slow
 def test_reviews_form_never_fails_with_a_5xx(app, session):
     client = session["client"]
 
@@ -151,6 +155,7 @@ def test_reviews_form_never_fails_with_a_5xx(app, session):
     check()
 
 
+@pytest.mark.slow
 def test_zz_at_least_5000_generated_cases(request, once):
     ran = {item.originalname for item in request.session.items}
     if not {"test_json_endpoints_never_fail_with_a_5xx", "test_forms_never_fail_with_a_5xx",

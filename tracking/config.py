@@ -85,6 +85,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOURNEY_BATCH_SIZE", 500, _int, "Events the writer inserts per transaction."),
     Setting("JOURNEY_FLUSH_INTERVAL", 0.5, _float,
             "Seconds the writer waits to fill a batch before writing what it has."),
+    Setting("JOURNEY_WRITE_AFTER_RESPONSE", True, _bool,
+            "Write a due batch on the request's own thread once its response is sent (the "
+            "writer thread then writes only what requests leave). Off: the writer thread "
+            "writes everything."),
     Setting("JOURNEY_SWEEP_INTERVAL", 60, _int,
             "Seconds between automatic abandonment sweeps in each process (0: never)."),
     Setting("JOURNEY_SWEEP_GRACE", 60, _int,

@@ -129,6 +129,7 @@ class _AppState:
             on_dropped=lambda reason, n: self.metrics.dropped.labels(reason).inc(n),
             on_depth=self.metrics.queue_depth.set,
             spool=self.spool, on_spooled=self.metrics.spooled.inc,
+            after_response=cfg["JOURNEY_WRITE_AFTER_RESPONSE"],
         )
 
     # -- database -------------------------------------------------------------------------
@@ -162,16 +163,18 @@ class _AppState:
         return found
 
     def _write(self, events: list[Event]) -> None:
+        # The writer thread lets request threads have the GIL between steps; a request
+        # thread writing after its response has no one to make way for.
+        pause = _let_requests_run if self.writer.on_writer_thread() else _no_pause
         try:
             with self.engine.begin() as conn:
-                outcome = store.write_batch(conn, events, self.recovery_window,
-                                            pause=_let_requests_run)
+                outcome = store.write_batch(conn, events, self.recovery_window, pause=pause)
         except IntegrityError:
             # An event stored before: a spool replay, or a retry after a commit whose
             # answer was lost. Write the batch again, skipping what is stored.
             with self.engine.begin() as conn:
                 outcome = store.write_batch(conn, events, self.recovery_window, replayed=True,
-                                            pause=_let_requests_run)
+                                            pause=pause)
         for stage, seconds in outcome.entered:
             self.child(self.metrics.stage_entered, stage).inc()
             self.child(self.metrics.time_to_stage, stage).observe(seconds)
@@ -218,6 +221,10 @@ def _let_requests_run() -> None:
     time.sleep(0.0001)
 
 
+def _no_pause() -> None:
+    pass
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -231,7 +238,11 @@ def _make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    # A database that stops answering must not hold a writer (on a request thread, after
+    # its response) for the OS's TCP timeout: a connect gives up after 5 s.
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2,
+                         connect_args=connect_args)
 
 
 class JourneyTracker:
@@ -603,6 +614,8 @@ class JourneyTracker:
                         "Set-Cookie", f"{state.cookie_name}={state.cookie.dumps(ctx.state)}"
                         f"{state.cookie_secure_attrs if req.is_secure else state.cookie_attrs}")
             self._count_request(state, ctx, req, response.status_code)
+            if state.writer.due():  # written once this response is sent, on this thread
+                response.call_on_close(state.writer.write_due)
         except Exception:
             log.exception("journey: after_request failed")
         return response

@@ -1,10 +1,24 @@
-"""The background writer: a bounded queue filled by requests, drained in batches.
+"""The writer: a bounded queue filled by requests, drained in batches.
 
-The request thread only calls ``enqueue`` (O(1), never blocks, never raises). A daemon
-thread per process writes batches in their own transactions and runs the periodic sweep.
+The request thread calls ``enqueue`` (O(1), never blocks, never raises). Batches are
+written in their own transactions, in one of two places:
+
+- after a response has been sent (``write_due``, from the response's close): the request
+  thread that finds a batch due writes it before the server gives it the next request.
+  This is the default (``after_response=True``) and the cheap place: measured under
+  gunicorn, a writer *thread* that runs beside busy request threads costs several times
+  its own work, in GIL hand-offs and caches refilled after every switch
+  (benchmarks/tracking_overhead.py; the README has the figures);
+- on the daemon writer thread, which also runs the periodic sweep and the spool: it
+  writes what the requests leave (traffic stopped, a backlog of more than two batches),
+  and everything while after-response writing is off or cooling down after the database
+  failed or was slow.
+
 A batch the database refuses, and an event the full queue cannot take, go to the durable
 spool and are replayed when the database answers again. Nothing here can raise into, block
-or roll back a request.
+or roll back a request: a response is already sent when its thread writes, the thread only
+writes if no other is writing (it never waits for the lock), one batch at most, and not at
+all for ``cooloff`` seconds after a batch failed or took longer than ``slow``.
 """
 
 from __future__ import annotations
@@ -38,6 +52,9 @@ class EventWriter:
         spool: Spool | None = None,
         on_spooled: Callable[[int], None] | None = None,
         replay_interval: float = 5.0,
+        after_response: bool = False,
+        slow: float = 0.25,
+        cooloff: float = 30.0,
     ):
         self._spool = spool
         self._on_spooled = on_spooled or (lambda n: None)
@@ -51,6 +68,10 @@ class EventWriter:
         self._sweep_interval = sweep_interval
         self._on_dropped = on_dropped
         self._on_depth = on_depth
+        self._after_response = after_response
+        self._slow = slow
+        self._cooloff = cooloff
+        self._inline_paused_until = 0.0  # after a failed or slow batch: the thread's turn
         self._start_lock = threading.Lock()
         self._last_sweep = time.monotonic()
         self._registered_exit = False
@@ -65,6 +86,7 @@ class EventWriter:
         # takes no lock and signals no condition; the writer wakes on a timer, or early
         # once a batch is waiting.
         self._queue: collections.deque[Event] = collections.deque()
+        self._oldest = 0.0  # when the queue last went from empty to not (monotonic)
         self._overflow: collections.deque[Event] = collections.deque()
         self._overflow_lock = threading.Lock()
         self._lock = threading.Lock()  # held while a batch is taken *and* written
@@ -87,10 +109,60 @@ class EventWriter:
                 return True
             self._on_dropped("queue_full", 1)
             return False
+        if not q:
+            self._oldest = time.monotonic()
         q.append(event)
-        if len(q) >= self._batch_size and not self._wake.is_set():
+        if len(q) >= self._thread_backlog() and not self._wake.is_set():
             self._wake.set()
         return True
+
+    # -- after a response -----------------------------------------------------------------
+    def inline(self) -> bool:
+        """Whether request threads write batches after their responses just now."""
+        return (self._after_response and not self._stopped
+                and time.monotonic() >= self._inline_paused_until)
+
+    def due(self) -> bool:
+        """A batch is due: a full one, or events that have waited ``flush_interval``. Cheap:
+        the request thread asks once per response."""
+        q = self._queue
+        return bool(q) and self.inline() and (
+            len(q) >= self._batch_size
+            or time.monotonic() - self._oldest >= self._flush_interval)
+
+    def write_due(self) -> None:
+        """Write one batch on this thread (a response's close: the response is sent).
+        Never waits for the lock, never raises; a batch that fails (it is spooled) or is
+        slow hands the writing to the writer thread for ``cooloff`` seconds."""
+        try:
+            if not self.inline() or self._pid != os.getpid():
+                return
+            if not self._lock.acquire(blocking=False):
+                return  # another thread is writing: the events wait for the next turn
+            try:
+                batch = self._take()
+                if not batch:
+                    return
+                if self._queue:
+                    self._oldest = time.monotonic()
+                self._on_depth(len(self._queue))
+                started = time.monotonic()
+                ok = self._write_batch(batch)
+                if not ok or time.monotonic() - started > self._slow:
+                    self._inline_paused_until = time.monotonic() + self._cooloff
+                    self._wake.set()
+            finally:
+                self._lock.release()
+        except Exception:  # a response's close must never raise
+            log.exception("journey writer: writing after the response failed")
+
+    def on_writer_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def _thread_backlog(self) -> int:
+        """Queued events at which the thread writes without waiting for its timer: while
+        requests write, only a backlog they are not keeping up with."""
+        return 2 * self._batch_size if self.inline() else self._batch_size
 
     def _spool_overflow(self) -> None:
         batch: list[Event] = []
@@ -163,12 +235,25 @@ class EventWriter:
             try:
                 self._wake.wait(self._flush_interval)
                 self._wake.clear()
-                self._drain_and_write()
+                if self._thread_turn():
+                    self._drain_and_write()
                 self._replay()
                 self._maybe_sweep()
             except Exception:  # the thread must survive anything
                 log.exception("journey writer: unexpected error")
                 time.sleep(1)
+
+    def _thread_turn(self) -> bool:
+        """Whether the thread writes now: always, unless request threads are writing after
+        their responses; then only what they leave: events older than two flush
+        intervals (traffic stopped) or a backlog of more than two batches."""
+        q = self._queue
+        if not q:
+            return False
+        if not self.inline():
+            return True
+        return (len(q) >= self._thread_backlog()
+                or time.monotonic() - self._oldest >= 2 * self._flush_interval)
 
     def _take(self) -> list[Event]:
         q, batch = self._queue, []
@@ -184,15 +269,19 @@ class EventWriter:
             return False
         try:
             while batch := self._take():
+                if self._queue:
+                    self._oldest = time.monotonic()
                 self._on_depth(len(self._queue))
                 self._write_batch(batch)
             return True
         finally:
             self._lock.release()
 
-    def _write_batch(self, batch: list[Event]) -> None:
+    def _write_batch(self, batch: list[Event]) -> bool:
+        """Write the batch, or spool it (or count it dropped); False if the write failed."""
         try:
             self._write(batch)
+            return True
         except Exception as exc:
             if self._spool is not None and self._spool.append(batch):
                 log.warning("journey writer: database unavailable (%s); spooled %d events",
@@ -201,6 +290,9 @@ class EventWriter:
             else:
                 log.exception("journey writer: could not store %d events", len(batch))
                 self._on_dropped("error", len(batch))
+            if self._after_response:  # requests must not try the failing database next
+                self._inline_paused_until = time.monotonic() + self._cooloff
+            return False
 
     def _replay(self, force: bool = False) -> None:
         """Spooled events back to the database, every few seconds while any wait."""

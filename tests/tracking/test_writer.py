@@ -1,0 +1,152 @@
+"""Where batches are written: on the request's own thread once its response is sent (the
+default), or on the writer thread; and how after-response writing steps aside when the
+database fails or is slow, or another thread is writing."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+from sqlalchemy import func, select
+
+from tracking.models import journey_events
+
+from .conftest import make_bare_app
+
+BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
+
+
+def stored(app) -> int:
+    with app.extensions["journey"].engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(journey_events))
+
+
+def browse(client, n: int, *, close: bool = True) -> list:
+    """n product pages; a WSGI server closes each response once it is sent (close=True)."""
+    responses = []
+    for i in range(n):
+        response = client.get(f"/products/{i}", headers=BROWSER)
+        assert response.status_code == 200
+        if close:
+            response.close()
+        responses.append(response)
+    return responses
+
+
+def app_with(tmp_path, **config):
+    app, journey = make_bare_app(f"sqlite:///{tmp_path}/bare.db", JOURNEY_STRICT=True,
+                                 **config)
+    return app, app.extensions["journey"]
+
+
+def test_a_due_batch_is_written_by_the_request_thread_once_its_response_is_closed(tmp_path):
+    # A flush interval of an hour: the writer thread's timer never fires in this test, and
+    # it leaves a backlog under two batches to the requests.
+    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=4, JOURNEY_FLUSH_INTERVAL=3600)
+    client = app.test_client()
+    writers = []
+    write = state.writer._write
+    state.writer._write = lambda batch: (writers.append(threading.current_thread()),
+                                         write(batch))[1]
+    try:
+        pending = browse(client, 3, close=False)  # landing + 3 views: a batch of 4 is due
+        assert stored(app) == 0 and state.writer.depth == 4, "nothing before the close"
+        for response in pending:
+            response.close()  # the server has sent it: now the thread writes
+        assert stored(app) == 4 and state.writer.depth == 0
+        browse(client, 4)
+        assert stored(app) == 8
+        assert writers and all(t is threading.current_thread() for t in writers), \
+            "written on the request's thread, not the writer thread"
+    finally:
+        state.close()
+
+
+def test_events_that_waited_a_flush_interval_are_written_by_the_next_response(tmp_path):
+    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=500, JOURNEY_FLUSH_INTERVAL=0.2)
+    client = app.test_client()
+    try:
+        with state.writer._lock:  # hold the writer thread off while the events age
+            browse(client, 1)
+            time.sleep(0.3)
+        assert state.writer.depth == 2
+        browse(client, 1)  # its close finds landing + view overdue, and itself queued
+        assert stored(app) == 3 and state.writer.depth == 0
+    finally:
+        state.close()
+
+
+def test_a_response_never_waits_for_another_writer(tmp_path):
+    # Batches of 4: the 7 events below stay under the thread's backlog of two batches.
+    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=4, JOURNEY_FLUSH_INTERVAL=3600)
+    client = app.test_client()
+    try:
+        with state.writer._lock:  # another thread is writing
+            started = time.perf_counter()
+            browse(client, 5)
+            assert time.perf_counter() - started < 5
+            assert state.writer.depth == 6 and stored(app) == 0, "left for the next turn"
+        browse(client, 1)
+        assert stored(app) == 4 and state.writer.depth == 3, "one batch per response"
+        state.writer.flush()
+        assert stored(app) == 7
+    finally:
+        state.close()
+
+
+def test_a_failed_write_is_spooled_and_hands_writing_to_the_thread(tmp_path):
+    (tmp_path / "gone").mkdir()
+    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=3600)
+    client = app.test_client()
+    try:
+        assert state.writer.inline()
+        state._engine = None
+        state.database_url = f"sqlite:///{tmp_path}/gone/missing/x.db"  # cannot be opened
+        responses = browse(client, 1)
+        assert responses[0].status_code == 200, "the shopper got the page regardless"
+        assert state.spool.pending(), "the batch waits on disk"
+        assert not state.writer.inline(), "requests leave the failing database alone"
+        assert state.writer.running
+    finally:
+        state.close()
+
+
+def test_a_slow_write_hands_writing_to_the_thread(tmp_path):
+    db = tmp_path / "bare.db"
+    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=3600)
+    client = app.test_client()
+    try:
+        browse(client, 1)
+        assert stored(app) == 2 and state.writer.inline()
+        other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another process's long write
+        release = threading.Timer(0.6, lambda: other.execute("COMMIT"))
+        release.start()
+        browse(client, 2)  # the first close waits out the lock: slow
+        release.join()
+        other.close()
+        assert not state.writer.inline(), "a slow database is the writer thread's to wait on"
+        state.writer.flush()
+        assert stored(app) == 4
+    finally:
+        state.close()
+
+
+def test_with_after_response_writing_off_the_thread_writes_everything(tmp_path):
+    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=0.05,
+                          JOURNEY_WRITE_AFTER_RESPONSE=False)
+    client = app.test_client()
+    writers = []
+    write = state.writer._write
+    state.writer._write = lambda batch: (writers.append(threading.current_thread()),
+                                         write(batch))[1]
+    try:
+        browse(client, 5)
+        deadline = time.monotonic() + 10
+        while stored(app) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stored(app) == 6
+        assert writers and all(t.name == "journey-writer" for t in writers)
+    finally:
+        state.close()

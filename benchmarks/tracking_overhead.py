@@ -432,9 +432,11 @@ def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str) -> 
         # same way, so the store re-sends cookies per request as often as at full speed
         # (at full speed each visitor here comes back ~0.5 s later, well inside 30 s).
         "JOURNEY_COOKIE_REFRESH": "1500",
+        "BENCH_SLOWDOWN": "50",  # and the writer's limit for a slow batch (0.25 s) too
         "PYTHONHASHSEED": "0",
         "BENCH_PATH": PRODUCT_PATH, "BENCH_UA": BROWSER_UA, "BENCH_COOKIES": "|".join(cookies),
         "BENCH_NEW_VISITOR_EVERY": str(args.new_visitor_every),
+        **TRIED.get(variant, {}),
     })
     out = os.path.join(work, "callgrind.out")
     if not args.instrument_startup:
@@ -571,8 +573,8 @@ def main() -> int:
                          "JOURNEY_FLUSH_INTERVAL=0.1 (repeatable; for trying a change)")
     ap.add_argument("--try", dest="tries", action="append", default=[],
                     metavar="NAME:KEY=VALUE[,KEY=VALUE]",
-                    help="one more tracker-on variant in the load phase, with these settings "
-                         "(repeatable): compare changes under the same machine drift")
+                    help="one more tracker-on variant, with these settings (repeatable): "
+                         "compare a change in the same run")
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--skip-callgrind", action="store_true")
     args = ap.parse_args()

@@ -165,14 +165,19 @@ class _AppState:
     def _write(self, events: list[Event]) -> None:
         # The writer thread lets request threads have the GIL between steps; a request
         # thread writing after its response has no one to make way for.
+        inline = self.writer.writing_after_response()
         pause = _let_requests_run if self.writer.on_writer_thread() else _no_pause
         try:
             with self.engine.begin() as conn:
+                if inline:
+                    _wait_briefly_for_locks(conn)
                 outcome = store.write_batch(conn, events, self.recovery_window, pause=pause)
         except IntegrityError:
             # An event stored before: a spool replay, or a retry after a commit whose
             # answer was lost. Write the batch again, skipping what is stored.
             with self.engine.begin() as conn:
+                if inline:
+                    _wait_briefly_for_locks(conn)
                 outcome = store.write_batch(conn, events, self.recovery_window, replayed=True,
                                             pause=pause)
         for stage, seconds in outcome.entered:
@@ -225,6 +230,21 @@ def _no_pause() -> None:
     pass
 
 
+# A request thread writing after its response must not sit out another writer's lock: it
+# gives up after this long, the batch goes to the spool and the writer thread takes over.
+INLINE_LOCK_WAIT_MS = 250
+
+
+def _wait_briefly_for_locks(conn) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {INLINE_LOCK_WAIT_MS}")
+    elif conn.dialect.name == "sqlite":
+        # Per connection, and the pool hands this one to the writer thread later: the
+        # thread's 30 s wait is restored when it goes back to the pool (_make_engine).
+        conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={INLINE_LOCK_WAIT_MS}")
+        conn.info["tp_short_wait"] = True
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -236,6 +256,13 @@ def _make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine, "checkin")
+        def _restore_wait(dbapi_connection, record):
+            if record.info.pop("tp_short_wait", False):
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.close()
 
         return engine
     # A database that stops answering must not hold a writer (on a request thread, after

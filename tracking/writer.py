@@ -72,6 +72,7 @@ class EventWriter:
         self._slow = slow
         self._cooloff = cooloff
         self._inline_paused_until = 0.0  # after a failed or slow batch: the thread's turn
+        self._inline_ident: int | None = None  # the thread in write_due, while it writes
         self._start_lock = threading.Lock()
         self._last_sweep = time.monotonic()
         self._registered_exit = False
@@ -147,7 +148,11 @@ class EventWriter:
                     self._oldest = time.monotonic()
                 self._on_depth(len(self._queue))
                 started = time.monotonic()
-                ok = self._write_batch(batch)
+                self._inline_ident = threading.get_ident()
+                try:
+                    ok = self._write_batch(batch)
+                finally:
+                    self._inline_ident = None
                 if not ok or time.monotonic() - started > self._slow:
                     self._inline_paused_until = time.monotonic() + self._cooloff
                     self._wake.set()
@@ -158,6 +163,10 @@ class EventWriter:
 
     def on_writer_thread(self) -> bool:
         return threading.current_thread() is self._thread
+
+    def writing_after_response(self) -> bool:
+        """Whether this thread is writing a batch after its response (``write_due``)."""
+        return self._inline_ident == threading.get_ident()
 
     def _thread_backlog(self) -> int:
         """Queued events at which the thread writes without waiting for its timer: while

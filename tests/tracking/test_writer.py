@@ -112,7 +112,7 @@ def test_a_failed_write_is_spooled_and_hands_writing_to_the_thread(tmp_path):
         state.close()
 
 
-def test_a_slow_write_hands_writing_to_the_thread(tmp_path):
+def test_a_locked_database_hands_writing_to_the_thread(tmp_path):
     db = tmp_path / "bare.db"
     app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=3600)
     client = app.test_client()
@@ -120,15 +120,21 @@ def test_a_slow_write_hands_writing_to_the_thread(tmp_path):
         browse(client, 1)
         assert stored(app) == 2 and state.writer.inline()
         other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")  # another process's long write
-        release = threading.Timer(0.6, lambda: other.execute("COMMIT"))
+        other.execute("BEGIN IMMEDIATE")  # another process's long write: 5 s
+        release = threading.Timer(5, lambda: other.execute("COMMIT"))
         release.start()
-        browse(client, 2)  # the first close waits out the lock: slow
+        started = time.monotonic()
+        browse(client, 2)  # the first close gives up on the lock: the batch is spooled
+        waited = time.monotonic() - started
+        assert state.spool.pending()
+        assert not state.writer.inline(), "a slow database is the writer thread's to wait on"
         release.join()
         other.close()
-        assert not state.writer.inline(), "a slow database is the writer thread's to wait on"
-        state.writer.flush()
+        assert waited < 4, "the request thread did not sit out the other writer's lock"
+        state.writer.flush()  # and nothing is lost: the spool is replayed
         assert stored(app) == 4
+        with state.engine.connect() as conn:  # the writer thread's long wait is back
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     finally:
         state.close()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,13 +65,17 @@ def main() -> int:
         return 2
 
     client = app.test_client(use_cookies=False)
+    warmup = int(os.environ.get("BENCH_WARMUP", "0"))  # timed runs: requests not measured
     accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
     # Each returning visitor keeps the visitor cookie the store last sent, as a browser does
     # (the store re-sends it when the journey changes, or every JOURNEY_SESSION_TIMEOUT/60).
     jars = [dict(part.split("=", 1) for part in c.split("; ")) for c in cookies]
     newcomer = {"User-Agent": ua, "Accept": accept}
     bad = r = 0
-    for n in range(1, k + 1):  # the same sequence as benchmarks/wrk_product.lua
+    cpu0 = wall0 = 0.0
+    for n in range(1, warmup + k + 1):  # the same sequence as benchmarks/wrk_product.lua
+        if n == warmup + 1:  # CPU of every thread of the process, the writer's too
+            cpu0, wall0 = time.process_time(), time.perf_counter()
         jar = None
         if not jars or (every > 0 and n % every == 0):
             headers = newcomer
@@ -88,10 +93,11 @@ def main() -> int:
         response.close()
     if state.enabled:
         state.writer.stop(timeout=600)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     events = sum(batches)
     print(f"CALLGRIND_DRIVER variant={variant} k={k} non200={bad} events={events} "
-          f"batches={len(batches)} depth_left={state.writer.depth if state.enabled else 0}",
-          flush=True)
+          f"batches={len(batches)} depth_left={state.writer.depth if state.enabled else 0} "
+          f"cpu_s={cpu:.6f} wall_s={wall:.6f}", flush=True)
     return 1 if bad else 0
 
 
@@ -100,7 +106,7 @@ def _instrumentation_on() -> bool:
     a fraction of callgrind's cost; ask callgrind to instrument from here on. The request
     is served between basic blocks, so poll (sleeping) until callgrind_control returns."""
     import subprocess  # noqa: PLC0415
-    import time  # noqa: PLC0415
+
 
     ctl = subprocess.Popen(["callgrind_control", "-i", "on", str(os.getpid())],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -7,7 +7,7 @@ Three variants of the same store, on the same seeded SQLite database (a fresh co
     exporter  tracker off, prometheus-flask-exporter's PrometheusMetrics(app) instead
               (benchmarks/wsgi_exporter.py) — the usual "just add Prometheus" baseline
 
-Two measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent (tracked):
+Three measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent (tracked):
 
 1. Load: one gunicorn per variant (-c deploy/gunicorn.conf.py, --workers sync workers, each
    on its own copy of the database), all up at once; wrk (a small Python load generator if
@@ -30,6 +30,13 @@ Two measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent 
    minutes, imports and create_app() run uninstrumented (--instr-atstart=no, then
    callgrind_control -i on); the K difference cancels what is left of start-up either way.
 
+3. CPU in-process, writer live: the callgrind driver at full speed, one process per variant
+   and round (--inproc-rounds, rotated), --inproc-requests after --inproc-warmup, with the
+   tracker's default batching (every 0.5 s of wall time). CPU of every thread per request,
+   the final flush included. Callgrind runs threads one at a time, so it cannot see what a
+   writer thread costs when it really runs beside a busy request thread (GIL hand-offs,
+   caches refilled after each switch); this can, without the drift of the load phase.
+
 Visitors: --visitors returning shoppers (default 100; their cookies — tp_visitor and the
 Flask session — minted by a first visit, sent in turn, so a writer batch holds events of
 many journeys, as on a real site), except every --new-visitor-every-th request, which
@@ -46,7 +53,7 @@ and not on every request merely because wrk never stored the last one.
     make bench-deps     # pip install -e .[bench]; apt-get install wrk valgrind
     .venv/bin/python benchmarks/tracking_overhead.py                      # ~10 min on 2 cores
     .venv/bin/python benchmarks/tracking_overhead.py --skip-callgrind --rounds 10
-    .venv/bin/python benchmarks/tracking_overhead.py --skip-load
+    .venv/bin/python benchmarks/tracking_overhead.py --skip-load --skip-inproc
 
 The database (/tmp/bench.db, --db) is migrated and seeded on first use if missing.
 Prints tables and, last, one JSON line {"benchmark": "tracking_overhead", ...}.
@@ -92,6 +99,7 @@ from _common import (  # noqa: E402
     json_line,
     log,
     machine_note,
+    median,
     mint_cookies,
     pct,
     table,
@@ -533,6 +541,73 @@ def callgrind_report(cg: dict, args) -> tuple[str, dict]:
                   for v, p in per.items()}
 
 
+# -- CPU in-process, writer live ----------------------------------------------------------
+def inproc_once(variant: str, args, cookies: list[str], tmp: str) -> dict:
+    """The callgrind driver at full speed with the tracker's own settings (batches every
+    0.5 s of wall time, the writer thread running for real beside the requests): CPU of
+    every thread per request, final flush included, after --inproc-warmup requests."""
+    work = tempfile.mkdtemp(prefix=f"cpu-{variant}-", dir=tmp)
+    db = fresh_db_copy(args.db, work, "db.sqlite")
+    if cookies:
+        cookies = mint_cookies(args.db, len(cookies), into=db)
+    prom = os.path.join(work, "prom")
+    os.makedirs(prom, exist_ok=True)
+    env = app_env(db, tracker=variant.startswith("on"), extra={
+        "PROMETHEUS_MULTIPROC_DIR": prom, "PYTHONHASHSEED": "0",
+        "BENCH_WARMUP": str(args.inproc_warmup),
+        "BENCH_PATH": PRODUCT_PATH, "BENCH_UA": BROWSER_UA, "BENCH_COOKIES": "|".join(cookies),
+        "BENCH_NEW_VISITOR_EVERY": str(args.new_visitor_every),
+        **TRIED.get(variant, {}),
+    })
+    proc = subprocess.run([PYTHON, str(BENCH_DIR / "_callgrind_requests.py"), variant,
+                           str(args.inproc_requests)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+    shutil.rmtree(work, ignore_errors=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"in-process {variant} failed:\n{proc.stderr[-3000:]}")
+    driver = next(ln for ln in proc.stdout.splitlines() if ln.startswith("CALLGRIND_DRIVER"))
+    info = dict(kv.split("=") for kv in driver.split()[1:])
+    n = args.inproc_requests
+    return {"cpu_us_per_req": float(info["cpu_s"]) / n * 1e6,
+            "wall_us_per_req": float(info["wall_s"]) / n * 1e6}
+
+
+def inproc_phase(args, cookies: list[str], tmp: str) -> dict:
+    rounds = []
+    for r in range(1, args.inproc_rounds + 1):
+        order = list(args.variants)
+        shift = (r - 1) % len(order)
+        order = order[shift:] + order[:shift]
+        row = {v: inproc_once(v, args, cookies, tmp) for v in order}
+        log(f"in-process round {r}/{args.inproc_rounds}: " + ", ".join(
+            f"{LABEL[v]} {row[v]['cpu_us_per_req']:.0f} µs CPU/req" for v in args.variants))
+        rounds.append(row)
+    return {"rounds": rounds}
+
+
+def inproc_report(res: dict, args) -> tuple[str, dict]:
+    rounds = res["rounds"]
+    summary, rows = {}, []
+    for v in args.variants:
+        cpu = [row[v]["cpu_us_per_req"] for row in rounds]
+        cells = [LABEL[v], f"{median(cpu):.0f}", ", ".join(f"{x:.0f}" for x in cpu)]
+        if v == "off":
+            cells.append("—")
+        else:
+            ratios = [(row[v]["cpu_us_per_req"] / row["off"]["cpu_us_per_req"] - 1) * 100
+                      for row in rounds]
+            summary[v] = {"cpu_pct": round(median(ratios), 2),
+                          "per_round": [round(x, 1) for x in ratios]}
+            cells.append(f"{pct(median(ratios))} ({', '.join(pct(x, 0) for x in ratios)})")
+        rows.append(cells)
+    text = (f"CPU per request in-process (the callgrind driver at full speed, "
+            f"{args.inproc_requests} requests after {args.inproc_warmup} unmeasured, the "
+            f"tracker's default batching, writer live; every thread; {_visitor_mix(args)}):"
+            "\n\n" + table(["variant", "median µs/request", "each round",
+                               "vs off: median (each round)"], rows))
+    return text, summary
+
+
 # -- main ----------------------------------------------------------------------------------
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -575,6 +650,10 @@ def main() -> int:
                     metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                     help="one more tracker-on variant, with these settings (repeatable): "
                          "compare a change in the same run")
+    ap.add_argument("--inproc-rounds", type=int, default=5)
+    ap.add_argument("--inproc-requests", type=int, default=1500)
+    ap.add_argument("--inproc-warmup", type=int, default=200)
+    ap.add_argument("--skip-inproc", action="store_true")
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--skip-callgrind", action="store_true")
     args = ap.parse_args()
@@ -606,6 +685,12 @@ def main() -> int:
             result["load"] = {"workers": args.workers, "loadgen": args.loadgen,
                               "connections": args.connections, "slice_s": args.duration,
                               "rounds": args.rounds, **summary}
+        if not args.skip_inproc:
+            cookies = mint_cookies(args.db, visitors)
+            text, summary = inproc_report(inproc_phase(args, cookies, tmp), args)
+            texts.append(text)
+            result["cpu_in_process"] = {"requests": args.inproc_requests,
+                                        "rounds": args.inproc_rounds, **summary}
         if not args.skip_callgrind:
             cookies = mint_cookies(args.db, visitors)
             text, summary = callgrind_report(callgrind_phase(args, cookies, tmp), args)

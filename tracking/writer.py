@@ -5,10 +5,10 @@ written in their own transactions, in one of two places:
 
 - after a response has been sent (``write_due``, from the response's close): the request
   thread that finds a batch due writes it before the server gives it the next request.
-  This is the default (``after_response=True``) and the cheap place: measured under
-  gunicorn, a writer *thread* that runs beside busy request threads costs several times
-  its own work, in GIL hand-offs and caches refilled after every switch
-  (benchmarks/tracking_overhead.py; the README has the figures);
+  This is the default (``after_response=True``) and the cheaper place: a writer *thread*
+  that runs beside a busy request thread costs more than its own work, in GIL hand-offs
+  and caches refilled after every switch (benchmarks/tracking_overhead.py measures both;
+  the README has the figures);
 - on the daemon writer thread, which also runs the periodic sweep and the spool: it
   writes what the requests leave (traffic stopped, a backlog of more than two batches),
   and everything while after-response writing is off or cooling down after the database

@@ -4,6 +4,7 @@ database fails or is slow, or another thread is writing."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -34,22 +35,31 @@ def browse(client, n: int, *, close: bool = True) -> list:
     return responses
 
 
+@contextlib.contextmanager
 def app_with(tmp_path, **config):
-    app, journey = make_bare_app(f"sqlite:///{tmp_path}/bare.db", JOURNEY_STRICT=True,
-                                 **config)
-    return app, app.extensions["journey"]
+    """The bare app with these settings, its tracker state, and its writer closed after."""
+    app, _ = make_bare_app(f"sqlite:///{tmp_path}/bare.db", JOURNEY_STRICT=True, **config)
+    state = app.extensions["journey"]
+    try:
+        yield app, state
+    finally:
+        state.close()
+
+
+def writer_threads(state) -> list[threading.Thread]:
+    """The threads that write each batch from now on, in order."""
+    threads, write = [], state.writer._write
+    state.writer._write = lambda batch: (threads.append(threading.current_thread()),
+                                         write(batch))[1]
+    return threads
 
 
 def test_a_due_batch_is_written_by_the_request_thread_once_its_response_is_closed(tmp_path):
     # A flush interval of an hour: the writer thread's timer never fires in this test, and
     # it leaves a backlog under two batches to the requests.
-    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=4, JOURNEY_FLUSH_INTERVAL=3600)
-    client = app.test_client()
-    writers = []
-    write = state.writer._write
-    state.writer._write = lambda batch: (writers.append(threading.current_thread()),
-                                         write(batch))[1]
-    try:
+    with app_with(tmp_path, JOURNEY_BATCH_SIZE=4, JOURNEY_FLUSH_INTERVAL=3600) as (app, state):
+        client = app.test_client()
+        writers = writer_threads(state)
         pending = browse(client, 3, close=False)  # landing + 3 views: a batch of 4 is due
         assert stored(app) == 0 and state.writer.depth == 4, "nothing before the close"
         for response in pending:
@@ -59,29 +69,23 @@ def test_a_due_batch_is_written_by_the_request_thread_once_its_response_is_close
         assert stored(app) == 8
         assert writers and all(t is threading.current_thread() for t in writers), \
             "written on the request's thread, not the writer thread"
-    finally:
-        state.close()
 
 
 def test_events_that_waited_a_flush_interval_are_written_by_the_next_response(tmp_path):
-    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=500, JOURNEY_FLUSH_INTERVAL=0.2)
-    client = app.test_client()
-    try:
+    with app_with(tmp_path, JOURNEY_BATCH_SIZE=500, JOURNEY_FLUSH_INTERVAL=0.2) as (app, state):
+        client = app.test_client()
         with state.writer._lock:  # hold the writer thread off while the events age
             browse(client, 1)
             time.sleep(0.3)
         assert state.writer.depth == 2
         browse(client, 1)  # its close finds landing + view overdue, and itself queued
         assert stored(app) == 3 and state.writer.depth == 0
-    finally:
-        state.close()
 
 
 def test_a_response_never_waits_for_another_writer(tmp_path):
     # Batches of 4: the 7 events below stay under the thread's backlog of two batches.
-    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=4, JOURNEY_FLUSH_INTERVAL=3600)
-    client = app.test_client()
-    try:
+    with app_with(tmp_path, JOURNEY_BATCH_SIZE=4, JOURNEY_FLUSH_INTERVAL=3600) as (app, state):
+        client = app.test_client()
         with state.writer._lock:  # another thread is writing
             started = time.perf_counter()
             browse(client, 5)
@@ -91,15 +95,12 @@ def test_a_response_never_waits_for_another_writer(tmp_path):
         assert stored(app) == 4 and state.writer.depth == 3, "one batch per response"
         state.writer.flush()
         assert stored(app) == 7
-    finally:
-        state.close()
 
 
 def test_a_failed_write_is_spooled_and_hands_writing_to_the_thread(tmp_path):
     (tmp_path / "gone").mkdir()
-    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=3600)
-    client = app.test_client()
-    try:
+    with app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=3600) as (app, state):
+        client = app.test_client()
         assert state.writer.inline()
         state._engine = None
         state.database_url = f"sqlite:///{tmp_path}/gone/missing/x.db"  # cannot be opened
@@ -108,15 +109,12 @@ def test_a_failed_write_is_spooled_and_hands_writing_to_the_thread(tmp_path):
         assert state.spool.pending(), "the batch waits on disk"
         assert not state.writer.inline(), "requests leave the failing database alone"
         assert state.writer.running
-    finally:
-        state.close()
 
 
 def test_a_locked_database_hands_writing_to_the_thread(tmp_path):
     db = tmp_path / "bare.db"
-    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=3600)
-    client = app.test_client()
-    try:
+    with app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=3600) as (app, state):
+        client = app.test_client()
         browse(client, 1)
         assert stored(app) == 2 and state.writer.inline()
         other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
@@ -135,24 +133,16 @@ def test_a_locked_database_hands_writing_to_the_thread(tmp_path):
         assert stored(app) == 4
         with state.engine.connect() as conn:  # the writer thread's long wait is back
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
-    finally:
-        state.close()
 
 
 def test_with_after_response_writing_off_the_thread_writes_everything(tmp_path):
-    app, state = app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=0.05,
-                          JOURNEY_WRITE_AFTER_RESPONSE=False)
-    client = app.test_client()
-    writers = []
-    write = state.writer._write
-    state.writer._write = lambda batch: (writers.append(threading.current_thread()),
-                                         write(batch))[1]
-    try:
+    with app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=0.05,
+                  JOURNEY_WRITE_AFTER_RESPONSE=False) as (app, state):
+        client = app.test_client()
+        writers = writer_threads(state)
         browse(client, 5)
         deadline = time.monotonic() + 10
         while stored(app) < 6 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert stored(app) == 6
         assert writers and all(t.name == "journey-writer" for t in writers)
-    finally:
-        state.close()

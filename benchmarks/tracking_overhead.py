@@ -226,7 +226,6 @@ def start_server(variant: str, args, visitors: int, tmp: str) -> dict:
         # cookie the store last sent (re-sent when its time is 30 s old); this keeps the
         # store from re-sending it on every request of a phase that outlasts 30 s.
         "JOURNEY_COOKIE_REFRESH": "3600",
-        **(dict(args.set) if variant == "on" else {}),
         **TRIED.get(variant, {}),
     })
     cookies = mint_cookies(args.db, visitors, into=db) if visitors else []
@@ -642,10 +641,6 @@ def main() -> int:
                          f"{','.join(VARIANTS)}; 'off' is the baseline and must be included")
     ap.add_argument("--fixed-order", action="store_true",
                     help="the same order every round (default: rotated each round)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    type=lambda kv: tuple(kv.split("=", 1)),
-                    help="a setting for the tracker-on variant's load runs, e.g. "
-                         "JOURNEY_FLUSH_INTERVAL=0.1 (repeatable; for trying a change)")
     ap.add_argument("--try", dest="tries", action="append", default=[],
                     metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                     help="one more tracker-on variant, with these settings (repeatable): "

@@ -167,19 +167,20 @@ class _AppState:
         # thread writing after its response has no one to make way for.
         inline = self.writer.writing_after_response()
         pause = _let_requests_run if self.writer.on_writer_thread() else _no_pause
-        try:
+
+        def write(replayed: bool) -> store.BatchOutcome:
             with self.engine.begin() as conn:
                 if inline:
                     _wait_briefly_for_locks(conn)
-                outcome = store.write_batch(conn, events, self.recovery_window, pause=pause)
+                return store.write_batch(conn, events, self.recovery_window,
+                                         replayed=replayed, pause=pause)
+
+        try:
+            outcome = write(replayed=False)
         except IntegrityError:
             # An event stored before: a spool replay, or a retry after a commit whose
             # answer was lost. Write the batch again, skipping what is stored.
-            with self.engine.begin() as conn:
-                if inline:
-                    _wait_briefly_for_locks(conn)
-                outcome = store.write_batch(conn, events, self.recovery_window, replayed=True,
-                                            pause=pause)
+            outcome = write(replayed=True)
         for stage, seconds in outcome.entered:
             self.child(self.metrics.stage_entered, stage).inc()
             self.child(self.metrics.time_to_stage, stage).observe(seconds)

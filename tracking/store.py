@@ -62,8 +62,9 @@ class _Statements:
         insert = _dialect_insert(dialect.name)
         c = journeys.c
         self.insert_events = _Bulk(journey_events.insert().inline(), dialect, _EVENT_KEYS)
-        self.sqlite = dialect.name != "postgresql"
-        self.event_tuple = _event_tuples(self.insert_events) if self.sqlite else None
+        # SQLite's rows are built as tuples; psycopg takes the named rows as they are.
+        self.event_tuple = (_event_tuples(self.insert_events) if self.insert_events.sqlite
+                            else None)
         self.insert_new_events = (
             insert(journey_events)
             .on_conflict_do_nothing(index_elements=["event_id"])
@@ -125,12 +126,10 @@ def _event_tuples(bulk: _Bulk):
     dumps = json.dumps
 
     def row(e: Event) -> tuple:
-        props = e.props
-        found = props.get("product_id")
         return order((e.event_id, e.journey_id, e.visitor_id, e.session_id, e.customer_id,
                       e.order_ref, e.touchpoint, e.stage,
-                      e.occurred_at.isoformat(" ", "microseconds"), dumps(props),
-                      None if found is None else str(found)[:64]))
+                      e.occurred_at.isoformat(" ", "microseconds"), dumps(e.props),
+                      _product_id(e.props)))
 
     return row
 
@@ -225,7 +224,7 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
         if not stored:
             return outcome
     else:
-        if st.sqlite:
+        if st.event_tuple is not None:
             st.insert_events.tuples(conn, list(map(st.event_tuple, stored)))
         else:
             st.insert_events.rows(conn, [_event_row(e, json_text=True) for e in stored])

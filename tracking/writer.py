@@ -113,23 +113,26 @@ class EventWriter:
         if not q:
             self._oldest = time.monotonic()
         q.append(event)
-        if len(q) >= self._thread_backlog() and not self._wake.is_set():
+        n = len(q)  # the backlog check reads the clock: only once a batch is waiting
+        if n >= self._batch_size and n >= self._thread_backlog() and not self._wake.is_set():
             self._wake.set()
         return True
 
     # -- after a response -----------------------------------------------------------------
-    def inline(self) -> bool:
+    def inline(self, now: float | None = None) -> bool:
         """Whether request threads write batches after their responses just now."""
         return (self._after_response and not self._stopped
-                and time.monotonic() >= self._inline_paused_until)
+                and (time.monotonic() if now is None else now) >= self._inline_paused_until)
 
     def due(self) -> bool:
         """A batch is due: a full one, or events that have waited ``flush_interval``. Cheap:
         the request thread asks once per response."""
         q = self._queue
-        return bool(q) and self.inline() and (
-            len(q) >= self._batch_size
-            or time.monotonic() - self._oldest >= self._flush_interval)
+        if not q:
+            return False
+        now = time.monotonic()
+        return self.inline(now) and (len(q) >= self._batch_size
+                                     or now - self._oldest >= self._flush_interval)
 
     def write_due(self) -> None:
         """Write one batch on this thread (a response's close: the response is sent).
@@ -144,17 +147,15 @@ class EventWriter:
                 batch = self._take()
                 if not batch:
                     return
-                if self._queue:
-                    self._oldest = time.monotonic()
-                self._on_depth(len(self._queue))
                 started = time.monotonic()
                 self._inline_ident = threading.get_ident()
                 try:
-                    ok = self._write_batch(batch)
+                    self._write_batch(batch)  # a failure pauses after-response writing
                 finally:
                     self._inline_ident = None
-                if not ok or time.monotonic() - started > self._slow:
-                    self._inline_paused_until = time.monotonic() + self._cooloff
+                if time.monotonic() - started > self._slow:
+                    self._pause_inline()
+                if not self.inline():  # failed or slow: the thread's turn, now
                     self._wake.set()
             finally:
                 self._lock.release()
@@ -167,6 +168,12 @@ class EventWriter:
     def writing_after_response(self) -> bool:
         """Whether this thread is writing a batch after its response (``write_due``)."""
         return self._inline_ident == threading.get_ident()
+
+    def _pause_inline(self) -> None:
+        """The database failed or was slow: for ``cooloff`` seconds the writer thread
+        writes, and requests leave the database alone."""
+        if self._after_response:
+            self._inline_paused_until = time.monotonic() + self._cooloff
 
     def _thread_backlog(self) -> int:
         """Queued events at which the thread writes without waiting for its timer: while
@@ -265,12 +272,17 @@ class EventWriter:
                 or time.monotonic() - self._oldest >= 2 * self._flush_interval)
 
     def _take(self) -> list[Event]:
+        """Up to a batch from the queue; what stays counts its wait from now."""
         q, batch = self._queue, []
         try:
             for _ in range(self._batch_size):
                 batch.append(q.popleft())
         except IndexError:
             pass
+        if batch:
+            if q:
+                self._oldest = time.monotonic()
+            self._on_depth(len(q))
         return batch
 
     def _drain_and_write(self, timeout: float = -1) -> bool:
@@ -278,19 +290,15 @@ class EventWriter:
             return False
         try:
             while batch := self._take():
-                if self._queue:
-                    self._oldest = time.monotonic()
-                self._on_depth(len(self._queue))
                 self._write_batch(batch)
             return True
         finally:
             self._lock.release()
 
-    def _write_batch(self, batch: list[Event]) -> bool:
-        """Write the batch, or spool it (or count it dropped); False if the write failed."""
+    def _write_batch(self, batch: list[Event]) -> None:
+        """Write the batch, or spool it (or count it dropped)."""
         try:
             self._write(batch)
-            return True
         except Exception as exc:
             if self._spool is not None and self._spool.append(batch):
                 log.warning("journey writer: database unavailable (%s); spooled %d events",
@@ -299,9 +307,7 @@ class EventWriter:
             else:
                 log.exception("journey writer: could not store %d events", len(batch))
                 self._on_dropped("error", len(batch))
-            if self._after_response:  # requests must not try the failing database next
-                self._inline_paused_until = time.monotonic() + self._cooloff
-            return False
+            self._pause_inline()  # requests must not try the failing database next
 
     def _replay(self, force: bool = False) -> None:
         """Spooled events back to the database, every few seconds while any wait."""

@@ -61,9 +61,30 @@ def app_env(db_path: str, *, tracker: bool, extra: dict[str, str] | None = None)
     return env
 
 
+def journeys_file(db_path: str) -> str:
+    """Where the store keeps the tracker's tables beside a SQLite file (shop.db ->
+    shop-journeys.db: storefront.config.journey_database_url)."""
+    stem, ext = os.path.splitext(db_path)
+    return f"{stem}-journeys{ext or '.db'}"
+
+
+def journey_events_stored(db_path: str, settings: dict[str, str] | None = None) -> int:
+    """How many events the store run on ``db_path`` (with these settings) has stored."""
+    from sqlalchemy import create_engine, text  # noqa: PLC0415
+
+    url = (settings or {}).get("JOURNEY_DATABASE_URL") or f"sqlite:///{journeys_file(db_path)}"
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM journey_events")).scalar_one()
+    finally:
+        engine.dispose()
+
+
 def ensure_pristine_db(path: str = DEFAULT_PRISTINE_DB) -> str:
-    """Migrate and seed ``path`` once (the demo catalog: 48 products, 320 past orders)."""
-    if Path(path).exists() and Path(path).stat().st_size > 0:
+    """Migrate and seed ``path`` (and the tracker's file beside it) once: the demo catalog,
+    48 products and 320 past orders."""
+    if all(Path(f).exists() and Path(f).stat().st_size > 0 for f in (path, journeys_file(path))):
         return path
     log(f"building the benchmark database {path} (flask db upgrade && flask seed)")
     env = app_env(path, tracker=True)
@@ -71,38 +92,51 @@ def ensure_pristine_db(path: str = DEFAULT_PRISTINE_DB) -> str:
     for args in (["db", "upgrade"], ["seed"]):
         subprocess.run(flask + args, cwd=ROOT, env=env, check=True, timeout=300,
                        stdout=subprocess.DEVNULL)
-    # Everything into the main file: runs copy that file alone, and a seed process that
-    # exits with a connection open leaves its last pages in the write-ahead log.
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    # Everything into the main files: runs copy those alone, and a process that exits with
+    # a connection open leaves its last pages in the write-ahead log.
+    for f in (path, journeys_file(path)):
+        with sqlite3.connect(f) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
 
 
 def fresh_db_copy(pristine: str, directory: str, name: str) -> str:
     """Each run starts from the same seeded state (journeys and their events grow while
-    the tracker is on, and the product page's "also viewed" reads them)."""
+    the tracker is on, and the product page's "also viewed" reads them): the shop's file
+    and the tracker's beside it."""
     dst = os.path.join(directory, name)
-    for suffix in ("", "-wal", "-shm"):
-        with_suffix = dst + suffix
-        if os.path.exists(with_suffix):
-            os.remove(with_suffix)
-    shutil.copyfile(pristine, dst)
+    for src, to in ((pristine, dst), (journeys_file(pristine), journeys_file(dst))):
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(to + suffix):
+                os.remove(to + suffix)
+        shutil.copyfile(src, to)
     return dst
 
 
-def mint_cookies(pristine: str, count: int, *, into: str | None = None) -> list[str]:
+def migrate_elsewhere(db_path: str, settings: dict[str, str] | None) -> None:
+    """A run that keeps the tracker's tables somewhere else than beside ``db_path`` (its
+    JOURNEY_DATABASE_URL): make them there, as ``flask db upgrade`` does on deploy."""
+    if settings and settings.get("JOURNEY_DATABASE_URL"):
+        subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
+                       env=app_env(db_path, tracker=True, extra=settings), check=True,
+                       timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def mint_cookies(pristine: str, count: int, *, into: str | None = None,
+                 settings: dict[str, str] | None = None) -> list[str]:
     """``count`` returning shoppers' Cookie headers: each the tracker's signed visitor cookie
     and the Flask session cookie (with its CSRF token), as set by a first visit to the
     product page, in a subprocess. With ``into`` (a run's own copy of the database) the
     visitors' journeys are stored there, as a returning visitor's are; without it they are
-    minted on a scratch copy and each visitor's first event in a run creates its journey."""
+    minted on a scratch copy and each visitor's first event in a run creates its journey.
+    ``settings``: the run's own (where its tracker stores journeys, say)."""
     if into is not None:
-        return _mint(into, count)
+        return _mint(into, count, settings)
     with tempfile.TemporaryDirectory(prefix="tp-bench-cookie-") as tmp:
         return _mint(fresh_db_copy(pristine, tmp, "cookie.db"), count)
 
 
-def _mint(db: str, count: int) -> list[str]:
+def _mint(db: str, count: int, settings: dict[str, str] | None = None) -> list[str]:
     code = (
         "from storefront.app import create_app\n"
         "app = create_app()\n"
@@ -115,7 +149,7 @@ def _mint(db: str, count: int) -> list[str]:
         "    print('COOKIE ' + '; '.join(jar))\n"
         "app.extensions['journey'].writer.stop()\n"
     )
-    env = app_env(db, tracker=True)
+    env = app_env(db, tracker=True, extra=settings)
     out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True, timeout=300)
     cookies = [ln[len("COOKIE "):] for ln in out.stdout.splitlines()

@@ -71,7 +71,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -96,10 +95,13 @@ from _common import (  # noqa: E402
     ensure_pristine_db,
     free_port,
     fresh_db_copy,
+    journey_events_stored,
+    journeys_file,
     json_line,
     log,
     machine_note,
     median,
+    migrate_elsewhere,
     mint_cookies,
     pct,
     table,
@@ -109,6 +111,12 @@ VARIANTS = ("on", "off", "exporter")
 TRIED: dict[str, dict[str, str]] = {}  # --try NAME:KEY=VALUE,...: more tracker-on variants
 LABEL = {"on": "tracker on", "off": "tracker off", "exporter": "exporter only"}
 WSGI = {"on": "wsgi:app", "off": "wsgi:app", "exporter": "wsgi_exporter:app"}
+
+
+def tried(variant: str, db: str) -> dict[str, str]:
+    """A --try variant's settings, ``{db}`` in a value naming the run's own copy of the
+    shop's database (``--try shared:JOURNEY_DATABASE_URL=sqlite:///{db}``)."""
+    return {k: v.replace("{db}", db) for k, v in TRIED.get(variant, {}).items()}
 
 
 # -- load under gunicorn -------------------------------------------------------------------
@@ -226,16 +234,17 @@ def start_server(variant: str, args, visitors: int, tmp: str) -> dict:
         # cookie the store last sent (re-sent when its time is 30 s old); this keeps the
         # store from re-sending it on every request of a phase that outlasts 30 s.
         "JOURNEY_COOKIE_REFRESH": "3600",
-        **TRIED.get(variant, {}),
+        **tried(variant, db),
     })
-    cookies = mint_cookies(args.db, visitors, into=db) if visitors else []
-    with sqlite3.connect(db) as conn:
-        minted = conn.execute("SELECT count(*) FROM journey_events").fetchone()[0]
+    settings = tried(variant, db)
+    migrate_elsewhere(db, settings)
+    cookies = mint_cookies(args.db, visitors, into=db, settings=settings) if visitors else []
+    minted = journey_events_stored(db, settings)
     logfile = open(os.path.join(tmp, f"gunicorn-{variant}.log"), "w")  # noqa: SIM115
     proc = subprocess.Popen(gunicorn_cmd(variant), cwd=ROOT, env=env, stdout=logfile,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    server = {"variant": variant, "db": db, "prom": prom, "port": port, "proc": proc,
-              "log": logfile, "cookies": cookies, "minted": minted, "requests": 0}
+    server = {"variant": variant, "db": db, "settings": settings, "prom": prom, "port": port,
+              "proc": proc, "log": logfile, "cookies": cookies, "minted": minted, "requests": 0}
     try:
         wait_ready(port, proc, args.workers)
     except Exception:
@@ -255,12 +264,12 @@ def stop_server(server: dict) -> int:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
     server["log"].close()
-    with sqlite3.connect(server["db"]) as conn:
-        stored = conn.execute("SELECT count(*) FROM journey_events").fetchone()[0]
+    stored = journey_events_stored(server["db"], server["settings"])
     shutil.rmtree(server["prom"], ignore_errors=True)
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(server["db"] + suffix):
-            os.remove(server["db"] + suffix)
+    for path in (server["db"], journeys_file(server["db"])):
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
     return stored - server["minted"]
 
 
@@ -426,8 +435,10 @@ def _visitor_mix(args) -> str:
 def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str) -> dict:
     work = tempfile.mkdtemp(prefix=f"cg-{variant}-{k}-", dir=tmp)
     db = fresh_db_copy(args.db, work, "db.sqlite")
+    migrate_elsewhere(db, tried(variant, db))
     if cookies:  # the visitors' journeys are in this run's database, as a returning visitor's
-        cookies = mint_cookies(args.db, len(cookies), into=db)
+        cookies = mint_cookies(args.db, len(cookies), into=db,
+                               settings=tried(variant, db))
     prom = os.path.join(work, "prom")
     os.makedirs(prom, exist_ok=True)
     env = app_env(db, tracker=variant.startswith("on"), extra={
@@ -443,7 +454,7 @@ def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str) -> 
         "PYTHONHASHSEED": "0",
         "BENCH_PATH": PRODUCT_PATH, "BENCH_UA": BROWSER_UA, "BENCH_COOKIES": "|".join(cookies),
         "BENCH_NEW_VISITOR_EVERY": str(args.new_visitor_every),
-        **TRIED.get(variant, {}),
+        **tried(variant, db),
     })
     out = os.path.join(work, "callgrind.out")
     if not args.instrument_startup:
@@ -547,8 +558,10 @@ def inproc_once(variant: str, args, cookies: list[str], tmp: str) -> dict:
     every thread per request, final flush included, after --inproc-warmup requests."""
     work = tempfile.mkdtemp(prefix=f"cpu-{variant}-", dir=tmp)
     db = fresh_db_copy(args.db, work, "db.sqlite")
+    migrate_elsewhere(db, tried(variant, db))
     if cookies:
-        cookies = mint_cookies(args.db, len(cookies), into=db)
+        cookies = mint_cookies(args.db, len(cookies), into=db,
+                               settings=tried(variant, db))
     prom = os.path.join(work, "prom")
     os.makedirs(prom, exist_ok=True)
     env = app_env(db, tracker=variant.startswith("on"), extra={
@@ -556,7 +569,7 @@ def inproc_once(variant: str, args, cookies: list[str], tmp: str) -> dict:
         "BENCH_WARMUP": str(args.inproc_warmup),
         "BENCH_PATH": PRODUCT_PATH, "BENCH_UA": BROWSER_UA, "BENCH_COOKIES": "|".join(cookies),
         "BENCH_NEW_VISITOR_EVERY": str(args.new_visitor_every),
-        **TRIED.get(variant, {}),
+        **tried(variant, db),
     })
     proc = subprocess.run([PYTHON, str(BENCH_DIR / "_callgrind_requests.py"), variant,
                            str(args.inproc_requests)], cwd=ROOT, env=env, capture_output=True,

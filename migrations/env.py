@@ -1,105 +1,134 @@
+"""Alembic (through Flask-Migrate) over two databases: the shop's and the journey tracker's.
+
+One migration history; every revision has a pair of functions per database
+(``upgrade_shop``/``upgrade_journeys``), and ``flask db upgrade`` runs the shop's side on
+the shop's database and the tracker's side where ``JOURNEY_DATABASE_URL`` points. On a
+SQLite file the store gives the tracker a file of its own (storefront/config.py says why);
+elsewhere the two usually share one database, and both sides then run there.
+
+Each database records its own revision: ``alembic_version`` for the shop's tables,
+``journey_alembic_version`` for the tracker's (in one database when they share it).
+Autogenerate compares each side with its own tables only, so the shop's side never
+proposes to drop the tracker's tables, nor the other way round; a tracker table removed
+from the models needs its drop written by hand.
+"""
+
 import logging
 from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import inspect, make_url, text
 
-# this is the Alembic Config object, which provides
-# access to the values within the .ini file in use.
 config = context.config
-
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
-logger = logging.getLogger('alembic.env')
+logger = logging.getLogger("alembic.env")
+
+SHOP, JOURNEYS = "shop", "journeys"
+VERSION_TABLES = {SHOP: "alembic_version", JOURNEYS: "journey_alembic_version"}
 
 
-def get_engine():
-    return current_app.extensions['migrate'].db.engine
-
-
-def get_engine_url():
-    try:
-        return get_engine().url.render_as_string(hide_password=False).replace(
-            '%', '%%')
-    except AttributeError:
-        return str(get_engine().url).replace('%', '%%')
-
-
-# add your model's MetaData object here
-# for 'autogenerate' support
-# from myapp import mymodel
-# target_metadata = mymodel.Base.metadata
-config.set_main_option('sqlalchemy.url', get_engine_url())
-target_db = current_app.extensions['migrate'].db
-
-# other values from the config, defined by the needs of env.py,
-# can be acquired:
-# my_important_option = config.get_main_option("my_important_option")
-# ... etc.
-
-
-def get_metadata():
-    # The shop's models and the journey tracker's tables, one migration history.
+def _sides():
+    """name -> (engine, metadata, include_name) for the shop and the tracker."""
     from tracking.models import metadata as tracking_metadata
 
-    return [target_db.metadatas[None], tracking_metadata]
+    shop_db = current_app.extensions["migrate"].db
+    shop_engine = shop_db.engine
+    tracker = current_app.extensions["journey"]
+    shared = not tracker.database_url or make_url(tracker.database_url) == shop_engine.url
+    journey_engine = shop_engine if shared else tracker.engine
+    theirs = set(tracking_metadata.tables) | {VERSION_TABLES[JOURNEYS]}
+
+    def shop_tables(name, type_, parent_names):
+        return type_ != "table" or name not in theirs
+
+    def journey_tables(name, type_, parent_names):
+        return type_ != "table" or name in tracking_metadata.tables
+
+    return {
+        SHOP: (shop_engine, shop_db.metadatas[None], shop_tables),
+        JOURNEYS: (journey_engine, tracking_metadata, journey_tables),
+    }, shared
+
+
+def _adopted_revision(connection):
+    """The revision the tracker's tables are at when older revisions made them in the
+    shop's database under the shop's revision alone (before each side recorded its own):
+    that same revision, which the tracker's side is then stamped with. None otherwise."""
+    names = set(inspect(connection).get_table_names())
+    if VERSION_TABLES[JOURNEYS] in names or "journeys" not in names:
+        return None
+    if VERSION_TABLES[SHOP] not in names:
+        raise RuntimeError(
+            "The tracker's database has journey tables but no record of their revision "
+            f"({VERSION_TABLES[JOURNEYS]}); stamp it with `flask db stamp` once you know "
+            "which revision they are at."
+        )
+    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLES[SHOP]}")).scalar()
+
+
+def _warn_of_left_behind_journeys(shop_engine) -> None:
+    with shop_engine.connect() as connection:
+        if "journeys" in inspect(connection).get_table_names():
+            logger.warning(
+                "The shop's database still holds journey tables from before the tracker had "
+                "a database of its own; the tracker now uses JOURNEY_DATABASE_URL. To keep "
+                "using the old ones, set JOURNEY_DATABASE_URL to the shop's database URL.")
+
+
+def process_revision_directives(context_, revision, directives):
+    # No empty revision from `flask db migrate` when neither side changed.
+    if getattr(config.cmd_opts, "autogenerate", False):
+        script = directives[0]
+        if all(ops.is_empty() for ops in script.upgrade_ops_list):
+            directives[:] = []
+            logger.info("No changes in schema detected.")
+
+
+def _configure_args(name: str, metadata, include_name) -> dict:
+    args = dict(current_app.extensions["migrate"].configure_args)
+    args.setdefault("process_revision_directives", process_revision_directives)
+    return {
+        **args,
+        "target_metadata": metadata,
+        "include_name": include_name,
+        "version_table": VERSION_TABLES[name],
+        "upgrade_token": f"{name}_upgrades",
+        "downgrade_token": f"{name}_downgrades",
+    }
 
 
 def run_migrations_offline():
-    """Run migrations in 'offline' mode.
-
-    This configures the context with just a URL
-    and not an Engine, though an Engine is acceptable
-    here as well.  By skipping the Engine creation
-    we don't even need a DBAPI to be available.
-
-    Calls to context.execute() here emit the given string to the
-    script output.
-
-    """
-    url = config.get_main_option("sqlalchemy.url")
-    context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
-    )
-
-    with context.begin_transaction():
-        context.run_migrations()
+    """`flask db upgrade --sql`: the shop's SQL, then the tracker's."""
+    sides, _shared = _sides()
+    for name, (engine, metadata, include_name) in sides.items():
+        logger.info("Migrating the %s database (SQL only)", name)
+        context.configure(url=engine.url.render_as_string(False), literal_binds=True,
+                          **_configure_args(name, metadata, include_name))
+        with context.begin_transaction():
+            context.run_migrations(engine_name=name)
 
 
 def run_migrations_online():
-    """Run migrations in 'online' mode.
-
-    In this scenario we need to create an Engine
-    and associate a connection with the context.
-
-    """
-
-    # this callback is used to prevent an auto-migration from being generated
-    # when there are no changes to the schema
-    # reference: http://alembic.zzzcomputing.com/en/latest/cookbook.html
-    def process_revision_directives(context, revision, directives):
-        if getattr(config.cmd_opts, 'autogenerate', False):
-            script = directives[0]
-            if script.upgrade_ops.is_empty():
-                directives[:] = []
-                logger.info('No changes in schema detected.')
-
-    conf_args = current_app.extensions['migrate'].configure_args
-    if conf_args.get("process_revision_directives") is None:
-        conf_args["process_revision_directives"] = process_revision_directives
-
-    connectable = get_engine()
-
-    with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
-
-        with context.begin_transaction():
-            context.run_migrations()
+    sides, shared = _sides()
+    journey_engine = sides[JOURNEYS][0]
+    with journey_engine.connect() as connection:
+        adopted = _adopted_revision(connection)
+    # One side after the other, each committed before the next begins: when they share
+    # one SQLite file, two open write transactions would wait on each other.
+    for name, (engine, metadata, include_name) in sides.items():
+        with engine.connect() as connection:
+            context.configure(connection=connection,
+                              **_configure_args(name, metadata, include_name))
+            if name == JOURNEYS and adopted is not None:
+                logger.info("Stamping the tracker's tables at %s, the shop's revision "
+                            "they were made under", adopted)
+                context.get_context().stamp(context.script, adopted)
+            with context.begin_transaction():
+                context.run_migrations(engine_name=name)
+            connection.commit()
+    if not shared:
+        _warn_of_left_behind_journeys(sides[SHOP][0])
 
 
 if context.is_offline_mode():

@@ -16,9 +16,25 @@ branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
 
 
-def upgrade():
-    ${upgrades if upgrades else "pass"}
+def upgrade(engine_name: str) -> None:
+    globals()[f"upgrade_{engine_name}"]()
 
 
-def downgrade():
-    ${downgrades if downgrades else "pass"}
+def downgrade(engine_name: str) -> None:
+    globals()[f"downgrade_{engine_name}"]()
+
+
+def upgrade_shop():
+    ${context.get("shop_upgrades", "pass")}
+
+
+def downgrade_shop():
+    ${context.get("shop_downgrades", "pass")}
+
+
+def upgrade_journeys():
+    ${context.get("journeys_upgrades", "pass")}
+
+
+def downgrade_journeys():
+    ${context.get("journeys_downgrades", "pass")}

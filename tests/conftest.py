@@ -2,8 +2,8 @@
 
 Every test that uses ``app`` runs once per database backend (``--db`` picks one). The
 schema is built once per backend through the Alembic migrations (the only way the schema is
-made); each test then gets empty tables: a copy of the migrated SQLite file, or TRUNCATE on
-PostgreSQL.
+made); each test then gets empty tables: a copy of the migrated SQLite files (the shop's and
+the tracker's beside it), or TRUNCATE on PostgreSQL, where they share one database.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from storefront.app import create_app
 from storefront.extensions import db
+from tracking.models import metadata as tracking_metadata
 
 from .support import PG_ADMIN_URL, WEBHOOK_SECRET, Gunicorn, LocalStripe, Shopper
 
@@ -99,6 +100,7 @@ def database(backend, tmp_path_factory, localstripe):
         with app.app_context():
             upgrade()
             db.engine.dispose()
+        app.extensions["journey"].close()  # its last connection folds the WAL into the file
         yield {"backend": backend, "url": pg.url}
         pg.drop()
     else:
@@ -107,20 +109,25 @@ def database(backend, tmp_path_factory, localstripe):
         with app.app_context():
             upgrade()
             db.engine.dispose()
+        app.extensions["journey"].close()  # its last connection folds the WAL into the file
         yield {"backend": backend, "url": f"sqlite:///{template}", "template": template}
 
 
 def _empty_database(database, tmp_path) -> str:
     if database["backend"] == "sqlite":
+        # The shop's file and, beside it, the tracker's (storefront.config.journey_database_url).
+        template = database["template"]
         fresh = tmp_path / "shop.db"
-        shutil.copyfile(database["template"], fresh)
+        shutil.copyfile(template, fresh)
+        shutil.copyfile(template.with_name(f"{template.stem}-journeys.db"),
+                        tmp_path / "shop-journeys.db")
         return f"sqlite:///{fresh}"
     return database["url"]
 
 
 def _truncate_all(app) -> None:
     with app.app_context():
-        names = [t.name for t in db.metadata.sorted_tables] + ["journeys", "journey_events"]
+        names = [t.name for t in (*db.metadata.sorted_tables, *tracking_metadata.sorted_tables)]
         tables = ", ".join(f'"{name}"' for name in names)
         db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.session.commit()

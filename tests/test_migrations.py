@@ -1,5 +1,9 @@
-"""The schema is made only by the migrations, and they agree with the models."""
+"""The schema is made only by the migrations, and they agree with the models, on the shop's
+database and on the tracker's, whether the two are one database or two."""
 
+import sqlite3
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -7,19 +11,50 @@ from sqlalchemy import inspect
 from storefront.extensions import db
 from tracking.models import metadata as tracking_metadata
 
+SHOP_ONLY = {"alembic_version"}
+TRACKER_ONLY = {"journey_alembic_version"}
+
+
+def _diff(engine, metadata, include_name):
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True, "compare_server_default": True, "include_name": include_name})
+        return compare_metadata(context, metadata)
+
+
+def _tables(engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(inspect(connection).get_table_names())
+
 
 def test_models_and_migrations_agree(app, backend):
-    with app.app_context(), db.engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True}
-        )
-        diff = compare_metadata(context, [db.metadata, tracking_metadata])
-    assert diff == [], f"models and migrations differ on {backend}: {diff}"
+    theirs = set(tracking_metadata.tables)
+    with app.app_context():
+        shop = _diff(db.engine, db.metadata,
+                     lambda name, type_, _p: type_ != "table" or name not in theirs | TRACKER_ONLY)
+        tracker = _diff(app.extensions["journey"].engine, tracking_metadata,
+                        lambda name, type_, _p: type_ != "table" or name in theirs)
+    assert shop == [], f"the shop's models and migrations differ on {backend}: {shop}"
+    assert tracker == [], f"the tracker's models and migrations differ on {backend}: {tracker}"
 
 
-def test_db_upgrade_builds_the_schema_on_an_empty_database(app_factory, backend, tmp_path):
+def test_on_sqlite_the_tracker_has_a_file_of_its_own(app_factory, backend, tmp_path):
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL: the shop and the tracker share one database")
+    app = app_factory(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/store.db")
+    assert app.config["JOURNEY_DATABASE_URL"] == f"sqlite:///{tmp_path}/store-journeys.db"
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        shop, tracker = _tables(db.engine), _tables(app.extensions["journey"].engine)
+    assert shop == {t.name for t in db.metadata.sorted_tables} | SHOP_ONLY
+    assert tracker == set(tracking_metadata.tables) | TRACKER_ONLY
+
+
+def test_db_upgrade_builds_both_schemas_in_one_database(app_factory, backend, tmp_path):
     if backend == "sqlite":
-        app = app_factory(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/empty.db")
+        url = f"sqlite:///{tmp_path}/empty.db"
+        app = app_factory(SQLALCHEMY_DATABASE_URI=url, JOURNEY_DATABASE_URL=url)
     else:
         app = app_factory()
         with app.app_context():
@@ -29,7 +64,33 @@ def test_db_upgrade_builds_the_schema_on_an_empty_database(app_factory, backend,
     result = app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
     with app.app_context():
-        tables = set(inspect(db.engine).get_table_names())
-    expected = {t.name for t in db.metadata.sorted_tables} | {"alembic_version", "journeys",
-                                                               "journey_events"}
-    assert expected <= tables
+        tables = _tables(db.engine)
+    assert tables == ({t.name for t in db.metadata.sorted_tables} | set(tracking_metadata.tables)
+                      | SHOP_ONLY | TRACKER_ONLY)
+
+
+def test_a_database_migrated_before_the_tracker_had_its_own_revision_is_adopted(
+        app_factory, backend, tmp_path):
+    """Revisions up to 0007 made the tracker's tables in the shop's database, under the
+    shop's revision alone: the upgrade stamps the tracker's side at that revision instead of
+    making its tables again, and the journeys already stored stay."""
+    if backend != "sqlite":
+        pytest.skip("the adoption is the same SQL on both; SQLite is enough")
+    url = f"sqlite:///{tmp_path}/old.db"
+    app = app_factory(SQLALCHEMY_DATABASE_URI=url, JOURNEY_DATABASE_URL=url)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    with sqlite3.connect(tmp_path / "old.db") as conn:  # as a database from before looked
+        conn.execute("DROP TABLE journey_alembic_version")
+        conn.execute("DROP TABLE admin_actions")  # made by 0007
+        conn.execute("UPDATE alembic_version SET version_num = '6a1f0c3e9b27'")  # 0006
+        conn.execute("INSERT INTO journeys (id, stage, stage_rank, status, started_at, "
+                     "last_seen_at, last_touchpoint, sessions, events) VALUES ('j1', 'landing', "
+                     "0, 'active', '2026-01-01', '2026-01-01', 'landing', 1, 1)")
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == \
+            conn.execute("SELECT version_num FROM journey_alembic_version").fetchall()
+        assert conn.execute("SELECT id FROM journeys").fetchall() == [("j1",)]
+        assert conn.execute("SELECT count(*) FROM admin_actions").fetchone() == (0,)

@@ -22,7 +22,15 @@ depends_on = None
 _PRODUCT_VIEWS = "touchpoint = 'product_view'"
 
 
-def upgrade():
+def upgrade(engine_name: str) -> None:
+    globals()[f"upgrade_{engine_name}"]()
+
+
+def downgrade(engine_name: str) -> None:
+    globals()[f"downgrade_{engine_name}"]()
+
+
+def upgrade_journeys():
     with op.batch_alter_table('journey_events', schema=None) as batch_op:
         batch_op.add_column(sa.Column('product_id', sa.String(length=64), nullable=True))
     # Backfill from the JSON props of the events already stored.
@@ -37,13 +45,23 @@ def upgrade():
                     ['product_id', 'occurred_at'], unique=False,
                     postgresql_where=sa.text(_PRODUCT_VIEWS),
                     sqlite_where=sa.text(_PRODUCT_VIEWS))
+
+
+def downgrade_journeys():
+    op.drop_index('ix_journey_events_product_views', table_name='journey_events',
+                  postgresql_where=sa.text(_PRODUCT_VIEWS), sqlite_where=sa.text(_PRODUCT_VIEWS))
+    with op.batch_alter_table('journey_events', schema=None) as batch_op:
+        batch_op.drop_column('product_id')
+
+
+def upgrade_shop():
     with op.batch_alter_table('product_views', schema=None) as batch_op:
         batch_op.drop_index('ix_product_views_visitor')
         batch_op.drop_index(batch_op.f('ix_product_views_product_id'))
     op.drop_table('product_views')
 
 
-def downgrade():
+def downgrade_shop():
     op.create_table(
         'product_views',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -59,7 +77,3 @@ def downgrade():
                               unique=False)
         batch_op.create_index('ix_product_views_visitor', ['visitor', 'product_id'],
                               unique=False)
-    op.drop_index('ix_journey_events_product_views', table_name='journey_events',
-                  postgresql_where=sa.text(_PRODUCT_VIEWS), sqlite_where=sa.text(_PRODUCT_VIEWS))
-    with op.batch_alter_table('journey_events', schema=None) as batch_op:
-        batch_op.drop_column('product_id')

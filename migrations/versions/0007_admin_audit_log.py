@@ -16,7 +16,15 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade(engine_name: str) -> None:
+    globals()[f"upgrade_{engine_name}"]()
+
+
+def downgrade(engine_name: str) -> None:
+    globals()[f"downgrade_{engine_name}"]()
+
+
+def upgrade_shop():
     op.create_table(
         'admin_actions',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -31,6 +39,14 @@ def upgrade():
     op.create_index('ix_admin_actions_at', 'admin_actions', ['at'], unique=False)
 
 
-def downgrade():
+def downgrade_shop():
     op.drop_index('ix_admin_actions_at', table_name='admin_actions')
     op.drop_table('admin_actions')
+
+
+def upgrade_journeys():
+    pass
+
+
+def downgrade_journeys():
+    pass

@@ -77,10 +77,12 @@ def _warn_of_left_behind_journeys(shop_engine) -> None:
 
 
 def process_revision_directives(context_, revision, directives):
-    # No empty revision from `flask db migrate` when neither side changed.
+    # No empty revision from `flask db migrate` when neither side changed. Called once per
+    # side, with the operations found so far: decide once both sides are in.
     if getattr(config.cmd_opts, "autogenerate", False):
         script = directives[0]
-        if all(ops.is_empty() for ops in script.upgrade_ops_list):
+        if len(script.upgrade_ops_list) >= len(VERSION_TABLES) and all(
+                ops.is_empty() for ops in script.upgrade_ops_list):
             directives[:] = []
             logger.info("No changes in schema detected.")
 

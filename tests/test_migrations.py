@@ -1,6 +1,7 @@
 """The schema is made only by the migrations, and they agree with the models, on the shop's
 database and on the tracker's, whether the two are one database or two."""
 
+import shutil
 import sqlite3
 
 import pytest
@@ -8,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+from storefront.app import MIGRATIONS
 from storefront.extensions import db
 from tracking.models import metadata as tracking_metadata
 
@@ -94,3 +96,19 @@ def test_a_database_migrated_before_the_tracker_had_its_own_revision_is_adopted(
             conn.execute("SELECT version_num FROM journey_alembic_version").fetchall()
         assert conn.execute("SELECT id FROM journeys").fetchall() == [("j1",)]
         assert conn.execute("SELECT count(*) FROM admin_actions").fetchone() == (0,)
+
+
+def test_autogenerate_finds_nothing_to_do_on_either_side(app_factory, backend, tmp_path):
+    """`flask db migrate` on an up-to-date schema writes no revision (each side compares
+    only its own tables, so neither proposes to drop the other's)."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL's side is checked by test_models_and_migrations_agree")
+    directory = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, directory, ignore=shutil.ignore_patterns("__pycache__"))
+    app = app_factory(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/store.db")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "-d", str(directory)]).exit_code == 0
+    before = sorted(p.name for p in (directory / "versions").glob("*.py"))
+    result = runner.invoke(args=["db", "migrate", "-d", str(directory), "-m", "nothing"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (directory / "versions").glob("*.py")) == before

@@ -56,3 +56,35 @@ def test_default_database_is_sqlite_under_instance(monkeypatch):
     app = create_app({"TESTING": True})
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     assert uri.startswith("sqlite:///") and uri.endswith("instance/touchpoint.db")
+    assert app.config["JOURNEY_DATABASE_URL"] == uri.replace("touchpoint.db",
+                                                             "touchpoint-journeys.db")
+
+
+@pytest.mark.parametrize(("shop", "tracker"), [
+    ("sqlite:////srv/shop/store.db", "sqlite:////srv/shop/store-journeys.db"),
+    ("sqlite:///store.sqlite3", "sqlite:///{instance}/store-journeys.sqlite3"),
+    ("sqlite:///store", "sqlite:///{instance}/store-journeys.db"),
+    ("sqlite://", None),
+    ("sqlite:///:memory:", None),
+    ("postgres://shop@db.example/shop", None),
+])
+def test_on_a_sqlite_file_the_tracker_gets_a_file_beside_it(monkeypatch, tmp_path, shop, tracker):
+    """Relative SQLite paths are in the instance folder (as Flask-SQLAlchemy reads them);
+    in memory and on PostgreSQL the tracker shares the shop's database."""
+    monkeypatch.delenv("JOURNEY_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", shop)
+    app = create_app({"TESTING": True})
+    expected = tracker and tracker.format(instance=app.instance_path)
+    assert app.config["JOURNEY_DATABASE_URL"] == expected
+    state = app.extensions["journey"]
+    assert state.database_url == (expected or app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def test_an_explicit_journey_database_wins(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/shop.db")
+    monkeypatch.setenv("JOURNEY_DATABASE_URL", f"sqlite:///{tmp_path}/shop.db")
+    assert create_app({"TESTING": True}).extensions["journey"].database_url == \
+        f"sqlite:///{tmp_path}/shop.db"
+    monkeypatch.delenv("JOURNEY_DATABASE_URL")
+    app = create_app({"TESTING": True, "JOURNEY_DATABASE_URL": "postgresql+psycopg://x@y/z"})
+    assert app.extensions["journey"].database_url == "postgresql+psycopg://x@y/z"

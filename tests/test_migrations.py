@@ -81,11 +81,9 @@ def test_a_database_migrated_before_the_tracker_had_its_own_revision_is_adopted(
     url = f"sqlite:///{tmp_path}/old.db"
     app = app_factory(SQLALCHEMY_DATABASE_URI=url, JOURNEY_DATABASE_URL=url)
     runner = app.test_cli_runner()
-    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(args=["db", "upgrade", "6a1f0c3e9b27"]).exit_code == 0  # to 0006
     with sqlite3.connect(tmp_path / "old.db") as conn:  # as a database from before looked
         conn.execute("DROP TABLE journey_alembic_version")
-        conn.execute("DROP TABLE admin_actions")  # made by 0007
-        conn.execute("UPDATE alembic_version SET version_num = '6a1f0c3e9b27'")  # 0006
         conn.execute("INSERT INTO journeys (id, stage, stage_rank, status, started_at, "
                      "last_seen_at, last_touchpoint, sessions, events) VALUES ('j1', 'landing', "
                      "0, 'active', '2026-01-01', '2026-01-01', 'landing', 1, 1)")
@@ -95,7 +93,11 @@ def test_a_database_migrated_before_the_tracker_had_its_own_revision_is_adopted(
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == \
             conn.execute("SELECT version_num FROM journey_alembic_version").fetchall()
         assert conn.execute("SELECT id FROM journeys").fetchall() == [("j1",)]
-        assert conn.execute("SELECT count(*) FROM admin_actions").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM admin_actions").fetchone() == (0,)  # 0007
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE "
+                                              "tbl_name = 'journey_events' AND type = 'index'")}
+        assert "ix_journey_events_order_ref" not in indexes  # 0008, the tracker's side
+        assert "ix_journey_events_journey_id" in indexes
 
 
 def test_autogenerate_finds_nothing_to_do_on_either_side(app_factory, backend, tmp_path):

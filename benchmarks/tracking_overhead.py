@@ -68,6 +68,7 @@ import http.client
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -376,11 +377,16 @@ def load_report(load: dict, args) -> tuple[str, dict]:
                                               - 1) * 100, 1) for row in rounds]
         summary[v]["per_round_time"] = [round((row["off"]["rps"] / row[v]["rps"] - 1) * 100, 1)
                                         for row in rounds]
+        summary[v]["ci95"] = _bootstrap(rounds, v, args.bootstrap)
     tot = table(["all rounds together", "requests", "req/s", "worker CPU µs/req", "p50 ms",
                  "p90 ms", "p99 ms", "p99.9 ms"], trows)
     srows = [[LABEL[v] + " vs off"] + [pct(summary[v][name]) for name, _, _ in keys]
              for v in args.variants if v != "off"]
     summ = table(["cost"] + [name for name, _, _ in keys], srows)
+    confidence = "\n".join(
+        f"{LABEL[v]} vs off, 95% interval: " + "; ".join(
+            f"{name} {pct(lo)} … {pct(hi)}" for name, (lo, hi) in summary[v]["ci95"].items())
+        for v in args.variants if v != "off")
     spread = "\n".join(
         f"{LABEL[v]}: per round, time/request "
         f"{', '.join(pct(x, 0) for x in summary[v]['per_round_time'])}; p99 "
@@ -396,10 +402,40 @@ def load_report(load: dict, args) -> tuple[str, dict]:
             f"{_visitor_mix(args)}\n\n{runs}\n\n{tot}\n\n{summ}\n"
             "(+x%: the variant needs x% more than tracker off: server time per request from "
             "req/s, worker CPU per request (every thread), latency percentiles)\n"
+            f"{confidence}\n(bootstrap: the rounds resampled {args.bootstrap} times; an "
+            "interval that holds 0 cannot tell the variant from tracker off)\n"
             f"{spread}\nevents stored/tracked: {events or '—'}")
     return text, {"totals": {v: {k: round(x, 1) if isinstance(x, float) else x
                                  for k, x in t.items()} for v, t in totals.items()},
                   "overhead_vs_off": summary, "events": ev}
+
+
+def _bootstrap(rounds: list[dict], v: str, times: int) -> dict[str, tuple[float, float]]:
+    """95% intervals of the pooled time/request, CPU/request and p99 ratios against tracker
+    off, by resampling whole rounds (each round holds every variant's slice, side by side
+    in time: the pairing is what makes the drift cancel)."""
+    rng = random.Random(0)
+
+    def ratios(sample: list[dict]) -> dict[str, float]:
+        def tot(var, key):
+            return sum(row[var][key] for row in sample)
+        time_v = tot(v, "duration_us") / tot(v, "requests")
+        time_off = tot("off", "duration_us") / tot("off", "requests")
+        cpu_v = tot(v, "worker_cpu_s") / tot(v, "requests")
+        cpu_off = tot("off", "worker_cpu_s") / tot("off", "requests")
+        p99_v = _pooled_percentiles([row[v]["hist"] for row in sample])["p99"]
+        p99_off = _pooled_percentiles([row["off"]["hist"] for row in sample])["p99"]
+        return {"time/request": (time_v / time_off - 1) * 100,
+                "worker CPU/request": (cpu_v / cpu_off - 1) * 100,
+                "p99": (p99_v / p99_off - 1) * 100}
+
+    draws = [ratios([rng.choice(rounds) for _ in rounds]) for _ in range(times)]
+    out = {}
+    for name in draws[0]:
+        values = sorted(d[name] for d in draws)
+        out[name] = (round(values[int(0.025 * (times - 1))], 2),
+                     round(values[int(0.975 * (times - 1))], 2))
+    return out
 
 
 def _pooled_percentiles(hists: list[dict[int, int]]) -> dict:
@@ -652,6 +688,8 @@ def main() -> int:
     ap.add_argument("--variants", default="on,off,exporter",
                     help="comma-separated, run in this order within a round, among "
                          f"{','.join(VARIANTS)}; 'off' is the baseline and must be included")
+    ap.add_argument("--bootstrap", type=int, default=1000,
+                    help="resamples of the rounds for the 95%% intervals")
     ap.add_argument("--fixed-order", action="store_true",
                     help="the same order every round (default: rotated each round)")
     ap.add_argument("--try", dest="tries", action="append", default=[],

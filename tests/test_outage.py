@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from checkout.models import Order
 from storefront.extensions import db
@@ -114,3 +115,33 @@ def test_postgres_down_and_back_loses_nothing_and_stores_once(
     with journey.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(journey_events)).scalar() == \
             len(stored)
+
+
+def test_a_tracker_transaction_holding_its_sqlite_file_does_not_hold_up_the_shop(
+        app, localstripe, shop_db, backend):
+    """SQLite lets one connection write a file at a time. The tracker's tables have a file of
+    their own, so a long tracker transaction (a sweep of many journeys, `journey forget`, a
+    batch stuck on a slow disk) never makes a cart or an order wait for the write lock —
+    sharing the shop's file, this checkout would wait 30 s for it and then fail."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL locks rows, not the database")
+    journey = app.extensions["journey"]
+    mug = factories.product("Mug", price=1500, stock=10)
+    tracker_file = make_url(app.config["JOURNEY_DATABASE_URL"]).database
+    assert tracker_file != make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database
+    holder = sqlite3.connect(tracker_file, isolation_level=None, timeout=0)
+    holder.execute("BEGIN IMMEDIATE")  # the tracker's write lock, held by someone else
+    try:
+        buyer = Shopper(app.test_client(), localstripe)
+        assert buyer.client.get(f"/p/{mug.slug}").status_code == 200
+        assert buyer.add_to_cart(mug.id).status_code == 302
+        buyer.to_payment()
+        assert buyer.pay(CARD_OK).get_json()["status"] == "succeeded"
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    journey.writer.flush()
+    with journey.engine.connect() as conn:
+        touchpoints = set(conn.execute(select(journey_events.c.touchpoint)).scalars())
+    assert {"product_view", "add_to_cart", "purchase"} <= touchpoints

@@ -7,7 +7,7 @@ Three variants of the same store, on the same seeded SQLite database (a fresh co
     exporter  tracker off, prometheus-flask-exporter's PrometheusMetrics(app) instead
               (benchmarks/wsgi_exporter.py) — the usual "just add Prometheus" baseline
 
-Three measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent (tracked):
+Four measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent (tracked):
 
 1. Load: one gunicorn per variant (-c deploy/gunicorn.conf.py, --workers sync workers, each
    on its own copy of the database), all up at once; wrk (a small Python load generator if
@@ -36,6 +36,13 @@ Three measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agen
    the final flush included. Callgrind runs threads one at a time, so it cannot see what a
    writer thread costs when it really runs beside a busy request thread (GIL hand-offs,
    caches refilled after each switch); this can, without the drift of the load phase.
+
+4. Where the workers' CPU goes: each variant's gunicorn alone under wrk for
+   --profile-seconds, py-spy sampling its workers; the share of busy samples whose stack
+   passes through the variant's own code (tracking/, or prometheus_flask_exporter/). A
+   ratio within one process's own samples, so the machine's drift cancels; it does not see
+   what the tracker costs the rest of the request indirectly (caches, allocations), which
+   the load phase does, through the drift.
 
 Visitors: --visitors returning shoppers (default 100; their cookies — tp_visitor and the
 Flask session — minted by a first visit, sent in turn, so a writer batch holds events of
@@ -633,6 +640,77 @@ def inproc_phase(args, cookies: list[str], tmp: str) -> dict:
     return {"rounds": rounds}
 
 
+# -- where the workers' CPU goes (py-spy) -------------------------------------------------
+OWN_CODE = {"exporter": "prometheus_flask_exporter/"}  # every other variant: the tracker
+
+
+def profile_phase(args, visitors: int, tmp: str) -> dict:
+    """Each variant but off, its server alone under wrk for --profile-seconds, py-spy
+    sampling every worker (--nonblocking: the worker is never paused). Samples of a worker
+    waiting for a connection are idle and left out, so what remains is the workers' busy
+    time; the share whose stack passes through the variant's own code is what that code
+    costs, whatever the machine's speed did meanwhile: a ratio within one process's samples,
+    not between two servers' throughputs."""
+    spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
+    if not os.path.exists(spy):
+        log("py-spy is missing (make bench-deps): no profile")
+        return {}
+    out = {}
+    for variant in [v for v in args.variants if v != "off"]:
+        log(f"profiling {LABEL[variant]} for {args.profile_seconds:g} s")
+        server = start_server(variant, args, visitors, tmp)
+        try:
+            drive_slice(server, max(args.warmup, 1), args)
+            spies = []
+            for pid in server["workers"]:
+                path = os.path.join(args.profile_out or tmp, f"spy-{variant}-{pid}.txt")
+                spies.append((path, subprocess.Popen(
+                    [spy, "record", "--pid", str(pid), "--rate", "100", "--nonblocking",
+                     "--duration", str(math.ceil(args.profile_seconds + args.settle + 2)),
+                     "--format", "raw", "--output", path],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+            time.sleep(1.0)  # attached before the load begins
+            drive_slice(server, args.profile_seconds, args)
+            for _path, proc in spies:
+                proc.wait(args.profile_seconds + 60)
+            out[variant] = _attribute([path for path, _ in spies],
+                                      OWN_CODE.get(variant, "tracking/"))
+        finally:
+            stop_server(server)
+    return out
+
+
+def _attribute(paths: list[str], marker: str) -> dict:
+    """Busy samples, and those with a frame in ``marker`` (a path fragment), from py-spy's
+    raw output ("frame;frame;... count" per line)."""
+    busy = own = 0
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                stack, _, count = line.rstrip().rpartition(" ")
+                if not count.isdigit():
+                    continue
+                busy += int(count)
+                if marker in stack:
+                    own += int(count)
+    share = own / busy if busy else 0.0
+    return {"busy_samples": busy, "own_samples": own, "share_pct": round(share * 100, 2),
+            "share_se_pct": round(math.sqrt(share * (1 - share) / busy) * 100, 2) if busy else 0,
+            "overhead_pct": round(share / (1 - share) * 100, 2) if share < 1 else None}
+
+
+def profile_report(res: dict, args) -> tuple[str, dict]:
+    rows = [[LABEL[v], f"{r['busy_samples']:,}", f"{r['share_pct']:.1f}% ± {r['share_se_pct']:.1f}",
+             pct(r["overhead_pct"])] for v, r in res.items()]
+    text = (f"Where the workers' CPU goes (py-spy, 100 samples/s of each worker while wrk drives "
+            f"the variant alone for {args.profile_seconds:g} s; idle samples left out):\n\n"
+            + table(["variant", "busy samples", "in its own code (± 1 s.e.)",
+                     "as overhead on the rest"], rows)
+            + "\n(own code: a frame in tracking/ — the tracker, its metrics and its writes — "
+              "or in prometheus_flask_exporter/; the rest is the store, Flask, gunicorn)")
+    return text, res
+
+
 def inproc_report(res: dict, args) -> tuple[str, dict]:
     rounds = res["rounds"]
     summary, rows = {}, []
@@ -700,6 +778,11 @@ def main() -> int:
     ap.add_argument("--inproc-requests", type=int, default=1500)
     ap.add_argument("--inproc-warmup", type=int, default=200)
     ap.add_argument("--skip-inproc", action="store_true")
+    ap.add_argument("--profile-seconds", type=float, default=20,
+                    help="py-spy sampling per variant (0: no profile)")
+    ap.add_argument("--profile-out", metavar="DIR",
+                    help="keep py-spy's raw stacks here (for a flame graph: flamegraph.pl, "
+                         "speedscope)")
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--skip-callgrind", action="store_true")
     args = ap.parse_args()
@@ -731,6 +814,10 @@ def main() -> int:
             result["load"] = {"workers": args.workers, "loadgen": args.loadgen,
                               "connections": args.connections, "slice_s": args.duration,
                               "rounds": args.rounds, **summary}
+        if args.profile_seconds > 0 and (profiled := profile_phase(args, visitors, tmp)):
+            text, summary = profile_report(profiled, args)
+            texts.append(text)
+            result["profile"] = {"seconds": args.profile_seconds, "per_variant": summary}
         if not args.skip_inproc:
             cookies = mint_cookies(args.db, visitors)
             text, summary = inproc_report(inproc_phase(args, cookies, tmp), args)

@@ -40,6 +40,7 @@ from .visitor import (
     VisitorState,
     device_class,
     is_bot,
+    new_event_id,
     new_id,
     opted_out,
     traffic_source,
@@ -479,7 +480,7 @@ class JourneyTracker:
         now = time.time() if at is None else at.replace(tzinfo=UTC).timestamp()
         self._count_aggregates(state, tp, props)
         ctx = self._request_journey()
-        event = Event(event_id=new_id(), touchpoint=tp.name,
+        event = Event(event_id=new_event_id(), touchpoint=tp.name,
                       stage=tp.stage.label if tp.stage else None,
                       occurred_at=_to_datetime(now), props=props,
                       order_ref=None if order_ref is None else str(order_ref),

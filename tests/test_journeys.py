@@ -219,6 +219,41 @@ def test_abandoned_cart_then_recovered_by_a_later_purchase(app, new_shopper, mug
     assert "journey_recovered_total 1.0" in metrics
 
 
+def test_a_sweep_that_runs_after_the_purchase_recovers_the_cart_within_the_window(
+        app, new_shopper, mug, cli):
+    """No sweep saw the carts idle before their visitors came back in new journeys and
+    bought (a busy worker, a sweep interval longer than the visit). The sweep that abandons
+    them later recovers at once the one bought within JOURNEY_RECOVERY_WINDOW (7 days), and
+    not the one bought after it: a date shifted in SQL, on both databases."""
+    soon, late = new_shopper(), new_shopper()
+
+    def buy(shopper) -> None:
+        shopper._csrf = None  # CSRF tokens last an hour
+        shopper.client.get("/cart/")
+        shopper.to_payment()
+        assert shopper.pay(CARD_OK).get_json()["status"] == "succeeded"
+
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        soon.add_to_cart(mug.id)
+        late.add_to_cart(mug.id)
+        clock.shift(timedelta(minutes=45))  # both journeys over; no sweep has run
+        buy(soon)
+        clock.shift(timedelta(days=8))
+        buy(late)
+        app.extensions["journey"].writer.flush()
+        assert "cart: 2 abandoned" in cli("journey", "sweep").output
+    carts = {r["visitor_id"]: r for r in stored(app, journeys) if r["abandoned_stage"]}
+    by_visitor = {r["visitor_id"]: r["status"] for r in carts.values()}
+    assert sorted(by_visitor.values()) == ["abandoned", "recovered"]
+    [recovered] = [r for r in carts.values() if r["status"] == "recovered"]
+    bought = [r for r in stored(app, journeys)
+              if r["visitor_id"] == recovered["visitor_id"] and r["status"] == "purchased"]
+    assert len(bought) == 1 and bought[0]["entered_purchase_at"] - recovered["last_seen_at"] \
+        < timedelta(hours=1), "the visitor who came back within the window"
+    metrics = soon.client.get("/metrics").get_data(as_text=True)
+    assert "journey_recovered_total 1.0" in metrics
+
+
 def test_concurrent_sweeps_abandon_each_journey_once(app, app_factory, new_shopper, mug):
     """Two processes' sweepers (two apps, two engines) racing over the same rows."""
     import threading

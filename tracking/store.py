@@ -396,6 +396,16 @@ def _recover_earlier(conn: Connection, journey_id: str, purchased_at: datetime,
     ).rowcount
 
 
+def _shifted(conn: Connection, column, delta: timedelta):
+    """``column + delta`` in SQL. SQLite has no date arithmetic: ``+`` there adds a number to
+    the leading digits of the date's text (the year), and the comparison with a date is then
+    always false; strftime shifts the date instead (to the millisecond)."""
+    if conn.dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H:%M:%f", column,
+                             f"+{delta.total_seconds():.3f} seconds")
+    return column + delta
+
+
 def sweep(conn: Connection, now: datetime, session_timeout: timedelta,
           abandon_after: timedelta, recovery_window: timedelta,
           grace: timedelta) -> tuple[dict[str, int], int]:
@@ -426,7 +436,8 @@ def sweep(conn: Connection, now: datetime, session_timeout: timedelta,
                 or_(buyer.c.visitor_id == c.visitor_id,
                     and_(c.customer_id.is_not(None), buyer.c.customer_id == c.customer_id)),
                 buyer.c.entered_purchase_at >= c.last_seen_at,
-                buyer.c.entered_purchase_at <= c.last_seen_at + recovery_window,
+                buyer.c.entered_purchase_at <= _shifted(conn, c.last_seen_at,
+                                                        recovery_window),
             )
             .exists()
         )

@@ -56,7 +56,7 @@ migrate: install
 seed: install
 	$(FLASK) seed
 
-# What benchmarks/ needs beyond the tests: prometheus-flask-exporter, wrk and valgrind.
+# What benchmarks/ needs beyond the tests: prometheus-flask-exporter, py-spy, wrk and valgrind.
 bench-deps: install
 	$(PIP) install --quiet -e '.[bench]'
 	@missing=""; for p in wrk valgrind; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

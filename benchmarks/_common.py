@@ -63,9 +63,10 @@ def app_env(db_path: str, *, tracker: bool, extra: dict[str, str] | None = None)
 
 def journeys_file(db_path: str) -> str:
     """Where the store keeps the tracker's tables beside a SQLite file (shop.db ->
-    shop-journeys.db: storefront.config.journey_database_url)."""
-    stem, ext = os.path.splitext(db_path)
-    return f"{stem}-journeys{ext or '.db'}"
+    shop-journeys.db)."""
+    from storefront.config import journeys_file_beside  # noqa: PLC0415 (after sys.path)
+
+    return journeys_file_beside(db_path)
 
 
 def journey_events_stored(db_path: str, settings: dict[str, str] | None = None) -> int:

@@ -51,10 +51,17 @@ def _sides():
     }, shared
 
 
+# The last revision under which the shop's side made and changed the tracker's tables too,
+# with no record of its own for them (0007): tables found without that record were last
+# migrated at or before it.
+LAST_UNRECORDED = "7b2d4e6f8a10"
+
+
 def _adopted_revision(connection):
-    """The revision the tracker's tables are at when older revisions made them in the
-    shop's database under the shop's revision alone (before each side recorded its own):
-    that same revision, which the tracker's side is then stamped with. None otherwise."""
+    """The revision the tracker's tables are at when they were made in the shop's database
+    by revisions that recorded only the shop's (up to 0007): the shop's revision, or 0007
+    if the shop's side has moved on since. The tracker's side is stamped with it, and its
+    later revisions then run. None when there is nothing to adopt."""
     names = set(inspect(connection).get_table_names())
     if VERSION_TABLES[JOURNEYS] in names or "journeys" not in names:
         return None
@@ -64,7 +71,9 @@ def _adopted_revision(connection):
             f"({VERSION_TABLES[JOURNEYS]}); stamp it with `flask db stamp` once you know "
             "which revision they are at."
         )
-    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLES[SHOP]}")).scalar()
+    shop = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLES[SHOP]}")).scalar()
+    unrecorded = {r.revision for r in context.script.walk_revisions("base", LAST_UNRECORDED)}
+    return shop if shop in unrecorded else LAST_UNRECORDED
 
 
 def _warn_of_left_behind_journeys(shop_engine) -> None:
@@ -107,6 +116,9 @@ def run_migrations_offline():
         logger.info("Migrating the %s database (SQL only)", name)
         context.configure(url=engine.url.render_as_string(False), literal_binds=True,
                           **_configure_args(name, metadata, include_name))
+        context.get_context().impl.static_output(
+            f"-- The {name} database ({engine.url.render_as_string(True)}); a database "
+            "migrated before the two histories: `flask db stamp` its side first.\n")
         with context.begin_transaction():
             context.run_migrations(engine_name=name)
 

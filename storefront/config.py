@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import make_url
@@ -78,14 +81,21 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def journeys_file_beside(path: str) -> str:
+    """The tracker's SQLite file beside the shop's: ``shop.db`` -> ``shop-journeys.db``."""
+    stem, ext = os.path.splitext(path)
+    return f"{stem}-journeys{ext or '.db'}"
+
+
 def journey_database_url(shop_url: str, instance_path: str) -> str | None:
     """On a SQLite file, the journey tracker's tables go in a file of their own beside it
-    (``shop.db`` -> ``shop-journeys.db``); None elsewhere (the tracker then shares the
-    shop's database). Every commit to a SQLite file makes every other connection to it
-    drop its page cache, so the tracker's batches, sharing the shop's file, made each
-    worker's next product page read its pages afresh: measured under gunicorn, tracking
-    cost +9.5% time per request in the shop's file and +2.8% in a file of its own
-    (benchmarks/tracking_overhead.py). ``flask db upgrade`` migrates both files."""
+    (``journeys_file_beside``); None elsewhere, and None for a shop file that already holds
+    journeys (an install from before this default keeps them where they are, rather than
+    start an empty file beside them). The tracker then shares the shop's database.
+
+    Why a file of its own: SQLite lets one connection write a file at a time, so in the
+    shop's file every journey batch, sweep or ``journey forget`` would make carts and orders
+    wait for the write lock (tests/test_outage.py). ``flask db upgrade`` migrates both."""
     url = make_url(shop_url)
     path = url.database
     if url.get_backend_name() != "sqlite" or not path or path == ":memory:" \
@@ -93,8 +103,21 @@ def journey_database_url(shop_url: str, instance_path: str) -> str | None:
         return None
     if not os.path.isabs(path):  # Flask-SQLAlchemy reads it from the instance folder
         path = os.path.join(instance_path, path)
-    stem, ext = os.path.splitext(path)
-    return url.set(database=f"{stem}-journeys{ext or '.db'}").render_as_string(False)
+    if _holds_journeys(path):
+        return None
+    return url.set(database=journeys_file_beside(path)).render_as_string(False)
+
+
+def _holds_journeys(path: str) -> bool:
+    if not os.path.exists(path):
+        return False
+    try:  # read-only: never creates or changes the file
+        with contextlib.closing(sqlite3.connect(f"{Path(path).as_uri()}?mode=ro",
+                                                   uri=True)) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                "AND name = 'journeys'").fetchone() is not None
+    except sqlite3.Error:
+        return False
 
 
 def load(app, test_config: Mapping[str, Any] | None) -> None:

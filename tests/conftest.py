@@ -19,6 +19,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from storefront.app import create_app
+from storefront.config import journeys_file_beside
 from storefront.extensions import db
 from tracking.models import metadata as tracking_metadata
 
@@ -119,8 +120,7 @@ def _empty_database(database, tmp_path) -> str:
         template = database["template"]
         fresh = tmp_path / "shop.db"
         shutil.copyfile(template, fresh)
-        shutil.copyfile(template.with_name(f"{template.stem}-journeys.db"),
-                        tmp_path / "shop-journeys.db")
+        shutil.copyfile(journeys_file_beside(str(template)), journeys_file_beside(str(fresh)))
         return f"sqlite:///{fresh}"
     return database["url"]
 

@@ -1,5 +1,7 @@
 """Configuration comes from defaults, then the environment, then test_config."""
 
+import sqlite3
+
 import pytest
 
 from storefront import config
@@ -64,6 +66,8 @@ def test_default_database_is_sqlite_under_instance(monkeypatch):
     ("sqlite:////srv/shop/store.db", "sqlite:////srv/shop/store-journeys.db"),
     ("sqlite:///store.sqlite3", "sqlite:///{instance}/store-journeys.sqlite3"),
     ("sqlite:///store", "sqlite:///{instance}/store-journeys.db"),
+    ("sqlite:////srv/shop/store.db?timeout=20", "sqlite:////srv/shop/store-journeys.db?timeout=20"),
+    ("sqlite:///file:store.db?uri=true", None),
     ("sqlite://", None),
     ("sqlite:///:memory:", None),
     ("postgres://shop@db.example/shop", None),
@@ -88,3 +92,14 @@ def test_an_explicit_journey_database_wins(monkeypatch, tmp_path):
     monkeypatch.delenv("JOURNEY_DATABASE_URL")
     app = create_app({"TESTING": True, "JOURNEY_DATABASE_URL": "postgresql+psycopg://x@y/z"})
     assert app.extensions["journey"].database_url == "postgresql+psycopg://x@y/z"
+
+
+def test_a_shop_file_that_already_holds_journeys_keeps_them(monkeypatch, tmp_path):
+    """An install from before the tracker had a file of its own: no empty file beside it."""
+    monkeypatch.delenv("JOURNEY_DATABASE_URL", raising=False)
+    with sqlite3.connect(tmp_path / "shop.db") as conn:
+        conn.execute("CREATE TABLE journeys (id TEXT PRIMARY KEY)")
+    assert config.journey_database_url(f"sqlite:///{tmp_path}/shop.db", str(tmp_path)) is None
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/shop.db"})
+    assert app.extensions["journey"].database_url == f"sqlite:///{tmp_path}/shop.db"
+    assert not (tmp_path / "shop-journeys.db").exists()

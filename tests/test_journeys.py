@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from checkout.models import Order
 from storefront.extensions import db, journey
+from tracking import store
 from tracking.extension import utcnow
 from tracking.models import journey_events, journeys
 
@@ -252,6 +253,36 @@ def test_a_sweep_that_runs_after_the_purchase_recovers_the_cart_within_the_windo
         < timedelta(hours=1), "the visitor who came back within the window"
     metrics = soon.client.get("/metrics").get_data(as_text=True)
     assert "journey_recovered_total 1.0" in metrics
+
+
+def test_the_recovery_window_ends_to_the_microsecond_on_both_databases(app):
+    """A purchase exactly JOURNEY_RECOVERY_WINDOW after the cart's last touchpoint recovers
+    it; a microsecond later does not (a late fraction of a second must not round over)."""
+    state = app.extensions["journey"]
+    seen = datetime(2026, 11, 1, 23, 59, 59, 999999)
+    window = timedelta(seconds=app.config["JOURNEY_RECOVERY_WINDOW"])
+
+    def journey_row(jid, visitor, **extra):
+        return {"id": jid, "visitor_id": visitor, "stage": "cart", "stage_rank": 2,
+                "status": "active", "started_at": seen, "last_seen_at": seen,
+                "last_touchpoint": "add_to_cart", "sessions": 1, "events": 1,
+                "entered_purchase_at": None, **extra}  # one set of keys for every row
+
+    with state.engine.begin() as conn:
+        conn.execute(journeys.insert(), [
+            journey_row("cart-in", "v-in"),
+            journey_row("bought-in", "v-in", stage="purchase", status="purchased",
+                        entered_purchase_at=seen + window),
+            journey_row("cart-out", "v-out"),
+            journey_row("bought-out", "v-out", stage="purchase", status="purchased",
+                        entered_purchase_at=seen + window + timedelta(microseconds=1)),
+        ])
+        counts, recovered = store.sweep(conn, seen + window + timedelta(days=1),
+                                        timedelta(minutes=30), timedelta(minutes=30), window,
+                                        timedelta(0))
+    assert counts == {"cart": 2} and recovered == 1
+    status = {r["id"]: r["status"] for r in stored(app, journeys)}
+    assert status["cart-in"] == "recovered" and status["cart-out"] == "abandoned"
 
 
 def test_concurrent_sweeps_abandon_each_journey_once(app, app_factory, new_shopper, mug):

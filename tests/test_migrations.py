@@ -71,24 +71,36 @@ def test_db_upgrade_builds_both_schemas_in_one_database(app_factory, backend, tm
                       | SHOP_ONLY | TRACKER_ONLY)
 
 
+@pytest.mark.parametrize("shop_at", [
+    "6a1f0c3e9b27",  # 0006: the tracker's tables were migrated with it
+    "9c6a0d16670e",  # 0008: the shop's side moved on without them (its 0008 side is empty)
+])
 def test_a_database_migrated_before_the_tracker_had_its_own_revision_is_adopted(
-        app_factory, backend, tmp_path):
-    """Revisions up to 0007 made the tracker's tables in the shop's database, under the
-    shop's revision alone: the upgrade stamps the tracker's side at that revision instead of
-    making its tables again, and the journeys already stored stay."""
+        app_factory, backend, tmp_path, shop_at):
+    """Revisions up to 0007 made the tracker's tables in the shop's database under the
+    shop's revision alone. With the default settings such a file keeps its journeys (no
+    empty file beside it), and the upgrade stamps the tracker's side at the shop's revision,
+    or at 0007 if the shop's has moved past it, instead of making its tables again; its
+    later revisions then run, and the journeys stored stay."""
     if backend != "sqlite":
         pytest.skip("the adoption is the same SQL on both; SQLite is enough")
     url = f"sqlite:///{tmp_path}/old.db"
-    app = app_factory(SQLALCHEMY_DATABASE_URI=url, JOURNEY_DATABASE_URL=url)
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["db", "upgrade", "6a1f0c3e9b27"]).exit_code == 0  # to 0006
+    before = app_factory(SQLALCHEMY_DATABASE_URI=url, JOURNEY_DATABASE_URL=url)
+    to = "6a1f0c3e9b27" if shop_at == "6a1f0c3e9b27" else "7b2d4e6f8a10"
+    assert before.test_cli_runner().invoke(args=["db", "upgrade", to]).exit_code == 0
+    before.extensions["journey"].close()
     with sqlite3.connect(tmp_path / "old.db") as conn:  # as a database from before looked
         conn.execute("DROP TABLE journey_alembic_version")
+        conn.execute("UPDATE alembic_version SET version_num = ?", (shop_at,))
         conn.execute("INSERT INTO journeys (id, stage, stage_rank, status, started_at, "
                      "last_seen_at, last_touchpoint, sessions, events) VALUES ('j1', 'landing', "
                      "0, 'active', '2026-01-01', '2026-01-01', 'landing', 1, 1)")
-    result = runner.invoke(args=["db", "upgrade"])
+
+    app = app_factory(SQLALCHEMY_DATABASE_URI=url)  # the default: no JOURNEY_DATABASE_URL
+    assert app.extensions["journey"].database_url == url, "its journeys stay where they are"
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
+    assert not (tmp_path / "old-journeys.db").exists()
     with sqlite3.connect(tmp_path / "old.db") as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == \
             conn.execute("SELECT version_num FROM journey_alembic_version").fetchall()
@@ -96,7 +108,7 @@ def test_a_database_migrated_before_the_tracker_had_its_own_revision_is_adopted(
         assert conn.execute("SELECT count(*) FROM admin_actions").fetchone() == (0,)  # 0007
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE "
                                               "tbl_name = 'journey_events' AND type = 'index'")}
-        assert "ix_journey_events_order_ref" not in indexes  # 0008, the tracker's side
+        assert "ix_journey_events_order_ref" not in indexes, "0008's side for the tracker ran"
         assert "ix_journey_events_journey_id" in indexes
 
 

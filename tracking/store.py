@@ -399,10 +399,15 @@ def _recover_earlier(conn: Connection, journey_id: str, purchased_at: datetime,
 def _shifted(conn: Connection, column, delta: timedelta):
     """``column + delta`` in SQL. SQLite has no date arithmetic: ``+`` there adds a number to
     the leading digits of the date's text (the year), and the comparison with a date is then
-    always false; strftime shifts the date instead (to the millisecond)."""
+    always false. There strftime shifts the date to the second and the stored microseconds
+    are put back, so the text compares exactly as the dates do (``delta``: whole seconds,
+    as JOURNEY_RECOVERY_WINDOW is)."""
     if conn.dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%d %H:%M:%f", column,
-                             f"+{delta.total_seconds():.3f} seconds")
+        shift = f"{round(delta.total_seconds()):+d} seconds"
+        # whole seconds in (SQLite would round .9995 up into the next second), the fraction
+        # put back as it was stored
+        return func.strftime("%Y-%m-%d %H:%M:%S", func.substr(column, 1, 19), shift).concat(
+            func.substr(column, 20))
     return column + delta
 
 

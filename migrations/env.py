@@ -76,6 +76,16 @@ def _adopted_revision(connection):
     return shop if shop in unrecorded else LAST_UNRECORDED
 
 
+def _moves_revisions() -> bool:
+    """Whether this command moves revisions (upgrade, downgrade, stamp: they name one). Only
+    those adopt; `current`, `check` and autogenerate leave the database as it is."""
+    try:
+        context.get_revision_argument()
+    except KeyError:
+        return False
+    return True
+
+
 def _warn_of_left_behind_journeys(shop_engine) -> None:
     with shop_engine.connect() as connection:
         if "journeys" in inspect(connection).get_table_names():
@@ -126,8 +136,10 @@ def run_migrations_offline():
 def run_migrations_online():
     sides, shared = _sides()
     journey_engine = sides[JOURNEYS][0]
-    with journey_engine.connect() as connection:
-        adopted = _adopted_revision(connection)
+    adopted = None
+    if _moves_revisions():
+        with journey_engine.connect() as connection:
+            adopted = _adopted_revision(connection)
     # One side after the other, each committed before the next begins: when they share
     # one SQLite file, two open write transactions would wait on each other.
     for name, (engine, metadata, include_name) in sides.items():

@@ -98,6 +98,10 @@ def test_a_database_migrated_before_the_tracker_had_its_own_revision_is_adopted(
 
     app = app_factory(SQLALCHEMY_DATABASE_URI=url)  # the default: no JOURNEY_DATABASE_URL
     assert app.extensions["journey"].database_url == url, "its journeys stay where they are"
+    assert app.test_cli_runner().invoke(args=["db", "current"]).exit_code == 0
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = "
+                                "'journey_alembic_version'").fetchall(), "current only reads"
     result = app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "old-journeys.db").exists()

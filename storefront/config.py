@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import make_url
 
+from tracking.config import apply_defaults as apply_journey_defaults
+
 LOCALSTRIPE_URL = "http://127.0.0.1:8420"
 
 
@@ -141,7 +143,8 @@ def load(app, test_config: Mapping[str, Any] | None) -> None:
     if not url:
         url = "sqlite:///" + os.path.join(app.instance_path, "touchpoint.db")
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
-    if not (app.config.get("JOURNEY_DATABASE_URL") or os.environ.get("JOURNEY_DATABASE_URL")):
+    apply_journey_defaults(app.config)  # the tracker's own precedence: config, environment
+    if not app.config["JOURNEY_DATABASE_URL"]:
         own = journey_database_url(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
         if own:
             app.config["JOURNEY_DATABASE_URL"] = own

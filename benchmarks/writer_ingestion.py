@@ -4,8 +4,10 @@ Generates realistic ``tracking.events.Event`` objects (default 50,000 events ove
 8,000 journeys: landing, product views, category/search/page views, add/remove to cart,
 cart view, the three checkout steps, payment_submitted, purchase and order_view, a second
 session for some, a customer for some; every prop validated by the touchpoint's schema in
-``tracking/touchpoints.py``), ordered by time as they would leave the writer's queue, and then
-times, on the same rows and a fresh schema each time (built by the project's migrations):
+``tracking/touchpoints.py``; ids time-ordered as the tracker makes them, so index pages are
+dirtied as in production), ordered by time as they would leave the writer's queue, and then
+times, on the same rows and a fresh schema each time (built by the project's migrations, the
+tracker's tables in the one database measured):
 
   tracker     ``store.write_batch`` in batches of 500, each inside ``engine.begin()`` on the
               tracker's own ``_make_engine`` (exactly what ``_AppState._write`` does);
@@ -33,7 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,19 +104,25 @@ class Generator:
                 return item
         return items[-1]
 
+    def timed_id(self, at: datetime) -> str:
+        """An id laid out as the tracker makes them (tracking/visitor.py ``new_id``): 48 bits
+        of milliseconds, then 80 random bits, so ids of the same minutes sort together."""
+        ms = int(at.replace(tzinfo=UTC).timestamp() * 1000)
+        return f"{ms:012x}{self.rng.getrandbits(80):020x}"
+
     def journey(self, started: datetime) -> None:
         rng, r = self.rng, self.rng.random
         self.journeys += 1
-        jid = uuid.uuid4().hex
+        jid = self.timed_id(started)
         previous = None
         if self.visitors and r() < 0.2:  # a returning visitor
             visitor = rng.choice(self.visitors)
             previous = self.last_start[visitor]
         else:
-            visitor = uuid.uuid4().hex
+            visitor = self.timed_id(started)
             self.visitors.append(visitor)
         self.last_start[visitor] = started
-        session = uuid.uuid4().hex
+        session = self.timed_id(started)
         customer = rng.choice(self.customers) if r() < 0.1 else None
         source = self._weighted(SOURCES)
         device = self._weighted(DEVICES)[0]
@@ -125,7 +132,7 @@ class Generator:
         def add(tp: str, props: dict, shopper: bool = True, order_ref: str | None = None):
             nonlocal first
             spec = CATALOGUE[tp]
-            e = Event(event_id=str(uuid.uuid4()), touchpoint=tp,
+            e = Event(event_id=self.timed_id(at), touchpoint=tp,
                       stage=spec.stage.label if spec.stage else None, occurred_at=at,
                       props=spec.validate(props), journey_id=jid, order_ref=order_ref,
                       stored=True)
@@ -176,7 +183,7 @@ class Generator:
                 add("page_view", {"endpoint": rng.choice(("shop.landing", "account.login"))})
         if r() < 0.08:  # came back later: a second session of the same journey
             wait(1900, 5000)
-            session = uuid.uuid4().hex
+            session = self.timed_id(at)
             first = True
             product = rng.choice(viewed)
             add("product_view", {"product_id": product[0], "sku": product[1],
@@ -223,9 +230,10 @@ class Generator:
             add("order_view", {"order_ref": order}, shopper=False, order_ref=order)
 
 
-def generate_events(n: int, seed: int) -> tuple[list[Event], int, Tally]:
+def generate_events(n: int, seed: int, now: datetime | None = None
+                    ) -> tuple[list[Event], int, Tally]:
     rng = Random(seed)
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = now or datetime.now(UTC).replace(tzinfo=None)
     gen = Generator(rng, now)
     # Journeys start over a 3-hour window ending 2 hours ago (so all events are in the past).
     window = 3 * 3600
@@ -249,8 +257,10 @@ def migrate(url: str) -> None:
     from storefront.app import create_app
     from storefront.extensions import db
 
+    # The tracker's tables in this same database (on SQLite the store would otherwise give
+    # them a file of their own beside it): each measurement writes one database.
     app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url,
-                      "JOURNEY_SWEEP_INTERVAL": 0})
+                      "JOURNEY_DATABASE_URL": url, "JOURNEY_SWEEP_INTERVAL": 0})
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -431,6 +441,7 @@ def make_app(target: Target, args, spool_dir: Path, queue_size: int):
 
     return create_app({
         "TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": target.url,
+        "JOURNEY_DATABASE_URL": target.url,  # the one database migrate() built
         "JOURNEY_SWEEP_INTERVAL": 0, "JOURNEY_BATCH_SIZE": args.batch,
         "JOURNEY_QUEUE_SIZE": queue_size,
         "JOURNEY_SPOOL_DIR": str(spool_dir),  # not instance/journey-spool

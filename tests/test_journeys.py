@@ -285,6 +285,50 @@ def test_the_recovery_window_ends_to_the_microsecond_on_both_databases(app):
     assert status["cart-in"] == "recovered" and status["cart-out"] == "abandoned"
 
 
+def test_a_purchase_recovers_carts_once_and_again_only_for_an_owner_it_learns(app):
+    """The writer recovers a visitor's or customer's abandoned carts when it writes the
+    purchase, and again when the bought journey learns a visitor or customer it did not
+    have; a later batch of the same journey (an order page, a review) looks no further."""
+    from tracking.events import Event
+    from tracking.visitor import new_event_id
+
+    state = app.extensions["journey"]
+    at = datetime(2026, 11, 1, 12, 0, 0)
+    window = timedelta(days=7)
+    with state.engine.begin() as conn:
+        conn.execute(journeys.insert(), [
+            {"id": cart, "visitor_id": visitor, "customer_id": customer, "stage": "cart",
+             "stage_rank": 2, "status": "abandoned", "abandoned_stage": "cart",
+             "abandoned_at": at, "started_at": at, "last_seen_at": at,
+             "last_touchpoint": "add_to_cart", "sessions": 1, "events": 1}
+            for cart, visitor, customer in (("cart-v", "v1", None), ("cart-c", None, "c1"))])
+
+    def batch(minutes, touchpoint, stage, **ids):
+        props = ({"value": 1000, "currency": "EUR", "items": 1} if touchpoint == "purchase"
+                 else {})
+        with state.engine.begin() as conn:
+            return store.write_batch(conn, [Event(
+                event_id=new_event_id(), touchpoint=touchpoint, stage=stage,
+                occurred_at=at + timedelta(minutes=minutes), props=props, journey_id="bought",
+                journey_started_at=at + timedelta(minutes=50), stored=True, **ids)], window)
+
+    def status():
+        return {r["id"]: r["status"] for r in stored(app, journeys)}
+
+    # The purchase, by webhook: no visitor, no customer yet.
+    assert batch(60, "purchase", "purchase", order_ref="o1").recovered == 0
+    assert status()["cart-v"] == status()["cart-c"] == "abandoned"
+    # The shopper's order page: the journey learns its visitor, whose cart is recovered.
+    assert batch(61, "order_view", None, visitor_id="v1", order_ref="o1").recovered == 1
+    assert status()["cart-v"] == "recovered" and status()["cart-c"] == "abandoned"
+    # The same visitor again: nothing new to look for.
+    assert batch(62, "order_view", None, visitor_id="v1", order_ref="o1").recovered == 0
+    # A login after the purchase: the customer's own cart.
+    assert batch(63, "order_view", None, visitor_id="v1", customer_id="c1",
+                 order_ref="o1").recovered == 1
+    assert status() == {"cart-v": "recovered", "cart-c": "recovered", "bought": "purchased"}
+
+
 def test_concurrent_sweeps_abandon_each_journey_once(app, app_factory, new_shopper, mug):
     """Two processes' sweepers (two apps, two engines) racing over the same rows."""
     import threading

@@ -71,7 +71,10 @@ class _Statements:
             .returning(journey_events.c.event_id)
         )
         self.insert_journeys = insert(journeys).on_conflict_do_nothing(index_elements=["id"])
-        read = select(journeys).where(c.id.in_(bindparam("ids", expanding=True)))
+        # Only what the fold reads (_merge, write_batch): a third of the row's columns, and
+        # none of the wide text ones (landing page, campaign, ...).
+        read = select(*(c[name] for name in _FOLD_READS)).where(
+            c.id.in_(bindparam("ids", expanding=True)))
         if dialect.name == "postgresql":  # locked, in one order: two writers never deadlock
             read = read.order_by(c.id).with_for_update()
         self.read_journeys = read
@@ -84,6 +87,30 @@ class _Statements:
                                       upsert.excluded.unit_value), else_=lines.unit_value)},
         )
 
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - two instances, kept for the process
+    def recover_earlier(self, by_visitor: bool, by_customer: bool):
+        """Carts abandoned by this visitor or customer within the window before a purchase:
+        recovered. Built once per kind of owner; each call only binds values."""
+        c = journeys.c
+        owners = []
+        if by_visitor:
+            owners.append(c.visitor_id == bindparam("visitor"))
+        if by_customer:
+            owners.append(c.customer_id == bindparam("customer"))
+        return (
+            update(journeys)
+            .where(
+                c.id != bindparam("journey_id"),
+                c.status == "abandoned",
+                c.abandoned_stage.in_([s.label for s in ABANDONABLE]),
+                c.last_seen_at <= bindparam("purchased_at", type_=journeys.c.last_seen_at.type),
+                c.last_seen_at >= bindparam("window_start", type_=journeys.c.last_seen_at.type),
+                or_(*owners),
+            )
+            .values(status="recovered",
+                    recovered_at=bindparam("recovered", type_=c.recovered_at.type))
+        )
+
     @functools.lru_cache(maxsize=256)  # noqa: B019 - two instances, kept for the process
     def update_journey(self, columns: tuple[str, ...]) -> _Bulk:
         """UPDATE of these columns by id; batches group rows that change the same ones."""
@@ -92,6 +119,9 @@ class _Statements:
                      self.dialect, None)
 
 
+_FOLD_READS = ("id", "visitor_id", "customer_id", "order_ref", "stage_rank", "status",
+               "started_at", "last_seen_at", "sessions", "events",
+               *(f"entered_{s.label}_at" for s in STAGES))
 _EVENT_KEYS = ("event_id", "journey_id", "visitor_id", "session_id", "customer_id", "order_ref",
                "touchpoint", "stage", "occurred_at", "props", "product_id")
 
@@ -261,7 +291,11 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
         updates.setdefault(columns, []).append(params)
         _cart_deltas(journey_id, batch, cart)
         purchased_at = row["entered_purchase_at"] or values.get("entered_purchase_at")
-        if purchased_at is not None and (values.get("status") or visitor or customer):
+        # Earlier carts are recovered when the purchase is written, and again only when the
+        # journey learns a visitor or customer it did not have (a cart abandoned after this
+        # is the sweep's to recover: store.sweep).
+        if purchased_at is not None and (values.get("status") or "visitor_id" in values
+                                         or "customer_id" in values):
             recoveries.append((journey_id, purchased_at, row["visitor_id"] or visitor,
                                customer or row["customer_id"]))
     pause()
@@ -272,7 +306,7 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
             {"journey_id": j, "product_id": p, "quantity": q, "unit_value": v}
             for (j, p), (q, v) in sorted(cart.items())])
     for journey_id, purchased_at, visitor, customer in recoveries:
-        outcome.recovered += _recover_earlier(conn, journey_id, purchased_at, visitor,
+        outcome.recovered += _recover_earlier(conn, st, journey_id, purchased_at, visitor,
                                               customer, recovery_window)
     return outcome
 
@@ -371,29 +405,18 @@ def _cart_deltas(journey_id: str, events: list[Event], cart: dict) -> None:
 _CART_SIGN = {"add_to_cart": 1, "remove_from_cart": -1}
 
 
-def _recover_earlier(conn: Connection, journey_id: str, purchased_at: datetime,
-                     visitor: str | None, customer: str | None,
+def _recover_earlier(conn: Connection, st: _Statements, journey_id: str,
+                     purchased_at: datetime, visitor: str | None, customer: str | None,
                      recovery_window: timedelta) -> int:
     """Carts this visitor (or customer) abandoned before a purchase within the window are
     recovered, not lost (Matomo counts them abandoned forever)."""
-    c = journeys.c
-    owners = [c.visitor_id == visitor] if visitor else []
-    if customer:
-        owners.append(c.customer_id == customer)
-    if not owners:
+    if not visitor and not customer:
         return 0
-    return conn.execute(
-        update(journeys)
-        .where(
-            c.id != journey_id,
-            c.status == "abandoned",
-            c.abandoned_stage.in_([s.label for s in ABANDONABLE]),
-            c.last_seen_at <= purchased_at,
-            c.last_seen_at >= purchased_at - recovery_window,
-            or_(*owners),
-        )
-        .values(status="recovered", recovered_at=purchased_at)
-    ).rowcount
+    return conn.execute(st.recover_earlier(bool(visitor), bool(customer)), {
+        "journey_id": journey_id, "purchased_at": purchased_at,
+        "window_start": purchased_at - recovery_window, "recovered": purchased_at,
+        "visitor": visitor, "customer": customer,
+    }).rowcount
 
 
 def _shifted(conn: Connection, column, delta: timedelta):

@@ -9,7 +9,8 @@ written in their own transactions, in one of two places:
   that runs beside a busy request thread costs more than its own work, in GIL hand-offs
   and caches refilled after every switch (benchmarks/tracking_overhead.py measures both;
   the README has the figures);
-- on the daemon writer thread, which also runs the periodic sweep and the spool: it
+- on the daemon writer thread, which also runs the periodic sweep, the spool and the
+  database's housekeeping (SQLite's checkpoint, which requests' commits leave to it): it
   writes what the requests leave (traffic stopped, a backlog of more than two batches),
   and everything while after-response writing is off or cooling down after the database
   failed or was slow.
@@ -55,6 +56,7 @@ class EventWriter:
         after_response: bool = False,
         slow: float = 0.25,
         cooloff: float = 30.0,
+        maintain: Callable[[], object] | None = None,
     ):
         self._spool = spool
         self._on_spooled = on_spooled or (lambda n: None)
@@ -62,6 +64,7 @@ class EventWriter:
         self._last_replay = 0.0
         self._write = write
         self._sweep = sweep
+        self._maintain = maintain  # the database's housekeeping (SQLite: the checkpoint)
         self._queue_size = max(queue_size, 1)
         self._batch_size = max(batch_size, 1)
         self._flush_interval = max(flush_interval, 0.001)
@@ -255,6 +258,7 @@ class EventWriter:
                     self._drain_and_write()
                 self._replay()
                 self._maybe_sweep()
+                self._maybe_maintain()
             except Exception:  # the thread must survive anything
                 log.exception("journey writer: unexpected error")
                 time.sleep(1)
@@ -328,6 +332,14 @@ class EventWriter:
                 replayed = self._spool.replay(self._write, self._batch_size)
         if replayed:
             log.info("journey writer: replayed %d spooled events", replayed)
+
+    def _maybe_maintain(self) -> None:
+        if self._maintain is None:
+            return
+        try:
+            self._maintain()
+        except Exception:  # a locked or missing database: next turn
+            log.debug("journey writer: housekeeping failed", exc_info=True)
 
     def _maybe_sweep(self) -> None:
         if not self._sweep or self._sweep_interval <= 0:

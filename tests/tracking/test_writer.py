@@ -148,3 +148,44 @@ def test_with_after_response_writing_off_the_thread_writes_everything(tmp_path):
             time.sleep(0.05)
         assert stored(app) == 6
         assert writers and all(t.name == "journey-writer" for t in writers)
+
+
+def test_a_commit_after_a_response_leaves_the_checkpoint_to_the_writer_thread(tmp_path):
+    """SQLite's automatic checkpoint syncs the WAL and the database to disk inside the
+    commit that fills the WAL past 1000 pages; on a request thread the worker's next request
+    would wait for it. A request thread's commit skips it, its connection goes back to the
+    pool with automatic checkpoints on, and the writer thread's checkpoint folds the WAL."""
+    from tracking.extension import WAL_CHECKPOINT_BYTES, _on_a_request_thread
+
+    database = tmp_path / "bare.db"
+    wal = tmp_path / "bare.db-wal"
+    with app_with(tmp_path) as (_app, state):
+        before = database.stat().st_size
+        with state.engine.begin() as conn:
+            _on_a_request_thread(conn)
+            conn.exec_driver_sql("CREATE TABLE scratch (b BLOB)")
+            conn.exec_driver_sql("INSERT INTO scratch VALUES (zeroblob(6000000))")
+        assert wal.stat().st_size > WAL_CHECKPOINT_BYTES
+        assert database.stat().st_size - before < 100_000, "nothing checkpointed yet"
+        with state.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert state.checkpoint(), "the writer thread's housekeeping checkpoints"
+        assert database.stat().st_size - before > 6_000_000
+        # The next commit restarts the WAL, cut back to 1 MiB: nothing left to fold, and
+        # the file's size says so.
+        with state.engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO scratch VALUES (x'00')")
+        assert wal.stat().st_size <= 1024 * 1024
+        assert not state.checkpoint()
+
+
+def test_the_writer_thread_runs_the_databases_housekeeping(tmp_path):
+    with app_with(tmp_path, JOURNEY_FLUSH_INTERVAL=0.05) as (app, state):
+        calls = []
+        state.writer._maintain = lambda: calls.append(threading.current_thread())
+        app.test_client().get("/", headers=BROWSER)  # the first event starts the thread
+        deadline = time.monotonic() + 10
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(calls) >= 2 and all(t.name == "journey-writer" for t in calls)

@@ -21,6 +21,9 @@ Four measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent
    over every request (wrk's full histograms, pooled); the per-round ratios show how much
    one round alone swings. --try NAME:KEY=VALUE,... adds a tracker-on variant with other
    settings (e.g. --try thread:JOURNEY_WRITE_AFTER_RESPONSE=false) to the same run.
+   --alone runs one server at a time instead, as a shop runs one: each slice starts the
+   variant's gunicorn on a fresh copy, warms it for --warmup seconds and stops it after, so
+   no other variant's idle server sits beside it.
 2. Instructions: valgrind --tool=callgrind runs benchmarks/_callgrind_requests.py, which
    builds the app in-process and sends K requests with the Flask test client, for
    K = --k-short and --k-long; (Ir_long - Ir_short) / (K_long - K_short) is the cost of one
@@ -301,6 +304,8 @@ def load_phase(args, visitors: int, tmp: str) -> dict:
     turn, --duration seconds each, --rounds times, in an order rotated every round. This
     machine's speed drifts by tens of percent over minutes (other tenants, clock), so short
     slices, interleaved, put every variant under the same drift."""
+    if args.alone:
+        return _load_alone(args, visitors, tmp)
     servers = {}
     try:
         for variant in args.variants:
@@ -329,6 +334,42 @@ def load_phase(args, visitors: int, tmp: str) -> dict:
         events = {}
         for variant, server in servers.items():
             events[variant] = (stop_server(server), server["requests"])
+    return {"rounds": rounds, "events": _event_checks(events, args)}
+
+
+def _load_alone(args, visitors: int, tmp: str) -> dict:
+    """--alone: one server at a time, as a shop runs one. Each slice starts the variant's
+    gunicorn on a fresh copy of the database, warms it for --warmup seconds, drives it for
+    --duration and stops it, so no idle server of another variant sits beside it (their
+    writer threads, sweeps and files), at the price of a start-up per slice; the order is
+    rotated every round, as in the default arrangement."""
+    rounds, events = [], {v: [0, 0] for v in args.variants}
+    for r in range(1, args.rounds + 1):
+        row = {}
+        order = list(args.variants)
+        if not args.fixed_order:
+            shift = (r - 1) % len(order)
+            order = order[shift:] + order[:shift]
+        for variant in order:
+            server = start_server(variant, args, visitors, tmp)
+            try:
+                if args.warmup > 0:
+                    drive_slice(server, args.warmup, args)
+                res = drive_slice(server, args.duration, args)
+            finally:
+                events[variant][0] += stop_server(server)  # warm-up's events too
+                events[variant][1] += server["requests"]
+            if res["errors"]:
+                raise RuntimeError(f"{variant}: {res['errors']} failed requests")
+            row[variant] = res
+        log(f"round {r}/{args.rounds} (each alone): " + ", ".join(
+            f"{LABEL[v]} {row[v]['rps']:.0f} req/s p99 {row[v]['lat_p99_us'] / 1000:.1f} ms"
+            for v in args.variants))
+        rounds.append(row)
+    return {"rounds": rounds, "events": _event_checks(events, args)}
+
+
+def _event_checks(events: dict, args) -> dict:
     every = args.new_visitor_every
     per_req = 2 if every == 1 else (1 + (1 / every if every > 0 else 0))
     checks = {}
@@ -337,7 +378,7 @@ def load_phase(args, visitors: int, tmp: str) -> dict:
         checks[variant] = {"events_stored": stored, "events_expected": expected}
         if expected and stored < 0.98 * expected:  # a dropping tracker
             log(f"WARNING: {variant} stored {stored} events for {expected} tracked")
-    return {"rounds": rounds, "events": checks}
+    return checks
 
 
 def load_report(load: dict, args) -> tuple[str, dict]:
@@ -402,7 +443,9 @@ def load_report(load: dict, args) -> tuple[str, dict]:
     ev = load["events"]
     events = ", ".join(f"{LABEL[v]} {e['events_stored']}/{e['events_expected']}"
                        for v, e in ev.items() if e["events_expected"])
-    text = (f"Load: gunicorn, {args.workers} sync workers per variant, all variants up at once "
+    arrangement = ("one at a time, each started afresh and warmed for every slice"
+                   if args.alone else "all variants up at once")
+    text = (f"Load: gunicorn, {args.workers} sync workers per variant, {arrangement} "
             f"and driven in turn by {args.loadgen} -t{args.threads} -c{args.connections}, "
             f"{args.duration:g} s each, {args.rounds} rounds, order "
             f"{'fixed' if args.fixed_order else 'rotated each round'}; GET {PRODUCT_PATH}, "
@@ -768,6 +811,9 @@ def main() -> int:
                          f"{','.join(VARIANTS)}; 'off' is the baseline and must be included")
     ap.add_argument("--bootstrap", type=int, default=1000,
                     help="resamples of the rounds for the 95%% intervals")
+    ap.add_argument("--alone", action="store_true",
+                    help="load phase: one server at a time, started afresh for each slice "
+                         "(default: every variant's server up at once, driven in turn)")
     ap.add_argument("--fixed-order", action="store_true",
                     help="the same order every round (default: rotated each round)")
     ap.add_argument("--try", dest="tries", action="append", default=[],
@@ -811,7 +857,8 @@ def main() -> int:
         if not args.skip_load:
             text, summary = load_report(load_phase(args, visitors, tmp), args)
             texts.append(text)
-            result["load"] = {"workers": args.workers, "loadgen": args.loadgen,
+            result["load"] = {"workers": args.workers, "alone": args.alone,
+                              "loadgen": args.loadgen,
                               "connections": args.connections, "slice_s": args.duration,
                               "rounds": args.rounds, **summary}
         if args.profile_seconds > 0 and (profiled := profile_phase(args, visitors, tmp)):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import time_machine
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from checkout.models import Order
@@ -315,18 +316,61 @@ def test_a_purchase_recovers_carts_once_and_again_only_for_an_owner_it_learns(ap
     def status():
         return {r["id"]: r["status"] for r in stored(app, journeys)}
 
+    recoveries = []  # the recovery UPDATEs the writer runs
+
+    @sa_event.listens_for(state.engine, "before_cursor_execute")
+    def _count(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE journeys SET status"):
+            recoveries.append(statement)
+
     # The purchase, by webhook: no visitor, no customer yet.
     assert batch(60, "purchase", "purchase", order_ref="o1").recovered == 0
     assert status()["cart-v"] == status()["cart-c"] == "abandoned"
     # The shopper's order page: the journey learns its visitor, whose cart is recovered.
     assert batch(61, "order_view", None, visitor_id="v1", order_ref="o1").recovered == 1
     assert status()["cart-v"] == "recovered" and status()["cart-c"] == "abandoned"
-    # The same visitor again: nothing new to look for.
+    # The same visitor again: nothing new to look for, and no statement looks.
+    looked = len(recoveries)
     assert batch(62, "order_view", None, visitor_id="v1", order_ref="o1").recovered == 0
+    assert len(recoveries) == looked
     # A login after the purchase: the customer's own cart.
     assert batch(63, "order_view", None, visitor_id="v1", customer_id="c1",
                  order_ref="o1").recovered == 1
     assert status() == {"cart-v": "recovered", "cart-c": "recovered", "bought": "purchased"}
+    sa_event.remove(state.engine, "before_cursor_execute", _count)
+
+
+def test_a_sweep_recovers_a_cart_abandoned_lately_whose_purchase_landed_after(app):
+    """On PostgreSQL a sweep abandoning a cart and a writer storing the visitor's purchase
+    can each miss the other's uncommitted row, so neither recovers it. The next sweep looks
+    back an hour (store.RECOVERY_LOOKBACK) and does; a cart abandoned before that is left."""
+    state = app.extensions["journey"]
+    now = datetime(2026, 11, 1, 12, 0, 0)
+
+    def row(jid, visitor, abandoned_at, **extra):
+        return {"id": jid, "visitor_id": visitor, "stage": "cart", "stage_rank": 2,
+                "status": "abandoned", "abandoned_stage": "cart", "abandoned_at": abandoned_at,
+                "started_at": now - timedelta(hours=5),
+                "last_seen_at": abandoned_at and abandoned_at - timedelta(minutes=31),
+                "last_touchpoint": "add_to_cart", "sessions": 1,
+                "events": 1, "entered_purchase_at": None, **extra}
+
+    with state.engine.begin() as conn:
+        conn.execute(journeys.insert(), [
+            row("cart-lately", "v1", now - timedelta(minutes=10)),
+            row("cart-long-ago", "v2", now - timedelta(hours=2)),
+            *(row(f"bought-{v}", v, None, stage="purchase", status="purchased",
+                  abandoned_stage=None, last_seen_at=now - timedelta(minutes=5),
+                  entered_purchase_at=now - timedelta(minutes=5)) for v in ("v1", "v2")),
+        ])
+        counts, recovered = store.sweep(conn, now, timedelta(minutes=30), timedelta(minutes=30),
+                                        timedelta(days=7), timedelta(0))
+        assert counts == {} and recovered == 1
+        again = store.sweep(conn, now + timedelta(minutes=1), timedelta(minutes=30),
+                            timedelta(minutes=30), timedelta(days=7), timedelta(0))
+        assert again == ({}, 0), "recovered once"
+    status = {r["id"]: r["status"] for r in stored(app, journeys)}
+    assert status["cart-lately"] == "recovered" and status["cart-long-ago"] == "abandoned"
 
 
 def test_concurrent_sweeps_abandon_each_journey_once(app, app_factory, new_shopper, mug):

@@ -174,7 +174,9 @@ class _AppState:
         def write(replayed: bool) -> store.BatchOutcome:
             with self.engine.begin() as conn:
                 if inline:
-                    _on_a_request_thread(conn)
+                    # No checkpoint in this commit only where the writer thread can find
+                    # the WAL to checkpoint it (a file, not memory).
+                    _on_a_request_thread(conn, checkpoint=self._wal_path() is None)
                 return store.write_batch(conn, events, self.recovery_window,
                                          replayed=replayed, pause=pause)
 
@@ -214,11 +216,16 @@ class _AppState:
         return True
 
     def _wal_path(self) -> str | None:
+        """The SQLite database's WAL file, as SQLite itself names the main database (so
+        relative paths and ``file:`` URIs come out right); None for memory or PostgreSQL."""
         if self._wal is None and self.database_url:
-            url = self.engine.url
-            path = url.database if url.get_backend_name() == "sqlite" else None
-            in_memory = not path or path == ":memory:" or url.query.get("mode") == "memory"
-            self._wal = "" if in_memory else os.path.abspath(path) + "-wal"
+            if self.engine.url.get_backend_name() != "sqlite":
+                self._wal = ""
+            else:
+                with self.engine.connect() as conn:
+                    files = {row[1]: row[2] for row in
+                             conn.exec_driver_sql("PRAGMA database_list")}
+                self._wal = files.get("main") + "-wal" if files.get("main") else ""
         return self._wal or None
 
     def sweep(self, now: datetime | None = None) -> dict[str, int]:
@@ -267,7 +274,7 @@ WAL_CHECKPOINT_BYTES = 1000 * 4096
 WAL_SIZE_LIMIT = 1024 * 1024
 
 
-def _on_a_request_thread(conn) -> None:
+def _on_a_request_thread(conn, checkpoint: bool = False) -> None:
     """A batch written on a request thread, after its response: a short lock wait and, on
     SQLite, no checkpoint. SQLite's automatic checkpoint runs in the commit that fills the
     WAL past 1000 pages, and syncs the WAL and the database to disk — tens of milliseconds
@@ -279,10 +286,11 @@ def _on_a_request_thread(conn) -> None:
         # Per connection, and the pool hands this one to the writer thread later: the
         # thread's 30 s wait and automatic checkpoints are restored when it goes back to
         # the pool (_make_engine).
+        conn.info["tp_request_thread"] = True  # first: restored even if a pragma fails
         driver = conn.connection.driver_connection
         driver.execute(f"PRAGMA busy_timeout={INLINE_LOCK_WAIT_MS}")
-        driver.execute("PRAGMA wal_autocheckpoint=0")
-        conn.info["tp_request_thread"] = True
+        if not checkpoint:
+            driver.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _make_engine(url: str) -> Engine:

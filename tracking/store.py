@@ -434,13 +434,21 @@ def _shifted(conn: Connection, column, delta: timedelta):
     return column + delta
 
 
+# How far back a sweep looks for abandoned carts that a purchase recovers. The writer
+# recovers them when it writes the purchase, but on PostgreSQL a sweep abandoning a cart and
+# a writer storing the purchase can each miss the other's uncommitted row; the next sweeps
+# (one a minute) see both. An hour also covers a batch delayed in the spool that far.
+RECOVERY_LOOKBACK = timedelta(hours=1)
+
+
 def sweep(conn: Connection, now: datetime, session_timeout: timedelta,
           abandon_after: timedelta, recovery_window: timedelta,
           grace: timedelta) -> tuple[dict[str, int], int]:
     """Abandon idle journeys, once each: ({stage: how many this call abandoned}, recovered).
 
-    A cart abandoned before its visitor's later purchase was written (the sweep ran late) is
-    recovered at once: abandoned and recovered, as it happened."""
+    A cart abandoned before its visitor's later purchase was written (the sweep ran late),
+    or in the last RECOVERY_LOOKBACK, is recovered here: abandoned and recovered, as it
+    happened."""
     counts: dict[str, int] = {}
     for stages, idle in ((ABANDONABLE, abandon_after), (EXITS, session_timeout)):
         cutoff = now - idle - grace
@@ -454,27 +462,29 @@ def sweep(conn: Connection, now: datetime, session_timeout: timedelta,
             if n:
                 counts[stage.label] = n
     recovered = 0
-    if any(counts.get(s.label) for s in ABANDONABLE):
-        c = journeys.c
-        buyer = journeys.alias("buyer")
-        later_purchase = (
-            select(buyer.c.id)
-            .where(
-                buyer.c.id != c.id,
-                or_(buyer.c.visitor_id == c.visitor_id,
-                    and_(c.customer_id.is_not(None), buyer.c.customer_id == c.customer_id)),
-                buyer.c.entered_purchase_at >= c.last_seen_at,
-                buyer.c.entered_purchase_at <= _shifted(conn, c.last_seen_at,
-                                                        recovery_window),
-            )
-            .exists()
+    # Carts abandoned now or lately (a purchase may have landed in between): recovered once
+    # each, as status == "abandoned" says.
+    c = journeys.c
+    buyer = journeys.alias("buyer")
+    later_purchase = (
+        select(buyer.c.id)
+        .where(
+            buyer.c.id != c.id,
+            or_(buyer.c.visitor_id == c.visitor_id,
+                and_(c.customer_id.is_not(None), buyer.c.customer_id == c.customer_id)),
+            buyer.c.entered_purchase_at >= c.last_seen_at,
+            buyer.c.entered_purchase_at <= _shifted(conn, c.last_seen_at,
+                                                    recovery_window),
         )
-        recovered = conn.execute(
-            update(journeys)
-            .where(c.status == "abandoned", c.abandoned_at == now,
-                   c.abandoned_stage.in_([s.label for s in ABANDONABLE]), later_purchase)
-            .values(status="recovered", recovered_at=now)
-        ).rowcount
+        .exists()
+    )
+    recovered = conn.execute(
+        update(journeys)
+        .where(c.status == "abandoned", c.abandoned_at >= now - RECOVERY_LOOKBACK,
+               c.abandoned_at <= now,
+               c.abandoned_stage.in_([s.label for s in ABANDONABLE]), later_purchase)
+        .values(status="recovered", recovered_at=now)
+    ).rowcount
     return counts, recovered
 
 

@@ -42,9 +42,11 @@ class _Urandom:
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._buf, self._pos = b"", 0
+        self._buf, self._pos, self._pid = b"", 0, os.getpid()
 
     def take(self, n: int) -> bytes:
+        if self._pid != os.getpid():  # forked without Python's after-fork hooks (from C)
+            self._reset()
         with self._lock:
             if self._pos + n > len(self._buf):
                 self._buf, self._pos = os.urandom(self.SIZE), 0

@@ -65,6 +65,7 @@ class EventWriter:
         self._write = write
         self._sweep = sweep
         self._maintain = maintain  # the database's housekeeping (SQLite: the checkpoint)
+        self._maintain_logged = -60.0
         self._queue_size = max(queue_size, 1)
         self._batch_size = max(batch_size, 1)
         self._flush_interval = max(flush_interval, 0.001)
@@ -338,8 +339,11 @@ class EventWriter:
             return
         try:
             self._maintain()
-        except Exception:  # a locked or missing database: next turn
-            log.debug("journey writer: housekeeping failed", exc_info=True)
+        except Exception:  # a locked or missing database: next turn (said once a minute)
+            now = time.monotonic()
+            if now - self._maintain_logged >= 60:
+                self._maintain_logged = now
+                log.warning("journey writer: housekeeping (checkpoint) failed", exc_info=True)
 
     def _maybe_sweep(self) -> None:
         if not self._sweep or self._sweep_interval <= 0:

@@ -189,3 +189,23 @@ def test_the_writer_thread_runs_the_databases_housekeeping(tmp_path):
         while len(calls) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(calls) >= 2 and all(t.name == "journey-writer" for t in calls)
+
+
+def test_the_wal_is_found_as_sqlite_names_the_database(tmp_path, monkeypatch):
+    """A relative path or a file: URI must still name the WAL the writer thread checkpoints
+    (a wrong name would leave requests' commits skipping the checkpoint, and the WAL growing
+    without end); in memory there is none, and requests' commits checkpoint as usual."""
+    from .conftest import make_bare_app
+
+    monkeypatch.chdir(tmp_path)
+    for url, wal in (("sqlite:///relative.db", tmp_path / "relative.db-wal"),
+                     (f"sqlite:///file:{tmp_path}/uri.db?mode=rwc&uri=true",
+                      tmp_path / "uri.db-wal")):
+        app, _ = make_bare_app(url, JOURNEY_SPOOL_DIR=str(tmp_path / "spool"))
+        state = app.extensions["journey"]
+        assert state._wal_path() == str(wal)
+        state.close()
+    app, _ = make_bare_app("sqlite://", JOURNEY_SPOOL_DIR=str(tmp_path / "spool"))
+    state = app.extensions["journey"]
+    assert state._wal_path() is None and state.checkpoint() is False
+    state.close()

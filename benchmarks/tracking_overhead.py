@@ -317,18 +317,13 @@ def load_phase(args, visitors: int, tmp: str) -> dict:
         rounds = []
         for r in range(1, args.rounds + 1):
             row = {}
-            order = list(args.variants)
-            if not args.fixed_order:
-                shift = (r - 1) % len(order)
-                order = order[shift:] + order[:shift]
+            order = _round_order(args, r)
             for variant in order:
                 res = drive_slice(servers[variant], args.duration, args)
                 if res["errors"]:
                     raise RuntimeError(f"{variant}: {res['errors']} failed requests")
                 row[variant] = res
-            log(f"round {r}/{args.rounds}: " + ", ".join(
-                f"{LABEL[v]} {row[v]['rps']:.0f} req/s p99 {row[v]['lat_p99_us'] / 1000:.1f} ms"
-                for v in args.variants))
+            _log_round(r, args, row, "")
             rounds.append(row)
     finally:
         events = {}
@@ -346,10 +341,7 @@ def _load_alone(args, visitors: int, tmp: str) -> dict:
     rounds, events = [], {v: [0, 0] for v in args.variants}
     for r in range(1, args.rounds + 1):
         row = {}
-        order = list(args.variants)
-        if not args.fixed_order:
-            shift = (r - 1) % len(order)
-            order = order[shift:] + order[:shift]
+        order = _round_order(args, r)
         for variant in order:
             server = start_server(variant, args, visitors, tmp)
             try:
@@ -362,11 +354,24 @@ def _load_alone(args, visitors: int, tmp: str) -> dict:
             if res["errors"]:
                 raise RuntimeError(f"{variant}: {res['errors']} failed requests")
             row[variant] = res
-        log(f"round {r}/{args.rounds} (each alone): " + ", ".join(
-            f"{LABEL[v]} {row[v]['rps']:.0f} req/s p99 {row[v]['lat_p99_us'] / 1000:.1f} ms"
-            for v in args.variants))
+        _log_round(r, args, row, " (each alone)")
         rounds.append(row)
     return {"rounds": rounds, "events": _event_checks(events, args)}
+
+
+def _round_order(args, r: int) -> list[str]:
+    """Round r's order: the variants rotated by r - 1 (unless --fixed-order)."""
+    order = list(args.variants)
+    if args.fixed_order:
+        return order
+    shift = (r - 1) % len(order)
+    return order[shift:] + order[:shift]
+
+
+def _log_round(r: int, args, row: dict, how: str) -> None:
+    log(f"round {r}/{args.rounds}{how}: " + ", ".join(
+        f"{LABEL[v]} {row[v]['rps']:.0f} req/s p99 {row[v]['lat_p99_us'] / 1000:.1f} ms"
+        for v in args.variants))
 
 
 def _event_checks(events: dict, args) -> dict:

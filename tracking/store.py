@@ -461,7 +461,6 @@ def sweep(conn: Connection, now: datetime, session_timeout: timedelta,
             ).rowcount
             if n:
                 counts[stage.label] = n
-    recovered = 0
     # Carts abandoned now or lately (a purchase may have landed in between): recovered once
     # each, as status == "abandoned" says.
     c = journeys.c

@@ -38,14 +38,15 @@ class _Urandom:
 
     def __init__(self) -> None:
         self._reset()
-        os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._buf, self._pos, self._pid = b"", 0, os.getpid()
 
     def take(self, n: int) -> bytes:
-        if self._pid != os.getpid():  # forked without Python's after-fork hooks (from C)
+        # A forked child (by os.fork or from C, which runs no after-fork hook) starts
+        # afresh: a new lock, none of its parent's bytes.
+        if self._pid != os.getpid():
             self._reset()
         with self._lock:
             if self._pos + n > len(self._buf):

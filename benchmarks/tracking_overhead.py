@@ -119,6 +119,7 @@ from _common import (  # noqa: E402
 )
 
 VARIANTS = ("on", "off", "exporter")
+IN_MEMORY = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 TRIED: dict[str, dict[str, str]] = {}  # --try NAME:KEY=VALUE,...: more tracker-on variants
 LABEL = {"on": "tracker on", "off": "tracker off", "exporter": "exporter only"}
 WSGI = {"on": "wsgi:app", "off": "wsgi:app", "exporter": "wsgi_exporter:app"}
@@ -236,7 +237,8 @@ def start_server(variant: str, args, visitors: int, tmp: str) -> dict:
     """One gunicorn for the variant on its own copy of the database, with its returning
     visitors' cookies minted into that copy; it stays up for the whole load phase."""
     db = fresh_db_copy(args.db, tmp, f"load-{variant}.db")
-    prom = os.path.join(tmp, f"prom-{variant}")
+    # In memory, where deploy/gunicorn.conf.py and deploy/touchpoint.service put it.
+    prom = tempfile.mkdtemp(prefix=f"tp-bench-prom-{variant}-", dir=IN_MEMORY or tmp)
     port = free_port()
     env = app_env(db, tracker=variant.startswith("on"), extra={
         "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(args.workers),

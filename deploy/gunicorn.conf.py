@@ -5,6 +5,10 @@ Prometheus multiprocess mode done right:
   prometheus_client is imported: the client picks its value store at import time, and
   workers fork from this master process.
 - child_exit marks a dead worker's files dead, so its live gauges stop counting.
+- Both the metric files and gunicorn's worker heartbeat files live in memory (/dev/shm, as
+  deploy/touchpoint.service puts them under /run): every request writes to the mmap'd
+  metric files, and on a disk-backed /tmp the kernel writes those pages back to disk all
+  the while (gunicorn's own docs say the same of the heartbeat: worker_tmp_dir).
 """
 
 import multiprocessing
@@ -24,9 +28,15 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 # Apache/NCSA combined format plus the request time in microseconds.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s'
 
+# In memory where the machine has it; the system's temporary directory otherwise.
+_in_memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+if _in_memory:
+    worker_tmp_dir = _in_memory
+
 _multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_made_here = not _multiproc_dir  # removed again at exit (it is memory)
 if not _multiproc_dir:
-    _multiproc_dir = tempfile.mkdtemp(prefix="touchpoint-prometheus-")
+    _multiproc_dir = tempfile.mkdtemp(prefix="touchpoint-prometheus-", dir=_in_memory)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
 else:  # stale files from a previous run would be summed into today's counters
     shutil.rmtree(_multiproc_dir, ignore_errors=True)
@@ -40,3 +50,8 @@ from prometheus_client import multiprocess  # noqa: E402
 
 def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_here:
+        shutil.rmtree(_multiproc_dir, ignore_errors=True)

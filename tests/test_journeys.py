@@ -450,3 +450,40 @@ def test_the_queue_is_bounded(app_factory, shop_db):
     assert 'tracking_events_dropped_total{reason="queue_full"} 0.0' in metrics
     with state.engine.connect() as conn:
         assert len(conn.execute(journey_events.select()).all()) == 11  # landing + 10 views
+
+
+def test_co_viewed_and_forget_reach_a_visitors_events_through_all_their_journeys(app):
+    """The events carry no visitor index: both go through the visitor's journeys, so a
+    product viewed in a visitor's later journey is still "also viewed", counted once per
+    visitor, and `forget` erases every journey's events."""
+    from tracking.events import Event
+    from tracking.visitor import new_event_id, new_id
+
+    now = utcnow()
+    state = app.extensions["journey"]
+
+    def journey_of(visitor, *products, minutes_ago):
+        jid, at = new_id(), now - timedelta(minutes=minutes_ago)
+        return [Event(new_event_id(), "product_view", "browse", at + timedelta(seconds=i),
+                      {"product_id": p}, journey_id=jid, visitor_id=visitor,
+                      session_id=jid, journey_started_at=at, stored=True)
+                for i, p in enumerate(products)]
+
+    v, w, z = new_id(), new_id(), new_id()
+    events = (journey_of(v, "A", minutes_ago=300) + journey_of(v, "B", "B", minutes_ago=60)
+              + journey_of(w, "A", "B", "C", minutes_ago=30) + journey_of(z, "C", "D",
+                                                                          minutes_ago=20))
+    with state.engine.begin() as conn:
+        store.write_batch(conn, events, timedelta(days=7))
+    with state.engine.connect() as conn:
+        assert store.co_viewed(conn, "A", now - timedelta(days=1), 500, 4) == [("B", 2),
+                                                                              ("C", 1)]
+        assert store.co_viewed(conn, "A", now - timedelta(days=1), 1, 4) == [("B", 1),
+                                                                            ("C", 1)], \
+            "only the latest viewer of A (w)"
+        # v viewed A 300 minutes ago: outside a 2-hour window, so only w counts
+        assert store.co_viewed(conn, "A", now - timedelta(minutes=120), 500, 4) == [
+            ("B", 1), ("C", 1)]
+    with state.engine.begin() as conn:
+        assert store.forget(conn, v) == (3, 2)
+    assert {e["visitor_id"] for e in stored(app, journey_events)} == {w, z}

@@ -305,19 +305,35 @@ def load_phase(args, visitors: int, tmp: str) -> dict:
     """Every variant's server is up at once (an idle one costs nothing); wrk drives them in
     turn, --duration seconds each, --rounds times, in an order rotated every round. This
     machine's speed drifts by tens of percent over minutes (other tenants, clock), so short
-    slices, interleaved, put every variant under the same drift."""
+    slices, interleaved, put every variant under the same drift.
+
+    Every --restart-every rounds all servers are started afresh (on fresh copies): a
+    worker's speed depends on how CPython's type attribute cache happens to be laid out in
+    that process (see callgrind_phase), a few percent either way, fixed for the process's
+    life, so one server per variant for the whole run measures one draw of that luck."""
     if args.alone:
         return _load_alone(args, visitors, tmp)
-    servers = {}
+    servers: dict[str, dict] = {}
+    events = {v: [0, 0] for v in args.variants}
+
+    def stop_all() -> None:
+        for variant, server in servers.items():
+            events[variant][0] += stop_server(server)
+            events[variant][1] += server["requests"]
+        servers.clear()
+
     try:
-        for variant in args.variants:
-            log(f"starting gunicorn: {LABEL[variant]}")
-            servers[variant] = start_server(variant, args, visitors, tmp)
-        if args.warmup > 0:
-            for variant in args.variants:
-                drive_slice(servers[variant], args.warmup, args)
         rounds = []
         for r in range(1, args.rounds + 1):
+            if r == 1 or args.restart_every > 0 and (r - 1) % args.restart_every == 0:
+                stop_all()
+                for variant in args.variants:
+                    log(f"starting gunicorn: {LABEL[variant]}" + (f" (afresh, round {r})"
+                                                                   if r > 1 else ""))
+                    servers[variant] = start_server(variant, args, visitors, tmp)
+                if args.warmup > 0:
+                    for variant in args.variants:
+                        drive_slice(servers[variant], args.warmup, args)
             row = {}
             order = _round_order(args, r)
             for variant in order:
@@ -328,9 +344,7 @@ def load_phase(args, visitors: int, tmp: str) -> dict:
             _log_round(r, args, row, "")
             rounds.append(row)
     finally:
-        events = {}
-        for variant, server in servers.items():
-            events[variant] = (stop_server(server), server["requests"])
+        stop_all()
     return {"rounds": rounds, "events": _event_checks(events, args)}
 
 
@@ -525,8 +539,9 @@ def _visitor_mix(args) -> str:
 
 
 # -- instructions under callgrind ----------------------------------------------------------
-def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str) -> dict:
-    work = tempfile.mkdtemp(prefix=f"cg-{variant}-{k}-", dir=tmp)
+def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str,
+                   seed: int = 0) -> dict:
+    work = tempfile.mkdtemp(prefix=f"cg-{variant}-{k}-{seed}-", dir=tmp)
     db = fresh_db_copy(args.db, work, "db.sqlite")
     migrate_elsewhere(db, tried(variant, db))
     if cookies:  # the visitors' journeys are in this run's database, as a returning visitor's
@@ -544,7 +559,8 @@ def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str) -> 
         # (at full speed each visitor here comes back ~0.5 s later, well inside 30 s).
         "JOURNEY_COOKIE_REFRESH": "1500",
         "BENCH_SLOWDOWN": "50",  # and the writer's limit for a slow batch (0.25 s) too
-        "PYTHONHASHSEED": "0",
+        # One layout of CPython's caches per seed (see callgrind_phase).
+        "PYTHONHASHSEED": str(seed),
         "BENCH_PATH": PRODUCT_PATH, "BENCH_UA": BROWSER_UA, "BENCH_COOKIES": "|".join(cookies),
         "BENCH_NEW_VISITOR_EVERY": str(args.new_visitor_every),
         **tried(variant, db),
@@ -575,69 +591,103 @@ def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str) -> 
     info = dict(kv.split("=") for kv in driver.split()[1:])
     shutil.rmtree(work, ignore_errors=True)
     main_ir = threads.get(1, 0)
-    return {"variant": variant, "k": k, "ir_total": sum(threads.values()),
+    return {"variant": variant, "k": k, "seed": seed, "ir_total": sum(threads.values()),
             "ir_main": main_ir, "ir_other_threads": sum(threads.values()) - main_ir,
             "threads": len(threads), "events": int(info["events"]),
             "batches": int(info["batches"]), "seconds": time.monotonic() - t0}
 
 
 def callgrind_phase(args, cookies: list[str], tmp: str) -> dict:
-    jobs = [(v, k) for k in (args.k_long, args.k_short) for v in args.variants]  # long first
-    results: dict[tuple[str, int], dict] = {}
+    """Each variant at K short and long, once per --hash-seeds value.
+
+    Instruction counts are repeatable for one process layout, but CPython's type attribute
+    cache is a 4,096-slot direct-mapped table indexed by type version tags (handed out in
+    the order types are first looked up) and name hashes: a change anywhere in what a
+    request touches first re-deals the collisions for the whole app, and a request then
+    costs a few hundred thousand instructions more or less (seen here: the same store at
+    16.13 M and 16.71 M per request after a change the request never runs, with every extra
+    instruction in find_name_in_mro and dict lookups). PYTHONHASHSEED re-deals the name
+    hashes, so the mean over seeds is the cost, and their spread the layout noise."""
+    seeds = args.hash_seeds
+    jobs = [(v, k, seed) for seed in seeds for k in (args.k_long, args.k_short)
+            for v in args.variants]  # long first
+    results: dict[tuple[str, int, int], dict] = {}
     parallel = max(1, min(args.callgrind_jobs, len(jobs)))
-    log(f"callgrind: {len(jobs)} runs (K={args.k_short} and K={args.k_long} per variant), "
-        f"{parallel} at a time; this is the slow part")
+    log(f"callgrind: {len(jobs)} runs (K={args.k_short} and K={args.k_long} per variant, "
+        f"hash seeds {','.join(map(str, seeds))}), {parallel} at a time; this is the slow part")
     with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
-        futures = {pool.submit(callgrind_once, v, k, args, cookies, tmp): (v, k) for v, k in jobs}
-        for fut in concurrent.futures.as_completed(futures):
-            v, k = futures[fut]
+        futures = {pool.submit(callgrind_once, v, k, args, cookies, tmp, seed): (v, k, seed)
+                   for v, k, seed in jobs}
+        for n, fut in enumerate(concurrent.futures.as_completed(futures), 1):
+            v, k, seed = futures[fut]
             res = fut.result()
-            results[(v, k)] = res
-            log(f"  callgrind {LABEL[v]} K={k}: {res['ir_total']:,} Ir "
-                f"({res['ir_other_threads']:,} in other threads), {res['events']} events in "
-                f"{res['batches']} batches, {res['seconds']:.0f}s")
+            results[(v, k, seed)] = res
+            log(f"  [{n}/{len(jobs)}] callgrind {LABEL[v]} K={k} seed {seed}: "
+                f"{res['ir_total']:,} Ir ({res['ir_other_threads']:,} in other threads), "
+                f"{res['events']} events in {res['batches']} batches, {res['seconds']:.0f}s")
     return {"runs": results}
 
 
 def callgrind_report(cg: dict, args) -> tuple[str, dict]:
     runs = cg["runs"]
     dk = args.k_long - args.k_short
+    seeds = args.hash_seeds
     per = {}
     for v in args.variants:
-        long_, short = runs[(v, args.k_long)], runs[(v, args.k_short)]
+        by_seed = []
+        for seed in seeds:
+            long_, short = runs[(v, args.k_long, seed)], runs[(v, args.k_short, seed)]
+            by_seed.append({
+                "ir": (long_["ir_total"] - short["ir_total"]) / dk,
+                "main": (long_["ir_main"] - short["ir_main"]) / dk,
+                "writer": (long_["ir_other_threads"] - short["ir_other_threads"]) / dk,
+                "events": (long_["events"] - short["events"]) / dk,
+                "batches": long_["batches"], "events_long": long_["events"]})
+        n = len(by_seed)
         per[v] = {
-            "ir_per_request": (long_["ir_total"] - short["ir_total"]) / dk,
-            "ir_main_per_request": (long_["ir_main"] - short["ir_main"]) / dk,
-            "ir_writer_per_request": (long_["ir_other_threads"] - short["ir_other_threads"]) / dk,
-            "events_per_request": (long_["events"] - short["events"]) / dk,
-            "batches": long_["batches"],
-            "events_long": long_["events"],
+            "ir_per_request": sum(b["ir"] for b in by_seed) / n,
+            "ir_main_per_request": sum(b["main"] for b in by_seed) / n,
+            "ir_writer_per_request": sum(b["writer"] for b in by_seed) / n,
+            "events_per_request": sum(b["events"] for b in by_seed) / n,
+            "batches": by_seed[0]["batches"],
+            "events_long": by_seed[0]["events_long"],
+            "ir_per_request_by_seed": [round(b["ir"]) for b in by_seed],
         }
     base = per["off"]["ir_per_request"]
     base_main = per["off"]["ir_main_per_request"]
+    lo_off, hi_off = min(per["off"]["ir_per_request_by_seed"]), max(
+        per["off"]["ir_per_request_by_seed"])
     rows = []
     for v in args.variants:
         p = per[v]
         p["overhead_pct"] = (p["ir_per_request"] / base - 1) * 100
         p["overhead_main_thread_pct"] = (p["ir_main_per_request"] / base_main - 1) * 100
+        # every seed's figure against the off variant's mean: the layout noise, both sides
+        p["overhead_by_seed_pct"] = [round((x / base - 1) * 100, 2)
+                                     for x in p["ir_per_request_by_seed"]]
+        p["overhead_range_pct"] = [round((min(p["ir_per_request_by_seed"]) / hi_off - 1) * 100, 2),
+                                   round((max(p["ir_per_request_by_seed"]) / lo_off - 1) * 100, 2)]
         rows.append([
-            LABEL[v], f"{p['ir_per_request'] / 1e6:.2f}", f"{p['ir_main_per_request'] / 1e6:.2f}",
-            f"{p['ir_writer_per_request'] / 1e6:.2f}",
+            LABEL[v], f"{p['ir_per_request'] / 1e6:.2f}",
+            " / ".join(f"{x / 1e6:.2f}" for x in p["ir_per_request_by_seed"]),
+            f"{p['ir_main_per_request'] / 1e6:.2f}", f"{p['ir_writer_per_request'] / 1e6:.2f}",
             "—" if v == "off" else pct(p["overhead_pct"]),
-            "—" if v == "off" else pct(p["overhead_main_thread_pct"]),
+            "—" if v == "off" else
+            f"{pct(p['overhead_range_pct'][0])} … {pct(p['overhead_range_pct'][1])}",
             f"{p['events_per_request']:.2f}",
         ])
-    raw = table(["variant", "K", "Ir total", "Ir main thread", "Ir other threads", "events",
-                 "writer batches"],
-                [[LABEL[v], k, f"{r['ir_total']:,}", f"{r['ir_main']:,}",
+    raw = table(["variant", "K", "seed", "Ir total", "Ir main thread", "Ir other threads",
+                 "events", "writer batches"],
+                [[LABEL[v], k, seed, f"{r['ir_total']:,}", f"{r['ir_main']:,}",
                   f"{r['ir_other_threads']:,}", r["events"], r["batches"]]
-                 for (v, k), r in sorted(runs.items(), key=lambda x: (args.variants.index(x[0][0]),
-                                                                        x[0][1]))])
+                 for (v, k, seed), r in sorted(runs.items(), key=lambda x: (
+                     args.variants.index(x[0][0]), x[0][2], x[0][1]))])
     text = (f"Instructions per request (callgrind, Flask test client in-process, "
             f"K={args.k_short} and K={args.k_long}, {_visitor_mix(args)}; "
-            f"writer batches of up to {args.writer_batch}):\n\n"
-            + table(["variant", "M Ir/request (all threads)", "request thread",
-                     "writer thread", "overhead vs off", "request thread only",
+            f"writer batches of up to {args.writer_batch}; mean over PYTHONHASHSEED "
+            f"{', '.join(map(str, seeds))}):\n\n"
+            + table(["variant", "M Ir/request (mean)", "per seed", "request thread",
+                     "writer thread", "overhead vs off", "range (min…max over seeds)",
                      "events/request"], rows)
             + "\n\nRaw totals:\n\n" + raw)
     return text, {v: {k: (round(x, 3) if isinstance(x, float) else x) for k, x in p.items()}
@@ -812,6 +862,10 @@ def main() -> int:
                     help="instrument the whole run (slower); by default callgrind is switched "
                          "on by callgrind_control once create_app() has returned")
     ap.add_argument("--callgrind-jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--hash-seeds", default="0,1,2",
+                    type=lambda text: [int(x) for x in text.split(",") if x.strip()],
+                    help="PYTHONHASHSEED values: each variant is counted once per seed, and "
+                         "the mean is reported (CPython's cache layout moves the count)")
     ap.add_argument("--callgrind-timeout", type=float, default=1500)
     ap.add_argument("--variants", default="on,off,exporter",
                     help="comma-separated, run in this order within a round, among "
@@ -821,6 +875,9 @@ def main() -> int:
     ap.add_argument("--alone", action="store_true",
                     help="load phase: one server at a time, started afresh for each slice "
                          "(default: every variant's server up at once, driven in turn)")
+    ap.add_argument("--restart-every", type=int, default=2, metavar="R",
+                    help="start every server afresh each R rounds (0: never): each worker "
+                         "process draws its own CPython cache layout, worth a few percent")
     ap.add_argument("--fixed-order", action="store_true",
                     help="the same order every round (default: rotated each round)")
     ap.add_argument("--try", dest="tries", action="append", default=[],
@@ -883,6 +940,7 @@ def main() -> int:
             text, summary = callgrind_report(callgrind_phase(args, cookies, tmp), args)
             texts.append(text)
             result["instructions"] = {"k_short": args.k_short, "k_long": args.k_long,
+                                      "hash_seeds": args.hash_seeds,
                                       "writer_batch": args.writer_batch, "per_variant": summary}
     result["machine_after"] = machine_note()
     result["seconds"] = round(time.monotonic() - started, 1)

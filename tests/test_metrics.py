@@ -3,6 +3,7 @@ multiprocess mode and a real Prometheus server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -145,6 +146,32 @@ def test_gunicorn_two_workers_multiprocess_metrics(gunicorn, shop_db):
     assert len(pids) >= 2, "both workers served and wrote their own files"
     result = promtool("check", "metrics", stdin=text)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gunicorn_keeps_metric_and_heartbeat_files_in_memory(gunicorn, shop_db):
+    """Every request writes the mmap'd metric files: deploy/gunicorn.conf.py makes them in
+    /dev/shm (not a disk the kernel keeps writing them back to), with gunicorn's worker
+    heartbeat files, and removes the directory it made when the server stops."""
+    from pathlib import Path
+
+    if not os.access("/dev/shm", os.W_OK):
+        pytest.skip("no writable /dev/shm on this machine")
+    before = set(Path("/dev/shm").glob("touchpoint-prometheus-*"))
+    server = gunicorn(PROMETHEUS_MULTIPROC_DIR="")  # unset: the config chooses
+    assert requests.get(f"{server.url}/", timeout=10).status_code == 200
+    made = set(Path("/dev/shm").glob("touchpoint-prometheus-*")) - before
+    assert len(made) == 1, made
+    (metrics_dir,) = made
+    assert poll(lambda: list(metrics_dir.glob("*.db")), timeout=10), "the workers' files"
+    workers = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text()
+    links = []
+    for pid in workers.split():
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):  # an fd closed while we look
+                links.append(os.readlink(fd))
+    assert any(link.startswith("/dev/shm/wgunicorn-") for link in links), links
+    server.stop()
+    assert not metrics_dir.exists(), "removed at exit"
 
 
 def test_a_real_prometheus_scrapes_the_store(gunicorn, shop_db, tmp_path):

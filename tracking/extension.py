@@ -597,7 +597,10 @@ class JourneyTracker:
         event.new_session, ctx.opens_session = ctx.opens_session, False
         event.journey_started_at = _to_datetime(current.t0)
         if tp.name == "landing":
-            event.context = self._landing_context()
+            # The props a landing was given are the request's own (the automatic landing,
+            # the page-view one): not read from the request a second time.
+            event.context = self._landing_context(
+                event.props if event.props.keys() >= _LANDING_KEYS else None)
             if current.p is not None:
                 event.context["previous_started_at"] = _to_datetime(current.p)
         self._advance(ctx, tp, now)
@@ -610,8 +613,8 @@ class JourneyTracker:
             **source,
         })
 
-    def _landing_context(self) -> dict:
-        props = self._landing_props()
+    def _landing_context(self, props: dict | None = None) -> dict:
+        props = props or self._landing_props()
         return {
             "source": props["source"] or None, "medium": props["medium"] or None,
             "campaign": props["campaign"] or None, "referrer_host": props["referrer"] or None,
@@ -769,4 +772,5 @@ class JourneyTracker:
         return Response(body, content_type=content_type)
 
 
+_LANDING_KEYS = frozenset({"path", "device", "source", "medium", "campaign", "referrer"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

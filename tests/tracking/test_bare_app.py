@@ -220,3 +220,25 @@ def test_the_running_app_sweeps_by_itself(tmp_path):
     [first, *_] = rows(app, journeys)
     assert first["status"] == "abandoned" and first["abandoned_stage"] == "cart"
     app.extensions["journey"].writer.stop()
+
+
+def test_the_visitor_cookie_is_verified_once_per_value_and_never_trusted_unsigned():
+    """loads() answers a value it verified before from a bounded cache: each call still
+    gets its own state to change, a tampered value or another key's is refused however
+    often the genuine one was seen."""
+    from tracking.visitor import VERIFIED_CACHE, VisitorCookie, VisitorState
+
+    ours, theirs = VisitorCookie("key one"), VisitorCookie("key two")
+    state = VisitorState(v="a" * 32, j="b" * 32, s="c" * 32, r=3, t0=1700000000.0,
+                         ts=1700000100.5, c="customer@example.com", p=1690000000.0)
+    raw = ours.dumps(state)
+    first, second = ours.loads(raw), ours.loads(raw)
+    assert first == state and second == state and first is not second
+    first.r = 9  # the request moved the journey on: the next request's copy is untouched
+    assert ours.loads(raw).r == 3
+    assert ours._parse.cache_info().hits >= 2, "verified once"
+    tampered = raw.replace("~3~", "~9~", 1)
+    for _ in range(2):
+        assert ours.loads(tampered) is None
+        assert theirs.loads(raw) is None, "another secret's instance never trusts it"
+    assert ours._parse.cache_info().maxsize == VERIFIED_CACHE

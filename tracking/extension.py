@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import time
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from . import config as settings
 from . import store
 from .events import Event, journeys_abandoned, touchpoint_tracked, visitor_forgotten
-from .metrics import ActiveJourneysCollector, Metrics, exposition, multiprocess_dir
+from .metrics import ActiveJourneysCollector, Metrics, Tally, exposition, multiprocess_dir
 from .models import metadata
 from .spool import Spool
 from .touchpoints import (
@@ -115,6 +116,9 @@ class _AppState:
         self.metrics = Metrics(self.registry)
         self.touchpoint_counters = {name: self.metrics.touchpoints.labels(name)
                                     for name in CATALOGUE}
+        # The request path's counts, added to the metrics in batches (metrics.Tally).
+        self.tally = Tally(cfg["JOURNEY_FLUSH_INTERVAL"])
+        atexit.register(_flush_at_exit, weakref.ref(self.tally))
         self._engine: Engine | None = None
         self._wal: str | None = None  # the SQLite WAL's path ("" when there is none)
         self.active = ActiveJourneysCollector(self._count_active,
@@ -135,7 +139,7 @@ class _AppState:
             on_depth=self.metrics.queue_depth.set,
             spool=self.spool, on_spooled=self.metrics.spooled.inc,
             after_response=cfg["JOURNEY_WRITE_AFTER_RESPONSE"],
-            maintain=self.checkpoint,
+            maintain=self.housekeeping,
         )
 
     # -- database -------------------------------------------------------------------------
@@ -169,6 +173,7 @@ class _AppState:
         return found
 
     def _write(self, events: list[Event]) -> None:
+        self.tally.flush()  # a batch's effects are never counted before its requests
         # The writer thread lets request threads have the GIL between steps; a request
         # thread writing after its response has no one to make way for.
         inline = self.writer.writing_after_response()
@@ -200,6 +205,11 @@ class _AppState:
         self.metrics.written.inc(outcome.written)
         if outcome.entered or outcome.recovered:
             self.active.invalidate()
+
+    def housekeeping(self) -> None:
+        """The writer thread's every turn: the request path's counts, then the checkpoint."""
+        self.tally.flush()
+        self.checkpoint()
 
     def checkpoint(self) -> bool:
         """SQLite: fold the write-ahead log into the database once it holds 1000 pages, on
@@ -257,6 +267,12 @@ class _AppState:
         except Exception:
             log.warning("could not read journey %s", journey_id, exc_info=True)
             return False
+
+
+def _flush_at_exit(tally: weakref.ref) -> None:
+    found = tally()
+    if found is not None:
+        found.flush()
 
 
 def _let_requests_run() -> None:
@@ -650,7 +666,7 @@ class JourneyTracker:
     @staticmethod
     def _count_aggregates(state: _AppState, tp: Touchpoint, props: dict) -> None:
         m = state.metrics
-        state.touchpoint_counters[tp.name].inc()
+        state.tally.inc(state.touchpoint_counters[tp.name])
         if tp.name == "purchase":
             m.orders.inc()
             m.payments.labels("succeeded").inc()
@@ -761,11 +777,13 @@ class JourneyTracker:
                         m.http_duration.labels(endpoint, method))
             if len(state._http) < 4096:  # endpoints x methods x statuses: a closed set
                 state._http[key] = children
-        children[0].inc()
-        children[1].observe(time.perf_counter() - ctx.started)
+        tally = state.tally
+        tally.inc(children[0])
+        tally.observe(children[1], time.perf_counter() - ctx.started)
 
     def _metrics_view(self):
         state = self._state()
+        state.tally.flush()
         state.metrics.spool_bytes.set(state.spool.size())
         state.metrics.queue_depth.set(state.writer.depth)
         body, content_type = exposition(state.registry, state.active)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import collections
 import logging
 import os
 import threading
@@ -95,6 +97,81 @@ class Metrics:
             self.reviews.labels(str(rating))
         for reason in ("invalid", "queue_full", "error", "no_journey", "spool_full"):
             self.dropped.labels(reason)
+
+
+class Tally:
+    """What every request counts (its request counter, its latency, its touchpoints), kept
+    in memory and added to the metrics in batches: ``flush()`` runs before every batch the
+    writer writes, every writer turn (``JOURNEY_FLUSH_INTERVAL``) and before this process
+    answers /metrics, so a scrape of this process is exact and another worker's lags by one
+    flush interval at most.
+
+    On the request path a count is one ``deque.append`` (atomic, no lock): an update of a
+    metric value takes a lock, and under gunicorn checks the pid and writes a memory-mapped
+    file — four of those were 20 µs a request under load. The queue is bounded: past
+    ``limit`` the request that finds it full flushes it."""
+
+    def __init__(self, interval: float = 0.5, limit: int = 50_000):
+        self._pending: collections.deque = collections.deque()
+        self._interval = interval
+        self._limit = limit
+        self._last = time.monotonic()
+        self._lock = threading.Lock()  # one flusher at a time
+
+    def inc(self, child) -> None:
+        """``child.inc()``, later (a Counter's labelled child)."""
+        self._pending.append(child)
+        if len(self._pending) > self._limit:
+            self.flush()
+
+    def observe(self, child, amount: float) -> None:
+        """``child.observe(amount)``, later (a Histogram's labelled child). Once a request,
+        so here the tally also flushes itself when ``interval`` has passed."""
+        self._pending.append((child, amount))
+        if (len(self._pending) > self._limit
+                or time.monotonic() - self._last >= self._interval):
+            self.flush()
+
+    def flush(self) -> None:
+        pending = self._pending
+        self._last = time.monotonic()
+        if not pending:
+            return
+        with self._lock:
+            counts: dict = {}
+            observed: dict = {}
+            try:
+                while True:  # popleft, not a snapshot: appends go on meanwhile
+                    item = pending.popleft()
+                    if item.__class__ is tuple:
+                        observed.setdefault(item[0], []).append(item[1])
+                    else:
+                        counts[item] = counts.get(item, 0) + 1
+            except IndexError:
+                pass
+            for child, n in counts.items():
+                child.inc(n)
+            for child, amounts in observed.items():
+                _observe_all(child, amounts)
+
+
+def _observe_all(histogram, amounts: list[float]) -> None:
+    """Every amount observed, in one update per bucket and one of the sum, as observe()
+    would leave them (the first bucket whose bound is >= the amount)."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:  # another client version
+        for amount in amounts:
+            histogram.observe(amount)
+        return
+    per_bucket: dict[int, int] = {}
+    for amount in amounts:
+        i = bisect.bisect_left(bounds, amount)
+        per_bucket[i] = per_bucket.get(i, 0) + 1
+    total.inc(sum(amounts))
+    for i, n in per_bucket.items():
+        buckets[i].inc(n)
 
 
 class ActiveJourneysCollector:

@@ -6,6 +6,7 @@ throwaway copy of a seeded SQLite database, and every loop is bounded in count a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -31,7 +32,16 @@ BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like G
 ACCEPT_HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 # Fixed, so that cookies minted once are valid in every process of every variant.
 SECRET_KEY = "touchpoint-benchmark-secret-not-for-production"
-DEFAULT_PRISTINE_DB = "/tmp/bench.db"
+def _schema_tag() -> str:
+    """The migrations' fingerprint: a checkout with another schema builds its own benchmark
+    database, and never measures its code on this one's tables (or this one's on theirs)."""
+    digest = hashlib.sha1()
+    for path in sorted((ROOT / "migrations" / "versions").glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+DEFAULT_PRISTINE_DB = f"/tmp/touchpoint-bench-{_schema_tag()}.db"
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -85,15 +95,12 @@ def journey_events_stored(db_path: str, settings: dict[str, str] | None = None) 
 def ensure_pristine_db(path: str = DEFAULT_PRISTINE_DB) -> str:
     """Migrate and seed ``path`` (and the tracker's file beside it) once: the demo catalog,
     48 products and 320 past orders."""
-    built = all(Path(f).exists() and Path(f).stat().st_size > 0
-                for f in (path, journeys_file(path)))
-    # One built by an older checkout is migrated to this one's schema, never measured as is.
-    steps = [["db", "upgrade"]] if built else [["db", "upgrade"], ["seed"]]
-    if not built:
-        log(f"building the benchmark database {path} (flask db upgrade && flask seed)")
+    if all(Path(f).exists() and Path(f).stat().st_size > 0 for f in (path, journeys_file(path))):
+        return path
+    log(f"building the benchmark database {path} (flask db upgrade && flask seed)")
     env = app_env(path, tracker=True)
     flask = [str(VENV_BIN / "flask"), "--app", "wsgi"]
-    for args in steps:
+    for args in (["db", "upgrade"], ["seed"]):
         subprocess.run(flask + args, cwd=ROOT, env=env, check=True, timeout=300,
                        stdout=subprocess.DEVNULL)
     # Everything into the main files: runs copy those alone, and a process that exits with

@@ -237,12 +237,10 @@ def start_server(variant: str, args, visitors: int, tmp: str) -> dict:
     """One gunicorn for the variant on its own copy of the database, with its returning
     visitors' cookies minted into that copy; it stays up for the whole load phase."""
     db = fresh_db_copy(args.db, tmp, f"load-{variant}.db")
-    # In memory, where deploy/gunicorn.conf.py and deploy/touchpoint.service put it.
-    prom = tempfile.mkdtemp(prefix=f"tp-bench-prom-{variant}-", dir=IN_MEMORY or tmp)
     port = free_port()
     env = app_env(db, tracker=variant.startswith("on"), extra={
         "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(args.workers),
-        "GUNICORN_ACCESSLOG": "/dev/null", "PROMETHEUS_MULTIPROC_DIR": prom,
+        "GUNICORN_ACCESSLOG": "/dev/null",
         # wrk sends the same Cookie headers for minutes, where a browser would keep the
         # cookie the store last sent (re-sent when its time is 30 s old); this keeps the
         # store from re-sending it on every request of a phase that outlasts 30 s.
@@ -253,6 +251,10 @@ def start_server(variant: str, args, visitors: int, tmp: str) -> dict:
     migrate_elsewhere(db, settings)
     cookies = mint_cookies(args.db, visitors, into=db, settings=settings) if visitors else []
     minted = journey_events_stored(db, settings)
+    # In memory, where deploy/gunicorn.conf.py and deploy/touchpoint.service put it (made
+    # last, so nothing that fails before the server starts leaves it behind).
+    prom = tempfile.mkdtemp(prefix=f"tp-bench-prom-{variant}-", dir=IN_MEMORY or tmp)
+    env["PROMETHEUS_MULTIPROC_DIR"] = prom
     logfile = open(os.path.join(tmp, f"gunicorn-{variant}.log"), "w")  # noqa: SIM115
     proc = subprocess.Popen(gunicorn_cmd(variant), cwd=ROOT, env=env, stdout=logfile,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -601,13 +603,15 @@ def callgrind_phase(args, cookies: list[str], tmp: str) -> dict:
     """Each variant at K short and long, once per --hash-seeds value.
 
     Instruction counts are repeatable for one process layout, but CPython's type attribute
-    cache is a 4,096-slot direct-mapped table indexed by type version tags (handed out in
-    the order types are first looked up) and name hashes: a change anywhere in what a
-    request touches first re-deals the collisions for the whole app, and a request then
-    costs a few hundred thousand instructions more or less (seen here: the same store at
-    16.13 M and 16.71 M per request after a change the request never runs, with every extra
-    instruction in find_name_in_mro and dict lookups). PYTHONHASHSEED re-deals the name
-    hashes, so the mean over seeds is the cost, and their spread the layout noise."""
+    cache is a 4,096-slot direct-mapped table indexed by a type's version tag (handed out in
+    the order types are first looked up) and the address of the attribute's name: a change
+    anywhere in what a request touches first, or allocates, re-deals the collisions for the
+    whole app, and a request then costs a few hundred thousand instructions more or less
+    (seen here: the same store at 16.13 M and 16.71 M per request after a change the
+    request never runs, every extra instruction in find_name_in_mro and dict lookups).
+    PYTHONHASHSEED changes the order of allocations, and so deals again; the mean over
+    seeds is the figure, and their spread a lower bound on that noise (valgrind runs with
+    fixed addresses, where a real worker also gets ASLR)."""
     seeds = args.hash_seeds
     jobs = [(v, k, seed) for seed in seeds for k in (args.k_long, args.k_short)
             for v in args.variants]  # long first

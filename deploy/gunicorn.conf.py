@@ -34,13 +34,17 @@ if _in_memory:
     worker_tmp_dir = _in_memory
 
 _multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-_made_here = not _multiproc_dir  # removed again at exit (it is memory)
+# gunicorn reads this file again on SIGHUP, with the workers still writing their files: then
+# the directory is the one set up at start, and is neither wiped nor made again.
+_reloaded = bool(_multiproc_dir) and os.environ.get("TOUCHPOINT_METRICS_DIR") == _multiproc_dir
 if not _multiproc_dir:
     _multiproc_dir = tempfile.mkdtemp(prefix="touchpoint-prometheus-", dir=_in_memory)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
-else:  # stale files from a previous run would be summed into today's counters
+    os.environ["TOUCHPOINT_METRICS_DIR_MADE"] = _multiproc_dir  # removed again at exit
+elif not _reloaded:  # stale files from a previous run would be summed into today's counters
     shutil.rmtree(_multiproc_dir, ignore_errors=True)
     os.makedirs(_multiproc_dir, exist_ok=True)
+os.environ["TOUCHPOINT_METRICS_DIR"] = _multiproc_dir
 
 
 # Only now, with the directory set: imported here, not lazily in child_exit, which runs in a
@@ -53,5 +57,5 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if _made_here:
+    if os.environ.get("TOUCHPOINT_METRICS_DIR_MADE") == _multiproc_dir:  # it is memory
         shutil.rmtree(_multiproc_dir, ignore_errors=True)

@@ -484,6 +484,14 @@ def test_co_viewed_and_forget_reach_a_visitors_events_through_all_their_journeys
         # v viewed A 300 minutes ago: outside a 2-hour window, so only w counts
         assert store.co_viewed(conn, "A", now - timedelta(minutes=120), 500, 4) == [
             ("B", 1), ("C", 1)]
+    # A host may file an event that names v under w's journey (track(journey_id=...,
+    # visitor_id=...)): erasing v erases it too.
+    w_journey = events[3].journey_id
+    stray = Event(new_event_id(), "order_view", None, now, {"order_ref": "9"},
+                  journey_id=w_journey, visitor_id=v, stored=True)
     with state.engine.begin() as conn:
-        assert store.forget(conn, v) == (3, 2)
+        store.write_batch(conn, [stray], timedelta(days=7))
+    with state.engine.begin() as conn:
+        assert store.forget(conn, v) == (4, 2)
     assert {e["visitor_id"] for e in stored(app, journey_events)} == {w, z}
+    assert len(stored(app, journey_events, journey_events.c.journey_id == w_journey)) == 3

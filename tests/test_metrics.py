@@ -8,6 +8,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import string
 import subprocess
 
@@ -170,6 +171,23 @@ def test_gunicorn_keeps_metric_and_heartbeat_files_in_memory(gunicorn, shop_db):
             with contextlib.suppress(OSError):  # an fd closed while we look
                 links.append(os.readlink(fd))
     assert any(link.startswith("/dev/shm/wgunicorn-") for link in links), links
+    # SIGHUP: gunicorn reads its config again and replaces the workers; the directory is
+    # the same one, not wiped under the workers still writing it.
+    for _ in range(3):
+        requests.get(f"{server.url}/", timeout=10)
+    counted = poll(lambda: value(server.metrics(), "storefront_http_requests_total",
+                                 endpoint="shop.landing") >= 4, timeout=10)
+    assert counted, server.metrics()
+    old_workers = set(workers.split())
+    server.proc.send_signal(signal.SIGHUP)
+    assert poll(lambda: not old_workers & set(Path(
+        f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()),
+        timeout=20), "the workers were replaced"
+    assert requests.get(f"{server.url}/", timeout=10).status_code == 200
+    assert set(Path("/dev/shm").glob("touchpoint-prometheus-*")) - before == {metrics_dir}
+    assert poll(lambda: value(server.metrics(), "storefront_http_requests_total",
+                              endpoint="shop.landing") >= 5, timeout=10), \
+        "the old workers' counts are still summed: " + server.metrics()
     server.stop()
     assert not metrics_dir.exists(), "removed at exit"
 

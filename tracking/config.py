@@ -84,7 +84,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Events the in-process queue holds before it overflows (bounded memory)."),
     Setting("JOURNEY_BATCH_SIZE", 500, _int, "Events the writer inserts per transaction."),
     Setting("JOURNEY_FLUSH_INTERVAL", 0.5, _float,
-            "Seconds the writer waits to fill a batch before writing what it has."),
+            "Seconds the writer waits to fill a batch before writing what it has; also "
+            "the most the request counters and latency reach another worker's /metrics "
+            "late (they are added in batches)."),
     Setting("JOURNEY_WRITE_AFTER_RESPONSE", True, _bool,
             "Write a due batch on the request's own thread once its response is sent (the "
             "writer thread then writes only what requests leave). Off: the writer thread "

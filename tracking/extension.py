@@ -14,6 +14,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, has_request_context, request
+from flask.globals import request_ctx
 from marshmallow import ValidationError
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, event
@@ -50,9 +51,11 @@ from .writer import EventWriter
 
 log = logging.getLogger("tracking")
 EXTENSION_KEY = "journey"
-# Where a request's RequestJourney is kept: an attribute of the request object itself, read
-# in one step (``flask.g`` is a proxy whose ``get`` costs ten times as much, three times a
-# request).
+# Where a request's RequestJourney is kept: an attribute of its request context, read in one
+# step (``flask.g`` is a proxy whose ``get`` costs ten times as much, three times a request).
+# The context, not the request: a copy of the context (copy_current_request_context, in
+# another thread) shares the request object but is not the shopper's request, and must see
+# no journey of its own, as it saw an empty ``g`` before.
 _REQUEST_ATTR = "_tp_journey"
 
 
@@ -70,7 +73,7 @@ def _to_datetime(epoch: float) -> datetime:
 
 @dataclass(slots=True)
 class RequestJourney:
-    """Per-request state, on the request object (``_REQUEST_ATTR``)."""
+    """Per-request state, on the request context (``_REQUEST_ATTR``)."""
 
     started: float
     exempt: bool = False
@@ -81,6 +84,7 @@ class RequestJourney:
     tracked: list[str] = field(default_factory=list)
     counted: bool = False
     opens_session: bool = False
+    landing: dict | None = None  # the request's landing properties, once read
 
 
 class _AppState:
@@ -141,6 +145,7 @@ class _AppState:
             after_response=cfg["JOURNEY_WRITE_AFTER_RESPONSE"],
             maintain=self.housekeeping,
         )
+        self.tally.on_first = self.writer.ensure_started
 
     # -- database -------------------------------------------------------------------------
     @property
@@ -173,7 +178,8 @@ class _AppState:
         return found
 
     def _write(self, events: list[Event]) -> None:
-        self.tally.flush()  # a batch's effects are never counted before its requests
+        self.tally.flush()  # a batch's effects are never counted before its requests (and a
+        # metric that fails is logged there, never taken for a database failure)
         # The writer thread lets request threads have the GIL between steps; a request
         # thread writing after its response has no one to make way for.
         inline = self.writer.writing_after_response()
@@ -348,7 +354,7 @@ class JourneyTracker:
 
     ``journey = JourneyTracker(app)`` or ``journey.init_app(app)`` in a factory. Settings
     (all ``JOURNEY_*``, see :mod:`tracking.config`) are read once in ``init_app``. Per-app
-    state lives in ``app.extensions["journey"]``; per-request state on the request.
+    state lives in ``app.extensions["journey"]``; per-request state on the request context.
     """
 
     def __init__(self, app: Flask | None = None):
@@ -557,7 +563,7 @@ class JourneyTracker:
     def _request_journey() -> RequestJourney | None:
         if not has_request_context():
             return None
-        return getattr(request._get_current_object(), _REQUEST_ATTR, None)
+        return getattr(request_ctx._get_current_object(), _REQUEST_ATTR, None)
 
     def _record(self, state: _AppState, tp: Touchpoint, props: dict, *, journey_id, order_ref,
                 customer_id, visitor_id, at) -> Event:
@@ -613,24 +619,29 @@ class JourneyTracker:
         event.new_session, ctx.opens_session = ctx.opens_session, False
         event.journey_started_at = _to_datetime(current.t0)
         if tp.name == "landing":
-            # The props a landing was given are the request's own (the automatic landing,
-            # the page-view one): not read from the request a second time.
-            event.context = self._landing_context(
-                event.props if event.props.keys() >= _LANDING_KEYS else None)
+            event.context = self._landing_context()
             if current.p is not None:
                 event.context["previous_started_at"] = _to_datetime(current.p)
         self._advance(ctx, tp, now)
 
     def _landing_props(self) -> dict:
+        """The request's landing properties (traffic source, device, page), read from the
+        request once: a new journey's landing and its context both need them."""
+        ctx = self._request_journey()
+        if ctx is not None and ctx.landing is not None:
+            return dict(ctx.landing)
         source = traffic_source(request.args, request.referrer, request.host)
-        return CATALOGUE["landing"].validate({
+        props = CATALOGUE["landing"].validate({
             "path": request.path[:500],
             "device": device_class(request.headers.get("User-Agent", "")),
             **source,
         })
+        if ctx is not None:
+            ctx.landing = props
+        return dict(props)
 
-    def _landing_context(self, props: dict | None = None) -> dict:
-        props = props or self._landing_props()
+    def _landing_context(self) -> dict:
+        props = self._landing_props()
         return {
             "source": props["source"] or None, "medium": props["medium"] or None,
             "campaign": props["campaign"] or None, "referrer_host": props["referrer"] or None,
@@ -700,8 +711,8 @@ class JourneyTracker:
 
     def _before_request(self, state: _AppState) -> None:
         ctx = RequestJourney(started=time.perf_counter())
+        setattr(request_ctx._get_current_object(), _REQUEST_ATTR, ctx)
         req = request._get_current_object()
-        setattr(req, _REQUEST_ATTR, ctx)
         if self._is_exempt(state, req):
             ctx.exempt = True
             return
@@ -715,10 +726,11 @@ class JourneyTracker:
                               found.ts)
 
     def _after_request(self, state: _AppState, response: Response) -> Response:
-        req = request._get_current_object()
-        ctx: RequestJourney | None = getattr(req, _REQUEST_ATTR, None)
+        ctx: RequestJourney | None = getattr(request_ctx._get_current_object(), _REQUEST_ATTR,
+                                             None)
         if ctx is None:
             return response
+        req = request._get_current_object()
         try:
             if ctx.trackable and not ctx.exempt:
                 if (not ctx.tracked and req.method == "GET" and response.status_code == 200
@@ -745,11 +757,11 @@ class JourneyTracker:
                 or s.ts - issued[7] >= state.cookie_refresh)
 
     def _teardown_request(self, state: _AppState, exc: BaseException | None) -> None:
-        req = request._get_current_object()
-        ctx: RequestJourney | None = getattr(req, _REQUEST_ATTR, None)
+        ctx: RequestJourney | None = getattr(request_ctx._get_current_object(), _REQUEST_ATTR,
+                                             None)
         if ctx is not None and not ctx.counted:  # the view raised: after_request never ran
             try:
-                self._count_request(state, ctx, req, 500)
+                self._count_request(state, ctx, request._get_current_object(), 500)
             except Exception:
                 log.exception("journey: teardown failed")
 
@@ -790,5 +802,4 @@ class JourneyTracker:
         return Response(body, content_type=content_type)
 
 
-_LANDING_KEYS = frozenset({"path", "device", "source", "medium", "campaign", "referrer"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from prometheus_client import (
@@ -102,42 +103,60 @@ class Metrics:
 class Tally:
     """What every request counts (its request counter, its latency, its touchpoints), kept
     in memory and added to the metrics in batches: ``flush()`` runs before every batch the
-    writer writes, every writer turn (``JOURNEY_FLUSH_INTERVAL``) and before this process
-    answers /metrics, so a scrape of this process is exact and another worker's lags by one
-    flush interval at most.
+    writer writes, on every writer turn, on the first request after ``interval`` and before
+    this process answers /metrics. A scrape of this process is exact; another worker's
+    requests reach it about one flush interval late, and the writer thread (started with the
+    first count, if no event started it) makes sure a worker that goes quiet flushes too.
+    What a process killed outright (SIGKILL, out of memory) had not flushed is lost.
 
     On the request path a count is one ``deque.append`` (atomic, no lock): an update of a
     metric value takes a lock, and under gunicorn checks the pid and writes a memory-mapped
     file — four of those were 20 µs a request under load. The queue is bounded: past
     ``limit`` the request that finds it full flushes it."""
 
-    def __init__(self, interval: float = 0.5, limit: int = 50_000):
-        self._pending: collections.deque = collections.deque()
+    def __init__(self, interval: float = 0.5, limit: int = 50_000,
+                 on_first: Callable[[], object] | None = None):
         self._interval = interval
         self._limit = limit
+        self.on_first = on_first  # called when a count arrives in an empty tally
+        self._failed_logged = -60.0
+        self._reset()
+        _TALLIES.add(self)
+
+    def _reset(self) -> None:
+        """Empty, with a new lock: a forked child must not flush its parent's counts again,
+        nor wait on a lock a parent's thread held at the fork."""
+        self._pending: collections.deque = collections.deque()
         self._last = time.monotonic()
         self._lock = threading.Lock()  # one flusher at a time
 
     def inc(self, child) -> None:
         """``child.inc()``, later (a Counter's labelled child)."""
-        self._pending.append(child)
-        if len(self._pending) > self._limit:
+        pending = self._pending
+        if not pending and self.on_first is not None:
+            self.on_first()
+        pending.append(child)
+        if len(pending) > self._limit:
             self.flush()
 
     def observe(self, child, amount: float) -> None:
         """``child.observe(amount)``, later (a Histogram's labelled child). Once a request,
         so here the tally also flushes itself when ``interval`` has passed."""
-        self._pending.append((child, amount))
-        if (len(self._pending) > self._limit
-                or time.monotonic() - self._last >= self._interval):
+        pending = self._pending
+        if not pending and self.on_first is not None:
+            self.on_first()
+        pending.append((child, amount))
+        if len(pending) > self._limit or time.monotonic() - self._last >= self._interval:
             self.flush()
 
     def flush(self) -> None:
-        pending = self._pending
-        self._last = time.monotonic()
-        if not pending:
-            return
-        with self._lock:
+        """Add every count so far to its metric. Never raises: a metric that fails is
+        logged (once a minute) and its counts are lost, never the caller's work."""
+        with self._lock:  # a flush in progress elsewhere is finished before this returns
+            self._last = time.monotonic()
+            pending = self._pending
+            if not pending:
+                return
             counts: dict = {}
             observed: dict = {}
             try:
@@ -150,9 +169,29 @@ class Tally:
             except IndexError:
                 pass
             for child, n in counts.items():
-                child.inc(n)
+                self._apply(child.inc, n)
             for child, amounts in observed.items():
-                _observe_all(child, amounts)
+                self._apply(_observe_all, child, amounts)
+
+    def _apply(self, update, *args) -> None:
+        try:
+            update(*args)
+        except Exception:
+            now = time.monotonic()
+            if now - self._failed_logged >= 60:
+                self._failed_logged = now
+                log.warning("metrics: a batched update failed", exc_info=True)
+
+
+_TALLIES: weakref.WeakSet[Tally] = weakref.WeakSet()
+
+
+def _reset_tallies_in_child() -> None:
+    for tally in list(_TALLIES):
+        tally._reset()
+
+
+os.register_at_fork(after_in_child=_reset_tallies_in_child)
 
 
 def _observe_all(histogram, amounts: list[float]) -> None:

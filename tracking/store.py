@@ -548,11 +548,14 @@ def is_purchased(conn: Connection, journey_id: str) -> bool:
 
 
 def forget(conn: Connection, visitor_id: str) -> tuple[int, int]:
-    """Erase a visitor: their journeys, and every event filed under them (a visitor's events
-    all belong to their journeys: the writer files each under one, or drops it)."""
+    """Erase a visitor: their journeys, every event filed under them, and any event that
+    names them under another journey (a host's ``track(journey_id=..., visitor_id=...)``
+    may). The last part reads the events without an index: erasure is rare, and complete."""
     theirs = select(journeys.c.id).where(journeys.c.visitor_id == visitor_id)
     events = conn.execute(
-        delete(journey_events).where(journey_events.c.journey_id.in_(theirs))
+        delete(journey_events).where(
+            or_(journey_events.c.journey_id.in_(theirs),
+                journey_events.c.visitor_id == visitor_id))
     ).rowcount
     conn.execute(delete(journey_cart_lines).where(journey_cart_lines.c.journey_id.in_(theirs)))
     removed = conn.execute(delete(journeys).where(journeys.c.visitor_id == visitor_id)).rowcount

@@ -122,6 +122,14 @@ class EventWriter:
             self._wake.set()
         return True
 
+    def ensure_started(self) -> None:
+        """The thread running in this process (it also flushes the request path's metric
+        counts, whether or not any event ever comes)."""
+        thread = self._thread
+        if not self._stopped and (thread is None or self._pid != os.getpid()
+                                  or not thread.is_alive()):
+            self._ensure_running()
+
     # -- after a response -----------------------------------------------------------------
     def inline(self, now: float | None = None) -> bool:
         """Whether request threads write batches after their responses just now."""

@@ -242,3 +242,39 @@ def test_the_visitor_cookie_is_verified_once_per_value_and_never_trusted_unsigne
         assert ours.loads(tampered) is None
         assert theirs.loads(raw) is None, "another secret's instance never trusts it"
     assert ours._parse.cache_info().maxsize == VERIFIED_CACHE
+
+
+def test_a_copied_request_context_is_not_the_shoppers_request(bare):
+    """copy_current_request_context runs work in another thread with the same request
+    object: that work is not the shopper's request. Its touchpoint starts or moves no
+    journey of theirs, and its end does not count the request (as a 500)."""
+    import threading
+
+    from flask import copy_current_request_context
+
+    app, journey = bare
+    seen = {}
+
+    @app.get("/with-a-thread")
+    def with_a_thread():
+        @copy_current_request_context
+        def work():
+            seen["event"] = journey.track("product_view", product_id="77")
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+        journey.track("product_view", product_id="1")
+        return "<h1>done</h1>"
+
+    client = app.test_client()
+    browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
+    assert client.get("/with-a-thread", headers=browser).status_code == 200
+    assert seen["event"] is not None and not seen["event"].stored
+    app.extensions["journey"].writer.flush()
+    views = [e for e in rows(app, journey_events) if e["touchpoint"] == "product_view"]
+    assert [v["product_id"] for v in views] == ["1"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert ('storefront_http_requests_total{endpoint="with_a_thread",method="GET",'
+            'status="200"} 1.0') in metrics
+    assert 'endpoint="with_a_thread",method="GET",status="500"' not in metrics

@@ -562,7 +562,7 @@ def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str,
         "JOURNEY_COOKIE_REFRESH": "1500",
         "BENCH_SLOWDOWN": "50",  # and the writer's limit for a slow batch (0.25 s) too
         # One layout of CPython's caches per seed (see callgrind_phase).
-        "PYTHONHASHSEED": str(seed),
+        "PYTHONHASHSEED": str(seed), "BENCH_LAYOUT_SEED": str(seed),
         "BENCH_PATH": PRODUCT_PATH, "BENCH_UA": BROWSER_UA, "BENCH_COOKIES": "|".join(cookies),
         "BENCH_NEW_VISITOR_EVERY": str(args.new_visitor_every),
         **tried(variant, db),
@@ -609,9 +609,10 @@ def callgrind_phase(args, cookies: list[str], tmp: str) -> dict:
     whole app, and a request then costs a few hundred thousand instructions more or less
     (seen here: the same store at 16.13 M and 16.71 M per request after a change the
     request never runs, every extra instruction in find_name_in_mro and dict lookups).
-    PYTHONHASHSEED changes the order of allocations, and so deals again; the mean over
-    seeds is the figure, and their spread a lower bound on that noise (valgrind runs with
-    fixed addresses, where a real worker also gets ASLR)."""
+    Valgrind runs with fixed addresses, so each seed both sets PYTHONHASHSEED and shifts the
+    heap before anything is imported (_callgrind_requests._shift_the_heap), dealing the
+    collisions again; the mean over seeds is the figure, and their spread shows the
+    noise."""
     seeds = args.hash_seeds
     jobs = [(v, k, seed) for seed in seeds for k in (args.k_long, args.k_short)
             for v in args.variants]  # long first
@@ -866,10 +867,11 @@ def main() -> int:
                     help="instrument the whole run (slower); by default callgrind is switched "
                          "on by callgrind_control once create_app() has returned")
     ap.add_argument("--callgrind-jobs", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--hash-seeds", default="0,1,2",
+    ap.add_argument("--hash-seeds", default="0,1,2,3",
                     type=lambda text: [int(x) for x in text.split(",") if x.strip()],
-                    help="PYTHONHASHSEED values: each variant is counted once per seed, and "
-                         "the mean is reported (CPython's cache layout moves the count)")
+                    help="layout seeds (PYTHONHASHSEED and a heap shift): each variant is "
+                         "counted once per seed, and the mean is reported (CPython's cache "
+                         "layout moves the count)")
     ap.add_argument("--callgrind-timeout", type=float, default=1500)
     ap.add_argument("--variants", default="on,off,exporter",
                     help="comma-separated, run in this order within a round, among "

@@ -23,14 +23,20 @@ sys.path.insert(0, str(ROOT))
 
 
 def _shift_the_heap(seed: int) -> list:
-    """Objects of assorted sizes made before anything is imported, kept for the run: every
-    later allocation (the app's interned names among them) lands elsewhere, so CPython's
-    type attribute cache, indexed by names' addresses, collides differently per seed (see
-    tracking_overhead.callgrind_phase). Seed 0 makes none."""
+    """Before anything is imported: objects of assorted sizes, so every later allocation
+    (the app's interned names among them) lands elsewhere, and classes that each take a
+    type version tag, so every later type's tag is another. CPython's type attribute cache
+    is indexed by both, so it collides differently per seed (see
+    tracking_overhead.callgrind_phase). Seed 0 makes none; all are kept for the run."""
     import random  # noqa: PLC0415
 
     rng = random.Random(seed)
-    return [bytes(rng.randrange(1, 512)) for _ in range(seed * 97)]
+    kept: list = [bytes(rng.randrange(1, 512)) for _ in range(seed * 97)]
+    for i in range(seed * 131 + rng.randrange(seed * 17 + 1)):
+        cls = type(f"_Pad{i}", (), {})
+        getattr(cls, "pad", None)  # the first lookup hands the type its version tag
+        kept.append(cls)
+    return kept
 
 
 _PAD = _shift_the_heap(int(os.environ.get("BENCH_LAYOUT_SEED", "0")))

@@ -609,10 +609,10 @@ def callgrind_phase(args, cookies: list[str], tmp: str) -> dict:
     whole app, and a request then costs a few hundred thousand instructions more or less
     (seen here: the same store at 16.13 M and 16.71 M per request after a change the
     request never runs, every extra instruction in find_name_in_mro and dict lookups).
-    Valgrind runs with fixed addresses, so each seed both sets PYTHONHASHSEED and shifts the
-    heap before anything is imported (_callgrind_requests._shift_the_heap), dealing the
-    collisions again; the mean over seeds is the figure, and their spread shows the
-    noise."""
+    Valgrind runs with fixed addresses, so each seed sets PYTHONHASHSEED, shifts the heap
+    and hands out a number of version tags before anything is imported
+    (_callgrind_requests._shift_the_heap), dealing the collisions again; the mean over
+    seeds is the figure, and their spread shows the noise."""
     seeds = args.hash_seeds
     jobs = [(v, k, seed) for seed in seeds for k in (args.k_long, args.k_short)
             for v in args.variants]  # long first

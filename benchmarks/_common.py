@@ -32,6 +32,8 @@ BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like G
 ACCEPT_HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 # Fixed, so that cookies minted once are valid in every process of every variant.
 SECRET_KEY = "touchpoint-benchmark-secret-not-for-production"
+
+
 def _schema_tag() -> str:
     """The migrations' fingerprint: a checkout with another schema builds its own benchmark
     database, and never measures its code on this one's tables (or this one's on theirs)."""

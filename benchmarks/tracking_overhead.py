@@ -320,8 +320,7 @@ def load_phase(args, visitors: int, tmp: str) -> dict:
 
     def stop_all() -> None:
         for variant, server in servers.items():
-            events[variant][0] += stop_server(server)
-            events[variant][1] += server["requests"]
+            _stop_and_count(server, events[variant])
         servers.clear()
 
     try:
@@ -367,14 +366,20 @@ def _load_alone(args, visitors: int, tmp: str) -> dict:
                     drive_slice(server, args.warmup, args)
                 res = drive_slice(server, args.duration, args)
             finally:
-                events[variant][0] += stop_server(server)  # warm-up's events too
-                events[variant][1] += server["requests"]
+                _stop_and_count(server, events[variant])  # warm-up's events too
             if res["errors"]:
                 raise RuntimeError(f"{variant}: {res['errors']} failed requests")
             row[variant] = res
         _log_round(r, args, row, " (each alone)")
         rounds.append(row)
     return {"rounds": rounds, "events": _event_checks(events, args)}
+
+
+def _stop_and_count(server: dict, tally: list[int]) -> None:
+    """Stop the server; add the events it stored and the requests it served to
+    ``tally`` ([stored, requests])."""
+    tally[0] += stop_server(server)
+    tally[1] += server["requests"]
 
 
 def _round_order(args, r: int) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import time
@@ -121,8 +120,7 @@ class _AppState:
         self.touchpoint_counters = {name: self.metrics.touchpoints.labels(name)
                                     for name in CATALOGUE}
         # The request path's counts, added to the metrics in batches (metrics.Tally).
-        self.tally = Tally(cfg["JOURNEY_FLUSH_INTERVAL"])
-        atexit.register(_flush_at_exit, weakref.ref(self.tally))
+        self.tally = Tally(cfg["JOURNEY_FLUSH_INTERVAL"])  # flushed at exit by metrics.py
         self._engine: Engine | None = None
         self._wal: str | None = None  # the SQLite WAL's path ("" when there is none)
         self.active = ActiveJourneysCollector(self._count_active,
@@ -273,12 +271,6 @@ class _AppState:
         except Exception:
             log.warning("could not read journey %s", journey_id, exc_info=True)
             return False
-
-
-def _flush_at_exit(tally: weakref.ref) -> None:
-    found = tally()
-    if found is not None:
-        found.flush()
 
 
 def _let_requests_run() -> None:
@@ -726,8 +718,7 @@ class JourneyTracker:
                               found.ts)
 
     def _after_request(self, state: _AppState, response: Response) -> Response:
-        ctx: RequestJourney | None = getattr(request_ctx._get_current_object(), _REQUEST_ATTR,
-                                             None)
+        ctx = self._request_journey()
         if ctx is None:
             return response
         req = request._get_current_object()
@@ -757,8 +748,7 @@ class JourneyTracker:
                 or s.ts - issued[7] >= state.cookie_refresh)
 
     def _teardown_request(self, state: _AppState, exc: BaseException | None) -> None:
-        ctx: RequestJourney | None = getattr(request_ctx._get_current_object(), _REQUEST_ATTR,
-                                             None)
+        ctx = self._request_journey()
         if ctx is not None and not ctx.counted:  # the view raised: after_request never ran
             try:
                 self._count_request(state, ctx, request._get_current_object(), 500)

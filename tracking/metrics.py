@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import bisect
 import collections
 import logging
@@ -191,7 +192,15 @@ def _reset_tallies_in_child() -> None:
         tally._reset()
 
 
+def _flush_tallies_at_exit() -> None:
+    for tally in list(_TALLIES):
+        tally.flush()
+
+
 os.register_at_fork(after_in_child=_reset_tallies_in_child)
+# Registered at import, so it runs after the writers' own exit flushes (atexit runs last in,
+# first out), which may add counts.
+atexit.register(_flush_tallies_at_exit)
 
 
 def _observe_all(histogram, amounts: list[float]) -> None:

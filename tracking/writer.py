@@ -101,8 +101,7 @@ class EventWriter:
 
     # -- request side ---------------------------------------------------------------------
     def enqueue(self, event: Event) -> bool:
-        thread = self._thread
-        if thread is None or self._pid != os.getpid() or not thread.is_alive():
+        if self._thread_missing():
             self._ensure_running()
         q = self._queue
         if len(q) >= self._queue_size:  # may overshoot by a few under races: still bounded
@@ -125,10 +124,13 @@ class EventWriter:
     def ensure_started(self) -> None:
         """The thread running in this process (it also flushes the request path's metric
         counts, whether or not any event ever comes)."""
-        thread = self._thread
-        if not self._stopped and (thread is None or self._pid != os.getpid()
-                                  or not thread.is_alive()):
+        if not self._stopped and self._thread_missing():
             self._ensure_running()
+
+    def _thread_missing(self) -> bool:
+        """No writer thread of this process is alive (none yet, a forked child, or dead)."""
+        thread = self._thread
+        return thread is None or self._pid != os.getpid() or not thread.is_alive()
 
     # -- after a response -----------------------------------------------------------------
     def inline(self, now: float | None = None) -> bool:

@@ -9,8 +9,15 @@ Prometheus multiprocess mode done right:
   deploy/touchpoint.service puts them under /run): every request writes to the mmap'd
   metric files, and on a disk-backed /tmp the kernel writes those pages back to disk all
   the while (gunicorn's own docs say the same of the heartbeat: worker_tmp_dir).
+
+And the garbage collector: each worker builds the app (no preload_app), and its 120,000-odd
+thousands of start-up objects (modules, the URL map, templates, SQLAlchemy's tables) would
+otherwise be traversed by every full collection, a ~90 ms pause for the request it lands
+in. post_worker_init freezes them (gc.freeze, as Instagram's Python servers do); full
+collections then only traverse what the worker made since: a few milliseconds.
 """
 
+import gc
 import multiprocessing
 import os
 import shutil
@@ -50,6 +57,16 @@ os.environ["TOUCHPOINT_METRICS_DIR"] = _multiproc_dir
 # Only now, with the directory set: imported here, not lazily in child_exit, which runs in a
 # SIGCHLD handler where a half-done import can be re-entered by the next signal.
 from prometheus_client import multiprocess  # noqa: E402
+
+
+def post_worker_init(worker):
+    # The app is loaded and no request is served yet: start-up garbage goes now, the rest
+    # to the permanent generation (never traversed, never freed: it lives as long as the
+    # worker anyway).
+    gc.collect()
+    gc.freeze()
+    worker.log.info("Worker %s: %d start-up objects frozen out of garbage collection",
+                    worker.pid, gc.get_freeze_count())
 
 
 def child_exit(server, worker):

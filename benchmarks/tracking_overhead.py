@@ -29,7 +29,8 @@ Four measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent
    K = --k-short and --k-long; (Ir_long - Ir_short) / (K_long - K_short) is the cost of one
    request with start-up cancelled. Every thread is counted, the journey writer included
    (it inserts the events and folds them into journeys: that is part of the tracker's cost);
-   the writer is stopped at the end so every queued event is written inside the run. To save
+   the writer is stopped at the end so every queued event is written inside the run, in
+   batches of what a worker wrote per batch in the load phase (--writer-batch). To save
    minutes, imports and create_app() run uninstrumented (--instr-atstart=no, then
    callgrind_control -i on); the K difference cancels what is left of start-up either way.
 
@@ -604,6 +605,27 @@ def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str,
             "batches": int(info["batches"]), "seconds": time.monotonic() - t0}
 
 
+FALLBACK_WRITER_BATCH = 50
+FLUSH_INTERVAL_S = 0.5  # JOURNEY_FLUSH_INTERVAL's default, which the load phase runs with
+
+
+def _batch_of_the_load(load: dict | None, args) -> int:
+    """The events a tracker-on worker wrote per batch under load: after its responses, a
+    batch is due each flush interval, so it holds that interval's share of the worker's
+    events (requests/s x events per request / workers x 0.5 s; a product page is one
+    event, a new visitor's two, with its landing). Callgrind counts the writer at that
+    size, not at one picked by hand: its cost per event falls with the batch (a batch's
+    statements and commit are shared by its events)."""
+    try:
+        rps = load["totals"]["on"]["rps"]
+    except (KeyError, TypeError):
+        return FALLBACK_WRITER_BATCH
+    every = args.new_visitor_every
+    events = 2 if every == 1 else 1 + (1 / every if every > 0 else 0)
+    batch = round(rps * events / args.workers * FLUSH_INTERVAL_S)
+    return max(5, min(batch, 500))
+
+
 def callgrind_phase(args, cookies: list[str], tmp: str) -> dict:
     """Each variant at K short and long, once per --hash-seeds value.
 
@@ -865,9 +887,11 @@ def main() -> int:
                     default="wrk" if shutil.which("wrk") else "python")
     ap.add_argument("--k-short", type=int, default=20)
     ap.add_argument("--k-long", type=int, default=220)
-    ap.add_argument("--writer-batch", type=int, default=50,
-                    help="events per writer batch under callgrind (~0.5 s of one worker's "
-                         "events at the measured rate; the default JOURNEY_FLUSH_INTERVAL)")
+    ap.add_argument("--writer-batch", type=int, default=0,
+                    help="events per writer batch under callgrind. 0 (the default): what one "
+                         "gunicorn worker wrote per batch in this run's load phase (a "
+                         "JOURNEY_FLUSH_INTERVAL, 0.5 s, of its events at the rate measured), "
+                         f"or {FALLBACK_WRITER_BATCH} with --skip-load")
     ap.add_argument("--instrument-startup", action="store_true",
                     help="instrument the whole run (slower); by default callgrind is switched "
                          "on by callgrind_control once create_app() has returned")
@@ -947,6 +971,8 @@ def main() -> int:
             result["cpu_in_process"] = {"requests": args.inproc_requests,
                                         "rounds": args.inproc_rounds, **summary}
         if not args.skip_callgrind:
+            if args.writer_batch <= 0:
+                args.writer_batch = _batch_of_the_load(result.get("load"), args)
             cookies = mint_cookies(args.db, visitors)
             text, summary = callgrind_report(callgrind_phase(args, cookies, tmp), args)
             texts.append(text)

@@ -606,7 +606,6 @@ def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str,
 
 
 FALLBACK_WRITER_BATCH = 50
-FLUSH_INTERVAL_S = 0.5  # JOURNEY_FLUSH_INTERVAL's default, which the load phase runs with
 
 
 def _batch_of_the_load(load: dict | None, args) -> int:
@@ -620,9 +619,12 @@ def _batch_of_the_load(load: dict | None, args) -> int:
         rps = load["totals"]["on"]["rps"]
     except (KeyError, TypeError):
         return FALLBACK_WRITER_BATCH
+    from tracking.config import BY_NAME  # noqa: PLC0415 (after sys.path)
+
+    flush_interval = BY_NAME["JOURNEY_FLUSH_INTERVAL"].default  # the load phase runs with it
     every = args.new_visitor_every
-    events = 2 if every == 1 else 1 + (1 / every if every > 0 else 0)
-    batch = round(rps * events / args.workers * FLUSH_INTERVAL_S)
+    events = 1 + (1 / every if every > 0 else 0)
+    batch = round(rps * events / args.workers * flush_interval)
     return max(5, min(batch, 500))
 
 

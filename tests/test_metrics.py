@@ -143,11 +143,11 @@ def test_gunicorn_two_workers_multiprocess_metrics(gunicorn, shop_db):
     assert value(text, "journey_touchpoints_total", touchpoint="add_to_cart") == 12
     assert value(text, "journey_stage_entered_total", stage="cart") == 12
     assert value(text, "tracking_events_written_total") == 24  # landing + add_to_cart each
-    pids = {p.name.split("_")[-1] for p in server.multiproc.glob("*.db")}
+    pids = {p.stem.split("_")[-1] for p in server.multiproc.glob("*.db")}
     assert len(pids) >= 2, "both workers served and wrote their own files"
     # Each worker froze the app it built out of the garbage collector's full collections.
     frozen = re.findall(r"Worker (\d+): (\d+) start-up objects frozen", server.log_text())
-    assert {pid for pid, _ in frozen} >= {p.split(".")[0] for p in pids}, server.log_text()
+    assert {pid for pid, _ in frozen} >= pids, server.log_text()
     assert all(int(n) > 50_000 for _, n in frozen), frozen
     result = promtool("check", "metrics", stdin=text)
     assert result.returncode == 0, result.stdout + result.stderr

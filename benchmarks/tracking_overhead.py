@@ -790,6 +790,8 @@ def profile_phase(args, visitors: int, tmp: str) -> dict:
         log("py-spy is missing (make bench-deps): no profile")
         return {}
     out = {}
+    if args.profile_out:
+        os.makedirs(args.profile_out, exist_ok=True)
     for variant in [v for v in args.variants if v != "off"]:
         log(f"profiling {LABEL[variant]} for {args.profile_seconds:g} s")
         server = start_server(variant, args, visitors, tmp)
@@ -805,8 +807,11 @@ def profile_phase(args, visitors: int, tmp: str) -> dict:
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
             time.sleep(1.0)  # attached before the load begins
             drive_slice(server, args.profile_seconds, args)
-            for _path, proc in spies:
+            for path, proc in spies:
                 proc.wait(args.profile_seconds + 60)
+                if not os.path.exists(path):
+                    raise RuntimeError(f"py-spy wrote no profile to {path} (exit status "
+                                       f"{proc.returncode}; ptrace allowed here?)")
             out[variant] = _attribute([path for path, _ in spies],
                                       OWN_CODE.get(variant, "tracking/"))
         finally:

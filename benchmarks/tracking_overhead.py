@@ -33,6 +33,10 @@ Four measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent
    batches of what a worker wrote per batch in the load phase (--writer-batch). To save
    minutes, imports and create_app() run uninstrumented (--instr-atstart=no, then
    callgrind_control -i on); the K difference cancels what is left of start-up either way.
+   --cache-sim BYTES has callgrind simulate the caches too (L1 32 KiB, a last level of
+   BYTES): L1 and last-level misses per request and cachegrind's estimated cycles, to tell
+   whether the tracker's code and data push the store's out of the caches (they would miss
+   more than its instructions say).
 
 3. CPU in-process, writer live: the callgrind driver at full speed, one process per variant
    and round (--inproc-rounds, rotated), --inproc-requests after --inproc-warmup, with the
@@ -304,6 +308,19 @@ def drive_slice(server: dict, seconds: float, args) -> dict:
     return res
 
 
+def _settle_for(args) -> float:
+    """--settle, or longer if a variant's writer would still hold events when its next slice
+    (or another variant's) begins: after traffic stops, the writer thread writes what is
+    queued once its oldest event is two flush intervals old, checking once an interval. The
+    same pause for every variant, the longest any of them needs."""
+    from tracking.config import BY_NAME  # noqa: PLC0415 (after sys.path)
+
+    default = BY_NAME["JOURNEY_FLUSH_INTERVAL"].default
+    longest = max((float(TRIED.get(v, {}).get("JOURNEY_FLUSH_INTERVAL", default))
+                   for v in args.variants if v.startswith("on")), default=0.0)
+    return max(args.settle, round(3 * longest + 0.2, 2)) if longest < 60 else args.settle
+
+
 def load_phase(args, visitors: int, tmp: str) -> dict:
     """Every variant's server is up at once (an idle one costs nothing); wrk drives them in
     turn, --duration seconds each, --rounds times, in an order rotated every round. This
@@ -476,7 +493,8 @@ def load_report(load: dict, args) -> tuple[str, dict]:
                    if args.alone else "all variants up at once")
     text = (f"Load: gunicorn, {args.workers} sync workers per variant, {arrangement} "
             f"and driven in turn by {args.loadgen} -t{args.threads} -c{args.connections}, "
-            f"{args.duration:g} s each, {args.rounds} rounds, order "
+            f"{args.duration:g} s each (then {args.settle:g} s for the writers), "
+            f"{args.rounds} rounds, order "
             f"{'fixed' if args.fixed_order else 'rotated each round'}; GET {PRODUCT_PATH}, "
             f"{_visitor_mix(args)}\n\n{runs}\n\n{tot}\n\n{summ}\n"
             "(+x%: the variant needs x% more than tracker off: server time per request from "
@@ -576,8 +594,10 @@ def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str,
     out = os.path.join(work, "callgrind.out")
     if not args.instrument_startup:
         env["BENCH_INSTRUMENT_NOW"] = "1"
+    cache = (["--cache-sim=yes", f"--I1={L1_CACHE}", f"--D1={L1_CACHE}",
+              f"--LL={args.cache_sim},8,64"] if args.cache_sim else [])
     cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--dump-instr=no",
-           "--dump-line=no", f"--callgrind-out-file={out}",
+           *cache, "--dump-line=no", f"--callgrind-out-file={out}",
            f"--instr-atstart={'yes' if args.instrument_startup else 'no'}", PYTHON,
            str(BENCH_DIR / "_callgrind_requests.py"), variant, str(k)]
     t0 = time.monotonic()
@@ -586,14 +606,20 @@ def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str,
     if proc.returncode != 0:
         raise RuntimeError(f"callgrind {variant} K={k} failed:\n{proc.stdout[-2000:]}\n"
                            f"{proc.stderr[-3000:]}")
-    threads = {}
+    threads, counts = {}, {}
     for path in sorted(glob.glob(out + "*")):
         m = re.search(r"-(\d+)$", path)
         tid = int(m.group(1)) if m else 1
+        names = ["Ir"]
         with open(path) as f:
             for line in f:
-                if line.startswith(("totals:", "summary:")):
-                    threads[tid] = int(line.split()[1])
+                if line.startswith("events:"):
+                    names = line.split()[1:]
+                elif line.startswith(("totals:", "summary:")):
+                    values = [int(x) for x in line.split()[1:]]
+                    threads[tid] = values[0]
+                    for name, value in zip(names, values, strict=True):  # all threads
+                        counts[name] = counts.get(name, 0) + value
                     break
     driver = next(ln for ln in proc.stdout.splitlines() if ln.startswith("CALLGRIND_DRIVER"))
     info = dict(kv.split("=") for kv in driver.split()[1:])
@@ -601,11 +627,16 @@ def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str,
     main_ir = threads.get(1, 0)
     return {"variant": variant, "k": k, "seed": seed, "ir_total": sum(threads.values()),
             "ir_main": main_ir, "ir_other_threads": sum(threads.values()) - main_ir,
-            "threads": len(threads), "events": int(info["events"]),
+            "threads": len(threads), "counts": counts, "events": int(info["events"]),
             "batches": int(info["batches"]), "seconds": time.monotonic() - t0}
 
 
 FALLBACK_WRITER_BATCH = 50
+L1_CACHE = "32768,8,64"  # --cache-sim: 32 KiB, 8-way, 64-byte lines, as on this EPYC
+# cachegrind's rough cycle estimate: an L1 miss costs ~10 instructions' time, a last-level
+# miss ~100 (its documentation's own weights; a model, not this CPU's timings)
+L1_MISSES = ("I1mr", "D1mr", "D1mw")
+LL_MISSES = ("ILmr", "DLmr", "DLmw")
 
 
 def _batch_of_the_load(load: dict | None, args) -> int:
@@ -724,8 +755,46 @@ def callgrind_report(cg: dict, args) -> tuple[str, dict]:
                      "writer thread", "overhead vs off", "range (min…max over seeds)",
                      "events/request"], rows)
             + "\n\nRaw totals:\n\n" + raw)
+    if args.cache_sim:
+        cache_text = _cache_report(runs, args, per)
+        text += "\n\n" + cache_text
     return text, {v: {k: (round(x, 3) if isinstance(x, float) else x) for k, x in p.items()}
                   for v, p in per.items()}
+
+
+def _cache_report(runs: dict, args, per: dict) -> str:
+    """--cache-sim: cache misses and cachegrind's estimated cycles per request (the same K
+    difference, seeds averaged), into ``per`` and as a table. A tracker whose code and data
+    pushed the store's out of the caches would miss more than its instructions say."""
+    dk, seeds = args.k_long - args.k_short, args.hash_seeds
+    for v in args.variants:
+        mean = {}
+        for name in ("Ir", *L1_MISSES, *LL_MISSES):
+            mean[name] = sum(runs[(v, args.k_long, s)]["counts"].get(name, 0)
+                             - runs[(v, args.k_short, s)]["counts"].get(name, 0)
+                             for s in seeds) / len(seeds) / dk
+        l1 = sum(mean[n] for n in L1_MISSES)
+        ll = sum(mean[n] for n in LL_MISSES)
+        per[v]["cache"] = {"l1_misses_per_request": l1, "ll_misses_per_request": ll,
+                           "est_cycles_per_request": mean["Ir"] + 10 * l1 + 100 * ll}
+    base = per["off"]["cache"]
+    rows = []
+    for v in args.variants:
+        c = per[v]["cache"]
+        for key in ("l1_misses", "ll_misses", "est_cycles"):
+            c[f"{key}_overhead_pct"] = round((c[f"{key}_per_request"]
+                                              / base[f"{key}_per_request"] - 1) * 100, 2)
+        rows.append([LABEL[v], f"{c['l1_misses_per_request'] / 1e3:.1f}",
+                     "—" if v == "off" else pct(c["l1_misses_overhead_pct"]),
+                     f"{c['ll_misses_per_request'] / 1e3:.1f}",
+                     "—" if v == "off" else pct(c["ll_misses_overhead_pct"]),
+                     f"{c['est_cycles_per_request'] / 1e6:.2f}",
+                     "—" if v == "off" else pct(c["est_cycles_overhead_pct"])])
+    return (f"Simulated caches per request (--cache-sim: L1 {L1_CACHE.split(',')[0]} B "
+            f"instruction and data, last level {args.cache_sim:,} B, 8-way; cycles "
+            "estimated as Ir + 10 x L1 misses + 100 x last-level misses):\n\n"
+            + table(["variant", "k L1 misses", "vs off", "k LL misses", "vs off",
+                     "M est. cycles", "vs off"], rows))
 
 
 # -- CPU in-process, writer live ----------------------------------------------------------
@@ -883,8 +952,9 @@ def main() -> int:
                     help="seconds each variant is driven per round")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds per variant, unmeasured")
     ap.add_argument("--settle", type=float, default=0.8,
-                    help="seconds after each slice for the writer to write what it queued "
-                         "(more than JOURNEY_FLUSH_INTERVAL)")
+                    help="seconds after each slice for the writer to write what it queued; "
+                         "at least 3 x the longest JOURNEY_FLUSH_INTERVAL of the variants + "
+                         "0.2 s (the writer thread's turn)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="wrk threads")
     ap.add_argument("--connections", type=int, default=4)
@@ -902,6 +972,10 @@ def main() -> int:
     ap.add_argument("--instrument-startup", action="store_true",
                     help="instrument the whole run (slower); by default callgrind is switched "
                          "on by callgrind_control once create_app() has returned")
+    ap.add_argument("--cache-sim", type=int, default=0, metavar="BYTES",
+                    help="callgrind also simulates the caches (L1 32 KiB; last level BYTES, "
+                         "e.g. 524288, one core's L2 here): misses and estimated cycles per "
+                         "request; about 4x slower (0: off)")
     ap.add_argument("--callgrind-jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--hash-seeds", default="0,1,2,3",
                     type=lambda text: [int(x) for x in text.split(",") if x.strip()],
@@ -947,6 +1021,7 @@ def main() -> int:
     if "off" not in args.variants or any(v not in VARIANTS for v in args.variants):
         ap.error(f"--variants: a subset of {','.join(VARIANTS)} that includes off")
     args.variants += list(TRIED)
+    args.settle = _settle_for(args)
     if args.k_long <= args.k_short:
         ap.error("--k-long must be larger than --k-short")
     if not args.skip_callgrind and not shutil.which("valgrind"):

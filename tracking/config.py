@@ -86,7 +86,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOURNEY_FLUSH_INTERVAL", 0.5, _float,
             "Seconds the writer waits to fill a batch before writing what it has; also "
             "the most the request counters and latency reach another worker's /metrics "
-            "late (they are added in batches)."),
+            "late (they are added in batches). Longer: cheaper writing, rarer but longer "
+            "pauses after a response (2 measured ~3-5 points less CPU per request, a "
+            "longer p99.9)."),
     Setting("JOURNEY_WRITE_AFTER_RESPONSE", True, _bool,
             "Write a due batch on the request's own thread once its response is sent (the "
             "writer thread then writes only what requests leave). Off: the writer thread "

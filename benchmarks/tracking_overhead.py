@@ -308,16 +308,22 @@ def drive_slice(server: dict, seconds: float, args) -> dict:
     return res
 
 
+def _flush_interval(variant: str) -> float:
+    """The JOURNEY_FLUSH_INTERVAL a tracker-on variant runs with: its --try setting, or the
+    tracker's default."""
+    from tracking.config import BY_NAME  # noqa: PLC0415 (after sys.path)
+
+    return float(TRIED.get(variant, {}).get("JOURNEY_FLUSH_INTERVAL",
+                                            BY_NAME["JOURNEY_FLUSH_INTERVAL"].default))
+
+
 def _settle_for(args) -> float:
     """--settle, or longer if a variant's writer would still hold events when its next slice
     (or another variant's) begins: after traffic stops, the writer thread writes what is
     queued once its oldest event is two flush intervals old, checking once an interval. The
     same pause for every variant, the longest any of them needs."""
-    from tracking.config import BY_NAME  # noqa: PLC0415 (after sys.path)
-
-    default = BY_NAME["JOURNEY_FLUSH_INTERVAL"].default
-    longest = max((float(TRIED.get(v, {}).get("JOURNEY_FLUSH_INTERVAL", default))
-                   for v in args.variants if v.startswith("on")), default=0.0)
+    longest = max((_flush_interval(v) for v in args.variants if v.startswith("on")),
+                  default=0.0)
     return max(args.settle, round(3 * longest + 0.2, 2)) if longest < 60 else args.settle
 
 
@@ -633,10 +639,11 @@ def callgrind_once(variant: str, k: int, args, cookies: list[str], tmp: str,
 
 FALLBACK_WRITER_BATCH = 50
 L1_CACHE = "32768,8,64"  # --cache-sim: 32 KiB, 8-way, 64-byte lines, as on this EPYC
-# cachegrind's rough cycle estimate: an L1 miss costs ~10 instructions' time, a last-level
-# miss ~100 (its documentation's own weights; a model, not this CPU's timings)
 L1_MISSES = ("I1mr", "D1mr", "D1mw")
 LL_MISSES = ("ILmr", "DLmr", "DLmw")
+# cachegrind's rough cycle estimate: an L1 miss costs ~10 instructions' time, a last-level
+# miss ~100 (its documentation's own weights; a model, not this CPU's timings)
+L1_MISS_CYCLES, LL_MISS_CYCLES = 10, 100
 
 
 def _batch_of_the_load(load: dict | None, args) -> int:
@@ -650,9 +657,7 @@ def _batch_of_the_load(load: dict | None, args) -> int:
         rps = load["totals"]["on"]["rps"]
     except (KeyError, TypeError):
         return FALLBACK_WRITER_BATCH
-    from tracking.config import BY_NAME  # noqa: PLC0415 (after sys.path)
-
-    flush_interval = BY_NAME["JOURNEY_FLUSH_INTERVAL"].default  # the load phase runs with it
+    flush_interval = _flush_interval("on")  # what the load phase's "on" ran with
     every = args.new_visitor_every
     events = 1 + (1 / every if every > 0 else 0)
     batch = round(rps * events / args.workers * flush_interval)
@@ -776,7 +781,8 @@ def _cache_report(runs: dict, args, per: dict) -> str:
         l1 = sum(mean[n] for n in L1_MISSES)
         ll = sum(mean[n] for n in LL_MISSES)
         per[v]["cache"] = {"l1_misses_per_request": l1, "ll_misses_per_request": ll,
-                           "est_cycles_per_request": mean["Ir"] + 10 * l1 + 100 * ll}
+                           "est_cycles_per_request": mean["Ir"] + L1_MISS_CYCLES * l1
+                                                     + LL_MISS_CYCLES * ll}
     base = per["off"]["cache"]
     rows = []
     for v in args.variants:
@@ -792,7 +798,8 @@ def _cache_report(runs: dict, args, per: dict) -> str:
                      "—" if v == "off" else pct(c["est_cycles_overhead_pct"])])
     return (f"Simulated caches per request (--cache-sim: L1 {L1_CACHE.split(',')[0]} B "
             f"instruction and data, last level {args.cache_sim:,} B, 8-way; cycles "
-            "estimated as Ir + 10 x L1 misses + 100 x last-level misses):\n\n"
+            f"estimated as Ir + {L1_MISS_CYCLES} x L1 misses + {LL_MISS_CYCLES} x "
+            "last-level misses):\n\n"
             + table(["variant", "k L1 misses", "vs off", "k LL misses", "vs off",
                      "M est. cycles", "vs off"], rows))
 

@@ -40,10 +40,11 @@ Four measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent
 
 3. CPU in-process, writer live: the callgrind driver at full speed, one process per variant
    and round (--inproc-rounds, rotated), --inproc-requests after --inproc-warmup, with the
-   tracker's default batching (every 0.5 s of wall time). CPU of every thread per request,
-   the final flush included. Callgrind runs threads one at a time, so it cannot see what a
-   writer thread costs when it really runs beside a busy request thread (GIL hand-offs,
-   caches refilled after each switch); this can, without the drift of the load phase.
+   tracker's default batching (every JOURNEY_FLUSH_INTERVAL of wall time). CPU of every
+   thread per request, the final flush included. Callgrind runs threads one at a time, so it
+   cannot see what a writer thread costs when it really runs beside a busy request thread
+   (GIL hand-offs, caches refilled after each switch); this can, without the drift of the
+   load phase.
 
 4. Where the workers' CPU goes: each variant's gunicorn alone under wrk for
    --profile-seconds, py-spy sampling its workers; the share of busy samples whose stack
@@ -649,7 +650,7 @@ L1_MISS_CYCLES, LL_MISS_CYCLES = 10, 100
 def _batch_of_the_load(load: dict | None, args) -> int:
     """The events a tracker-on worker wrote per batch under load: after its responses, a
     batch is due each flush interval, so it holds that interval's share of the worker's
-    events (requests/s x events per request / workers x 0.5 s; a product page is one
+    events (requests/s x events per request / workers x the interval; a product page is one
     event, a new visitor's two, with its landing). Callgrind counts the writer at that
     size, not at one picked by hand: its cost per event falls with the batch (a batch's
     statements and commit are shared by its events)."""
@@ -807,8 +808,8 @@ def _cache_report(runs: dict, args, per: dict) -> str:
 # -- CPU in-process, writer live ----------------------------------------------------------
 def inproc_once(variant: str, args, cookies: list[str], tmp: str) -> dict:
     """The callgrind driver at full speed with the tracker's own settings (batches every
-    0.5 s of wall time, the writer thread running for real beside the requests): CPU of
-    every thread per request, final flush included, after --inproc-warmup requests."""
+    flush interval of wall time, the writer thread running for real beside the requests):
+    CPU of every thread per request, final flush included, after --inproc-warmup requests."""
     work = tempfile.mkdtemp(prefix=f"cpu-{variant}-", dir=tmp)
     db = fresh_db_copy(args.db, work, "db.sqlite")
     migrate_elsewhere(db, tried(variant, db))
@@ -974,7 +975,8 @@ def main() -> int:
     ap.add_argument("--writer-batch", type=int, default=0,
                     help="events per writer batch under callgrind. 0 (the default): what one "
                          "gunicorn worker wrote per batch in this run's load phase (a "
-                         "JOURNEY_FLUSH_INTERVAL, 0.5 s, of its events at the rate measured), "
+                         f"JOURNEY_FLUSH_INTERVAL, {_flush_interval('on'):g} "
+                         "s, of its events at the rate measured), "
                          f"or {FALLBACK_WRITER_BATCH} with --skip-load")
     ap.add_argument("--instrument-startup", action="store_true",
                     help="instrument the whole run (slower); by default callgrind is switched "

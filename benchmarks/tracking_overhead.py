@@ -975,8 +975,8 @@ def main() -> int:
     ap.add_argument("--writer-batch", type=int, default=0,
                     help="events per writer batch under callgrind. 0 (the default): what one "
                          "gunicorn worker wrote per batch in this run's load phase (a "
-                         f"JOURNEY_FLUSH_INTERVAL, {_flush_interval('on'):g} "
-                         "s, of its events at the rate measured), "
+                         f"JOURNEY_FLUSH_INTERVAL, {_flush_interval('on'):g} s, of its "
+                         "events at the rate measured), "
                          f"or {FALLBACK_WRITER_BATCH} with --skip-load")
     ap.add_argument("--instrument-startup", action="store_true",
                     help="instrument the whole run (slower); by default callgrind is switched "

@@ -115,7 +115,7 @@ class Tally:
     file — four of those were 20 µs a request under load. The queue is bounded: past
     ``limit`` the request that finds it full flushes it."""
 
-    def __init__(self, interval: float = 1.0, limit: int = 50_000,
+    def __init__(self, interval: float, limit: int = 50_000,
                  on_first: Callable[[], object] | None = None):
         self._interval = interval
         self._limit = limit

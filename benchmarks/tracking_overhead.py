@@ -309,13 +309,15 @@ def drive_slice(server: dict, seconds: float, args) -> dict:
     return res
 
 
-def _flush_interval(variant: str) -> float:
-    """The JOURNEY_FLUSH_INTERVAL a tracker-on variant runs with: its --try setting, or the
-    tracker's default."""
+def _setting(variant: str, name: str) -> str:
+    """A setting a tracker-on variant runs with: its --try value, or the tracker's default."""
     from tracking.config import BY_NAME  # noqa: PLC0415 (after sys.path)
 
-    return float(TRIED.get(variant, {}).get("JOURNEY_FLUSH_INTERVAL",
-                                            BY_NAME["JOURNEY_FLUSH_INTERVAL"].default))
+    return TRIED.get(variant, {}).get(name, BY_NAME[name].default)
+
+
+def _flush_interval(variant: str) -> float:
+    return float(_setting(variant, "JOURNEY_FLUSH_INTERVAL"))
 
 
 def _settle_for(args) -> float:
@@ -649,11 +651,12 @@ L1_MISS_CYCLES, LL_MISS_CYCLES = 10, 100
 
 def _batch_of_the_load(load: dict | None, args) -> int:
     """The events a tracker-on worker wrote per batch under load: after its responses, a
-    batch is due each flush interval, so it holds that interval's share of the worker's
-    events (requests/s x events per request / workers x the interval; a product page is one
-    event, a new visitor's two, with its landing). Callgrind counts the writer at that
-    size, not at one picked by hand: its cost per event falls with the batch (a batch's
-    statements and commit are shared by its events)."""
+    batch is due each flush interval or once JOURNEY_BATCH_SIZE events wait, so it holds
+    that interval's share of the worker's events (requests/s x events per request / workers
+    x the interval; a product page is one event, a new visitor's two, with its landing), at
+    most a batch. Callgrind counts the writer at that size, not at one picked by hand: its
+    cost per event falls with the batch (a batch's statements and commit are shared by its
+    events)."""
     try:
         rps = load["totals"]["on"]["rps"]
     except (KeyError, TypeError):
@@ -662,7 +665,7 @@ def _batch_of_the_load(load: dict | None, args) -> int:
     every = args.new_visitor_every
     events = 1 + (1 / every if every > 0 else 0)
     batch = round(rps * events / args.workers * flush_interval)
-    return max(5, min(batch, 500))
+    return max(5, min(batch, int(_setting("on", "JOURNEY_BATCH_SIZE"))))
 
 
 def callgrind_phase(args, cookies: list[str], tmp: str) -> dict:
@@ -976,7 +979,8 @@ def main() -> int:
                     help="events per writer batch under callgrind. 0 (the default): what one "
                          "gunicorn worker wrote per batch in this run's load phase (a "
                          f"JOURNEY_FLUSH_INTERVAL, {_flush_interval('on'):g} s, of its "
-                         "events at the rate measured), "
+                         "events at the rate measured, at most a JOURNEY_BATCH_SIZE, "
+                         f"{_setting('on', 'JOURNEY_BATCH_SIZE')}), "
                          f"or {FALLBACK_WRITER_BATCH} with --skip-load")
     ap.add_argument("--instrument-startup", action="store_true",
                     help="instrument the whole run (slower); by default callgrind is switched "

@@ -82,7 +82,10 @@ SETTINGS: tuple[Setting, ...] = (
             "timeout, at most 30."),
     Setting("JOURNEY_QUEUE_SIZE", 10_000, _int,
             "Events the in-process queue holds before it overflows (bounded memory)."),
-    Setting("JOURNEY_BATCH_SIZE", 500, _int, "Events the writer inserts per transaction."),
+    Setting("JOURNEY_BATCH_SIZE", 50, _int,
+            "Most events the writer inserts per transaction, and so the most a request "
+            "thread writes after its response: a bigger batch costs less per event and "
+            "holds that worker's next request longer."),
     Setting("JOURNEY_FLUSH_INTERVAL", 1.0, _float,
             "Seconds the writer waits to fill a batch before writing what it has; also "
             "the most the request counters and latency reach another worker's /metrics "

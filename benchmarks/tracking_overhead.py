@@ -309,7 +309,7 @@ def drive_slice(server: dict, seconds: float, args) -> dict:
     return res
 
 
-def _setting(variant: str, name: str) -> str:
+def _setting(variant: str, name: str) -> str | int | float:
     """A setting a tracker-on variant runs with: its --try value, or the tracker's default."""
     from tracking.config import BY_NAME  # noqa: PLC0415 (after sys.path)
 
@@ -318,6 +318,10 @@ def _setting(variant: str, name: str) -> str:
 
 def _flush_interval(variant: str) -> float:
     return float(_setting(variant, "JOURNEY_FLUSH_INTERVAL"))
+
+
+def _batch_size(variant: str) -> int:
+    return int(_setting(variant, "JOURNEY_BATCH_SIZE"))
 
 
 def _settle_for(args) -> float:
@@ -660,12 +664,12 @@ def _batch_of_the_load(load: dict | None, args) -> int:
     try:
         rps = load["totals"]["on"]["rps"]
     except (KeyError, TypeError):
-        return FALLBACK_WRITER_BATCH
+        return min(FALLBACK_WRITER_BATCH, _batch_size("on"))
     flush_interval = _flush_interval("on")  # what the load phase's "on" ran with
     every = args.new_visitor_every
     events = 1 + (1 / every if every > 0 else 0)
     batch = round(rps * events / args.workers * flush_interval)
-    return max(5, min(batch, int(_setting("on", "JOURNEY_BATCH_SIZE"))))
+    return max(5, min(batch, _batch_size("on")))
 
 
 def callgrind_phase(args, cookies: list[str], tmp: str) -> dict:
@@ -980,8 +984,8 @@ def main() -> int:
                          "gunicorn worker wrote per batch in this run's load phase (a "
                          f"JOURNEY_FLUSH_INTERVAL, {_flush_interval('on'):g} s, of its "
                          "events at the rate measured, at most a JOURNEY_BATCH_SIZE, "
-                         f"{_setting('on', 'JOURNEY_BATCH_SIZE')}), "
-                         f"or {FALLBACK_WRITER_BATCH} with --skip-load")
+                         f"{_batch_size('on')}), "
+                         f"or {min(FALLBACK_WRITER_BATCH, _batch_size('on'))} with --skip-load")
     ap.add_argument("--instrument-startup", action="store_true",
                     help="instrument the whole run (slower); by default callgrind is switched "
                          "on by callgrind_control once create_app() has returned")

@@ -35,3 +35,10 @@ class Event:
     #: Set when the event is to be stored: it names a journey, or an order or visitor the
     #: writer resolves to one. False for opted-out visitors and bots (aggregate metrics only).
     stored: bool = False
+    #: Set by the request path when the visitor's cookie says this event can change only the
+    #: journey's counts and times: the same journey as on arrival, a stage it had already
+    #: reached, the customer it already had, no order, not a landing or a purchase. Another
+    #: event of the journey (earlier, stored) entered those stages and set that customer, so
+    #: the writer adds this one to the row without reading it (store.write_batch, SQLite).
+    #: Not spooled: a replayed event is folded the long way, which is always right.
+    routine: bool = False

@@ -31,7 +31,6 @@ from .touchpoints import (
     CATALOGUE,
     EXITS,
     POST_PURCHASE,
-    SHOPPING_STAGES,
     Stage,
     Touchpoint,
 )
@@ -56,6 +55,16 @@ EXTENSION_KEY = "journey"
 # another thread) shares the request object but is not the shopper's request, and must see
 # no journey of its own, as it saw an empty ``g`` before.
 _REQUEST_ATTR = "_tp_journey"
+
+
+try:  # the context variable behind flask.request_ctx: one C call, three times a request
+    from flask.globals import _cv_request
+
+    def _current_request_context():
+        return _cv_request.get(None)
+except ImportError:  # a Flask that names it otherwise: the public, slower way
+    def _current_request_context():
+        return request_ctx._get_current_object() if has_request_context() else None
 
 
 class TrackingError(ValueError):
@@ -553,9 +562,7 @@ class JourneyTracker:
     # -- internals ------------------------------------------------------------------------
     @staticmethod
     def _request_journey() -> RequestJourney | None:
-        if not has_request_context():
-            return None
-        return getattr(request_ctx._get_current_object(), _REQUEST_ATTR, None)
+        return getattr(_current_request_context(), _REQUEST_ATTR, None)
 
     def _record(self, state: _AppState, tp: Touchpoint, props: dict, *, journey_id, order_ref,
                 customer_id, visitor_id, at) -> Event:
@@ -563,7 +570,7 @@ class JourneyTracker:
         self._count_aggregates(state, tp, props)
         ctx = self._request_journey()
         event = Event(event_id=new_event_id(), touchpoint=tp.name,
-                      stage=tp.stage.label if tp.stage else None,
+                      stage=tp.stage_label,
                       occurred_at=_to_datetime(now), props=props,
                       order_ref=None if order_ref is None else str(order_ref),
                       customer_id=None if customer_id is None else str(customer_id),
@@ -614,6 +621,15 @@ class JourneyTracker:
             event.context = self._landing_context()
             if current.p is not None:
                 event.context["previous_started_at"] = _to_datetime(current.p)
+        else:
+            # The journey the cookie named on arrival, at a stage it had reached, with the
+            # customer it had: the events that got it there entered the stages and set the
+            # customer, so this one only adds to its counts (Event.routine).
+            issued = ctx.issued
+            event.routine = (issued is not None and issued[1] == current.j
+                             and tp.rank <= issued[3]
+                             and event.customer_id == issued[5] and event.order_ref is None
+                             and tp.name not in _NEVER_ROUTINE)
         self._advance(ctx, tp, now)
 
     def _landing_props(self) -> dict:
@@ -646,8 +662,8 @@ class JourneyTracker:
         if ctx.state is None:
             return
         ctx.state.ts = max(ctx.state.ts, now)
-        if tp.stage is not None and int(tp.stage) > ctx.state.r:
-            ctx.state.r = int(tp.stage)
+        if tp.rank > ctx.state.r:
+            ctx.state.r = tp.rank
         ctx.dirty = True
 
     def _journey_ended(self, state: _AppState, current: VisitorState, tp: Touchpoint | None,
@@ -660,11 +676,11 @@ class JourneyTracker:
         if rank in ABANDONABLE:
             if idle > state.abandon_after:
                 return True
-            shopping = tp is not None and tp.stage in SHOPPING_STAGES
+            shopping = tp is not None and tp.shopping
             # Paid by webhook in another process while the shopper kept browsing?
             return bool(rank == Stage.PAYMENT and shopping and state.is_purchased(current.j))
         # Purchased: delivery and review carry the order's journey; shopping starts anew.
-        return idle > state.session_timeout or (tp is not None and tp.stage in SHOPPING_STAGES)
+        return idle > state.session_timeout or (tp is not None and tp.shopping)
 
     @staticmethod
     def _count_aggregates(state: _AppState, tp: Touchpoint, props: dict) -> None:
@@ -703,7 +719,7 @@ class JourneyTracker:
 
     def _before_request(self, state: _AppState) -> None:
         ctx = RequestJourney(started=time.perf_counter())
-        setattr(request_ctx._get_current_object(), _REQUEST_ATTR, ctx)
+        setattr(_current_request_context(), _REQUEST_ATTR, ctx)
         req = request._get_current_object()
         if self._is_exempt(state, req):
             ctx.exempt = True
@@ -793,3 +809,6 @@ class JourneyTracker:
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# What the writer always folds with the journey's row in hand: a purchase changes its status
+# and value (and recovers earlier carts); a landing (excluded above) sets its source.
+_NEVER_ROUTINE = frozenset({"purchase"})

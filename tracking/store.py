@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    DateTime,
     and_,
     bindparam,
     case,
@@ -71,6 +72,30 @@ class _Statements:
             .returning(journey_events.c.event_id)
         )
         self.insert_journeys = insert(journeys).on_conflict_do_nothing(index_elements=["id"])
+        # SQLite lets one writer at a time in: from a batch's first statement to its commit
+        # this connection holds the database's write lock, so a journey read missing is
+        # still missing when it is inserted, and no other writer's batch interleaves. Two
+        # shortcuts rely on that (PostgreSQL, with row locks, folds every journey the long
+        # way): a new journey's row is known without reading it back, and a journey whose
+        # batch holds only routine events (Event.routine) is updated without being read.
+        self.one_writer = dialect.name == "sqlite"
+        self.count_in = _Bulk(
+            # Not started_at: a routine event's journey_started_at is the cookie's journey
+            # start, which its row was made with, and an indexed column in SET costs every
+            # row its index entries.
+            update(journeys).where(c.id == bindparam("j_id")).values(
+                events=c.events + bindparam("n", type_=c.events.type),
+                sessions=c.sessions + bindparam("s", type_=c.sessions.type),
+                # SET reads the row as it was: the latest touchpoint wins, as in _merge
+                last_touchpoint=case((bindparam("at", type_=c.last_seen_at.type)
+                                      >= c.last_seen_at, bindparam("tp")),
+                                     else_=c.last_touchpoint),
+                last_seen_at=func.max(c.last_seen_at, bindparam("at", type_=c.last_seen_at.type)),
+            ), dialect, None)
+        self.existing = select(c.id).where(c.id.in_(bindparam("ids", expanding=True)))
+        # A plain INSERT: with the write lock held it cannot conflict, and if it ever did,
+        # the IntegrityError has the batch written again, reading the row (_AppState._write).
+        self.insert_whole_journeys = _Bulk(journeys.insert(), dialect, _JOURNEY_KEYS)
         # Only what the fold reads (_merge, write_batch): a third of the row's columns, and
         # none of the wide text ones (landing page, campaign, ...).
         read = select(*(c[name] for name in _FOLD_READS)).where(
@@ -86,6 +111,23 @@ class _Statements:
                   "unit_value": case((upsert.excluded.unit_value > 0,
                                       upsert.excluded.unit_value), else_=lines.unit_value)},
         )
+
+    def read(self, conn: Connection, ids: list[str]) -> dict[str, dict]:
+        """The fold's columns of these journeys, by id. On SQLite, the SQL for this many
+        ids, run by the driver and its datetimes parsed here: SQLAlchemy's cache key for
+        the select and its per-column result processing were most of a small batch's read."""
+        if not self.one_writer:
+            return {row["id"]: row for row in
+                    conn.execute(self.read_journeys, {"ids": ids}).mappings()}
+        parse, times = datetime.fromisoformat, _FOLD_TIMES
+        found = {}
+        for values in conn.exec_driver_sql(_read_sql(len(ids)), tuple(ids)):
+            row = dict(zip(_FOLD_READS, values, strict=True))
+            for name in times:
+                if row[name] is not None:
+                    row[name] = parse(row[name])
+            found[row["id"]] = row
+        return found
 
     @functools.lru_cache(maxsize=8)  # noqa: B019 - two instances, kept for the process
     def recover_earlier(self, by_visitor: bool, by_customer: bool):
@@ -122,6 +164,21 @@ class _Statements:
 _FOLD_READS = ("id", "visitor_id", "customer_id", "order_ref", "stage_rank", "status",
                "started_at", "last_seen_at", "sessions", "events",
                *(f"entered_{s.label}_at" for s in STAGES))
+_FOLD_TIMES = tuple(name for name in _FOLD_READS
+                    if isinstance(journeys.c[name].type, DateTime))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_sql(count: int) -> str:
+    """SQLite: the fold's read of ``count`` journeys (a batch has at most
+    JOURNEY_BATCH_SIZE; the cache keeps the 64 latest sizes)."""
+    return (f"SELECT {', '.join(_FOLD_READS)} FROM {journeys.name} "
+            f"WHERE id IN ({', '.join('?' * count)})")
+
+
+_NEW_ROW = dict.fromkeys(_FOLD_READS)  # what a new journey's row holds besides _new_journey
+_JOURNEY_KEYS = tuple(journeys.c.keys())
+_NO_VALUES = dict.fromkeys(_JOURNEY_KEYS)
 _EVENT_KEYS = ("event_id", "journey_id", "visitor_id", "session_id", "customer_id", "order_ref",
                "touchpoint", "stage", "occurred_at", "props", "product_id")
 
@@ -137,12 +194,13 @@ class _Bulk:
         self.names = tuple(compiled.positiontup or ())  # "?" placeholders, in this order
         self.sqlite = dialect.name != "postgresql"
 
-    def rows(self, conn: Connection, rows: list[dict]) -> None:
+    def rows(self, conn: Connection, rows: list[dict]) -> int:
+        """Run for every row; the rows the statement changed."""
         if self.sqlite:
             params = [tuple(_sqlite(row[name]) for name in self.names) for row in rows]
         else:  # psycopg's named %(key)s placeholders; datetimes go as they are
             params = rows
-        conn.exec_driver_sql(self.sql, params)
+        return conn.exec_driver_sql(self.sql, params).rowcount
 
     def tuples(self, conn: Connection, params: list[tuple]) -> None:
         """SQLite: rows already in placeholder order, values already converted."""
@@ -265,18 +323,67 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
     for event in stored:
         by_journey.setdefault(event.journey_id, []).append(event)
     ids = sorted(by_journey)
+    cart: dict[tuple[str, str], list[int]] = {}
     for journey_id in ids:
-        by_journey[journey_id].sort(key=_occurred_at)
-    rows = {row["id"]: row for row in conn.execute(st.read_journeys, {"ids": ids}).mappings()}
+        batch = by_journey[journey_id]
+        batch.sort(key=_occurred_at)
+        _cart_deltas(journey_id, batch, cart)
+    if st.one_writer:
+        routine = [j for j in ids if all(e.routine for e in by_journey[j])]
+        if routine:
+            # Counted in without a read; a journey with no row yet (its first events are in
+            # another worker's queue, or were erased) is folded the long way after all.
+            ids = sorted(set(ids).difference(routine)
+                         | _count_in(conn, st, routine, by_journey))
+            pause()
+    if ids:
+        _fold(conn, st, ids, by_journey, outcome, recovery_window, pause)
+    if cart:
+        conn.execute(st.upsert_cart, [
+            {"journey_id": j, "product_id": p, "quantity": q, "unit_value": v}
+            for (j, p), (q, v) in sorted(cart.items())])
+    return outcome
+
+
+def _count_in(conn: Connection, st: _Statements, journey_ids: list[str],
+              by_journey: dict[str, list[Event]]) -> set[str]:
+    """Routine events added to their journeys' rows in one statement, without reading
+    them: counts, sessions, start and latest touchpoint, merged as _merge merges them.
+    Returns the journeys that had no row (none changed): they are folded the long way."""
+    params = []
+    for journey_id in journey_ids:
+        batch = by_journey[journey_id]
+        last = batch[-1]
+        params.append({
+            "j_id": journey_id, "n": len(batch), "s": sum(1 for e in batch if e.new_session),
+            "at": last.occurred_at, "tp": last.touchpoint})
+    if st.count_in.rows(conn, params) == len(params):
+        return set()
+    found = set(conn.execute(st.existing, {"ids": journey_ids}).scalars())
+    return set(journey_ids) - found
+
+
+def _fold(conn: Connection, st: _Statements, ids: list[str],
+          by_journey: dict[str, list[Event]], outcome: BatchOutcome,
+          recovery_window: timedelta, pause: Callable[[], None]) -> None:
+    """These journeys' rows read (locked on PostgreSQL), merged with their events and
+    written back: stage entries, recoveries, everything a batch can change."""
+    rows = st.read(conn, ids)
     pause()
     missing = [j for j in ids if j not in rows]
+    fresh: set[str] = set()
     if missing:  # new journeys (or a batch that overtook its journey's first one)
-        conn.execute(st.insert_journeys, [_new_journey(j, by_journey[j]) for j in missing])
-        rows.update((row["id"], row) for row in
-                    conn.execute(st.read_journeys, {"ids": missing}).mappings())
+        new = [_new_journey(j, by_journey[j]) for j in missing]
+        if st.one_writer:  # no one else can insert it: merged first, inserted whole below
+            rows.update((row["id"], {**_NEW_ROW, **row}) for row in new)
+            fresh.update(missing)
+        else:  # another writer may have inserted it first (ON CONFLICT DO NOTHING)
+            conn.execute(st.insert_journeys, new)
+            rows.update((row["id"], row) for row in
+                        conn.execute(st.read_journeys, {"ids": missing}).mappings())
 
     updates: dict[tuple[str, ...], list[dict]] = {}
-    cart: dict[tuple[str, str], list[int]] = {}
+    inserts: list[dict] = []
     recoveries = []
     for n, journey_id in enumerate(ids, 1):
         if n % 16 == 0:
@@ -285,11 +392,13 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
         visitor = next((e.visitor_id for e in batch if e.visitor_id), None)
         customer = next((e.customer_id for e in reversed(batch) if e.customer_id), None)
         values = _merge(row, batch, outcome, visitor, customer)
-        columns = tuple(sorted(values))
-        params = {f"v_{k}": v for k, v in values.items()}
-        params["j_id"] = journey_id
-        updates.setdefault(columns, []).append(params)
-        _cart_deltas(journey_id, batch, cart)
+        if journey_id in fresh:
+            inserts.append({**_NO_VALUES, **row, **values})
+        else:
+            columns = tuple(sorted(values))
+            params = {f"v_{k}": v for k, v in values.items()}
+            params["j_id"] = journey_id
+            updates.setdefault(columns, []).append(params)
         purchased_at = row["entered_purchase_at"] or values.get("entered_purchase_at")
         # Earlier carts are recovered when the purchase is written, and again only when the
         # journey learns a visitor or customer it did not have (a cart abandoned after this
@@ -299,16 +408,13 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
             recoveries.append((journey_id, purchased_at, row["visitor_id"] or visitor,
                                customer or row["customer_id"]))
     pause()
+    if inserts:
+        st.insert_whole_journeys.rows(conn, inserts)
     for columns, params in updates.items():
         st.update_journey(columns).rows(conn, params)
-    if cart:
-        conn.execute(st.upsert_cart, [
-            {"journey_id": j, "product_id": p, "quantity": q, "unit_value": v}
-            for (j, p), (q, v) in sorted(cart.items())])
     for journey_id, purchased_at, visitor, customer in recoveries:
         outcome.recovered += _recover_earlier(conn, st, journey_id, purchased_at, visitor,
                                               customer, recovery_window)
-    return outcome
 
 
 def _occurred_at(event: Event) -> datetime:

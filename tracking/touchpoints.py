@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
@@ -64,6 +64,16 @@ class Touchpoint:
     ga4: str
     segment: str
     description: str
+    # Read on every event: plain values, where the enum's label, int() and hashing are
+    # each a Python-level call.
+    stage_label: str | None = field(init=False)
+    rank: int = field(init=False)  # the stage's rank; 0 for none
+    shopping: bool = field(init=False)  # a stage of SHOPPING_STAGES
+
+    def __post_init__(self):
+        object.__setattr__(self, "stage_label", self.stage.label if self.stage else None)
+        object.__setattr__(self, "rank", int(self.stage) if self.stage else 0)
+        object.__setattr__(self, "shopping", self.stage in SHOPPING_STAGES)
 
     def validate(self, props: dict) -> dict:
         """The properties, checked and cleaned by the schema (ValidationError if invalid).

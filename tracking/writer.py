@@ -98,6 +98,7 @@ class EventWriter:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = None
+        self._thread_alive = False
 
     # -- request side ---------------------------------------------------------------------
     def enqueue(self, event: Event) -> bool:
@@ -128,9 +129,9 @@ class EventWriter:
             self._ensure_running()
 
     def _thread_missing(self) -> bool:
-        """No writer thread of this process is alive (none yet, a forked child, or dead)."""
-        thread = self._thread
-        return thread is None or self._pid != os.getpid() or not thread.is_alive()
+        """No writer thread of this process is alive (none yet, a forked child, or dead).
+        Asked on every event: the thread's own flag, not Thread.is_alive() (a lock)."""
+        return not self._thread_alive or self._pid != os.getpid()
 
     # -- after a response -----------------------------------------------------------------
     def inline(self, now: float | None = None) -> bool:
@@ -230,7 +231,12 @@ class EventWriter:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="journey-writer",
                                                 daemon=True)
-                self._thread.start()
+                self._thread_alive = True  # before start: a thread that ends at once says so
+                try:
+                    self._thread.start()
+                except BaseException:
+                    self._thread_alive = False
+                    raise
             if not self._registered_exit:
                 atexit.register(self.stop)
                 self._registered_exit = True
@@ -261,6 +267,12 @@ class EventWriter:
 
     # -- writer thread --------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:  # whatever ended it: the next event starts another
+            self._thread_alive = False
+
+    def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
                 self._wake.wait(self._flush_interval)

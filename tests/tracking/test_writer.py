@@ -209,3 +209,24 @@ def test_the_wal_is_found_as_sqlite_names_the_database(tmp_path, monkeypatch):
     state = app.extensions["journey"]
     assert state._wal_path() is None and state.checkpoint() is False
     state.close()
+
+
+def test_a_writer_thread_that_died_is_started_again_by_the_next_event(tmp_path):
+    with app_with(tmp_path, JOURNEY_WRITE_AFTER_RESPONSE=False,
+                  JOURNEY_FLUSH_INTERVAL=0.05) as (app, state):
+        client = app.test_client()
+        browse(client, 1)
+        first = state.writer._thread
+        assert first is not None and first.is_alive()
+        state.writer._stopping.set()  # the thread ends, as one killed by anything would
+        state.writer._wake.set()
+        first.join(5)
+        assert not first.is_alive() and state.writer.health() == "dead"
+        state.writer._stopping.clear()
+        browse(client, 2)
+        assert state.writer._thread is not first and state.writer._thread.is_alive()
+        assert state.writer.health() == "running"
+        deadline = time.monotonic() + 5
+        while stored(app) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert stored(app) == 4, "the new thread writes what came after"

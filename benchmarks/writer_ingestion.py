@@ -128,9 +128,10 @@ class Generator:
         device = self._weighted(DEVICES)[0]
         at = started
         first = True
+        reached = 0  # the furthest stage rank so far, as the shopper's cookie carries it
 
         def add(tp: str, props: dict, shopper: bool = True, order_ref: str | None = None):
-            nonlocal first
+            nonlocal first, reached
             spec = CATALOGUE[tp]
             e = Event(event_id=self.timed_id(at), touchpoint=tp,
                       stage=spec.stage.label if spec.stage else None, occurred_at=at,
@@ -139,6 +140,11 @@ class Generator:
             if shopper:
                 e.visitor_id, e.session_id, e.customer_id = visitor, session, customer
                 e.journey_started_at = started
+                # as the request path marks it (Event.routine): a stage the journey had
+                # reached, no order, not its landing or a purchase
+                e.routine = (not first and spec.rank <= reached and order_ref is None
+                             and tp not in ("landing", "purchase"))
+                reached = max(reached, spec.rank)
                 e.new_session, first = first, False
             self.events.append(e)
             self.tally[tp] += 1

@@ -9,11 +9,19 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, has_request_context, request
-from flask.globals import request_ctx
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    has_app_context,
+    has_request_context,
+    request,
+)
+from flask.globals import app_ctx, request_ctx
 from marshmallow import ValidationError
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, event
@@ -57,14 +65,18 @@ EXTENSION_KEY = "journey"
 _REQUEST_ATTR = "_tp_journey"
 
 
-try:  # the context variable behind flask.request_ctx: one C call, three times a request
-    from flask.globals import _cv_request
+try:  # the context variables behind flask.request_ctx and current_app: C calls, where the
+    # proxies are Python functions (the request's is read three times a request)
+    from flask.globals import _cv_app, _cv_request
 
-    def _current_request_context():
-        return _cv_request.get(None)
-except ImportError:  # a Flask that names it otherwise: the public, slower way
+    _current_request_context = partial(_cv_request.get, None)
+    _current_app_context = partial(_cv_app.get, None)
+except ImportError:  # a Flask that names them otherwise: the public, slower way
     def _current_request_context():
         return request_ctx._get_current_object() if has_request_context() else None
+
+    def _current_app_context():
+        return app_ctx._get_current_object() if has_app_context() else None
 
 
 class TrackingError(ValueError):
@@ -404,7 +416,9 @@ class JourneyTracker:
 
     @staticmethod
     def _state(app: Flask | None = None) -> _AppState:
-        app = app or current_app._get_current_object()  # the proxy itself, once
+        if app is None:
+            context = _current_app_context()
+            app = context.app if context is not None else current_app._get_current_object()
         try:
             return app.extensions[EXTENSION_KEY]
         except KeyError:
@@ -719,8 +733,9 @@ class JourneyTracker:
 
     def _before_request(self, state: _AppState) -> None:
         ctx = RequestJourney(started=time.perf_counter())
-        setattr(_current_request_context(), _REQUEST_ATTR, ctx)
-        req = request._get_current_object()
+        context = _current_request_context()
+        setattr(context, _REQUEST_ATTR, ctx)
+        req = context.request
         if self._is_exempt(state, req):
             ctx.exempt = True
             return
@@ -734,10 +749,11 @@ class JourneyTracker:
                               found.ts)
 
     def _after_request(self, state: _AppState, response: Response) -> Response:
-        ctx = self._request_journey()
+        context = _current_request_context()
+        ctx = getattr(context, _REQUEST_ATTR, None)
         if ctx is None:
             return response
-        req = request._get_current_object()
+        req = context.request
         try:
             if ctx.trackable and not ctx.exempt:
                 if (not ctx.tracked and req.method == "GET" and response.status_code == 200
@@ -764,10 +780,11 @@ class JourneyTracker:
                 or s.ts - issued[7] >= state.cookie_refresh)
 
     def _teardown_request(self, state: _AppState, exc: BaseException | None) -> None:
-        ctx = self._request_journey()
+        context = _current_request_context()
+        ctx = getattr(context, _REQUEST_ATTR, None)
         if ctx is not None and not ctx.counted:  # the view raised: after_request never ran
             try:
-                self._count_request(state, ctx, request._get_current_object(), 500)
+                self._count_request(state, ctx, context.request, 500)
             except Exception:
                 log.exception("journey: teardown failed")
 

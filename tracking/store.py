@@ -92,6 +92,10 @@ class _Statements:
                                      else_=c.last_touchpoint),
                 last_seen_at=func.max(c.last_seen_at, bindparam("at", type_=c.last_seen_at.type)),
             ), dialect, None)
+        # its rows as tuples, from (at, tp, s, n, j_id) in that order (SQLite's "?" order)
+        self.count_in_row = (operator.itemgetter(*(
+            _COUNT_IN_KEYS.index(name) for name in self.count_in.names))
+            if self.one_writer else None)
         self.existing = select(c.id).where(c.id.in_(bindparam("ids", expanding=True)))
         # A plain INSERT: with the write lock held it cannot conflict, and if it ever did,
         # the IntegrityError has the batch written again, reading the row (_AppState._write).
@@ -176,6 +180,7 @@ def _read_sql(count: int) -> str:
             f"WHERE id IN ({', '.join('?' * count)})")
 
 
+_COUNT_IN_KEYS = ("at", "tp", "s", "n", "j_id")
 _NEW_ROW = dict.fromkeys(_FOLD_READS)  # what a new journey's row holds besides _new_journey
 _JOURNEY_KEYS = tuple(journeys.c.keys())
 _NO_VALUES = dict.fromkeys(_JOURNEY_KEYS)
@@ -202,9 +207,9 @@ class _Bulk:
             params = rows
         return conn.exec_driver_sql(self.sql, params).rowcount
 
-    def tuples(self, conn: Connection, params: list[tuple]) -> None:
+    def tuples(self, conn: Connection, params: list[tuple]) -> int:
         """SQLite: rows already in placeholder order, values already converted."""
-        conn.exec_driver_sql(self.sql, params)
+        return conn.exec_driver_sql(self.sql, params).rowcount
 
 
 def _event_tuples(bulk: _Bulk):
@@ -350,14 +355,14 @@ def _count_in(conn: Connection, st: _Statements, journey_ids: list[str],
     """Routine events added to their journeys' rows in one statement, without reading
     them: counts, sessions, start and latest touchpoint, merged as _merge merges them.
     Returns the journeys that had no row (none changed): they are folded the long way."""
+    row = st.count_in_row
     params = []
     for journey_id in journey_ids:
         batch = by_journey[journey_id]
         last = batch[-1]
-        params.append({
-            "j_id": journey_id, "n": len(batch), "s": sum(1 for e in batch if e.new_session),
-            "at": last.occurred_at, "tp": last.touchpoint})
-    if st.count_in.rows(conn, params) == len(params):
+        params.append(row((last.occurred_at.isoformat(" ", "microseconds"), last.touchpoint,
+                           sum(1 for e in batch if e.new_session), len(batch), journey_id)))
+    if st.count_in.tuples(conn, params) == len(params):
         return set()
     found = set(conn.execute(st.existing, {"ids": journey_ids}).scalars())
     return set(journey_ids) - found

@@ -81,8 +81,8 @@ class Touchpoint:
         Validation is a pure function of the properties, and a shop sends the same ones
         again and again (the same product's page, the same landing source), so results
         are memoised in a bounded LRU; unhashable values skip it."""
-        try:
-            key = (self.name, *((k, type(v), v) for k, v in props.items()))
+        try:  # the values' types too: 1, 1.0 and True are equal keys, not equal props
+            key = (self.name, tuple(props.items()), tuple(map(type, props.values())))
             return dict(_validated(key))
         except TypeError:  # an unhashable value (a list, a dict)
             return self._validator.load(props)
@@ -97,7 +97,7 @@ class Touchpoint:
 @functools.lru_cache(maxsize=2048)
 def _validated(key: tuple) -> dict:
     # Only successful loads are cached (a ValidationError propagates); the caller copies.
-    return CATALOGUE[key[0]]._validator.load({k: v for k, _, v in key[1:]})
+    return CATALOGUE[key[0]]._validator.load(dict(key[1]))
 
 
 def _tp(name, stage, ga4, segment, description, **props) -> Touchpoint:

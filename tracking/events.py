@@ -36,9 +36,10 @@ class Event:
     #: writer resolves to one. False for opted-out visitors and bots (aggregate metrics only).
     stored: bool = False
     #: Set by the request path when the visitor's cookie says this event can change only the
-    #: journey's counts and times: the same journey as on arrival, a stage it had already
-    #: reached, the customer it already had, no order, not a landing or a purchase. Another
-    #: event of the journey (earlier, stored) entered those stages and set that customer, so
-    #: the writer adds this one to the row without reading it (store.write_batch, SQLite).
-    #: Not spooled: a replayed event is folded the long way, which is always right.
+    #: journey's counts and times: the same journey as on arrival, not yet purchased, a stage
+    #: it had already reached, the customer it already had, no order, not a landing or a
+    #: purchase. An earlier event of the journey entered those stages, so the writer adds
+    #: this one to the row without reading it (store.write_batch, SQLite), and sets the
+    #: customer the cookie names. Not spooled: a replayed event is folded the long way,
+    #: which is always right.
     routine: bool = False

@@ -79,23 +79,29 @@ class _Statements:
         # way): a new journey's row is known without reading it back, and a journey whose
         # batch holds only routine events (Event.routine) is updated without being read.
         self.one_writer = dialect.name == "sqlite"
-        self.count_in = _Bulk(
-            # Not started_at: a routine event's journey_started_at is the cookie's journey
-            # start, which its row was made with, and an indexed column in SET costs every
-            # row its index entries.
-            update(journeys).where(c.id == bindparam("j_id")).values(
-                events=c.events + bindparam("n", type_=c.events.type),
-                sessions=c.sessions + bindparam("s", type_=c.sessions.type),
-                # SET reads the row as it was: the latest touchpoint wins, as in _merge
-                last_touchpoint=case((bindparam("at", type_=c.last_seen_at.type)
-                                      >= c.last_seen_at, bindparam("tp")),
-                                     else_=c.last_touchpoint),
-                last_seen_at=func.max(c.last_seen_at, bindparam("at", type_=c.last_seen_at.type)),
-            ), dialect, None)
-        # its rows as tuples, from (at, tp, s, n, j_id) in that order (SQLite's "?" order)
-        self.count_in_row = (operator.itemgetter(*(
-            _COUNT_IN_KEYS.index(name) for name in self.count_in.names))
-            if self.one_writer else None)
+        # Not started_at: a routine event's journey_started_at is the cookie's journey start,
+        # which its row was made with, and an indexed column in SET costs every row its
+        # index entries (so customer_id only where the batch names one: a customer the
+        # cookie had, which the row has unless it came with identify(via=None)).
+        counts = {
+            "events": c.events + bindparam("n", type_=c.events.type),
+            "sessions": c.sessions + bindparam("s", type_=c.sessions.type),
+            # SET reads the row as it was: the latest touchpoint wins, as in _merge
+            "last_touchpoint": case((bindparam("at", type_=c.last_seen_at.type)
+                                     >= c.last_seen_at, bindparam("tp")),
+                                    else_=c.last_touchpoint),
+            "last_seen_at": func.max(c.last_seen_at,
+                                     bindparam("at", type_=c.last_seen_at.type)),
+        }
+        by_id = update(journeys).where(c.id == bindparam("j_id"))
+        self.count_in = {
+            False: _Bulk(by_id.values(counts), dialect, None),
+            True: _Bulk(by_id.values({**counts, "customer_id": bindparam("c")}), dialect, None),
+        }
+        # their rows as tuples, from (at, tp, s, n, c, j_id) (SQLite's "?" order)
+        self.count_in_row = ({named: operator.itemgetter(*(
+            _COUNT_IN_KEYS.index(name) for name in bulk.names))
+            for named, bulk in self.count_in.items()} if self.one_writer else None)
         self.existing = select(c.id).where(c.id.in_(bindparam("ids", expanding=True)))
         # A plain INSERT: with the write lock held it cannot conflict, and if it ever did,
         # the IntegrityError has the batch written again, reading the row (_AppState._write).
@@ -180,7 +186,7 @@ def _read_sql(count: int) -> str:
             f"WHERE id IN ({', '.join('?' * count)})")
 
 
-_COUNT_IN_KEYS = ("at", "tp", "s", "n", "j_id")
+_COUNT_IN_KEYS = ("at", "tp", "s", "n", "c", "j_id")
 _NEW_ROW = dict.fromkeys(_FOLD_READS)  # what a new journey's row holds besides _new_journey
 _JOURNEY_KEYS = tuple(journeys.c.keys())
 _NO_VALUES = dict.fromkeys(_JOURNEY_KEYS)
@@ -353,16 +359,21 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
 def _count_in(conn: Connection, st: _Statements, journey_ids: list[str],
               by_journey: dict[str, list[Event]]) -> set[str]:
     """Routine events added to their journeys' rows in one statement, without reading
-    them: counts, sessions, start and latest touchpoint, merged as _merge merges them.
+    them: counts, sessions, last-seen time and latest touchpoint, merged as _merge merges
+    them.
     Returns the journeys that had no row (none changed): they are folded the long way."""
-    row = st.count_in_row
-    params = []
+    params: dict[bool, list[tuple]] = {False: [], True: []}
     for journey_id in journey_ids:
         batch = by_journey[journey_id]
         last = batch[-1]
-        params.append(row((last.occurred_at.isoformat(" ", "microseconds"), last.touchpoint,
-                           sum(1 for e in batch if e.new_session), len(batch), journey_id)))
-    if st.count_in.tuples(conn, params) == len(params):
+        customer = next((e.customer_id for e in reversed(batch) if e.customer_id), None)
+        named = customer is not None
+        params[named].append(st.count_in_row[named]((
+            last.occurred_at.isoformat(" ", "microseconds"), last.touchpoint,
+            sum(1 for e in batch if e.new_session), len(batch), customer, journey_id)))
+    changed = sum(st.count_in[named].tuples(conn, rows) for named, rows in params.items()
+                  if rows)
+    if changed == len(journey_ids):
         return set()
     found = set(conn.execute(st.existing, {"ids": journey_ids}).scalars())
     return set(journey_ids) - found

@@ -158,3 +158,45 @@ def test_a_routine_event_whose_journey_has_no_row_yet_is_folded_the_long_way(eng
     assert outcome.entered == []
     row = row_of(engine, "j2")
     assert (row["events"], row["sessions"], row["last_touchpoint"]) == (2, 1, "product_view")
+
+
+def test_a_customer_the_cookie_learned_without_a_touchpoint_reaches_the_row(tmp_path):
+    # identify(customer, via=None) tracks nothing: the cookie names the customer from the
+    # next request on, and that request's routine events must bring it to the row.
+    app, journey = make_bare_app(f"sqlite:///{tmp_path}/quiet.db", JOURNEY_STRICT=True)
+    state = app.extensions["journey"]
+    seen: list[tuple[str, bool]] = []
+
+    @app.post("/quiet-login")
+    def quiet_login():
+        journey.identify("c-9", via=None)
+        return "ok"
+
+    @app.post("/paid")
+    def paid():
+        journey.track("purchase", journey_id=journey.current_journey_id(), order_ref="A9",
+                      value=1000, currency="EUR")
+        return "ok"
+
+    def record(_sender, event):
+        seen.append((event.touchpoint, event.routine))
+
+    touchpoint_tracked.connect(record)
+    try:
+        client = app.test_client()
+        customers = []
+        for method, path in (("GET", "/products/1"), ("POST", "/quiet-login"),
+                             ("GET", "/products/2"), ("POST", "/paid"), ("GET", "/")):
+            assert client.open(path, method=method, headers=BROWSER).status_code == 200
+            state.writer.flush()
+            with state.engine.connect() as conn:
+                row = conn.execute(select(journeys)).mappings().one()
+            customers.append(row["customer_id"])
+    finally:
+        touchpoint_tracked.disconnect(record)
+        state.close()
+    assert seen == [("landing", False), ("product_view", False), ("product_view", True),
+                    ("purchase", False),
+                    ("page_view", False)]  # purchased: a customer learned now recovers carts
+    assert customers == [None, None, "c-9", "c-9", "c-9"]  # from the routine product view
+    assert (row["status"], row["events"]) == ("purchased", 5)

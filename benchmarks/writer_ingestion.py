@@ -140,10 +140,8 @@ class Generator:
             if shopper:
                 e.visitor_id, e.session_id, e.customer_id = visitor, session, customer
                 e.journey_started_at = started
-                # as the request path marks it (Event.routine): a stage the journey had
-                # reached, no order, not its landing or a purchase
-                e.routine = (not first and spec.rank <= reached and order_ref is None
-                             and tp not in ("landing", "purchase"))
+                # as the request path marks it (Event.routine; one customer per journey)
+                e.routine = not first and order_ref is None and spec.routine_after(reached)
                 reached = max(reached, spec.rank)
                 e.new_session, first = first, False
             self.events.append(e)

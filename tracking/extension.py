@@ -639,13 +639,10 @@ class JourneyTracker:
             # The journey the cookie named on arrival, at a stage it had reached, with the
             # customer it had: the events that got it there entered the stages and set the
             # customer, so this one only adds to its counts (Event.routine).
-            # Not once purchased: a purchased journey that learns a customer recovers
-            # that customer's earlier carts, which only the full fold does.
             issued = ctx.issued
             event.routine = (issued is not None and issued[1] == current.j
-                             and tp.rank <= issued[3] < _PURCHASE_RANK
                              and event.customer_id == issued[5] and event.order_ref is None
-                             and tp.name not in _NEVER_ROUTINE)
+                             and tp.routine_after(issued[3]))
         self._advance(ctx, tp, now)
 
     def _landing_props(self) -> dict:
@@ -828,7 +825,3 @@ class JourneyTracker:
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# What the writer always folds with the journey's row in hand: a purchase changes its status
-# and value (and recovers earlier carts); a landing (excluded above) sets its source.
-_NEVER_ROUTINE = frozenset({"purchase"})
-_PURCHASE_RANK = int(Stage.PURCHASE)

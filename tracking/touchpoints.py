@@ -75,6 +75,15 @@ class Touchpoint:
         object.__setattr__(self, "rank", int(self.stage) if self.stage else 0)
         object.__setattr__(self, "shopping", self.stage in SHOPPING_STAGES)
 
+    def routine_after(self, reached: int) -> bool:
+        """Whether this touchpoint, in a journey whose furthest stage rank is ``reached``
+        (the visitor's cookie), can change only its counts and times (Event.routine, with
+        the same journey, customer and no order): a stage it had reached, before a purchase
+        (a purchased journey that learns a customer recovers that customer's carts, which
+        only the writer's full fold does), not a landing (it sets the journey's source) or
+        a purchase (its status and value)."""
+        return self.rank <= reached < _PURCHASE_RANK and self.name not in _NEVER_ROUTINE
+
     def validate(self, props: dict) -> dict:
         """The properties, checked and cleaned by the schema (ValidationError if invalid).
 
@@ -92,6 +101,10 @@ class Touchpoint:
         # One instance per touchpoint: building a Schema costs 4x the load itself, and
         # load() keeps no state between calls.
         return self.schema()
+
+
+_PURCHASE_RANK = int(Stage.PURCHASE)
+_NEVER_ROUTINE = frozenset({"landing", "purchase"})
 
 
 @functools.lru_cache(maxsize=2048)

@@ -99,9 +99,9 @@ class _Statements:
             True: _Bulk(by_id.values({**counts, "customer_id": bindparam("c")}), dialect, None),
         }
         # their rows as tuples, from (at, tp, s, n, c, j_id) (SQLite's "?" order)
-        self.count_in_row = ({named: operator.itemgetter(*(
-            _COUNT_IN_KEYS.index(name) for name in bulk.names))
-            for named, bulk in self.count_in.items()} if self.one_writer else None)
+        self.count_in_row = ({named: bulk.order(_COUNT_IN_KEYS)
+                              for named, bulk in self.count_in.items()}
+                             if self.one_writer else None)
         self.existing = select(c.id).where(c.id.in_(bindparam("ids", expanding=True)))
         # A plain INSERT: with the write lock held it cannot conflict, and if it ever did,
         # the IntegrityError has the batch written again, reading the row (_AppState._write).
@@ -217,11 +217,16 @@ class _Bulk:
         """SQLite: rows already in placeholder order, values already converted."""
         return conn.exec_driver_sql(self.sql, params).rowcount
 
+    def order(self, keys: tuple[str, ...]) -> Callable[[tuple], tuple]:
+        """SQLite: a function from values in ``keys``' order to a row in the placeholders'
+        order (one C call per row; a value a placeholder names twice comes twice)."""
+        return operator.itemgetter(*(keys.index(name) for name in self.names))
+
 
 def _event_tuples(bulk: _Bulk):
     """A function from an event to its SQLite row, in the insert's placeholder order: no
     dict per event, one C call to order the values."""
-    order = operator.itemgetter(*(_EVENT_KEYS.index(name) for name in bulk.names))
+    order = bulk.order(_EVENT_KEYS)
     dumps = json.dumps
 
     def row(e: Event) -> tuple:
@@ -366,7 +371,7 @@ def _count_in(conn: Connection, st: _Statements, journey_ids: list[str],
     for journey_id in journey_ids:
         batch = by_journey[journey_id]
         last = batch[-1]
-        customer = next((e.customer_id for e in reversed(batch) if e.customer_id), None)
+        customer = _latest_customer(batch)
         named = customer is not None
         params[named].append(st.count_in_row[named]((
             last.occurred_at.isoformat(" ", "microseconds"), last.touchpoint,
@@ -406,7 +411,7 @@ def _fold(conn: Connection, st: _Statements, ids: list[str],
             pause()
         batch, row = by_journey[journey_id], rows[journey_id]
         visitor = next((e.visitor_id for e in batch if e.visitor_id), None)
-        customer = next((e.customer_id for e in reversed(batch) if e.customer_id), None)
+        customer = _latest_customer(batch)
         values = _merge(row, batch, outcome, visitor, customer)
         if journey_id in fresh:
             inserts.append({**_NO_VALUES, **row, **values})
@@ -431,6 +436,12 @@ def _fold(conn: Connection, st: _Statements, ids: list[str],
     for journey_id, purchased_at, visitor, customer in recoveries:
         outcome.recovered += _recover_earlier(conn, st, journey_id, purchased_at, visitor,
                                               customer, recovery_window)
+
+
+def _latest_customer(events: list[Event]) -> str | None:
+    """The customer the batch's latest event names (events in time order): a journey's
+    customer is its latest."""
+    return next((e.customer_id for e in reversed(events) if e.customer_id), None)
 
 
 def _occurred_at(event: Event) -> datetime:

@@ -7,8 +7,10 @@ page through the Flask test client (no server, no sockets), then — tracker on 
 journey writer, which writes every event still queued. The environment (set by the parent)
 picks the database, the visitors' cookies and the writer's batching. Start-up is paid the
 same for every K, so (Ir(K2) - Ir(K1)) / (K2 - K1) is the cost of one request, writer thread
-included (callgrind counts every thread of the process). With BENCH_INSTRUMENT_NOW=1 (and
-valgrind --instr-atstart=no) instrumentation is switched on only once the app is built.
+included (callgrind counts every thread of the process); with BENCH_NO_WRITE=1 the events
+are dropped where they would be queued, so what remains is the request path's. With
+BENCH_INSTRUMENT_NOW=1 (and valgrind --instr-atstart=no) instrumentation is switched on
+only once the app is built.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ def main() -> int:
     assert state.enabled == variant.startswith("on"), (variant, state.enabled)
 
     batches = []
+    if state.enabled and os.environ.get("BENCH_NO_WRITE") == "1":
+        # The request path alone: every event is made and dropped where it would be queued
+        # (--try path:BENCH_NO_WRITE=1; what it saves against "tracker on" is the writer's).
+        state.writer.enqueue = lambda event: None
     if state.enabled:  # count the writer's batches (instrumentation only: one list append)
         write = state.writer._write
 
@@ -96,6 +102,7 @@ def main() -> int:
     for n in range(1, warmup + k + 1):  # the same sequence as benchmarks/wrk_product.lua
         if n == warmup + 1:  # CPU of every thread of the process, the writer's too
             cpu0, wall0 = time.process_time(), time.perf_counter()
+            t0 = os.times()  # user and system apart (in clock ticks, 10 ms)
         jar = None
         if not jars or (every > 0 and n % every == 0):
             headers = newcomer
@@ -114,10 +121,12 @@ def main() -> int:
     if state.enabled:
         state.writer.stop(timeout=600)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    t1 = os.times()
+    user, system = t1.user - t0.user, t1.system - t0.system
     events = sum(batches)
     print(f"CALLGRIND_DRIVER variant={variant} k={k} non200={bad} events={events} "
           f"batches={len(batches)} depth_left={state.writer.depth if state.enabled else 0} "
-          f"cpu_s={cpu:.6f} wall_s={wall:.6f}", flush=True)
+          f"cpu_s={cpu:.6f} user_s={user:.6f} sys_s={system:.6f} wall_s={wall:.6f}", flush=True)
     return 1 if bad else 0
 
 

@@ -842,7 +842,9 @@ def inproc_once(variant: str, args, cookies: list[str], tmp: str) -> dict:
     info = dict(kv.split("=") for kv in driver.split()[1:])
     n = args.inproc_requests
     return {"cpu_us_per_req": float(info["cpu_s"]) / n * 1e6,
-            "wall_us_per_req": float(info["wall_s"]) / n * 1e6}
+            "wall_us_per_req": float(info["wall_s"]) / n * 1e6,
+            "user_us_per_req": float(info["user_s"]) / n * 1e6,
+            "sys_us_per_req": float(info["sys_s"]) / n * 1e6}
 
 
 def inproc_phase(args, cookies: list[str], tmp: str) -> dict:
@@ -853,7 +855,9 @@ def inproc_phase(args, cookies: list[str], tmp: str) -> dict:
         order = order[shift:] + order[:shift]
         row = {v: inproc_once(v, args, cookies, tmp) for v in order}
         log(f"in-process round {r}/{args.inproc_rounds}: " + ", ".join(
-            f"{LABEL[v]} {row[v]['cpu_us_per_req']:.0f} µs CPU/req" for v in args.variants))
+            f"{LABEL[v]} {row[v]['cpu_us_per_req']:.0f} µs CPU/req "
+            f"({row[v]['user_us_per_req']:.0f} user, {row[v]['sys_us_per_req']:.0f} sys)"
+            for v in args.variants))
         rounds.append(row)
     return {"rounds": rounds}
 

@@ -194,18 +194,18 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """user+system CPU of these processes (all their threads), in seconds."""
+def cpu_split(pids: Iterable[int]) -> tuple[float, float]:
+    """(user, system) CPU of these processes (all their threads), in seconds."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    user = system = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+        user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime
+    return user / tick, system / tick
 
 
 # -- statistics and output -----------------------------------------------------------------

@@ -108,7 +108,7 @@ from _common import (  # noqa: E402
     VENV_BIN,
     app_env,
     children_of,
-    cpu_seconds,
+    cpu_split,
     ensure_pristine_db,
     free_port,
     fresh_db_copy,
@@ -299,10 +299,12 @@ def drive_slice(server: dict, seconds: float, args) -> dict:
     slice queued (so that work is counted here, not in the next variant's slice)."""
     drive = run_wrk if args.loadgen == "wrk" else run_pyload
     workers = server["workers"]
-    load0, cpu0 = os.getloadavg()[0], cpu_seconds(workers)
+    load0, (user0, sys0) = os.getloadavg()[0], cpu_split(workers)
     res = drive(server["port"], seconds, args, server["cookies"])
     time.sleep(args.settle)
-    res["worker_cpu_s"] = cpu_seconds(workers) - cpu0
+    user, system = cpu_split(workers)
+    res["worker_cpu_s"] = user - user0 + system - sys0
+    res["worker_sys_s"] = system - sys0  # the kernel's share: sockets, files, page faults
     res["cpu_us_per_req"] = res["worker_cpu_s"] / max(res["requests"], 1) * 1e6
     res["loadavg"] = (load0 + os.getloadavg()[0]) / 2
     server["requests"] += res["requests"]
@@ -461,6 +463,8 @@ def load_report(load: dict, args) -> tuple[str, dict]:
             "requests": requests,
             "rps": requests / sum(row[v]["duration_us"] / 1e6 for row in rounds),
             "cpu_us_per_req": sum(row[v]["worker_cpu_s"] for row in rounds) / requests * 1e6,
+            "sys_us_per_req": sum(row[v].get("worker_sys_s", 0) for row in rounds)
+            / requests * 1e6,
             **_pooled_percentiles([row[v]["hist"] for row in rounds]),
         }
     off = totals["off"]
@@ -470,7 +474,8 @@ def load_report(load: dict, args) -> tuple[str, dict]:
     summary, trows = {}, []
     for v in args.variants:
         t = totals[v]
-        cells = [LABEL[v], f"{t['requests']:,}", f"{t['rps']:.1f}", f"{t['cpu_us_per_req']:.0f}"]
+        cells = [LABEL[v], f"{t['requests']:,}", f"{t['rps']:.1f}", f"{t['cpu_us_per_req']:.0f}",
+                 f"{t['sys_us_per_req']:.0f}"]
         cells += [f"{t[q] / 1000:.2f}" for q in ("p50", "p90", "p99", "p99.9")]
         trows.append(cells)
         if v == "off":
@@ -485,8 +490,8 @@ def load_report(load: dict, args) -> tuple[str, dict]:
         summary[v]["per_round_time"] = [round((row["off"]["rps"] / row[v]["rps"] - 1) * 100, 1)
                                         for row in rounds]
         summary[v]["ci95"] = _bootstrap(rounds, v, args.bootstrap)
-    tot = table(["all rounds together", "requests", "req/s", "worker CPU µs/req", "p50 ms",
-                 "p90 ms", "p99 ms", "p99.9 ms"], trows)
+    tot = table(["all rounds together", "requests", "req/s", "worker CPU µs/req",
+                 "of it system", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms"], trows)
     srows = [[LABEL[v] + " vs off"] + [pct(summary[v][name]) for name, _, _ in keys]
              for v in args.variants if v != "off"]
     summ = table(["cost"] + [name for name, _, _ in keys], srows)

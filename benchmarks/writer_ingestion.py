@@ -9,10 +9,11 @@ dirtied as in production), ordered by time as they would leave the writer's queu
 times, on the same rows and a fresh schema each time (built by the project's migrations, the
 tracker's tables in the one database measured):
 
-  tracker     ``store.write_batch`` in batches of 500, each inside ``engine.begin()`` on the
-              tracker's own ``_make_engine`` (exactly what ``_AppState._write`` does);
+  tracker     ``store.write_batch`` in batches of --batch (the tracker's 50), each inside
+              ``engine.begin()`` on the tracker's own ``_make_engine`` (exactly what
+              ``_AppState._write`` does);
   baseline    a raw bulk insert of the same event rows into ``journey_events`` only, also one
-              transaction per 500 (SQLite: sqlite3 ``executemany``; PostgreSQL: psycopg 3
+              transaction per batch (SQLite: sqlite3 ``executemany``; PostgreSQL: psycopg 3
               ``cursor.copy``), plus the same as one single transaction for reference;
   writer      the real ``EventWriter`` of a ``create_app`` app: enqueue every event, then
               ``flush()`` (the JourneyTracker end to end, without HTTP).
@@ -52,6 +53,7 @@ from sqlalchemy import text  # noqa: E402
 from benchmarks._pg import check_name, pg_recreate, pg_url  # noqa: E402
 from benchmarks._report import log, table  # noqa: E402
 from tracking import store  # noqa: E402
+from tracking.config import BY_NAME  # noqa: E402
 from tracking.events import Event  # noqa: E402
 from tracking.extension import _make_engine  # noqa: E402
 from tracking.touchpoints import CATALOGUE  # noqa: E402
@@ -590,7 +592,9 @@ def bench_target(kind: str, events: list[Event], journeys: int, args, workdir: P
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--batch", type=int, default=500, help="JOURNEY_BATCH_SIZE")
+    parser.add_argument("--batch", type=int, default=BY_NAME["JOURNEY_BATCH_SIZE"].default,
+                        help="JOURNEY_BATCH_SIZE (default: the tracker's, the most a worker "
+                             "writes per batch)")
     parser.add_argument("--only", choices=("sqlite", "postgresql"), default=None)
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--max-seconds", type=float, default=75.0,
@@ -642,7 +646,8 @@ def main(argv=None) -> int:
                      f"{tr['rate']:,.0f}", f"{r['baseline']['rate']:,.0f}", f"{r['ratio']:,.0f}x",
                      f"{r['baseline_one_txn']['rate']:,.0f}",
                      f"{w['rate']:,.0f}" + (" (partial)" if w["partial"] else "")))
-    table(("database", "events timed", "tracker write_batch ev/s", "baseline ev/s (500/txn)",
+    table(("database", "events timed", "tracker write_batch ev/s",
+           f"baseline ev/s ({args.batch}/txn)",
            "baseline / tracker", "baseline ev/s (1 txn)", "EventWriter ev/s"), rows)
     log("")
     log("Where the tracker's time goes (write_batch run):")

@@ -1026,6 +1026,9 @@ def main() -> int:
                     metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                     help="one more tracker-on variant, with these settings (repeatable): "
                          "compare a change in the same run")
+    ap.add_argument("--aa", action="store_true",
+                    help="one more variant: a second tracker-off server, set up as the first "
+                         "(an A/A comparison: what the arrangement reads when nothing differs)")
     ap.add_argument("--inproc-rounds", type=int, default=5)
     ap.add_argument("--inproc-requests", type=int, default=1500)
     ap.add_argument("--inproc-warmup", type=int, default=200)
@@ -1047,6 +1050,9 @@ def main() -> int:
     if "off" not in args.variants or any(v not in VARIANTS for v in args.variants):
         ap.error(f"--variants: a subset of {','.join(VARIANTS)} that includes off")
     args.variants += list(TRIED)
+    if args.aa:
+        LABEL["off-aa"], WSGI["off-aa"] = "tracker off, again", "wsgi:app"
+        args.variants.append("off-aa")
     args.settle = _settle_for(args)
     if args.k_long <= args.k_short:
         ap.error("--k-long must be larger than --k-short")

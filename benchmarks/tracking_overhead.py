@@ -20,7 +20,9 @@ Four measures of GET /p/cast-iron-skillet-10-in with a desktop-Chrome User-Agent
    thread of the workers, the journey writer's too, from /proc) and latency percentiles
    over every request (wrk's full histograms, pooled); the per-round ratios show how much
    one round alone swings. --try NAME:KEY=VALUE,... adds a tracker-on variant with other
-   settings (e.g. --try thread:JOURNEY_WRITE_AFTER_RESPONSE=false) to the same run.
+   settings (e.g. --try thread:JOURNEY_WRITE_AFTER_RESPONSE=false) to the same run;
+   --try path:BENCH_NO_WRITE=1 is the request path alone (wsgi_nowrite.py: every event made
+   and dropped unwritten), and --aa a second tracker-off server, an A/A check.
    --alone runs one server at a time instead, as a shop runs one: each slice starts the
    variant's gunicorn on a fresh copy, warms it for --warmup seconds and stops it after, so
    no other variant's idle server sits beside it.

@@ -6,8 +6,12 @@ Every touchpoint runs the tracker's request path in full (the cookie, validation
 event, the counters) and the event is then dropped where it would be queued, so nothing is
 written: against the tracker on, the difference is what writing costs the workers. The
 variant ``--try path:BENCH_NO_WRITE=1`` serves this module (and sets the same switch in the
-in-process and callgrind drivers).
+in-process and callgrind drivers). With BENCH_NO_THREAD=1 as well, the worker never starts
+the journey writer's thread (nothing to write; the request counters flush themselves each
+interval on a request): what the thread's presence costs a worker.
 """
+
+import os
 
 from storefront.app import create_app
 
@@ -16,3 +20,5 @@ state = app.extensions["journey"]
 if not state.enabled:
     raise RuntimeError("wsgi_nowrite measures the tracker's request path: leave it enabled")
 state.writer.enqueue = lambda event: None
+if os.environ.get("BENCH_NO_THREAD") == "1":
+    state.tally.on_first = None  # what starts the thread when no event does

@@ -62,10 +62,9 @@ def main() -> int:
     assert state.enabled == variant.startswith("on"), (variant, state.enabled)
 
     batches = []
-    if state.enabled and os.environ.get("BENCH_NO_WRITE") == "1":
-        # The request path alone: every event is made and dropped where it would be queued
-        # (--try path:BENCH_NO_WRITE=1; what it saves against "tracker on" is the writer's).
-        state.writer.enqueue = lambda event: None
+    from _common import leave_writing_out  # noqa: PLC0415 (after sys.path)
+
+    leave_writing_out(state)  # --try path:BENCH_NO_WRITE=1: the request path alone
     if state.enabled:  # count the writer's batches (instrumentation only: one list append)
         write = state.writer._write
 

@@ -208,6 +208,19 @@ def cpu_split(pids: Iterable[int]) -> tuple[float, float]:
     return user / tick, system / tick
 
 
+
+def leave_writing_out(state, environ=os.environ) -> bool:
+    """The tracker's request path alone, for a ``--try path:BENCH_NO_WRITE=1`` variant: with
+    BENCH_NO_WRITE=1 every event is made and dropped where it would be queued; with
+    BENCH_NO_THREAD=1 as well, nothing starts the journey writer's thread (the request
+    counters then flush themselves each interval, on a request). Whether it applied."""
+    if not state.enabled or environ.get("BENCH_NO_WRITE") != "1":
+        return False
+    state.writer.enqueue = lambda event: None
+    if environ.get("BENCH_NO_THREAD") == "1":
+        state.tally.on_first = None  # what starts the thread when no event does
+    return True
+
 # -- statistics and output -----------------------------------------------------------------
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted sequence."""

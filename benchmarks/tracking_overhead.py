@@ -466,8 +466,7 @@ def load_report(load: dict, args) -> tuple[str, dict]:
             "requests": requests,
             "rps": requests / sum(row[v]["duration_us"] / 1e6 for row in rounds),
             "cpu_us_per_req": sum(row[v]["worker_cpu_s"] for row in rounds) / requests * 1e6,
-            "sys_us_per_req": sum(row[v].get("worker_sys_s", 0) for row in rounds)
-            / requests * 1e6,
+            "sys_us_per_req": sum(row[v]["worker_sys_s"] for row in rounds) / requests * 1e6,
             **_pooled_percentiles([row[v]["hist"] for row in rounds]),
         }
     off = totals["off"]

@@ -11,14 +11,11 @@ the journey writer's thread (nothing to write; the request counters flush themse
 interval on a request): what the thread's presence costs a worker.
 """
 
-import os
+from _common import leave_writing_out
 
 from storefront.app import create_app
 
 app = create_app()
-state = app.extensions["journey"]
-if not state.enabled:
-    raise RuntimeError("wsgi_nowrite measures the tracker's request path: leave it enabled")
-state.writer.enqueue = lambda event: None
-if os.environ.get("BENCH_NO_THREAD") == "1":
-    state.tally.on_first = None  # what starts the thread when no event does
+if not leave_writing_out(app.extensions["journey"]):
+    raise RuntimeError("wsgi_nowrite measures the tracker's request path: leave it enabled, "
+                       "with BENCH_NO_WRITE=1")

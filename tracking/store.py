@@ -93,16 +93,20 @@ class _Statements:
             "last_seen_at": func.max(c.last_seen_at,
                                      bindparam("at", type_=c.last_seen_at.type)),
         }
-        by_id = update(journeys).where(c.id == bindparam("j_id"))
+        # Only a row at the stage the batch's events belong to, or further: a row behind
+        # it lost the event that entered that stage (a full queue, a full spool) and is
+        # folded the long way, which enters the stage.
+        by_id = update(journeys).where(c.id == bindparam("j_id"),
+                                       c.stage_rank >= bindparam("r", type_=c.stage_rank.type))
         self.count_in = {
             False: _Bulk(by_id.values(counts), dialect, None),
             True: _Bulk(by_id.values({**counts, "customer_id": bindparam("c")}), dialect, None),
         }
-        # their rows as tuples, from (at, tp, s, n, c, j_id) (SQLite's "?" order)
+        # their rows as tuples, from (at, tp, s, n, c, j_id, r) (SQLite's "?" order)
         self.count_in_row = ({named: bulk.order(_COUNT_IN_KEYS)
                               for named, bulk in self.count_in.items()}
                              if self.one_writer else None)
-        self.existing = select(c.id).where(c.id.in_(bindparam("ids", expanding=True)))
+        self.ranks = select(c.id, c.stage_rank).where(c.id.in_(bindparam("ids", expanding=True)))
         # A plain INSERT: with the write lock held it cannot conflict, and if it ever did,
         # the IntegrityError has the batch written again, reading the row (_AppState._write).
         self.insert_whole_journeys = _Bulk(journeys.insert(), dialect, _JOURNEY_KEYS)
@@ -186,7 +190,8 @@ def _read_sql(count: int) -> str:
             f"WHERE id IN ({', '.join('?' * count)})")
 
 
-_COUNT_IN_KEYS = ("at", "tp", "s", "n", "c", "j_id")
+_COUNT_IN_KEYS = ("at", "tp", "s", "n", "c", "j_id", "r")
+_RANK = {stage.label: int(stage) for stage in Stage}  # an event's stage label -> its rank
 _NEW_ROW = dict.fromkeys(_FOLD_READS)  # what a new journey's row holds besides _new_journey
 _JOURNEY_KEYS = tuple(journeys.c.keys())
 _NO_VALUES = dict.fromkeys(_JOURNEY_KEYS)
@@ -366,22 +371,28 @@ def _count_in(conn: Connection, st: _Statements, journey_ids: list[str],
     """Routine events added to their journeys' rows in one statement, without reading
     them: counts, sessions, last-seen time and latest touchpoint, merged as _merge merges
     them.
-    Returns the journeys that had no row (none changed): they are folded the long way."""
+    Returns the journeys whose row it left alone, to be folded the long way: those with no
+    row yet, and those whose row is behind the stage the events belong to (the event that
+    entered it never reached the database)."""
     params: dict[bool, list[tuple]] = {False: [], True: []}
+    needed: dict[str, int] = {}
+    rank = _RANK.get
     for journey_id in journey_ids:
         batch = by_journey[journey_id]
         last = batch[-1]
         customer = _latest_customer(batch)
         named = customer is not None
+        needed[journey_id] = top = max(rank(e.stage, 0) for e in batch)
         params[named].append(st.count_in_row[named]((
             last.occurred_at.isoformat(" ", "microseconds"), last.touchpoint,
-            sum(1 for e in batch if e.new_session), len(batch), customer, journey_id)))
+            sum(1 for e in batch if e.new_session), len(batch), customer, journey_id, top)))
     changed = sum(st.count_in[named].tuples(conn, rows) for named, rows in params.items()
                   if rows)
     if changed == len(journey_ids):
         return set()
-    found = set(conn.execute(st.existing, {"ids": journey_ids}).scalars())
-    return set(journey_ids) - found
+    counted = {journey_id for journey_id, at_rank in
+               conn.execute(st.ranks, {"ids": journey_ids}) if at_rank >= needed[journey_id]}
+    return set(journey_ids) - counted
 
 
 def _fold(conn: Connection, st: _Statements, ids: list[str],

@@ -200,3 +200,24 @@ def test_a_customer_the_cookie_learned_without_a_touchpoint_reaches_the_row(tmp_
                     ("page_view", False)]  # purchased: a customer learned now recovers carts
     assert customers == [None, None, "c-9", "c-9", "c-9"]  # from the routine product view
     assert (row["status"], row["events"]) == ("purchased", 5)
+
+
+def test_a_routine_event_ahead_of_its_row_is_folded_and_enters_the_stage(engine):
+    # The add_to_cart that entered the cart never reached the database (a full queue and
+    # spool drop it, counted in tracking_events_dropped_total); the cookie still says cart,
+    # so the cart views after it are routine. The row is behind them: they are folded the
+    # long way and the journey enters the stages they show, as the full fold would.
+    write(engine, [event("j4", "landing", "landing", T0, routine=False, new_session=True),
+                   event("j5", "landing", "landing", T0, routine=False, new_session=True),
+                   event("j5", "add_to_cart", "cart", T0 + timedelta(minutes=1),
+                         routine=False)])
+    outcome = write(engine, [event("j4", "cart_view", "cart", T0 + timedelta(minutes=3)),
+                             event("j4", "product_view", "browse", T0 + timedelta(minutes=4)),
+                             event("j5", "cart_view", "cart", T0 + timedelta(minutes=3))])
+    assert sorted(stage for stage, _ in outcome.entered) == ["browse", "cart"]
+    behind, ahead = row_of(engine, "j4"), row_of(engine, "j5")
+    assert (behind["stage"], behind["events"], behind["last_touchpoint"]) == (
+        "cart", 3, "product_view")
+    assert behind["entered_cart_at"] == T0 + timedelta(minutes=3)
+    assert (ahead["stage"], ahead["events"]) == ("cart", 3)  # counted in, as before
+    assert ahead["entered_cart_at"] == T0 + timedelta(minutes=1)

@@ -40,6 +40,8 @@ class Event:
     #: it had already reached, the customer it already had, no order, not a landing or a
     #: purchase. An earlier event of the journey entered those stages, so the writer adds
     #: this one to the row without reading it (store.write_batch, SQLite), and sets the
-    #: customer the cookie names. Not spooled: a replayed event is folded the long way,
-    #: which is always right.
+    #: customer the cookie names, unless the row says otherwise: one behind the event's stage
+    #: (the event that entered it was dropped) or already purchased (by a webhook the cookie
+    #: has not seen) is folded the long way. Not spooled: a replayed event is folded the long
+    #: way, which is always right.
     routine: bool = False

@@ -93,11 +93,15 @@ class _Statements:
             "last_seen_at": func.max(c.last_seen_at,
                                      bindparam("at", type_=c.last_seen_at.type)),
         }
-        # Only a row at the stage the batch's events belong to, or further: a row behind
-        # it lost the event that entered that stage (a full queue, a full spool) and is
-        # folded the long way, which enters the stage.
-        by_id = update(journeys).where(c.id == bindparam("j_id"),
-                                       c.stage_rank >= bindparam("r", type_=c.stage_rank.type))
+        # Only a row at the stage the batch's events belong to, or further, and not yet
+        # purchased. A row behind it lost the event that entered that stage (a full queue,
+        # a full spool); a purchased one was paid by a webhook the cookie has not seen, and
+        # a customer it learns now recovers that customer's carts. Both are folded the
+        # long way, which enters the stage and recovers the carts.
+        by_id = update(journeys).where(
+            c.id == bindparam("j_id"),
+            c.stage_rank >= bindparam("r", type_=c.stage_rank.type),
+            c.stage_rank < literal_column(str(_PURCHASE_RANK)))
         self.count_in = {
             False: _Bulk(by_id.values(counts), dialect, None),
             True: _Bulk(by_id.values({**counts, "customer_id": bindparam("c")}), dialect, None),
@@ -192,6 +196,7 @@ def _read_sql(count: int) -> str:
 
 _COUNT_IN_KEYS = ("at", "tp", "s", "n", "c", "j_id", "r")
 _RANK = {stage.label: int(stage) for stage in Stage}  # an event's stage label -> its rank
+_PURCHASE_RANK = int(Stage.PURCHASE)
 _NEW_ROW = dict.fromkeys(_FOLD_READS)  # what a new journey's row holds besides _new_journey
 _JOURNEY_KEYS = tuple(journeys.c.keys())
 _NO_VALUES = dict.fromkeys(_JOURNEY_KEYS)
@@ -372,8 +377,8 @@ def _count_in(conn: Connection, st: _Statements, journey_ids: list[str],
     them: counts, sessions, last-seen time and latest touchpoint, merged as _merge merges
     them.
     Returns the journeys whose row it left alone, to be folded the long way: those with no
-    row yet, and those whose row is behind the stage the events belong to (the event that
-    entered it never reached the database)."""
+    row yet, those whose row is behind the stage the events belong to (the event that
+    entered it never reached the database) and those already purchased."""
     params: dict[bool, list[tuple]] = {False: [], True: []}
     needed: dict[str, int] = {}
     rank = _RANK.get
@@ -390,8 +395,8 @@ def _count_in(conn: Connection, st: _Statements, journey_ids: list[str],
                   if rows)
     if changed == len(journey_ids):
         return set()
-    counted = {journey_id for journey_id, at_rank in
-               conn.execute(st.ranks, {"ids": journey_ids}) if at_rank >= needed[journey_id]}
+    counted = {journey_id for journey_id, at_rank in conn.execute(st.ranks, {"ids": journey_ids})
+               if needed[journey_id] <= at_rank < _PURCHASE_RANK}
     return set(journey_ids) - counted
 
 

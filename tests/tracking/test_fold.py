@@ -221,3 +221,36 @@ def test_a_routine_event_ahead_of_its_row_is_folded_and_enters_the_stage(engine)
     assert behind["entered_cart_at"] == T0 + timedelta(minutes=3)
     assert (ahead["stage"], ahead["events"]) == ("cart", 3)  # counted in, as before
     assert ahead["entered_cart_at"] == T0 + timedelta(minutes=1)
+
+
+def test_a_routine_event_of_a_purchased_journey_is_folded_and_recovers_carts(engine):
+    # The customer's earlier cart, abandoned. Then a journey of another device, paid by a
+    # webhook the shopper's cookie has not seen (it still says payment): the routine view
+    # that names the customer (identify(customer, via=None) told the cookie, not the row)
+    # must recover the cart, as the full fold does when a purchased journey learns one.
+    cart = [event("jA", "landing", "landing", T0, routine=False, new_session=True),
+            event("jA", "add_to_cart", "cart", T0 + timedelta(minutes=1), routine=False)]
+    for e in cart:
+        e.customer_id = "c-1"
+    write(engine, cart)
+    with engine.begin() as conn:
+        counts, _ = store.sweep(conn, T0 + timedelta(hours=1), timedelta(minutes=30),
+                                timedelta(minutes=30), timedelta(days=7), timedelta(0))
+    assert counts == {"cart": 1}
+    paid = [event("j6", "landing", "landing", T0 + timedelta(hours=2), routine=False,
+                  new_session=True),
+            event("j6", "payment_submitted", "payment", T0 + timedelta(hours=2, minutes=5),
+                  routine=False),
+            event("j6", "purchase", "purchase", T0 + timedelta(hours=2, minutes=6),
+                  routine=False)]
+    later = event("j6", "product_view", "browse", T0 + timedelta(hours=2, minutes=7))
+    later.customer_id = "c-1"
+    for e in [*paid, later]:
+        e.visitor_id = "v-2"
+    write(engine, paid)
+    assert row_of(engine, "jA")["status"] == "abandoned"
+    outcome = write(engine, [later])
+    assert outcome.recovered == 1
+    assert row_of(engine, "jA")["status"] == "recovered"
+    row = row_of(engine, "j6")
+    assert (row["customer_id"], row["events"], row["status"]) == ("c-1", 4, "purchased")

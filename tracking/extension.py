@@ -65,6 +65,16 @@ EXTENSION_KEY = "journey"
 _REQUEST_ATTR = "_tp_journey"
 
 
+def _public_request_context():
+    """The request context, or None outside one, through Flask's public API."""
+    return request_ctx._get_current_object() if has_request_context() else None
+
+
+def _public_app_context():
+    """The app context, or None outside one, through Flask's public API."""
+    return app_ctx._get_current_object() if has_app_context() else None
+
+
 try:  # the context variables behind flask.request_ctx and current_app: C calls, where the
     # proxies are Python functions (the request's is read three times a request)
     from flask.globals import _cv_app, _cv_request
@@ -72,11 +82,7 @@ try:  # the context variables behind flask.request_ctx and current_app: C calls,
     _current_request_context = partial(_cv_request.get, None)
     _current_app_context = partial(_cv_app.get, None)
 except ImportError:  # a Flask that names them otherwise: the public, slower way
-    def _current_request_context():
-        return request_ctx._get_current_object() if has_request_context() else None
-
-    def _current_app_context():
-        return app_ctx._get_current_object() if has_app_context() else None
+    _current_request_context, _current_app_context = _public_request_context, _public_app_context
 
 
 class TrackingError(ValueError):

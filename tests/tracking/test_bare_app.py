@@ -278,3 +278,26 @@ def test_a_copied_request_context_is_not_the_shoppers_request(bare):
     assert ('storefront_http_requests_total{endpoint="with_a_thread",method="GET",'
             'status="200"} 1.0') in metrics
     assert 'endpoint="with_a_thread",method="GET",status="500"' not in metrics
+
+
+def test_the_tracker_runs_on_flasks_public_context_api(bare, monkeypatch):
+    # The request path reads Flask's context variables directly; a Flask that renames them
+    # gets the public API instead (tracking.extension's ImportError branch): the same
+    # contexts, and the same journey.
+    from tracking import extension
+
+    app, journey = bare
+    public = (extension._public_request_context, extension._public_app_context)
+    assert public[0]() is None and public[1]() is None
+    with app.test_request_context("/"):
+        assert public[0]() is extension._current_request_context() is not None
+        assert public[1]() is extension._current_app_context() is not None
+    monkeypatch.setattr(extension, "_current_request_context", public[0])
+    monkeypatch.setattr(extension, "_current_app_context", public[1])
+    client = app.test_client()
+    for method, path in (("GET", "/"), ("GET", "/products/3"), ("POST", "/cart")):
+        assert client.open(path, method=method, data={"pid": "3"}).status_code == 200
+    with app.app_context():
+        journey.flush()
+    [row] = rows(app, journeys)
+    assert (row["stage"], row["events"], row["landing_page"]) == ("cart", 3, "/")

@@ -117,6 +117,7 @@ class _AppState:
     """What the extension keeps per app, in ``app.extensions["journey"]``."""
 
     def __init__(self, tracker: JourneyTracker, app: Flask):
+        _APP_STATES.add(self)
         cfg = app.config
         self.tracker = tracker
         self.enabled: bool = cfg["JOURNEY_ENABLED"]
@@ -298,6 +299,22 @@ class _AppState:
         except Exception:
             log.warning("could not read journey %s", journey_id, exc_info=True)
             return False
+
+
+# Every app's tracker state in this process, for the fork hook below.
+_APP_STATES: weakref.WeakSet[_AppState] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked worker (gunicorn, multiprocessing) opens database connections of its own:
+    a SQLite or PostgreSQL connection must not be used by two processes. The parent's are
+    left open for the parent (SQLAlchemy's ``dispose(close=False)``)."""
+    for state in list(_APP_STATES):
+        if state._engine is not None:
+            state._engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _let_requests_run() -> None:

@@ -30,12 +30,26 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from .events import Event
 from .spool import Spool
 
 log = logging.getLogger(__name__)
+
+# Every writer of this process: a forked child (a gunicorn worker) marks each one's thread
+# missing, so the request path asks a flag per event, not os.getpid() (a system call).
+_WRITERS: weakref.WeakSet[EventWriter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_WRITERS):
+        writer._thread_alive = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class EventWriter:
@@ -83,6 +97,7 @@ class EventWriter:
         self._stopped = False
         self._thread: threading.Thread | None = None
         self._fresh_process_state()
+        _WRITERS.add(self)
 
     def _fresh_process_state(self) -> None:
         """Queues, locks and events of this process (a forked child starts its own)."""
@@ -130,8 +145,10 @@ class EventWriter:
 
     def _thread_missing(self) -> bool:
         """No writer thread of this process is alive (none yet, a forked child, or dead).
-        Asked on every event: the thread's own flag, not Thread.is_alive() (a lock)."""
-        return not self._thread_alive or self._pid != os.getpid()
+        Asked on every event: the thread's own flag, not Thread.is_alive() (a lock), which
+        the thread clears when it ends and a fork clears in the child (_after_fork_in_child;
+        _ensure_running then finds the process changed and starts afresh)."""
+        return not self._thread_alive
 
     # -- after a response -----------------------------------------------------------------
     def inline(self, now: float | None = None) -> bool:

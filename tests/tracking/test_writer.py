@@ -5,6 +5,7 @@ database fails or is slow, or another thread is writing."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -230,3 +231,38 @@ def test_a_writer_thread_that_died_is_started_again_by_the_next_event(tmp_path):
         while stored(app) < 4 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert stored(app) == 4, "the new thread writes what came after"
+
+
+def test_a_forked_worker_writes_its_events_with_a_thread_and_connections_of_its_own(tmp_path):
+    # gunicorn forks workers from a master: the parent's writer thread does not exist in
+    # the child, and the child's first event must start the child's own, not queue for a
+    # thread that is not there (the request path asks a flag that the fork clears); nor may
+    # the child use the database connections its parent opened (SQLite's rule for a fork).
+    with app_with(tmp_path, JOURNEY_WRITE_AFTER_RESPONSE=False,
+                  JOURNEY_FLUSH_INTERVAL=0.05) as (app, state):
+        browse(app.test_client(), 1)  # a new visitor: landing + product view
+        state.writer.flush()
+        assert not state.writer._thread_missing() and stored(app) == 2
+        assert state.engine.pool.checkedin() >= 1
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: a new visitor's page, written by its own thread
+            report = "the child did not finish"
+            try:
+                inherited = state.engine.pool.checkedin()
+                missing = state.writer._thread_missing()
+                browse(app.test_client(), 1)
+                deadline = time.monotonic() + 10
+                while stored(app) < 4 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                thread = state.writer._thread
+                report = repr((inherited, missing, stored(app),
+                               thread is not None and thread.is_alive()))
+            finally:
+                os.write(write, report.encode())
+                os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        with os.fdopen(read) as f:
+            assert f.read() == repr((0, True, 4, True))
+        assert state.writer._thread.is_alive() and stored(app) == 4

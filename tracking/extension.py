@@ -117,7 +117,6 @@ class _AppState:
     """What the extension keeps per app, in ``app.extensions["journey"]``."""
 
     def __init__(self, tracker: JourneyTracker, app: Flask):
-        _APP_STATES.add(self)
         cfg = app.config
         self.tracker = tracker
         self.enabled: bool = cfg["JOURNEY_ENABLED"]
@@ -172,6 +171,7 @@ class _AppState:
             maintain=self.housekeeping,
         )
         self.tally.on_first = self.writer.ensure_started
+        _APP_STATES.add(self)  # last: the fork hook finds only whole states
 
     # -- database -------------------------------------------------------------------------
     @property
@@ -310,8 +310,11 @@ def _after_fork_in_child() -> None:
     a SQLite or PostgreSQL connection must not be used by two processes. The parent's are
     left open for the parent (SQLAlchemy's ``dispose(close=False)``)."""
     for state in list(_APP_STATES):
-        if state._engine is not None:
-            state._engine.dispose(close=False)
+        try:
+            if state._engine is not None:
+                state._engine.dispose(close=False)
+        except Exception:  # a fork hook must not raise; the next app's engine still goes
+            log.exception("journey: could not drop a database pool after fork")
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

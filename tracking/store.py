@@ -521,9 +521,12 @@ def _merge(row, events: list[Event], outcome: BatchOutcome, visitor: str | None,
         values["stage"], values["stage_rank"] = top.label, int(top)
     # Stage entries: reaching a stage passes every earlier one (a monotone funnel).
     for stage, at in sorted(first_at.items()):
-        if row[_ENTERED[stage]] is None:
+        entered = row[_ENTERED[stage]]
+        if entered is None:
             values[_ENTERED[stage]] = at
             outcome.entered.append((stage.label, max((at - start).total_seconds(), 0.0)))
+        elif at < entered:  # a later event of the stage came first (another worker's batch)
+            values[_ENTERED[stage]] = at  # the entry's time moves back; it is not counted again
 
     purchase = next((e for e in events if e.touchpoint == "purchase"), None)
     if purchase is not None and row["status"] in ("active", "abandoned"):

@@ -46,6 +46,7 @@ _WRITERS: weakref.WeakSet[EventWriter] = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     for writer in list(_WRITERS):
         writer._thread_alive = False
+        writer._start_lock = threading.Lock()  # a thread may have held it at the fork
 
 
 if hasattr(os, "register_at_fork"):
@@ -171,7 +172,13 @@ class EventWriter:
         Never waits for the lock, never raises; a batch that fails (it is spooled) or is
         slow hands the writing to the writer thread for ``cooloff`` seconds."""
         try:
-            if not self.inline() or self._pid != os.getpid():
+            if self._pid != os.getpid():
+                # Forked by code that runs no fork hooks: the thread flag said alive; the
+                # queue, locks and thread of this process start here (what the queue held,
+                # the parent's and this child's first events, is left behind).
+                self._ensure_running()
+                return
+            if not self.inline():
                 return
             if not self._lock.acquire(blocking=False):
                 return  # another thread is writing: the events wait for the next turn

@@ -292,8 +292,16 @@ def test_the_tracker_runs_on_flasks_public_context_api(bare, monkeypatch):
     with app.test_request_context("/"):
         assert public[0]() is extension._current_request_context() is not None
         assert public[1]() is extension._current_app_context() is not None
-    monkeypatch.setattr(extension, "_current_request_context", public[0])
-    monkeypatch.setattr(extension, "_current_app_context", public[1])
+    calls = {"request": 0, "app": 0}
+
+    def counted(which, reader):
+        def read():
+            calls[which] += 1
+            return reader()
+        return read
+
+    monkeypatch.setattr(extension, "_current_request_context", counted("request", public[0]))
+    monkeypatch.setattr(extension, "_current_app_context", counted("app", public[1]))
     client = app.test_client()
     for method, path in (("GET", "/"), ("GET", "/products/3"), ("POST", "/cart")):
         assert client.open(path, method=method, data={"pid": "3"}).status_code == 200
@@ -301,3 +309,4 @@ def test_the_tracker_runs_on_flasks_public_context_api(bare, monkeypatch):
         journey.flush()
     [row] = rows(app, journeys)
     assert (row["stage"], row["events"], row["landing_page"]) == ("cart", 3, "/")
+    assert calls["request"] >= 9 and calls["app"] >= 2  # three hooks a request; track()

@@ -254,3 +254,19 @@ def test_a_routine_event_of_a_purchased_journey_is_folded_and_recovers_carts(eng
     assert row_of(engine, "jA")["status"] == "recovered"
     row = row_of(engine, "j6")
     assert (row["customer_id"], row["events"], row["status"]) == ("c-1", 4, "purchased")
+
+
+def test_a_stage_entered_by_a_later_event_first_moves_back_to_the_entering_one(engine):
+    # Two workers: the cart view's batch (routine: the cookie says cart) is written before
+    # the batch holding the add_to_cart that entered the cart. The stage is entered once, at
+    # the add_to_cart's time, as if the batches had come in order.
+    write(engine, [event("j7", "landing", "landing", T0, routine=False, new_session=True)])
+    first = write(engine, [event("j7", "cart_view", "cart", T0 + timedelta(minutes=3))])
+    assert sorted(stage for stage, _ in first.entered) == ["browse", "cart"]
+    late = write(engine, [event("j7", "add_to_cart", "cart", T0 + timedelta(minutes=1),
+                                routine=False)])
+    assert late.entered == []
+    row = row_of(engine, "j7")
+    assert row["entered_cart_at"] == row["entered_browse_at"] == T0 + timedelta(minutes=1)
+    assert (row["events"], row["last_touchpoint"]) == (3, "cart_view")
+    assert row["last_seen_at"] == T0 + timedelta(minutes=3)

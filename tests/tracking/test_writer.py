@@ -262,7 +262,31 @@ def test_a_forked_worker_writes_its_events_with_a_thread_and_connections_of_its_
                 os.write(write, report.encode())
                 os._exit(0)
         os.close(write)
-        os.waitpid(pid, 0)
+        deadline = time.monotonic() + 30
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:  # never hang the suite on a stuck child
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                raise AssertionError("the forked worker did not finish in 30 s")
+            time.sleep(0.05)
         with os.fdopen(read) as f:
             assert f.read() == repr((0, True, 4, True))
         assert state.writer._thread.is_alive() and stored(app) == 4
+
+
+def test_a_fork_that_ran_no_fork_hooks_is_found_by_the_first_due_batch(tmp_path):
+    # A child forked from C code that skips Python's fork hooks keeps its parent's "thread
+    # alive" flag. The first batch due after a response finds the process changed and
+    # starts this process's own queue and thread; what was queued before is left behind
+    # (the parent's to write), and every later event is written.
+    with app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=3600) as (app, state):
+        client = app.test_client()
+        browse(client, 1)  # landing + product view: a batch, written after the response
+        assert stored(app) == 2 and not state.writer._thread_missing()
+        state.writer._pid = -1  # as if this process were such a child
+        browse(client, 2)  # a batch due after the second page: its close finds the fork
+        assert state.writer._pid == os.getpid() and state.writer.depth == 0
+        assert not state.writer._thread_missing() and state.writer._thread.is_alive()
+        browse(client, 1)
+        state.writer.flush()
+        assert stored(app) == 3  # the page after the reset; the two before were left

@@ -3,10 +3,14 @@
     gunicorn -c deploy/gunicorn.conf.py --pythonpath benchmarks wsgi_insitu:app
 
 Each worker times, with its thread's CPU clock, the tracker's request hooks and every
-``journey.track()`` call (the request path), and every batch the writer writes (on whichever
-thread writes it), and writes its totals to ``$BENCH_INSITU_DIR/insitu-<pid>.json`` at exit.
-The clock itself costs a system call per read: a worker measures a pair of reads around an
-empty call 20,000 times at start and reports it, and the report subtracts it per timed call.
+``journey.track()`` call (the request path; a call inside a timed one is not timed again),
+every batch the writer writes (on whichever thread writes it; a spool replay would be timed
+again, and the benchmark has none) and the writer thread's housekeeping (the request
+counters' flush, the checkpoint, the sweep), and writes its totals to
+``$BENCH_INSITU_DIR/insitu-<pid>.json`` at exit. ``GET /__insitu_reset`` zeroes the totals of
+the worker that answers it (the driver sends it to each worker after the warm-up). The clock
+costs a system call per read: a worker times an empty call 20,000 times at start, and the
+report takes that off per timed call.
 """
 
 from __future__ import annotations
@@ -23,24 +27,40 @@ state = app.extensions["journey"]
 if not state.enabled:
     raise RuntimeError("wsgi_insitu times the tracker: leave it enabled")
 
-totals = {"path_cpu_s": 0.0, "path_calls": 0, "requests": 0,
-          "writer_cpu_s": 0.0, "writer_calls": 0, "events": 0}
+totals: dict[str, float] = {}
+
+
+def _reset() -> None:
+    totals.update(path_cpu_s=0.0, path_calls=0, requests=0, writer_cpu_s=0.0, writer_calls=0,
+                  events=0, housekeeping_cpu_s=0.0, housekeeping_calls=0)
+
+
+_reset()
+_depth = [0]  # timed calls in progress on the request path (one request thread a worker)
 
 
 def _clock_cost(n: int = 20_000) -> float:
-    """Seconds of thread CPU one timed call adds (the clock's two reads around it)."""
+    """Seconds of thread CPU that timing an empty call adds to a timed total."""
     clock = time.thread_time
-    started = clock()
+
+    def empty():
+        pass
+
+    spent = 0.0
     for _ in range(n):
-        clock()
-        clock()
-    return (clock() - started) / n
+        started = clock()
+        empty()
+        spent += clock() - started
+    return spent / n
 
 
 def _timed(fn, *, request: bool = False):
     clock = time.thread_time
 
     def timed(*args, **kwargs):
+        if _depth[0]:  # inside a timed call: its time is counted there
+            return fn(*args, **kwargs)
+        _depth[0] += 1
         started = clock()
         try:
             return fn(*args, **kwargs)
@@ -49,6 +69,7 @@ def _timed(fn, *, request: bool = False):
             totals["path_calls"] += 1
             if request:
                 totals["requests"] += 1
+            _depth[0] -= 1
 
     timed.__name__ = fn.__name__  # Flask's hook lists are searched by name below
     return timed
@@ -61,22 +82,37 @@ for hooks, name in ((app.before_request_funcs[None], "journey_before_request"),
     hooks[index] = _timed(hooks[index], request=name == "journey_before_request")
 state.tracker.track = _timed(state.tracker.track)  # views call journey.track(...)
 
-_write = state.writer._write
 
-
-def _timed_write(events):
+def _timed_writer(fn, kind: str):
     clock = time.thread_time
-    started = clock()
-    try:
-        return _write(events)
-    finally:
-        totals["writer_cpu_s"] += clock() - started
-        totals["writer_calls"] += 1
-        totals["events"] += len(events)
+
+    def timed(*args):
+        started = clock()
+        try:
+            return fn(*args)
+        finally:
+            totals[f"{kind}_cpu_s"] += clock() - started
+            totals[f"{kind}_calls"] += 1
+            if kind == "writer":
+                totals["events"] += len(args[0])
+
+    return timed
 
 
-state.writer._write = _timed_write
-totals["clock_s"] = _clock_cost()
+writer = state.writer
+writer._write = _timed_writer(writer._write, "writer")
+if writer._maintain is not None:
+    writer._maintain = _timed_writer(writer._maintain, "housekeeping")
+if writer._sweep is not None:
+    writer._sweep = _timed_writer(writer._sweep, "housekeeping")
+CLOCK_S = _clock_cost()
+
+
+@app.get("/__insitu_reset")
+@state.tracker.exempt
+def insitu_reset():
+    _reset()
+    return {"pid": os.getpid()}
 
 
 @atexit.register
@@ -84,4 +120,4 @@ def _report() -> None:  # after the writer's exit flush (registered later: it ru
     directory = os.environ.get("BENCH_INSITU_DIR")
     if directory:
         with open(os.path.join(directory, f"insitu-{os.getpid()}.json"), "w") as f:
-            json.dump(totals, f)
+            json.dump({**totals, "clock_s": CLOCK_S}, f)

@@ -108,9 +108,14 @@ def main() -> int:
     own_us = path_us + writer_us + housekeeping_us
     worker_us = sum(after) - sum(before)
     worker_us = worker_us / res["requests"] * 1e6 if res["requests"] else float("nan")
+    parts = {name: cpu_us(name) / requests for name in
+             ("journey_before_request", "journey_after_request", "journey_teardown_request",
+              "track")}
     rows = [
         ["request path (hooks + track()), per request", f"{path_us:.1f}",
          f"{path_us / worker_us * 100:.1f}%"],
+        *([f"  of it {name.removeprefix('journey_')}", f"{us:.1f}", ""]
+          for name, us in parts.items()),
         [f"writer, per event ({events_per_request:.2f} events a request)",
          f"{writer_event_us:.1f}", ""],
         ["writer, per request", f"{writer_us:.1f}", f"{writer_us / worker_us * 100:.1f}%"],
@@ -129,6 +134,7 @@ def main() -> int:
     json_line({"benchmark": "tracker_cpu_insitu", "seconds": args.seconds,
                "requests": res["requests"], "rps": round(res["rps"], 1),
                "path_us_per_request": round(path_us, 1),
+               "path_parts_us_per_request": {k: round(v, 1) for k, v in parts.items()},
                "writer_us_per_event": round(writer_event_us, 1),
                "writer_us_per_request": round(writer_us, 1),
                "housekeeping_us_per_request": round(housekeeping_us, 1),

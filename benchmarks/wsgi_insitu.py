@@ -30,9 +30,15 @@ if not state.enabled:
 totals: dict[str, float] = {}
 
 
+PARTS = ("journey_before_request", "journey_after_request", "journey_teardown_request",
+         "track")  # the request path's parts, each timed on its own too
+
+
 def _reset() -> None:
     totals.update(path_cpu_s=0.0, path_calls=0, requests=0, writer_cpu_s=0.0, writer_calls=0,
                   events=0, housekeeping_cpu_s=0.0, housekeeping_calls=0)
+    for part in PARTS:
+        totals.update({f"{part}_cpu_s": 0.0, f"{part}_calls": 0})
 
 
 _reset()
@@ -56,6 +62,7 @@ def _clock_cost(n: int = 20_000) -> float:
 
 def _timed(fn, *, request: bool = False):
     clock = time.thread_time
+    part = fn.__name__
 
     def timed(*args, **kwargs):
         if _depth[0]:  # inside a timed call: its time is counted there
@@ -65,8 +72,11 @@ def _timed(fn, *, request: bool = False):
         try:
             return fn(*args, **kwargs)
         finally:
-            totals["path_cpu_s"] += clock() - started
+            spent = clock() - started
+            totals["path_cpu_s"] += spent
             totals["path_calls"] += 1
+            totals[f"{part}_cpu_s"] += spent
+            totals[f"{part}_calls"] += 1
             if request:
                 totals["requests"] += 1
             _depth[0] -= 1

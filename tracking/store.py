@@ -101,7 +101,7 @@ class _Statements:
         by_id = update(journeys).where(
             c.id == bindparam("j_id"),
             c.stage_rank >= bindparam("r", type_=c.stage_rank.type),
-            c.stage_rank < literal_column(str(_PURCHASE_RANK)))
+            c.stage_rank < literal_column(str(int(Stage.PURCHASE))))
         self.count_in = {
             False: _Bulk(by_id.values(counts), dialect, None),
             True: _Bulk(by_id.values({**counts, "customer_id": bindparam("c")}), dialect, None),
@@ -195,8 +195,6 @@ def _read_sql(count: int) -> str:
 
 
 _COUNT_IN_KEYS = ("at", "tp", "s", "n", "c", "j_id", "r")
-_RANK = {stage.label: int(stage) for stage in Stage}  # an event's stage label -> its rank
-_PURCHASE_RANK = int(Stage.PURCHASE)
 _NEW_ROW = dict.fromkeys(_FOLD_READS)  # what a new journey's row holds besides _new_journey
 _JOURNEY_KEYS = tuple(journeys.c.keys())
 _NO_VALUES = dict.fromkeys(_JOURNEY_KEYS)
@@ -381,13 +379,13 @@ def _count_in(conn: Connection, st: _Statements, journey_ids: list[str],
     entered it never reached the database) and those already purchased."""
     params: dict[bool, list[tuple]] = {False: [], True: []}
     needed: dict[str, int] = {}
-    rank = _RANK.get
+    stage_of = _STAGE.get
     for journey_id in journey_ids:
         batch = by_journey[journey_id]
         last = batch[-1]
         customer = _latest_customer(batch)
         named = customer is not None
-        needed[journey_id] = top = max(rank(e.stage, 0) for e in batch)
+        needed[journey_id] = top = int(max(stage_of(e.stage, 0) for e in batch))
         params[named].append(st.count_in_row[named]((
             last.occurred_at.isoformat(" ", "microseconds"), last.touchpoint,
             sum(1 for e in batch if e.new_session), len(batch), customer, journey_id, top)))
@@ -396,7 +394,7 @@ def _count_in(conn: Connection, st: _Statements, journey_ids: list[str],
     if changed == len(journey_ids):
         return set()
     counted = {journey_id for journey_id, at_rank in conn.execute(st.ranks, {"ids": journey_ids})
-               if needed[journey_id] <= at_rank < _PURCHASE_RANK}
+               if needed[journey_id] <= at_rank < Stage.PURCHASE}
     return set(journey_ids) - counted
 
 

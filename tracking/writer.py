@@ -49,8 +49,7 @@ def _after_fork_in_child() -> None:
         writer._start_lock = threading.Lock()  # a thread may have held it at the fork
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class EventWriter:

@@ -1,0 +1,318 @@
+"""What does journey tracking cost a product page under gunicorn? Paired, at the same time.
+
+    .venv/bin/python benchmarks/tracking_overhead_paired.py                 # ~12 min
+    .venv/bin/python benchmarks/tracking_overhead_paired.py --variants on --pairs 12
+    .venv/bin/python benchmarks/tracking_overhead_paired.py --variants on \\
+        --try path:BENCH_NO_WRITE=1 --aa
+
+The load phase of tracking_overhead.py drives one server at a time, so a variant's slice and
+the tracker-off slice it is compared with run seconds apart, and this machine's speed moves
+by tens of percent over minutes: its 95% intervals are ±4 points after 47 minutes. Here the
+two servers run at the same time, so they share the machine's state second by second:
+
+- a variant's gunicorn (``--workers`` sync workers, deploy/gunicorn.conf.py, its own copy of
+  the database) and the tracker-off store's, each with every thread pinned to one core, and
+  each driven by its own wrk pinned to the same core (--connections), for --duration s;
+- the next slice swaps the cores, and a pair of slices is one measurement: the geometric
+  mean of its two ratios, so a faster core favours neither variant;
+- every --restart-every pairs both servers start afresh on fresh copies (a process's
+  speed depends a few percent on how CPython lays out its caches, fixed for its life: one
+  process per variant would measure one draw of that luck — an A/A pair (--aa) without
+  restarts read -1.9% ± 0.6 here, with them +0.0% ± 0.6);
+- each variant is compared with tracker off in its own series of pairs.
+
+Reported per variant against tracker off: time per request (wall time of the slice over the
+requests wrk completed, i.e. 1 / throughput), the workers' CPU per request (every thread,
+from /proc: the journey writer's included), both as the mean of the pairs with a 95%
+interval (Student's t over pairs), latency p50/p99 over every request (wrk's histograms,
+pooled), and the workers' peak RSS. Traffic as tracking_overhead.py's: --visitors returning
+visitors' cookies in turn, every --new-visitor-every-th request a brand-new visitor.
+
+Needs 2 CPUs or more (each server has one to itself) and wrk (``make bench-deps``). Prints
+progress, a table and one JSON line {"benchmark": "tracking_overhead_paired", ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import tracking_overhead as bench  # noqa: E402
+from _common import (  # noqa: E402
+    BENCH_DIR,
+    BROWSER_UA,
+    DEFAULT_PRISTINE_DB,
+    PRODUCT_PATH,
+    cpu_split,
+    ensure_pristine_db,
+    json_line,
+    log,
+    machine_note,
+    pct,
+    table,
+)
+
+# Two-sided 95% quantiles of Student's t by degrees of freedom (1.96 beyond the table).
+_T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
+        10: 2.23, 11: 2.20, 12: 2.18, 13: 2.16, 14: 2.14, 15: 2.13, 16: 2.12, 17: 2.11,
+        18: 2.10, 19: 2.09, 20: 2.09, 25: 2.06, 30: 2.04, 40: 2.02, 60: 2.00}
+
+
+def t95(df: int) -> float:
+    if df <= 0:
+        return math.nan
+    known = [d for d in _T95 if d <= df]
+    return _T95[max(known)] if df <= 60 else 1.96
+
+
+def mean_interval(ratios: list[float]) -> tuple[float, float, float]:
+    """Mean of per-pair ratios, as a percentage change, with its 95% interval."""
+    changes = [(r - 1) * 100 for r in ratios]
+    mean = statistics.fmean(changes)
+    if len(changes) < 2:
+        return mean, math.nan, math.nan
+    half = t95(len(changes) - 1) * statistics.stdev(changes) / math.sqrt(len(changes))
+    return mean, mean - half, mean + half
+
+
+def pair_ratio(first: float, second: float) -> float:
+    """One measurement from two slices, one with each core: their ratios' geometric mean."""
+    return math.sqrt(first * second)
+
+
+# -- servers and load, pinned ---------------------------------------------------------------
+def pin(server: dict, cpu: int) -> None:
+    """Every thread of the server's master and workers onto one CPU (threads started later
+    inherit it from the thread that starts them)."""
+    for pid in [server["proc"].pid, *server["workers"]]:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            with contextlib.suppress(OSError):  # a thread that just ended
+                os.sched_setaffinity(int(tid), {cpu})
+
+
+def start_wrk(server: dict, cpu: int, seconds: float, args) -> subprocess.Popen:
+    env = dict(os.environ, BENCH_PATH=PRODUCT_PATH, BENCH_UA=BROWSER_UA,
+               BENCH_COOKIES="|".join(server["cookies"]),
+               BENCH_NEW_VISITOR_EVERY=str(args.new_visitor_every))
+    cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{int(seconds)}s", "--timeout", "10s",
+           "-s", str(BENCH_DIR / "wrk_product.lua"), f"http://127.0.0.1:{server['port']}"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+
+
+def wrk_result(proc: subprocess.Popen, seconds: float) -> dict:
+    out, _ = proc.communicate(timeout=seconds + 60)
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result (exit {proc.returncode})")
+    res = json.loads(line[len("WRK_JSON "):])
+    hist = next((ln for ln in out.splitlines() if ln.startswith("WRK_HIST ")), "WRK_HIST ")
+    res["hist"] = {int(v): int(c) for v, c in (pair.split(":") for pair in
+                                                 hist[len("WRK_HIST "):].split(",") if pair)}
+    res["errors"] = sum(res[k] for k in res if k.startswith("err_"))
+    return res
+
+
+def rss_mb(pids: list[int]) -> float:
+    """The largest resident set of these processes, MiB."""
+    most = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        most = max(most, int(line.split()[1]))
+        except OSError:
+            continue
+    return most / 1024
+
+
+def together(servers: dict[str, dict], cpus: dict[str, int], seconds: float, args) -> dict:
+    """Both servers under load at once, each on its own CPU; then --settle seconds, so each
+    writer writes what its slice queued inside the slice's CPU count."""
+    for name, server in servers.items():
+        pin(server, cpus[name])
+    before = {name: cpu_split(s["workers"]) for name, s in servers.items()}
+    procs = {name: start_wrk(s, cpus[name], seconds, args) for name, s in servers.items()}
+    results = {name: wrk_result(proc, seconds) for name, proc in procs.items()}
+    time.sleep(args.settle)
+    for name, server in servers.items():
+        res, (user0, sys0) = results[name], before[name]
+        user, system = cpu_split(server["workers"])
+        if res["errors"]:
+            raise RuntimeError(f"{name}: {res['errors']} failed requests")
+        res["time_us"] = res["duration_us"] / max(res["requests"], 1)
+        res["cpu_us"] = (user - user0 + system - sys0) / max(res["requests"], 1) * 1e6
+        res["rss_mb"] = rss_mb(server["workers"])
+    return results
+
+
+def series(variant: str, args, tmp: str) -> dict:
+    """--pairs pairs of slices, ``variant`` against tracker off."""
+    names = (variant, "off")
+    servers: dict[str, dict] = {}
+    pairs, hists, rss = [], {v: [] for v in names}, {v: 0.0 for v in names}
+    requests = {v: 0 for v in names}
+
+    def restart() -> None:
+        for server in servers.values():
+            bench.stop_server(server)
+        servers.clear()
+        for v in names:
+            servers[v] = bench.start_server(v, args, args.visitors, tmp)
+        if args.warmup > 0:  # unmeasured, both at once as measured
+            together(servers, {variant: 0, "off": 1}, args.warmup, args)
+
+    try:
+        for k in range(args.pairs):
+            if k % args.restart_every == 0:
+                log(f"{bench.LABEL[variant]} and tracker off: starting both"
+                    + (" afresh" if k else ""))
+                restart()
+            slices = []
+            for first in (0, 1):
+                slices.append(together(servers, {variant: first, "off": 1 - first},
+                                       args.duration, args))
+            for row in slices:
+                for v in names:
+                    hists[v].append(row[v]["hist"])
+                    rss[v] = max(rss[v], row[v]["rss_mb"])
+                    requests[v] += row[v]["requests"]
+            pair = {f"{key}_ratio": pair_ratio(*(row[variant][key] / row["off"][key]
+                                                 for row in slices))
+                    for key in ("time_us", "cpu_us")}
+            pair["cpu_us"] = statistics.fmean(row[variant]["cpu_us"] for row in slices)
+            pair["cpu_us_off"] = statistics.fmean(row["off"]["cpu_us"] for row in slices)
+            pairs.append(pair)
+            log(f"pair {k + 1}/{args.pairs}: time/request "
+                f"{pct((pair['time_us_ratio'] - 1) * 100)}, CPU/request "
+                f"{pct((pair['cpu_us_ratio'] - 1) * 100)} "
+                f"({pair['cpu_us']:.0f} vs {pair['cpu_us_off']:.0f} µs)")
+    finally:
+        for server in servers.values():
+            bench.stop_server(server)
+    return {"pairs": pairs, "hists": hists, "rss_mb": rss, "requests": requests}
+
+
+def summarize(variant: str, res: dict) -> dict:
+    time_mean, time_lo, time_hi = mean_interval([p["time_us_ratio"] for p in res["pairs"]])
+    cpu_mean, cpu_lo, cpu_hi = mean_interval([p["cpu_us_ratio"] for p in res["pairs"]])
+    lat = {v: bench._pooled_percentiles(res["hists"][v]) for v in (variant, "off")}
+    return {
+        "pairs": len(res["pairs"]),
+        "requests": res["requests"],
+        "time_per_request_pct": round(time_mean, 2),
+        "time_per_request_95": [round(time_lo, 2), round(time_hi, 2)],
+        "cpu_per_request_pct": round(cpu_mean, 2),
+        "cpu_per_request_95": [round(cpu_lo, 2), round(cpu_hi, 2)],
+        "cpu_us_per_request": round(statistics.fmean(p["cpu_us"] for p in res["pairs"]), 1),
+        "cpu_us_per_request_off": round(statistics.fmean(p["cpu_us_off"] for p in res["pairs"]),
+                                        1),
+        "p50_pct": round((lat[variant]["p50"] / lat["off"]["p50"] - 1) * 100, 2),
+        "p99_pct": round((lat[variant]["p99"] / lat["off"]["p99"] - 1) * 100, 2),
+        "p50_us": lat[variant]["p50"], "p99_us": lat[variant]["p99"],
+        "p50_us_off": lat["off"]["p50"], "p99_us_off": lat["off"]["p99"],
+        "rss_mb": round(res["rss_mb"][variant], 1), "rss_mb_off": round(res["rss_mb"]["off"], 1),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", default=DEFAULT_PRISTINE_DB)
+    ap.add_argument("--variants", default="on,exporter",
+                    help="compared with tracker off, each in its own series: on, exporter")
+    ap.add_argument("--try", dest="tries", action="append", default=[],
+                    metavar="NAME:KEY=VALUE,...",
+                    help="also a tracker-on variant with these settings (as tracking_overhead.py)")
+    ap.add_argument("--aa", action="store_true",
+                    help="also a second tracker-off store against the first (an A/A check)")
+    ap.add_argument("--pairs", type=int, default=12, help="pairs of slices per variant")
+    ap.add_argument("--duration", type=float, default=6.0, help="seconds per slice")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds after each start")
+    ap.add_argument("--settle", type=float, default=1.0,
+                    help="seconds after each slice for the writers to finish it")
+    ap.add_argument("--restart-every", type=int, default=2, metavar="PAIRS")
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
+    ap.add_argument("--connections", type=int, default=4, help="wrk connections per server")
+    ap.add_argument("--visitors", type=int, default=100)
+    ap.add_argument("--new-visitor-every", type=int, default=10)
+    args = ap.parse_args()
+    if (os.cpu_count() or 1) < 2 or len(os.sched_getaffinity(0)) < 2:
+        ap.error("needs two CPUs: each server runs on one of its own")
+    if not shutil.which("wrk"):
+        ap.error("wrk is not installed: make bench-deps")
+    if args.pairs < 2 or args.restart_every < 1:
+        ap.error("--pairs must be 2 or more, --restart-every 1 or more")
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if any(v not in ("on", "exporter") for v in variants):
+        ap.error("--variants: on and/or exporter (each is compared with off)")
+    for spec in args.tries:
+        name, _, settings = spec.partition(":")
+        name = "on-" + name
+        bench.TRIED[name] = dict(kv.split("=", 1) for kv in settings.split(",") if kv)
+        bench.LABEL[name] = f"tracker on, {spec.partition(':')[0]}"
+        bench.WSGI[name] = ("wsgi_nowrite:app" if bench.TRIED[name].get("BENCH_NO_WRITE") == "1"
+                            else "wsgi:app")
+        variants.append(name)
+    if args.aa:
+        bench.LABEL["off-aa"], bench.WSGI["off-aa"] = "tracker off, again", "wsgi:app"
+        variants.append("off-aa")
+    if not variants:
+        ap.error("nothing to compare")
+    # What tracking_overhead.start_server and stop_server read from its own arguments.
+    args.loadgen, args.threads = "wrk", 1
+
+    started = time.monotonic()
+    machine = machine_note()
+    ensure_pristine_db(args.db)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="tp-bench-paired-") as tmp:
+        for variant in variants:
+            results[variant] = summarize(variant, series(variant, args, tmp))
+
+    rows = []
+    for variant, s in results.items():
+        rows.append([
+            bench.LABEL[variant], s["pairs"],
+            f"{pct(s['time_per_request_pct'])} [{pct(s['time_per_request_95'][0])} … "
+            f"{pct(s['time_per_request_95'][1])}]",
+            f"{pct(s['cpu_per_request_pct'])} [{pct(s['cpu_per_request_95'][0])} … "
+            f"{pct(s['cpu_per_request_95'][1])}]",
+            f"{s['cpu_us_per_request']:.0f} / {s['cpu_us_per_request_off']:.0f}",
+            f"{pct(s['p50_pct'])} / {pct(s['p99_pct'])}",
+            f"{s['rss_mb']:.0f} / {s['rss_mb_off']:.0f}",
+        ])
+    print(f"\nGET {PRODUCT_PATH}, each variant and tracker off at the same time, each on one "
+          f"core ({args.workers} gunicorn workers, wrk with {args.connections} connections), "
+          f"cores swapped every {args.duration:g} s slice; a pair of slices is one "
+          f"measurement; mean of the pairs [95% interval]:\n")
+    print(table(["variant vs tracker off", "pairs", "time per request", "worker CPU per request",
+                 "CPU µs / request (vs off)", "p50 / p99", "peak worker RSS MiB (vs off)"],
+                rows))
+    print()
+    json_line({"benchmark": "tracking_overhead_paired", "page": PRODUCT_PATH,
+               "workers": args.workers, "connections": args.connections,
+               "slice_s": args.duration, "restart_every": args.restart_every,
+               "visitors": args.visitors, "new_visitor_every": args.new_visitor_every,
+               "results": results, "machine": machine, "machine_after": machine_note(),
+               "seconds": round(time.monotonic() - started, 1)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

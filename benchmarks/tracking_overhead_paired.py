@@ -17,16 +17,21 @@ two servers run at the same time, so they share the machine's state second by se
   mean of its two ratios, so a faster core favours neither variant;
 - every --restart-every pairs both servers start afresh on fresh copies (a process's
   speed depends a few percent on how CPython lays out its caches, fixed for its life: one
-  process per variant would measure one draw of that luck — an A/A pair (--aa) without
-  restarts read -1.9% ± 0.6 here, with them +0.0% ± 0.6);
+  process per variant would measure one draw of that luck);
+- which server starts first (and has its wrk started first, and core 0 first) alternates
+  from start to start, and half the pairs are of each order: on this VM, of two 2-worker
+  stores started one after the other, the one started first ran ~4.5% slower for its whole
+  life (an A/A pair read +2.3% started one way round and -2.1% the other); the mean of the
+  two orders cancels it, and the table shows it ("started first": half the difference);
 - each variant is compared with tracker off in its own series of pairs.
 
 Reported per variant against tracker off: time per request (wall time of the slice over the
 requests wrk completed, i.e. 1 / throughput), the workers' CPU per request (every thread,
-from /proc: the journey writer's included), both as the mean of the pairs with a 95%
-interval (Student's t over pairs), latency p50/p99 over every request (wrk's histograms,
-pooled), and the workers' peak RSS. Traffic as tracking_overhead.py's: --visitors returning
-visitors' cookies in turn, every --new-visitor-every-th request a brand-new visitor.
+from /proc: the journey writer's included), both as the mean of the two orders' means with
+a 95% interval (Student's t, from the spread of the pairs within each order), latency
+p50/p99 over every request (wrk's histograms, pooled), and the workers' peak RSS. Traffic
+as tracking_overhead.py's: --visitors returning visitors' cookies in turn, every
+--new-visitor-every-th request a brand-new visitor.
 
 Needs 2 CPUs or more (each server has one to itself) and wrk (``make bench-deps``). Prints
 progress, a table and one JSON line {"benchmark": "tracking_overhead_paired", ...}.
@@ -76,14 +81,20 @@ def t95(df: int) -> float:
     return _T95[max(known)] if df <= 60 else 1.96
 
 
-def mean_interval(ratios: list[float]) -> tuple[float, float, float]:
-    """Mean of per-pair ratios, as a percentage change, with its 95% interval."""
-    changes = [(r - 1) * 100 for r in ratios]
-    mean = statistics.fmean(changes)
-    if len(changes) < 2:
-        return mean, math.nan, math.nan
-    half = t95(len(changes) - 1) * statistics.stdev(changes) / math.sqrt(len(changes))
-    return mean, mean - half, mean + half
+def balanced_interval(ratios: list[float], orders: list[int]) -> tuple[float, float, float,
+                                                                          float]:
+    """The change, as a percentage: the mean of the two start orders' means (each order is
+    half the pairs), with its 95% interval from the spread within each order, and half the
+    difference between the orders (what starting first does to a server)."""
+    groups = [[(r - 1) * 100 for r, o in zip(ratios, orders, strict=True) if o == order]
+              for order in (0, 1)]
+    means = [statistics.fmean(g) for g in groups]
+    estimate, order_effect = (means[0] + means[1]) / 2, (means[0] - means[1]) / 2
+    if min(len(g) for g in groups) < 2:
+        return estimate, math.nan, math.nan, order_effect
+    var = sum(statistics.variance(g) / len(g) for g in groups) / 4
+    half = t95(sum(len(g) for g in groups) - 2) * math.sqrt(var)
+    return estimate, estimate - half, estimate + half, order_effect
 
 
 def pair_ratio(first: float, second: float) -> float:
@@ -169,23 +180,26 @@ def series(variant: str, args, tmp: str) -> dict:
     pairs, hists, rss = [], {v: [] for v in names}, {v: 0.0 for v in names}
     requests = {v: 0 for v in names}
 
-    def restart() -> None:
+    def restart(turn: int) -> None:
         for server in servers.values():
             bench.stop_server(server)
         servers.clear()
-        for v in names:
+        # Which one starts first, and takes which core first, alternates from start to
+        # start: an A/A pair that always started the same one first read +1.9% [+0.8 … +3.0].
+        for v in (names if turn % 2 == 0 else names[::-1]):
             servers[v] = bench.start_server(v, args, args.visitors, tmp)
         if args.warmup > 0:  # unmeasured, both at once as measured
-            together(servers, {variant: 0, "off": 1}, args.warmup, args)
+            together(servers, {variant: turn % 2, "off": 1 - turn % 2}, args.warmup, args)
 
     try:
         for k in range(args.pairs):
+            turn = k // args.restart_every
             if k % args.restart_every == 0:
                 log(f"{bench.LABEL[variant]} and tracker off: starting both"
                     + (" afresh" if k else ""))
-                restart()
+                restart(turn)
             slices = []
-            for first in (0, 1):
+            for first in ((0, 1) if turn % 2 == 0 else (1, 0)):
                 slices.append(together(servers, {variant: first, "off": 1 - first},
                                        args.duration, args))
             for row in slices:
@@ -198,6 +212,7 @@ def series(variant: str, args, tmp: str) -> dict:
                     for key in ("time_us", "cpu_us")}
             pair["cpu_us"] = statistics.fmean(row[variant]["cpu_us"] for row in slices)
             pair["cpu_us_off"] = statistics.fmean(row["off"]["cpu_us"] for row in slices)
+            pair["order"] = turn % 2
             pairs.append(pair)
             log(f"pair {k + 1}/{args.pairs}: time/request "
                 f"{pct((pair['time_us_ratio'] - 1) * 100)}, CPU/request "
@@ -210,14 +225,18 @@ def series(variant: str, args, tmp: str) -> dict:
 
 
 def summarize(variant: str, res: dict) -> dict:
-    time_mean, time_lo, time_hi = mean_interval([p["time_us_ratio"] for p in res["pairs"]])
-    cpu_mean, cpu_lo, cpu_hi = mean_interval([p["cpu_us_ratio"] for p in res["pairs"]])
+    orders = [p["order"] for p in res["pairs"]]
+    time_mean, time_lo, time_hi, time_order = balanced_interval(
+        [p["time_us_ratio"] for p in res["pairs"]], orders)
+    cpu_mean, cpu_lo, cpu_hi, _ = balanced_interval([p["cpu_us_ratio"] for p in res["pairs"]],
+                                                    orders)
     lat = {v: bench._pooled_percentiles(res["hists"][v]) for v in (variant, "off")}
     return {
         "pairs": len(res["pairs"]),
         "requests": res["requests"],
         "time_per_request_pct": round(time_mean, 2),
         "time_per_request_95": [round(time_lo, 2), round(time_hi, 2)],
+        "started_first_pct": round(time_order, 2),
         "cpu_per_request_pct": round(cpu_mean, 2),
         "cpu_per_request_95": [round(cpu_lo, 2), round(cpu_hi, 2)],
         "cpu_us_per_request": round(statistics.fmean(p["cpu_us"] for p in res["pairs"]), 1),
@@ -256,8 +275,9 @@ def main() -> int:
         ap.error("needs two CPUs: each server runs on one of its own")
     if not shutil.which("wrk"):
         ap.error("wrk is not installed: make bench-deps")
-    if args.pairs < 2 or args.restart_every < 1:
-        ap.error("--pairs must be 2 or more, --restart-every 1 or more")
+    if args.restart_every < 1 or args.pairs < 4 or args.pairs % (2 * args.restart_every):
+        ap.error("--pairs: a multiple of twice --restart-every (half the starts each way "
+                 "round), at least 4")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if any(v not in ("on", "exporter") for v in variants):
         ap.error("--variants: on and/or exporter (each is compared with off)")
@@ -294,6 +314,7 @@ def main() -> int:
             f"{pct(s['cpu_per_request_pct'])} [{pct(s['cpu_per_request_95'][0])} … "
             f"{pct(s['cpu_per_request_95'][1])}]",
             f"{s['cpu_us_per_request']:.0f} / {s['cpu_us_per_request_off']:.0f}",
+            pct(s["started_first_pct"]),
             f"{pct(s['p50_pct'])} / {pct(s['p99_pct'])}",
             f"{s['rss_mb']:.0f} / {s['rss_mb_off']:.0f}",
         ])
@@ -302,7 +323,8 @@ def main() -> int:
           f"cores swapped every {args.duration:g} s slice; a pair of slices is one "
           f"measurement; mean of the pairs [95% interval]:\n")
     print(table(["variant vs tracker off", "pairs", "time per request", "worker CPU per request",
-                 "CPU µs / request (vs off)", "p50 / p99", "peak worker RSS MiB (vs off)"],
+                 "CPU µs / request (vs off)", "started first", "p50 / p99",
+                 "peak worker RSS MiB (vs off)"],
                 rows))
     print()
     json_line({"benchmark": "tracking_overhead_paired", "page": PRODUCT_PATH,

@@ -20,9 +20,10 @@ two servers run at the same time, so they share the machine's state second by se
   process per variant would measure one draw of that luck);
 - which server starts first (and has its wrk started first, and core 0 first) alternates
   from start to start, and half the pairs are of each order: on this VM, of two 2-worker
-  stores started one after the other, the one started first ran ~4.5% slower for its whole
-  life (an A/A pair read +2.3% started one way round and -2.1% the other); the mean of the
-  two orders cancels it, and the table shows it ("started first": half the difference);
+  stores started one after the other, the one started first ran 3-4% slower for its whole
+  life (a second tracker-off store read +2.8% started first, half the difference between
+  the orders); the mean of the two orders cancels it, and the table shows it ("started
+  first");
 - each variant is compared with tracker off in its own series of pairs.
 
 Reported per variant against tracker off: time per request (wall time of the slice over the

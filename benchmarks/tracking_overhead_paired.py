@@ -76,6 +76,7 @@ _T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31,
 
 
 def t95(df: int) -> float:
+    """Between tabled degrees of freedom, the next lower one's (a slightly wider interval)."""
     if df <= 0:
         return math.nan
     known = [d for d in _T95 if d <= df]

@@ -347,7 +347,9 @@ def load_phase(args, visitors: int, tmp: str) -> dict:
     Every --restart-every rounds all servers are started afresh (on fresh copies): a
     worker's speed depends on how CPython's type attribute cache happens to be laid out in
     that process (see callgrind_phase), a few percent either way, fixed for the process's
-    life, so one server per variant for the whole run measures one draw of that luck."""
+    life, so one server per variant for the whole run measures one draw of that luck. The
+    order they start in turns at every start: of two stores started one after the other,
+    the first ran 3-4% slower for its whole life here (tracking_overhead_paired.py)."""
     if args.alone:
         return _load_alone(args, visitors, tmp)
     servers: dict[str, dict] = {}
@@ -363,9 +365,6 @@ def load_phase(args, visitors: int, tmp: str) -> dict:
         for r in range(1, args.rounds + 1):
             if r == 1 or args.restart_every > 0 and (r - 1) % args.restart_every == 0:
                 stop_all()
-                # The order they start in turns from start to start: of two stores started
-                # one after the other, the first ran 3-4% slower for its whole life here
-                # (tracking_overhead_paired.py), so a fixed order favours the later ones.
                 starts = (r - 1) // args.restart_every if args.restart_every > 0 else 0
                 shift = starts % len(args.variants)
                 for variant in args.variants[shift:] + args.variants[:shift]:

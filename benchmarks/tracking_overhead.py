@@ -175,12 +175,20 @@ def run_wrk(port: int, seconds: float, args, cookies: list[str]) -> dict:
            f"http://127.0.0.1:{port}"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True,
                          timeout=seconds + 60).stdout
-    line = next(ln for ln in out.splitlines() if ln.startswith("WRK_JSON "))
+    res = parse_wrk(out)
+    res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
+    return res
+
+
+def parse_wrk(out: str) -> dict:
+    """What wrk_product.lua printed: its summary, the latency histogram, the errors."""
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError("wrk printed no result")
     res = json.loads(line[len("WRK_JSON "):])
     hist = next((ln for ln in out.splitlines() if ln.startswith("WRK_HIST ")), "WRK_HIST ")
     res["hist"] = {int(v): int(c) for v, c in (pair.split(":") for pair in
                                                  hist[len("WRK_HIST "):].split(",") if pair)}
-    res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
     res["errors"] = sum(res[k] for k in res if k.startswith("err_"))
     return res
 

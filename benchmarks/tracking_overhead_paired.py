@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import shutil
@@ -130,15 +129,7 @@ def start_wrk(server: dict, cpu: int, seconds: float, args) -> subprocess.Popen:
 
 def wrk_result(proc: subprocess.Popen, seconds: float) -> dict:
     out, _ = proc.communicate(timeout=seconds + 60)
-    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no result (exit {proc.returncode})")
-    res = json.loads(line[len("WRK_JSON "):])
-    hist = next((ln for ln in out.splitlines() if ln.startswith("WRK_HIST ")), "WRK_HIST ")
-    res["hist"] = {int(v): int(c) for v, c in (pair.split(":") for pair in
-                                                 hist[len("WRK_HIST "):].split(",") if pair)}
-    res["errors"] = sum(res[k] for k in res if k.startswith("err_"))
-    return res
+    return bench.parse_wrk(out)
 
 
 def rss_mb(pids: list[int]) -> float:

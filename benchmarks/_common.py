@@ -208,6 +208,19 @@ def cpu_split(pids: Iterable[int]) -> tuple[float, float]:
     return user / tick, system / tick
 
 
+def rss_mb(pids: Iterable[int]) -> list[float]:
+    """The resident set of each of these processes still running, in MiB."""
+    sizes = []
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return sizes
+
+
 
 def leave_writing_out(state, environ=os.environ) -> bool:
     """The tracker's request path alone, for a ``--try path:BENCH_NO_WRITE=1`` variant: with

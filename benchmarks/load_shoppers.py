@@ -45,23 +45,12 @@ from _common import (  # noqa: E402
     log,
     machine_note,
     percentile,
+    rss_mb,
     table,
 )
 from _pg import check_name, pg_recreate, pg_url  # noqa: E402
 
 ADMIN = ("load@example.com", "load-bench-password")
-
-
-def rss_mb(pids) -> list[float]:
-    sizes = []
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    sizes.append(int(line.split()[1]) / 1024)
-        except OSError:
-            continue
-    return sizes
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:

@@ -65,6 +65,7 @@ from _common import (  # noqa: E402
     log,
     machine_note,
     pct,
+    rss_mb,
     table,
 )
 
@@ -132,20 +133,6 @@ def wrk_result(proc: subprocess.Popen, seconds: float) -> dict:
     return bench.parse_wrk(out)
 
 
-def rss_mb(pids: list[int]) -> float:
-    """The largest resident set of these processes, MiB."""
-    most = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        most = max(most, int(line.split()[1]))
-        except OSError:
-            continue
-    return most / 1024
-
-
 def together(servers: dict[str, dict], cpus: dict[str, int], seconds: float, args) -> dict:
     """Both servers under load at once, each on its own CPU; then --settle seconds, so each
     writer writes what its slice queued inside the slice's CPU count."""
@@ -162,7 +149,7 @@ def together(servers: dict[str, dict], cpus: dict[str, int], seconds: float, arg
             raise RuntimeError(f"{name}: {res['errors']} failed requests")
         res["time_us"] = res["duration_us"] / max(res["requests"], 1)
         res["cpu_us"] = (user - user0 + system - sys0) / max(res["requests"], 1) * 1e6
-        res["rss_mb"] = rss_mb(server["workers"])
+        res["rss_mb"] = max(rss_mb(server["workers"]), default=0.0)
     return results
 
 

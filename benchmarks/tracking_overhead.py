@@ -166,13 +166,20 @@ def wait_ready(port: int, proc: subprocess.Popen, workers: int, timeout: float =
     raise RuntimeError("gunicorn did not become ready in time")
 
 
-def run_wrk(port: int, seconds: float, args, cookies: list[str]) -> dict:
+def wrk_command(port: int, seconds: float, args, cookies: list[str]
+                ) -> tuple[list[str], dict[str, str]]:
+    """wrk's command line and environment for wrk_product.lua's traffic."""
     env = dict(os.environ, BENCH_PATH=PRODUCT_PATH, BENCH_UA=BROWSER_UA,
                BENCH_COOKIES="|".join(cookies),
                BENCH_NEW_VISITOR_EVERY=str(args.new_visitor_every))
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{int(seconds)}s",
            "--timeout", "10s", "-s", str(BENCH_DIR / "wrk_product.lua"),
            f"http://127.0.0.1:{port}"]
+    return cmd, env
+
+
+def run_wrk(port: int, seconds: float, args, cookies: list[str]) -> dict:
+    cmd, env = wrk_command(port, seconds, args, cookies)
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True,
                          timeout=seconds + 60).stdout
     res = parse_wrk(out)

@@ -55,8 +55,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tracking_overhead as bench  # noqa: E402
 from _common import (  # noqa: E402
-    BENCH_DIR,
-    BROWSER_UA,
     DEFAULT_PRISTINE_DB,
     PRODUCT_PATH,
     cpu_split,
@@ -119,11 +117,7 @@ def pin(server: dict, cpu: int) -> None:
 
 
 def start_wrk(server: dict, cpu: int, seconds: float, args) -> subprocess.Popen:
-    env = dict(os.environ, BENCH_PATH=PRODUCT_PATH, BENCH_UA=BROWSER_UA,
-               BENCH_COOKIES="|".join(server["cookies"]),
-               BENCH_NEW_VISITOR_EVERY=str(args.new_visitor_every))
-    cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{int(seconds)}s", "--timeout", "10s",
-           "-s", str(BENCH_DIR / "wrk_product.lua"), f"http://127.0.0.1:{server['port']}"]
+    cmd, env = bench.wrk_command(server["port"], seconds, args, server["cookies"])
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
 

@@ -1,6 +1,6 @@
 """What does journey tracking cost a product page under gunicorn? Paired, at the same time.
 
-    .venv/bin/python benchmarks/tracking_overhead_paired.py                 # ~12 min
+    .venv/bin/python benchmarks/tracking_overhead_paired.py                 # ~20 min
     .venv/bin/python benchmarks/tracking_overhead_paired.py --variants on --pairs 12
     .venv/bin/python benchmarks/tracking_overhead_paired.py --variants on \\
         --try path:BENCH_NO_WRITE=1 --aa
@@ -15,9 +15,12 @@ two servers run at the same time, so they share the machine's state second by se
   each driven by its own wrk pinned to the same core (--connections), for --duration s;
 - the next slice swaps the cores, and a pair of slices is one measurement: the geometric
   mean of its two ratios, so a faster core favours neither variant;
-- every --restart-every pairs both servers start afresh on fresh copies (a process's
-  speed depends a few percent on how CPython lays out its caches, fixed for its life: one
-  process per variant would measure one draw of that luck);
+- every --restart-every pairs (by default every pair) both servers start afresh on fresh
+  copies: a process's speed depends a few percent on how CPython lays out its caches, fixed
+  for its life, so one process per variant would measure one draw of that luck, and the
+  start, not the pair, is the unit of the interval (pairs of one start are averaged first;
+  counted by pairs, two runs of the same code an hour apart read +4.4% [+3.6 … +5.2] and
+  +3.6% [+3.3 … +3.8]);
 - which server starts first (and has its wrk started first, and core 0 first) alternates
   from start to start, and half the pairs are of each order: on this VM, of two 2-worker
   stores started one after the other, the one started first ran 3-4% slower for its whole
@@ -29,7 +32,7 @@ two servers run at the same time, so they share the machine's state second by se
 Reported per variant against tracker off: time per request (wall time of the slice over the
 requests wrk completed, i.e. 1 / throughput), the workers' CPU per request (every thread,
 from /proc: the journey writer's included), both as the mean of the two orders' means with
-a 95% interval (Student's t, from the spread of the pairs within each order), latency
+a 95% interval (Student's t, from the spread of the starts within each order), latency
 p50/p99 over every request (wrk's histograms, pooled), and the workers' peak RSS. Traffic
 as tracking_overhead.py's: --visitors returning visitors' cookies in turn, every
 --new-visitor-every-th request a brand-new visitor.
@@ -81,12 +84,23 @@ def t95(df: int) -> float:
     return _T95[max(known)] if df <= 60 else 1.96
 
 
-def balanced_interval(ratios: list[float], orders: list[int]) -> tuple[float, float, float,
-                                                                          float]:
+def balanced_interval(ratios: list[float], orders: list[int],
+                      starts: list[int] | None = None) -> tuple[float, float, float, float]:
     """The change, as a percentage: the mean of the two start orders' means (each order is
-    half the pairs), with its 95% interval from the spread within each order, and half the
-    difference between the orders (what starting first does to a server)."""
-    groups = [[(r - 1) * 100 for r, o in zip(ratios, orders, strict=True) if o == order]
+    half the starts), with its 95% interval from the spread within each order, and half the
+    difference between the orders (what starting first does to a server).
+
+    The unit is a start (``starts``: each pair's), not a pair: a process keeps the speed it
+    drew at its start for its whole life, so two pairs of one start are not two independent
+    measurements. Their mean is one; an interval over pairs read ±0.9 points where runs of
+    the same code an hour apart differed by 0.8."""
+    starts = starts if starts is not None else list(range(len(ratios)))
+    by_start: dict[int, list[float]] = {}
+    order_of: dict[int, int] = {}
+    for r, o, s in zip(ratios, orders, starts, strict=True):
+        by_start.setdefault(s, []).append((r - 1) * 100)
+        order_of[s] = o
+    groups = [[statistics.fmean(v) for s, v in by_start.items() if order_of[s] == order]
               for order in (0, 1)]
     means = [statistics.fmean(g) for g in groups]
     estimate, order_effect = (means[0] + means[1]) / 2, (means[0] - means[1]) / 2
@@ -186,7 +200,7 @@ def series(variant: str, args, tmp: str) -> dict:
                     for key in ("time_us", "cpu_us")}
             pair["cpu_us"] = statistics.fmean(row[variant]["cpu_us"] for row in slices)
             pair["cpu_us_off"] = statistics.fmean(row["off"]["cpu_us"] for row in slices)
-            pair["order"] = turn % 2
+            pair["order"], pair["start"] = turn % 2, turn
             pairs.append(pair)
             log(f"pair {k + 1}/{args.pairs}: time/request "
                 f"{pct((pair['time_us_ratio'] - 1) * 100)}, CPU/request "
@@ -200,13 +214,15 @@ def series(variant: str, args, tmp: str) -> dict:
 
 def summarize(variant: str, res: dict) -> dict:
     orders = [p["order"] for p in res["pairs"]]
+    starts = [p["start"] for p in res["pairs"]]
     time_mean, time_lo, time_hi, time_order = balanced_interval(
-        [p["time_us_ratio"] for p in res["pairs"]], orders)
+        [p["time_us_ratio"] for p in res["pairs"]], orders, starts)
     cpu_mean, cpu_lo, cpu_hi, _ = balanced_interval([p["cpu_us_ratio"] for p in res["pairs"]],
-                                                    orders)
+                                                    orders, starts)
     lat = {v: bench._pooled_percentiles(res["hists"][v]) for v in (variant, "off")}
     return {
         "pairs": len(res["pairs"]),
+        "starts": len(set(starts)),
         "requests": res["requests"],
         "time_per_request_pct": round(time_mean, 2),
         "time_per_request_95": [round(time_lo, 2), round(time_hi, 2)],
@@ -234,12 +250,13 @@ def main() -> int:
                     help="also a tracker-on variant with these settings (as tracking_overhead.py)")
     ap.add_argument("--aa", action="store_true",
                     help="also a second tracker-off store against the first (an A/A check)")
-    ap.add_argument("--pairs", type=int, default=12, help="pairs of slices per variant")
+    ap.add_argument("--pairs", type=int, default=24, help="pairs of slices per variant")
     ap.add_argument("--duration", type=float, default=6.0, help="seconds per slice")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds after each start")
     ap.add_argument("--settle", type=float, default=1.0,
                     help="seconds after each slice for the writers to finish it")
-    ap.add_argument("--restart-every", type=int, default=2, metavar="PAIRS")
+    ap.add_argument("--restart-every", type=int, default=1, metavar="PAIRS",
+                    help="pairs per start of both servers (the interval's unit is a start)")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     ap.add_argument("--connections", type=int, default=4, help="wrk connections per server")
     ap.add_argument("--visitors", type=int, default=100)
@@ -282,7 +299,7 @@ def main() -> int:
     rows = []
     for variant, s in results.items():
         rows.append([
-            bench.LABEL[variant], s["pairs"],
+            bench.LABEL[variant], f"{s['pairs']} / {s['starts']}",
             f"{pct(s['time_per_request_pct'])} [{pct(s['time_per_request_95'][0])} … "
             f"{pct(s['time_per_request_95'][1])}]",
             f"{pct(s['cpu_per_request_pct'])} [{pct(s['cpu_per_request_95'][0])} … "
@@ -295,10 +312,10 @@ def main() -> int:
     print(f"\nGET {PRODUCT_PATH}, each variant and tracker off at the same time, each on one "
           f"core ({args.workers} gunicorn workers, wrk with {args.connections} connections), "
           f"cores swapped every {args.duration:g} s slice; a pair of slices is one "
-          f"measurement; mean of the pairs [95% interval]:\n")
-    print(table(["variant vs tracker off", "pairs", "time per request", "worker CPU per request",
-                 "CPU µs / request (vs off)", "started first", "p50 / p99",
-                 "peak worker RSS MiB (vs off)"],
+          f"measurement; mean of the starts [95% interval]:\n")
+    print(table(["variant vs tracker off", "pairs / starts", "time per request",
+                 "worker CPU per request", "CPU µs / request (vs off)", "started first",
+                 "p50 / p99", "peak worker RSS MiB (vs off)"],
                 rows))
     print()
     json_line({"benchmark": "tracking_overhead_paired", "page": PRODUCT_PATH,

@@ -26,7 +26,7 @@ from marshmallow import ValidationError
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from . import config as settings
 from . import store
@@ -53,7 +53,7 @@ from .visitor import (
     traffic_source,
     truncate_ip,
 )
-from .writer import EventWriter
+from .writer import Busy, EventWriter
 
 log = logging.getLogger("tracking")
 EXTENSION_KEY = "journey"
@@ -221,11 +221,19 @@ class _AppState:
                                          replayed=replayed, pause=pause)
 
         try:
-            outcome = write(replayed=False)
-        except IntegrityError:
-            # An event stored before: a spool replay, or a retry after a commit whose
-            # answer was lost. Write the batch again, skipping what is stored.
-            outcome = write(replayed=True)
+            try:
+                outcome = write(replayed=False)
+            except IntegrityError:
+                # An event stored before: a spool replay, or a retry after a commit whose
+                # answer was lost. Write the batch again, skipping what is stored.
+                outcome = write(replayed=True)
+        except OperationalError as exc:
+            # SQLite, after a response: another worker holds the write lock (the request
+            # thread does not wait for it, _on_a_request_thread). Rolled back; the batch
+            # waits for this thread's next response.
+            if inline and _sqlite_locked(exc):
+                raise Busy from exc
+            raise
         for stage, seconds in outcome.entered:
             self.child(self.metrics.stage_entered, stage).inc()
             self.child(self.metrics.time_to_stage, stage).observe(seconds)
@@ -330,20 +338,32 @@ def _no_pause() -> None:
     pass
 
 
-# A request thread writing after its response must not sit out another writer's lock: it
-# gives up after this long, the batch goes to the spool and the writer thread takes over.
+# A request thread writing after its response must not sit out another writer's lock.
+# PostgreSQL (row locks): it gives up after this long, the batch goes to the spool and the
+# writer thread takes over. SQLite (one write lock for the whole database, which another
+# worker holds for a couple of milliseconds a batch): it does not wait at all, and the
+# batch goes back to the queue for the thread's next response (writer.Busy); a request
+# queued behind a worker asleep in SQLite's busy handler waited for nothing.
 INLINE_LOCK_WAIT_MS = 250
+SQLITE_INLINE_BUSY_MS = 0
+
+
+def _sqlite_locked(exc: OperationalError) -> bool:
+    """SQLITE_BUSY: "database is locked" (the pysqlite driver's only sign of it)."""
+    return "database is locked" in str(exc.orig)
+
+
 # SQLite's own threshold for folding the write-ahead log into the database (1000 pages).
 WAL_CHECKPOINT_BYTES = 1000 * 4096
 WAL_SIZE_LIMIT = 1024 * 1024
 
 
 def _on_a_request_thread(conn, checkpoint: bool = False) -> None:
-    """A batch written on a request thread, after its response: a short lock wait and, on
-    SQLite, no checkpoint. SQLite's automatic checkpoint runs in the commit that fills the
-    WAL past 1000 pages, and syncs the WAL and the database to disk — tens of milliseconds
-    on a busy disk, for which the worker's next request would wait. The writer thread
-    checkpoints instead (_AppState.checkpoint), beside the requests."""
+    """A batch written on a request thread, after its response: a short lock wait (none on
+    SQLite) and, on SQLite, no checkpoint. SQLite's automatic checkpoint runs in the commit
+    that fills the WAL past 1000 pages, and syncs the WAL and the database to disk — tens
+    of milliseconds on a busy disk, for which the worker's next request would wait. The
+    writer thread checkpoints instead (_AppState.checkpoint), beside the requests."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = {INLINE_LOCK_WAIT_MS}")
     elif conn.dialect.name == "sqlite":
@@ -352,7 +372,7 @@ def _on_a_request_thread(conn, checkpoint: bool = False) -> None:
         # the pool (_make_engine).
         conn.info["tp_request_thread"] = True  # first: restored even if a pragma fails
         driver = conn.connection.driver_connection
-        driver.execute(f"PRAGMA busy_timeout={INLINE_LOCK_WAIT_MS}")
+        driver.execute(f"PRAGMA busy_timeout={SQLITE_INLINE_BUSY_MS}")
         if not checkpoint:
             driver.execute("PRAGMA wal_autocheckpoint=0")
 

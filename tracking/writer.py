@@ -38,6 +38,13 @@ from .spool import Spool
 
 log = logging.getLogger(__name__)
 
+
+class Busy(Exception):
+    """Raised by a write after a response when another process holds the database's write
+    lock just then (SQLite: another worker's batch): the batch goes back to the head of the
+    queue for the thread's next response, instead of the thread waiting for the lock while
+    requests queue for it."""
+
 # Every writer of this process: a forked child (a gunicorn worker) marks each one's thread
 # missing, so the request path asks a flag per event, not os.getpid() (a system call).
 _WRITERS: weakref.WeakSet[EventWriter] = weakref.WeakSet()
@@ -188,7 +195,8 @@ class EventWriter:
                 started = time.monotonic()
                 self._inline_ident = threading.get_ident()
                 try:
-                    self._write_batch(batch)  # a failure pauses after-response writing
+                    # A failure pauses after-response writing; a locked database does not
+                    self._write_batch(batch, put_back_if_busy=True)
                 finally:
                     self._inline_ident = None
                 if time.monotonic() - started > self._slow:
@@ -335,6 +343,14 @@ class EventWriter:
             self._on_depth(len(q))
         return batch
 
+    def _put_back(self, batch: list[Event]) -> None:
+        """The batch first in the queue again, due at once (it has waited already): the
+        next response that finds it due tries again, and a backlog of two batches is the
+        writer thread's, which waits for the lock as long as it takes."""
+        self._queue.extendleft(reversed(batch))
+        self._oldest = min(self._oldest, time.monotonic() - self._flush_interval)
+        self._on_depth(len(self._queue))
+
     def _drain_and_write(self, timeout: float = -1) -> bool:
         if not self._lock.acquire(timeout=timeout):
             return False
@@ -345,11 +361,15 @@ class EventWriter:
         finally:
             self._lock.release()
 
-    def _write_batch(self, batch: list[Event]) -> None:
-        """Write the batch, or spool it (or count it dropped)."""
+    def _write_batch(self, batch: list[Event], put_back_if_busy: bool = False) -> None:
+        """Write the batch, or spool it (or count it dropped); with ``put_back_if_busy``, a
+        batch the database was too busy to take (Busy) goes back to the queue's head."""
         try:
             self._write(batch)
         except Exception as exc:
+            if put_back_if_busy and isinstance(exc, Busy):
+                self._put_back(batch)
+                return
             if self._spool is not None and self._spool.append(batch):
                 log.warning("journey writer: database unavailable (%s); spooled %d events",
                             type(exc).__name__, len(batch))

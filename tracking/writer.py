@@ -45,6 +45,7 @@ class Busy(Exception):
     queue for the thread's next response, instead of the thread waiting for the lock while
     requests queue for it."""
 
+
 # Every writer of this process: a forked child (a gunicorn worker) marks each one's thread
 # missing, so the request path asks a flag per event, not os.getpid() (a system call).
 _WRITERS: weakref.WeakSet[EventWriter] = weakref.WeakSet()
@@ -196,7 +197,7 @@ class EventWriter:
                 self._inline_ident = threading.get_ident()
                 try:
                     # A failure pauses after-response writing; a locked database does not
-                    self._write_batch(batch, put_back_if_busy=True)
+                    self._write_batch(batch)
                 finally:
                     self._inline_ident = None
                 if time.monotonic() - started > self._slow:
@@ -361,13 +362,13 @@ class EventWriter:
         finally:
             self._lock.release()
 
-    def _write_batch(self, batch: list[Event], put_back_if_busy: bool = False) -> None:
-        """Write the batch, or spool it (or count it dropped); with ``put_back_if_busy``, a
-        batch the database was too busy to take (Busy) goes back to the queue's head."""
+    def _write_batch(self, batch: list[Event]) -> None:
+        """Write the batch, or spool it (or count it dropped); after a response, a batch the
+        database was too busy to take (Busy) goes back to the queue's head instead."""
         try:
             self._write(batch)
         except Exception as exc:
-            if put_back_if_busy and isinstance(exc, Busy):
+            if isinstance(exc, Busy) and self.writing_after_response():
                 self._put_back(batch)
                 return
             if self._spool is not None and self._spool.append(batch):

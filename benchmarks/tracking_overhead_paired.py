@@ -85,7 +85,7 @@ def t95(df: int) -> float:
 
 
 def balanced_interval(ratios: list[float], orders: list[int],
-                      starts: list[int] | None = None) -> tuple[float, float, float, float]:
+                      starts: list[int]) -> tuple[float, float, float, float]:
     """The change, as a percentage: the mean of the two start orders' means (each order is
     half the starts), with its 95% interval from the spread within each order, and half the
     difference between the orders (what starting first does to a server).
@@ -94,7 +94,6 @@ def balanced_interval(ratios: list[float], orders: list[int],
     drew at its start for its whole life, so two pairs of one start are not two independent
     measurements. Their mean is one; an interval over pairs read ±0.9 points where runs of
     the same code an hour apart differed by 0.8."""
-    starts = starts if starts is not None else list(range(len(ratios)))
     by_start: dict[int, list[float]] = {}
     order_of: dict[int, int] = {}
     for r, o, s in zip(ratios, orders, starts, strict=True):

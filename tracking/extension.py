@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from . import config as settings
 from . import store
 from .events import Event, journeys_abandoned, touchpoint_tracked, visitor_forgotten
+from .forks import MendedAfterFork
 from .metrics import ActiveJourneysCollector, Metrics, Tally, exposition, multiprocess_dir
 from .models import metadata
 from .spool import Spool
@@ -309,23 +310,17 @@ class _AppState:
             return False
 
 
-# Every app's tracker state in this process, for the fork hook below.
-_APP_STATES: weakref.WeakSet[_AppState] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
+def _pool_of_its_own(state: _AppState) -> None:
     """A forked worker (gunicorn, multiprocessing) opens database connections of its own:
     a SQLite or PostgreSQL connection must not be used by two processes. The parent's are
     left open for the parent (SQLAlchemy's ``dispose(close=False)``)."""
-    for state in list(_APP_STATES):
-        try:
-            if state._engine is not None:
-                state._engine.dispose(close=False)
-        except Exception:  # a fork hook must not raise; the next app's engine still goes
-            log.exception("journey: could not drop a database pool after fork")
+    if state._engine is not None:
+        state._engine.dispose(close=False)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+# Every app's tracker state in this process.
+_APP_STATES: MendedAfterFork[_AppState] = MendedAfterFork(_pool_of_its_own,
+                                                          "drop a journey database pool")
 
 
 def _let_requests_run() -> None:

@@ -9,7 +9,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
 
 from prometheus_client import (
@@ -23,6 +22,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from .forks import MendedAfterFork
 from .touchpoints import STAGES
 
 log = logging.getLogger(__name__)
@@ -184,20 +184,14 @@ class Tally:
                 log.warning("metrics: a batched update failed", exc_info=True)
 
 
-_TALLIES: weakref.WeakSet[Tally] = weakref.WeakSet()
-
-
-def _reset_tallies_in_child() -> None:
-    for tally in list(_TALLIES):
-        tally._reset()
+_TALLIES: MendedAfterFork[Tally] = MendedAfterFork(Tally._reset, "empty a metrics tally")
 
 
 def _flush_tallies_at_exit() -> None:
-    for tally in list(_TALLIES):
+    for tally in _TALLIES:
         tally.flush()
 
 
-os.register_at_fork(after_in_child=_reset_tallies_in_child)
 # Registered at import, so it runs after the writers' own exit flushes (atexit runs last in,
 # first out), which may add counts.
 atexit.register(_flush_tallies_at_exit)

@@ -30,10 +30,10 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
 
 from .events import Event
+from .forks import MendedAfterFork
 from .spool import Spool
 
 log = logging.getLogger(__name__)
@@ -46,18 +46,15 @@ class Busy(Exception):
     requests queue for it."""
 
 
+def _thread_missing_in_child(writer: EventWriter) -> None:
+    writer._thread_alive = False
+    writer._start_lock = threading.Lock()  # a thread may have held it at the fork
+
+
 # Every writer of this process: a forked child (a gunicorn worker) marks each one's thread
 # missing, so the request path asks a flag per event, not os.getpid() (a system call).
-_WRITERS: weakref.WeakSet[EventWriter] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for writer in list(_WRITERS):
-        writer._thread_alive = False
-        writer._start_lock = threading.Lock()  # a thread may have held it at the fork
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_WRITERS: MendedAfterFork[EventWriter] = MendedAfterFork(_thread_missing_in_child,
+                                                         "mark a journey writer's thread missing")
 
 
 class EventWriter:

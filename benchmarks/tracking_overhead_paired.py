@@ -33,7 +33,9 @@ Reported per variant against tracker off: time per request (wall time of the sli
 requests wrk completed, i.e. 1 / throughput), the workers' CPU per request (every thread,
 from /proc: the journey writer's included), both as the mean of the two orders' means with
 a 95% interval (Student's t, from the spread of the starts within each order), latency
-p50/p99 over every request (wrk's histograms, pooled), and the workers' peak RSS. Traffic
+p50/p99 the same way (each pair's own percentiles, its two slices' wrk histograms pooled,
+as a ratio), p50/p99 over every request of the run (pooled: each side's p99 is then that of
+its own slowest starts, unpaired), and the workers' peak RSS. Traffic
 as tracking_overhead.py's: --visitors returning visitors' cookies in turn, every
 --new-visitor-every-th request a brand-new visitor.
 
@@ -197,6 +199,13 @@ def series(variant: str, args, tmp: str) -> dict:
             pair = {f"{key}_ratio": pair_ratio(*(row[variant][key] / row["off"][key]
                                                  for row in slices))
                     for key in ("time_us", "cpu_us")}
+            # The pair's own percentiles (its two slices pooled), as a ratio: paired like the
+            # time, so a slow start moves both sides; pooled over the whole run instead, each
+            # side's p99 is that of its own slowest starts.
+            lat = {v: bench._pooled_percentiles([row[v]["hist"] for row in slices])
+                   for v in names}
+            for q in ("p50", "p99"):
+                pair[f"{q}_ratio"] = lat[variant][q] / lat["off"][q]
             pair["cpu_us"] = statistics.fmean(row[variant]["cpu_us"] for row in slices)
             pair["cpu_us_off"] = statistics.fmean(row["off"]["cpu_us"] for row in slices)
             pair["order"], pair["start"] = turn % 2, turn
@@ -204,7 +213,8 @@ def series(variant: str, args, tmp: str) -> dict:
             log(f"pair {k + 1}/{args.pairs}: time/request "
                 f"{pct((pair['time_us_ratio'] - 1) * 100)}, CPU/request "
                 f"{pct((pair['cpu_us_ratio'] - 1) * 100)} "
-                f"({pair['cpu_us']:.0f} vs {pair['cpu_us_off']:.0f} µs)")
+                f"({pair['cpu_us']:.0f} vs {pair['cpu_us_off']:.0f} µs), p99 "
+                f"{pct((pair['p99_ratio'] - 1) * 100)}")
     finally:
         for server in servers.values():
             bench.stop_server(server)
@@ -219,6 +229,8 @@ def summarize(variant: str, res: dict) -> dict:
     cpu_mean, cpu_lo, cpu_hi, _ = balanced_interval([p["cpu_us_ratio"] for p in res["pairs"]],
                                                     orders, starts)
     lat = {v: bench._pooled_percentiles(res["hists"][v]) for v in (variant, "off")}
+    paired = {q: balanced_interval([p[f"{q}_ratio"] for p in res["pairs"]], orders, starts)
+              for q in ("p50", "p99")}
     return {
         "pairs": len(res["pairs"]),
         "starts": len(set(starts)),
@@ -231,8 +243,10 @@ def summarize(variant: str, res: dict) -> dict:
         "cpu_us_per_request": round(statistics.fmean(p["cpu_us"] for p in res["pairs"]), 1),
         "cpu_us_per_request_off": round(statistics.fmean(p["cpu_us_off"] for p in res["pairs"]),
                                         1),
-        "p50_pct": round((lat[variant]["p50"] / lat["off"]["p50"] - 1) * 100, 2),
-        "p99_pct": round((lat[variant]["p99"] / lat["off"]["p99"] - 1) * 100, 2),
+        **{f"{q}_pct": round(mean, 2) for q, (mean, _, _, _) in paired.items()},
+        **{f"{q}_95": [round(lo, 2), round(hi, 2)] for q, (_, lo, hi, _) in paired.items()},
+        "p50_pooled_pct": round((lat[variant]["p50"] / lat["off"]["p50"] - 1) * 100, 2),
+        "p99_pooled_pct": round((lat[variant]["p99"] / lat["off"]["p99"] - 1) * 100, 2),
         "p50_us": lat[variant]["p50"], "p99_us": lat[variant]["p99"],
         "p50_us_off": lat["off"]["p50"], "p99_us_off": lat["off"]["p99"],
         "rss_mb": round(res["rss_mb"][variant], 1), "rss_mb_off": round(res["rss_mb"]["off"], 1),
@@ -305,7 +319,9 @@ def main() -> int:
             f"{pct(s['cpu_per_request_95'][1])}]",
             f"{s['cpu_us_per_request']:.0f} / {s['cpu_us_per_request_off']:.0f}",
             pct(s["started_first_pct"]),
-            f"{pct(s['p50_pct'])} / {pct(s['p99_pct'])}",
+            pct(s["p50_pct"]),
+            f"{pct(s['p99_pct'])} [{pct(s['p99_95'][0])} … {pct(s['p99_95'][1])}]",
+            f"{pct(s['p50_pooled_pct'])} / {pct(s['p99_pooled_pct'])}",
             f"{s['rss_mb']:.0f} / {s['rss_mb_off']:.0f}",
         ])
     print(f"\nGET {PRODUCT_PATH}, each variant and tracker off at the same time, each on one "
@@ -314,7 +330,7 @@ def main() -> int:
           f"measurement; mean of the starts [95% interval]:\n")
     print(table(["variant vs tracker off", "pairs / starts", "time per request",
                  "worker CPU per request", "CPU µs / request (vs off)", "started first",
-                 "p50 / p99", "peak worker RSS MiB (vs off)"],
+                 "p50", "p99", "p50 / p99 pooled", "peak worker RSS MiB (vs off)"],
                 rows))
     print()
     json_line({"benchmark": "tracking_overhead_paired", "page": PRODUCT_PATH,

@@ -25,6 +25,20 @@ CARD_3DS = "4000002500003155"
 WEBHOOK_SECRET = "whsec_test_secret"
 
 
+def in_forked_child(report) -> str:
+    """What ``report()`` returns in a child forked from this process (as a gunicorn worker
+    is forked from its master), read back through a pipe."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, report().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as f:
+        return f.read()
+
+
 def free_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
         s.bind(("127.0.0.1", 0))

@@ -1,26 +1,15 @@
 """The fork hook: what a gunicorn worker mends in what it inherited from its master."""
 
 import gc
-import os
 
 from tracking.forks import MendedAfterFork
+
+from ..support import in_forked_child
 
 
 class _Thing:
     def __init__(self, name: str):
         self.name = name
-
-
-def _in_forked_child(report) -> str:
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.write(write, report().encode())
-        os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    with os.fdopen(read) as f:
-        return f.read()
 
 
 def test_a_forked_child_mends_every_live_object_though_one_fails():
@@ -40,7 +29,7 @@ def test_a_forked_child_mends_every_live_object_though_one_fails():
     del dropped
     gc.collect()
 
-    child = _in_forked_child(lambda: ",".join(sorted(mended)))
+    child = in_forked_child(lambda: ",".join(sorted(mended)))
     assert child == "a,b", "each live object mended in the child, past the one that failed"
     assert mended == [], "the parent's objects are left as they are"
     assert sorted(t.name for t in things) == ["a", "b", "broken"], "held weakly"

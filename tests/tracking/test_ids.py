@@ -1,26 +1,15 @@
 """Ids: time-ordered, and unique across the worker processes a server forks."""
 
-import os
 import random
 
 from tracking.visitor import new_event_id, new_id
 
-
-def _in_forked_child(make) -> str:
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # a gunicorn worker forked from a master that had already made ids
-        os.write(write, make().encode())
-        os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    with os.fdopen(read) as f:
-        return f.read()
+from ..support import in_forked_child
 
 
 def test_event_ids_differ_between_a_process_and_its_forked_worker():
     before = new_event_id()
-    child = _in_forked_child(new_event_id)
+    child = in_forked_child(new_event_id)
     parent = new_event_id()
     assert child[12:] != parent[12:], "a forked worker reseeds its random stream"
     assert before[:12] <= child[:12] and before[:12] <= parent[:12], "time-ordered"
@@ -42,7 +31,7 @@ def test_visitor_ids_differ_between_a_process_and_its_forked_worker():
     """Visitor, journey and session ids come from os.urandom bytes read ahead: a worker
     forked after its master read some must not hand out the master's next bytes."""
     new_id()  # the master has read a block and holds the rest of it
-    child = _in_forked_child(new_id)
+    child = in_forked_child(new_id)
     parent = new_id()
     assert child[12:] != parent[12:]
 

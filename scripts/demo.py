@@ -1,7 +1,18 @@
-"""make demo: migrate, seed, start localstripe and the store, print the URLs; Ctrl-C stops all."""
+"""make demo: migrate, seed, start localstripe and the store, print the URLs; Ctrl-C stops all.
+
+Each process it starts runs in a session of its own, so a Ctrl-C in the terminal reaches only
+this script, which stops them in order with SIGTERM: gunicorn's graceful shutdown (workers
+finish their requests and flush their journey writers), not the quick exit gunicorn makes
+of a SIGINT, which ends a worker inside its request with a SystemExit traceback. Closing
+the terminal (SIGHUP) stops them the same way.
+
+    PORT (5000), LOCALSTRIPE_PORT (8420), DEMO_DIR (.demo: logs, localstripe's state),
+    DEMO_SHOPPERS=0 (no simulated shoppers), DEMO_RATE (1.5 shoppers a second)
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,8 +28,18 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 STORE_PORT = int(os.environ.get("PORT", "5000"))
 STRIPE_PORT = int(os.environ.get("LOCALSTRIPE_PORT", "8420"))
+DEMO_DIR = Path(os.environ.get("DEMO_DIR") or ROOT / ".demo").resolve()
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ADMIN_EMAIL = "owner@touchpoint.demo"
 ADMIN_PASSWORD = "touchpoint-demo"  # the demo's only; a real shop runs `admin create-user`
+
+
+def _shown(path: Path) -> str:
+    """A path as a person would type it from the checkout."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def port_in_use(port: int) -> bool:
@@ -37,11 +58,95 @@ def wait_for(port: int, proc: subprocess.Popen, what: str, timeout: float = 30) 
     sys.exit(f"{what} did not start listening on {HOST}:{port} within {timeout:.0f}s.")
 
 
+class Processes:
+    """What the demo started, each in a session of its own (the terminal's Ctrl-C reaches
+    only this script), and stopped in reverse order with SIGTERM however the script ends:
+    Ctrl-C, SIGTERM, the terminal closed (SIGHUP), a process that exits, a failed start.
+
+    A stop signal that comes while a process is being started (or the database migrated
+    and seeded) waits until that is done, then stops everything: no process is left out
+    of the list, and no migration is cut in half. (Not by blocking the signals: a child
+    would inherit the blocked mask, and then never see the SIGTERM that stops it.)"""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+        self._stopping: dict[int, tuple[str, float]] = {}
+        self._holding = False
+        self._requested = False
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, _frame) -> None:
+        if self._holding:
+            self._requested = True
+            return
+        self._ignore_signals()
+        raise SystemExit(0)
+
+    @staticmethod
+    def _ignore_signals() -> None:
+        for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut the stopping short
+            signal.signal(sig, signal.SIG_IGN)
+
+    @contextlib.contextmanager
+    def held(self):
+        """Stop signals wait until the block is done."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self._requested:
+            self._ignore_signals()
+            raise SystemExit(0)
+
+    def run(self, cmd: list[str], **kwargs) -> None:
+        """A setup command, to its end (in a session of its own: a Ctrl-C does not cut it)."""
+        with self.held():
+            subprocess.run(cmd, cwd=ROOT, check=True, start_new_session=True, **kwargs)
+
+    def start(self, what: str, cmd: list[str], *, stop_within: float,
+              **kwargs) -> subprocess.Popen:
+        """Started now; given ``stop_within`` seconds to stop after its SIGTERM."""
+        with self.held():
+            proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, **kwargs)
+            self.procs.append(proc)
+            self._stopping[proc.pid] = (what, stop_within)
+        return proc
+
+    def stop(self) -> None:
+        """The shoppers first, then the store (its workers finish their requests and write
+        their journeys: gunicorn's graceful shutdown), then localstripe; each is killed if
+        it has not stopped in the time it was given."""
+        self._ignore_signals()
+        for proc in reversed(self.procs):
+            what, within = self._stopping[proc.pid]
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(within)
+                except subprocess.TimeoutExpired:
+                    print(f"{what} did not stop within {within:.0f} s; killed it.", flush=True)
+                    proc.kill()
+                    proc.wait()
+
+
 def main() -> None:
     for port, what in ((STORE_PORT, "the store"), (STRIPE_PORT, "localstripe")):
         if port_in_use(port):
             sys.exit(f"Port {port} ({what}) is already in use. Stop whatever holds it "
                      f"(an earlier `make demo`?) and run again.")
+    processes = Processes()
+    try:
+        run(processes)
+    finally:
+        started = any(proc.poll() is None for proc in processes.procs)
+        processes.stop()
+        if started:
+            print("\nStopped the store and localstripe.", flush=True)
+
+
+def run(processes: Processes) -> None:
     stripe_url = f"http://{HOST}:{STRIPE_PORT}"
     env = {
         **os.environ,
@@ -54,37 +159,21 @@ def main() -> None:
     }
     flask = [str(BIN / "flask"), "--app", "wsgi"]
     print("• Migrating the database…", flush=True)
-    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True)
+    processes.run([*flask, "db", "upgrade"], env=env)
     print("• Seeding the demo catalog…", flush=True)
-    subprocess.run([*flask, "seed"], cwd=ROOT, env=env, check=True)
-    subprocess.run([*flask, "admin", "create-user", ADMIN_EMAIL], cwd=ROOT, env=env, check=True,
-                   input=ADMIN_PASSWORD + "\n", text=True, stdout=subprocess.DEVNULL)
-
-    procs: list[subprocess.Popen] = []
-
-    def stop(*_args) -> None:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        print("\nStopped the store and localstripe.")
-        sys.exit(0)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    processes.run([*flask, "seed"], env=env)
+    processes.run([*flask, "admin", "create-user", ADMIN_EMAIL], env=env,
+                  input=ADMIN_PASSWORD + "\n", text=True, stdout=subprocess.DEVNULL)
 
     print("• Starting localstripe (fake Stripe) …", flush=True)
-    state = ROOT / ".demo" / "localstripe.pickle"  # payments survive a restart of the demo
-    state.parent.mkdir(exist_ok=True)
-    procs.append(subprocess.Popen(
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    state = DEMO_DIR / "localstripe.pickle"  # payments survive a restart of the demo
+    stripe = processes.start(
+        "localstripe",
         [str(BIN / "python"), str(ROOT / "scripts" / "localstripe_server.py"),
          "--port", str(STRIPE_PORT), "--state", str(state)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    wait_for(STRIPE_PORT, procs[-1], "localstripe")
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stop_within=10)
+    wait_for(STRIPE_PORT, stripe, "localstripe")
     requests.post(
         f"{stripe_url}/_config/webhooks/touchpoint",
         data={"url": f"http://{HOST}:{STORE_PORT}/stripe/webhook",
@@ -93,22 +182,23 @@ def main() -> None:
     ).raise_for_status()
 
     print("• Starting the store under gunicorn …", flush=True)
-    logs = ROOT / ".demo"
-    logs.mkdir(exist_ok=True)
-    procs.append(subprocess.Popen(
+    store = processes.start(
+        "the store",
         [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT, env={**env, "GUNICORN_BIND": f"{HOST}:{STORE_PORT}", "WEB_CONCURRENCY": "2",
-                       "GUNICORN_ACCESSLOG": str(logs / "access.log")},
-    ))
-    wait_for(STORE_PORT, procs[-1], "the store")
+        env={**env, "GUNICORN_BIND": f"{HOST}:{STORE_PORT}", "WEB_CONCURRENCY": "2",
+             "GUNICORN_ACCESSLOG": str(DEMO_DIR / "access.log")},
+        stop_within=30)  # gunicorn's graceful_timeout is 20 s
+    wait_for(STORE_PORT, store, "the store")
     if os.environ.get("DEMO_SHOPPERS", "1") != "0":
-        print("• Starting simulated shoppers (about 1.5 a second, with a courier) …", flush=True)
-        procs.append(subprocess.Popen(
-            [*flask, "journey", "simulate", "--trickle", os.environ.get("DEMO_RATE", "1.5"),
+        rate = os.environ.get("DEMO_RATE", "1.5")
+        print(f"• Starting simulated shoppers (about {rate} a second, with a courier) …",
+              flush=True)
+        processes.start(
+            "the shoppers",
+            [*flask, "journey", "simulate", "--trickle", rate,
              "--concurrency", "3", "--base-url", f"http://{HOST}:{STORE_PORT}",
              "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD],
-            cwd=ROOT, env=env,
-        ))
+            env=env, stop_within=20)  # the shoppers on their way finish
     print(f"""
   Touchpoint demo is running.
 
@@ -118,16 +208,17 @@ def main() -> None:
     Stripe     {stripe_url} (localstripe; test cards: 4242 4242 4242 4242 pays,
                4000 0000 0000 0341 is declined, 4000 0025 0000 3155 asks for 3-D Secure;
                any future expiry such as 12/34, any CVC)
-    Logs       .demo/access.log (requests)
+    Logs       {_shown(DEMO_DIR / "access.log")} (requests)
     Shoppers   simulated ones arrive a few a second (DEMO_SHOPPERS=0 make demo: none)
 
   Press Ctrl-C to stop.
 """, flush=True)
     while True:
-        for proc in procs:
+        for proc in processes.procs:
             if proc.poll() is not None:
-                print(f"A demo process exited with code {proc.returncode}; stopping.")
-                stop()
+                print(f"A demo process exited with code {proc.returncode}; stopping.",
+                      flush=True)
+                sys.exit(1)
         time.sleep(1)
 
 

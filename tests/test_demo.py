@@ -1,0 +1,160 @@
+"""`make demo` (scripts/demo.py) started and stopped the way a person does: Ctrl-C in the
+terminal, then again. Real processes: the store under gunicorn, localstripe, the trickling
+shoppers, on ports of their own and a database in a temporary directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from .support import ROOT, free_port, poll
+
+RUNNING = "Touchpoint demo is running."
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc: each process's parent)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Demo:
+    """scripts/demo.py as `make demo` runs it, leading its own process group as a shell
+    makes a foreground job: a Ctrl-C is a SIGINT to that whole group."""
+
+    def __init__(self, tmp: Path, run: int):
+        self.store_port, self.stripe_port = free_port(), free_port()
+        self.output = tmp / f"demo-{run}.out"
+        env = {
+            **{k: v for k, v in os.environ.items()
+               if not k.startswith(("JOURNEY_", "PROMETHEUS_", "GUNICORN_"))},
+            "PORT": str(self.store_port), "LOCALSTRIPE_PORT": str(self.stripe_port),
+            "DEMO_DIR": str(tmp / "demo"), "DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}",
+            "DEMO_RATE": "4", "JOURNEY_SPOOL_DIR": str(tmp / "spool"),
+        }
+        self.seen: set[int] = set()
+        with open(self.output, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "demo.py")],
+                                         cwd=ROOT, env=env, stdout=out,
+                                         stderr=subprocess.STDOUT, process_group=0)
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_running(self) -> None:
+        if not poll(lambda: RUNNING in self.text() or self.proc.poll() is not None,
+                    timeout=180, interval=0.5) or self.proc.poll() is not None:
+            pytest.fail(f"the demo did not start:\n{self.text()[-3000:]}")
+
+    def children(self) -> set[int]:
+        """Every process below the demo; remembered, so that cleanup finds them even if
+        the demo has exited and left them to init."""
+        self.seen |= _descendants(self.proc.pid)
+        return self.seen
+
+    def ctrl_c(self) -> int:
+        os.killpg(self.proc.pid, signal.SIGINT)
+        return self.proc.wait(120)  # the demo itself gives its processes 30 s in all
+
+    def kill(self) -> None:
+        """Whatever is left, after a failure: each process leads a session and group of
+        its own (gunicorn's workers are in the master's)."""
+        for pid in self.children() | {self.proc.pid}:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _journeys(tmp: Path) -> int:
+    """Journey events stored by the demo's store (the tracker's file beside the shop's)."""
+    with contextlib.closing(sqlite3.connect(tmp / "shop-journeys.db")) as conn:
+        return conn.execute("SELECT count(*) FROM journey_events").fetchone()[0]
+
+
+def test_ctrl_c_stops_every_process_it_started_and_the_demo_starts_again(tmp_path):
+    first = Demo(tmp_path, 1)
+    try:
+        first.wait_running()
+        assert requests.get(f"http://127.0.0.1:{first.store_port}/", timeout=10).status_code == 200
+        # The shoppers are arriving: the store stores their journeys while we watch.
+        assert poll(lambda: _journeys(tmp_path) >= 20, timeout=60), first.text()[-3000:]
+        started = first.children()
+        assert len(started) >= 5, started  # localstripe, gunicorn and 2 workers, shoppers
+        assert first.ctrl_c() == 0, first.text()[-3000:]
+    finally:
+        first.kill()
+    text = first.text()
+    assert "Stopped the store and localstripe." in text
+    # gunicorn stopped gracefully (SIGTERM), not its quick SIGINT exit, which ends a worker
+    # inside its request with a SystemExit traceback.
+    assert "Traceback" not in text, text[-3000:]
+    assert "Handling signal: term" in text and "Handling signal: int" not in text
+    assert not [pid for pid in started if _alive(pid)]
+    assert not _listening(first.store_port) and not _listening(first.stripe_port)
+    stored = _journeys(tmp_path)
+
+    second = Demo(tmp_path, 2)  # the same database and localstripe state: it starts again
+    try:
+        second.wait_running()
+        assert poll(lambda: _journeys(tmp_path) > stored, timeout=60)
+        second.children()
+        second.proc.send_signal(signal.SIGTERM)  # `kill` rather than Ctrl-C: the same stop
+        assert second.proc.wait(120) == 0
+        assert not [pid for pid in second.children() if _alive(pid)]
+        assert "Traceback" not in second.text()
+        assert not _listening(second.store_port) and not _listening(second.stripe_port)
+    finally:
+        second.kill()
+
+
+def test_a_port_in_use_is_said_and_nothing_is_started(tmp_path):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        env = {**os.environ, "PORT": str(port), "LOCALSTRIPE_PORT": str(free_port()),
+               "DEMO_DIR": str(tmp_path / "demo"),
+               "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"}
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py")], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"Port {port} (the store) is already in use" in done.stderr
+    assert not (tmp_path / "shop.db").exists() and not (tmp_path / "demo").exists()

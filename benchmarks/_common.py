@@ -11,13 +11,14 @@ import json
 import math
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +52,22 @@ if str(ROOT) not in sys.path:
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(main: Callable[[], int | None]) -> None:
+    """A benchmark's entry point: a SIGTERM (``kill``, ``timeout``) or SIGHUP (the terminal
+    gone) ends it as a Ctrl-C does, through its ``finally`` blocks, so the servers it started
+    (each in a session of its own, which a signal to its group does not reach) are stopped,
+    not left running."""
+
+    def _terminated(signum, _frame):
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # once: the finally blocks run in peace
+            signal.signal(sig, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminated)
+    sys.exit(main())
 
 
 # -- database ------------------------------------------------------------------------------

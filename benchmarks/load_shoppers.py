@@ -46,6 +46,7 @@ from _common import (  # noqa: E402
     machine_note,
     percentile,
     rss_mb,
+    run,
     table,
 )
 from _pg import check_name, pg_recreate, pg_url  # noqa: E402
@@ -214,4 +215,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -41,6 +41,7 @@ from _common import (  # noqa: E402
     json_line,
     log,
     machine_note,
+    run,
     table,
 )
 
@@ -146,4 +147,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

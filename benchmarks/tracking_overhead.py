@@ -123,6 +123,7 @@ from _common import (  # noqa: E402
     migrate_elsewhere,
     mint_cookies,
     pct,
+    run,
     table,
 )
 
@@ -285,7 +286,7 @@ def start_server(variant: str, args, visitors: int, tmp: str) -> dict:
               "proc": proc, "log": logfile, "cookies": cookies, "minted": minted, "requests": 0}
     try:
         wait_ready(port, proc, args.workers)
-    except Exception:
+    except BaseException:  # a SIGTERM while it boots (_common.run) too
         stop_server(server)
         raise
     server["workers"] = children_of(proc.pid)
@@ -1126,4 +1127,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -69,6 +69,7 @@ from _common import (  # noqa: E402
     machine_note,
     pct,
     rss_mb,
+    run,
     table,
 )
 
@@ -343,4 +344,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -32,7 +32,8 @@ two servers run at the same time, so they share the machine's state second by se
 Reported per variant against tracker off: time per request (wall time of the slice over the
 requests wrk completed, i.e. 1 / throughput), the workers' CPU per request (every thread,
 from /proc: the journey writer's included), both as the mean of the two orders' means with
-a 95% interval (Student's t, from the spread of the starts within each order), latency
+a 95% interval (Student's t, from the spread of the starts within each order; ratios
+averaged on the log scale, i.e. geometric means — balanced_interval says why), latency
 p50/p99 the same way (each pair's own percentiles, its two slices' wrk histograms pooled,
 as a ratio), p50/p99 over every request of the run (pooled: each side's p99 is then that of
 its own slowest starts, unpaired), and the workers' peak RSS. Traffic
@@ -96,21 +97,46 @@ def balanced_interval(ratios: list[float], orders: list[int],
     The unit is a start (``starts``: each pair's), not a pair: a process keeps the speed it
     drew at its start for its whole life, so two pairs of one start are not two independent
     measurements. Their mean is one; an interval over pairs read ±0.9 points where runs of
-    the same code an hour apart differed by 0.8."""
+    the same code an hour apart differed by 0.8.
+
+    Means of ratios are taken on the log scale (geometric means), as each pair's two slices
+    already are (pair_ratio). The arithmetic mean of ratios is biased upwards by about half
+    their relative variance — with starts that differ by ±9% (a noisy day), by 0.3 points
+    in time and 0.4-0.8 at p99 — and is not symmetric: it would read a variant +x% against
+    a baseline that, swapped, reads more than -x% against it. ``arithmetic_mean`` gives the
+    other for comparison with older runs."""
+    logs = [math.log(r) for r in ratios]
     by_start: dict[int, list[float]] = {}
     order_of: dict[int, int] = {}
-    for r, o, s in zip(ratios, orders, starts, strict=True):
-        by_start.setdefault(s, []).append((r - 1) * 100)
+    for x, o, s in zip(logs, orders, starts, strict=True):
+        by_start.setdefault(s, []).append(x)
         order_of[s] = o
     groups = [[statistics.fmean(v) for s, v in by_start.items() if order_of[s] == order]
               for order in (0, 1)]
     means = [statistics.fmean(g) for g in groups]
     estimate, order_effect = (means[0] + means[1]) / 2, (means[0] - means[1]) / 2
     if min(len(g) for g in groups) < 2:
-        return estimate, math.nan, math.nan, order_effect
+        return _pct(estimate), math.nan, math.nan, _pct(order_effect)
     var = sum(statistics.variance(g) / len(g) for g in groups) / 4
     half = t95(sum(len(g) for g in groups) - 2) * math.sqrt(var)
-    return estimate, estimate - half, estimate + half, order_effect
+    return _pct(estimate), _pct(estimate - half), _pct(estimate + half), _pct(order_effect)
+
+
+def _pct(log_ratio: float) -> float:
+    return (math.exp(log_ratio) - 1) * 100
+
+
+def arithmetic_mean(ratios: list[float], orders: list[int], starts: list[int]) -> float:
+    """The change as the earlier runs reported it (to 2026-12-06): the two orders' means of
+    each start's arithmetic mean ratio, as a percentage."""
+    by_start: dict[int, list[float]] = {}
+    order_of: dict[int, int] = {}
+    for r, o, s in zip(ratios, orders, starts, strict=True):
+        by_start.setdefault(s, []).append((r - 1) * 100)
+        order_of[s] = o
+    return statistics.fmean(
+        statistics.fmean(statistics.fmean(v) for s, v in by_start.items() if order_of[s] == o)
+        for o in (0, 1))
 
 
 def pair_ratio(first: float, second: float) -> float:
@@ -251,6 +277,10 @@ def summarize(variant: str, res: dict) -> dict:
         "p50_us": lat[variant]["p50"], "p99_us": lat[variant]["p99"],
         "p50_us_off": lat["off"]["p50"], "p99_us_off": lat["off"]["p99"],
         "rss_mb": round(res["rss_mb"][variant], 1), "rss_mb_off": round(res["rss_mb"]["off"], 1),
+        "arithmetic_means_pct": {
+            key: round(arithmetic_mean([p[f"{key}_ratio"] for p in res["pairs"]], orders,
+                                       starts), 2)
+            for key in ("time_us", "p50", "p99")},
     }
 
 
@@ -328,7 +358,7 @@ def main() -> int:
     print(f"\nGET {PRODUCT_PATH}, each variant and tracker off at the same time, each on one "
           f"core ({args.workers} gunicorn workers, wrk with {args.connections} connections), "
           f"cores swapped every {args.duration:g} s slice; a pair of slices is one "
-          f"measurement; mean of the starts [95% interval]:\n")
+          f"measurement; geometric mean of the starts [95% interval]:\n")
     print(table(["variant vs tracker off", "pairs / starts", "time per request",
                  "worker CPU per request", "CPU µs / request (vs off)", "started first",
                  "p50", "p99", "p50 / p99 pooled", "peak worker RSS MiB (vs off)"],

@@ -42,12 +42,24 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command's name (state first), or None."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return f.read().rsplit(")", 1)[1].split()
     except OSError:
-        return False
+        return None
+
+
+def _started(pid: int) -> str | None:
+    """When the process started (clock ticks since boot): with the pid, who it is."""
+    fields = _stat(pid)
+    return fields[19] if fields else None
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 def _listening(port: int) -> bool:
@@ -69,7 +81,7 @@ class Demo:
             "DEMO_DIR": str(tmp / "demo"), "DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}",
             "DEMO_RATE": "4", "JOURNEY_SPOOL_DIR": str(tmp / "spool"),
         }
-        self.seen: set[int] = set()
+        self.seen: dict[int, str | None] = {}  # pid -> when it started
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "demo.py")],
                                          cwd=ROOT, env=env, stdout=out,
@@ -86,21 +98,24 @@ class Demo:
     def children(self) -> set[int]:
         """Every process below the demo; remembered, so that cleanup finds them even if
         the demo has exited and left them to init."""
-        self.seen |= _descendants(self.proc.pid)
-        return self.seen
+        for pid in _descendants(self.proc.pid):
+            self.seen.setdefault(pid, _started(pid))
+        return set(self.seen)
 
     def ctrl_c(self) -> int:
         os.killpg(self.proc.pid, signal.SIGINT)
         return self.proc.wait(120)  # the demo itself gives its processes 30 s in all
 
     def kill(self) -> None:
-        """Whatever is left, after a failure: each process leads a session and group of
-        its own (gunicorn's workers are in the master's)."""
-        for pid in self.children() | {self.proc.pid}:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        """Whatever is left, after a failure; only the processes seen, never a later one
+        that was given a pid of theirs."""
+        if self.proc.poll() is None:
+            self.children()
+            self.proc.kill()
+        for pid, started in self.seen.items():
+            if _alive(pid) and _started(pid) == started:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def _journeys(tmp: Path) -> int:

@@ -105,14 +105,7 @@ def balanced_interval(ratios: list[float], orders: list[int],
     in time and 0.4-0.8 at p99 — and is not symmetric: it would read a variant +x% against
     a baseline that, swapped, reads more than -x% against it. ``arithmetic_mean`` gives the
     other for comparison with older runs."""
-    logs = [math.log(r) for r in ratios]
-    by_start: dict[int, list[float]] = {}
-    order_of: dict[int, int] = {}
-    for x, o, s in zip(logs, orders, starts, strict=True):
-        by_start.setdefault(s, []).append(x)
-        order_of[s] = o
-    groups = [[statistics.fmean(v) for s, v in by_start.items() if order_of[s] == order]
-              for order in (0, 1)]
+    groups = _starts_by_order([math.log(r) for r in ratios], orders, starts)
     means = [statistics.fmean(g) for g in groups]
     estimate, order_effect = (means[0] + means[1]) / 2, (means[0] - means[1]) / 2
     if min(len(g) for g in groups) < 2:
@@ -129,14 +122,21 @@ def _pct(log_ratio: float) -> float:
 def arithmetic_mean(ratios: list[float], orders: list[int], starts: list[int]) -> float:
     """The change as the earlier runs reported it (to 2026-12-06): the two orders' means of
     each start's arithmetic mean ratio, as a percentage."""
+    groups = _starts_by_order([(r - 1) * 100 for r in ratios], orders, starts)
+    return statistics.fmean(statistics.fmean(g) for g in groups)
+
+
+def _starts_by_order(values: list[float], orders: list[int],
+                     starts: list[int]) -> list[list[float]]:
+    """Each start's mean value (its pairs averaged: one measurement), grouped by the start's
+    order: [order 0's, order 1's]."""
     by_start: dict[int, list[float]] = {}
     order_of: dict[int, int] = {}
-    for r, o, s in zip(ratios, orders, starts, strict=True):
-        by_start.setdefault(s, []).append((r - 1) * 100)
+    for x, o, s in zip(values, orders, starts, strict=True):
+        by_start.setdefault(s, []).append(x)
         order_of[s] = o
-    return statistics.fmean(
-        statistics.fmean(statistics.fmean(v) for s, v in by_start.items() if order_of[s] == o)
-        for o in (0, 1))
+    return [[statistics.fmean(v) for s, v in by_start.items() if order_of[s] == order]
+            for order in (0, 1)]
 
 
 def pair_ratio(first: float, second: float) -> float:

@@ -22,23 +22,19 @@ RUNNING = "Touchpoint demo is running."
 
 
 def _descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` (from /proc: each process's parent)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        parents.setdefault(ppid, []).append(int(entry))
+    """Every process below ``pid``, from the kernel's list of each task's children (as
+    test_metrics reads a gunicorn master's workers)."""
     found, todo = set(), [pid]
     while todo:
-        for child in parents.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
+        for children in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                listed = children.read_text().split()
+            except OSError:  # the task ended meanwhile
+                continue
+            for child in map(int, listed):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
     return found
 
 

@@ -160,6 +160,11 @@ def pin(server: dict, cpu: int) -> None:
 
 def start_wrk(server: dict, cpu: int, seconds: float, args) -> subprocess.Popen:
     cmd, env = bench.wrk_command(server["port"], seconds, args, server["cookies"])
+    if args.rate:  # open loop: the same arrivals for both servers of a slice (its seed)
+        cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                            "open_loop.py"),
+               "--port", str(server["port"]), "--rate", str(args.rate),
+               "--seconds", str(seconds), "--seed", str(args.slice_seed)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
 
@@ -175,6 +180,7 @@ def together(servers: dict[str, dict], cpus: dict[str, int], seconds: float, arg
     for name, server in servers.items():
         pin(server, cpus[name])
     before = {name: cpu_split(s["workers"]) for name, s in servers.items()}
+    args.slice_seed += 1
     procs = {name: start_wrk(s, cpus[name], seconds, args) for name, s in servers.items()}
     results = {name: wrk_result(proc, seconds) for name, proc in procs.items()}
     time.sleep(args.settle)
@@ -303,12 +309,16 @@ def main() -> int:
                     help="pairs per start of both servers (the interval's unit is a start)")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     ap.add_argument("--connections", type=int, default=4, help="wrk connections per server")
+    ap.add_argument("--rate", type=float, default=0, metavar="REQ/S",
+                    help="an open loop instead of wrk: Poisson arrivals at this mean rate per "
+                         "server (benchmarks/open_loop.py); latency from each request's due "
+                         "time, and time per request is then the schedule's, not a cost")
     ap.add_argument("--visitors", type=int, default=100)
     ap.add_argument("--new-visitor-every", type=int, default=10)
     args = ap.parse_args()
     if (os.cpu_count() or 1) < 2 or len(os.sched_getaffinity(0)) < 2:
         ap.error("needs two CPUs: each server runs on one of its own")
-    if not shutil.which("wrk"):
+    if not args.rate and not shutil.which("wrk"):
         ap.error("wrk is not installed: make bench-deps")
     if args.restart_every < 1 or args.pairs < 4 or args.pairs % (2 * args.restart_every):
         ap.error("--pairs: a multiple of twice --restart-every (half the starts each way "
@@ -331,6 +341,7 @@ def main() -> int:
         ap.error("nothing to compare")
     # What tracking_overhead.start_server and stop_server read from its own arguments.
     args.loadgen, args.threads = "wrk", 1
+    args.slice_seed = 0
 
     started = time.monotonic()
     machine = machine_note()
@@ -344,19 +355,23 @@ def main() -> int:
     for variant, s in results.items():
         rows.append([
             bench.LABEL[variant], f"{s['pairs']} / {s['starts']}",
+            "— (the schedule's)" if args.rate else
             f"{pct(s['time_per_request_pct'])} [{pct(s['time_per_request_95'][0])} … "
             f"{pct(s['time_per_request_95'][1])}]",
             f"{pct(s['cpu_per_request_pct'])} [{pct(s['cpu_per_request_95'][0])} … "
             f"{pct(s['cpu_per_request_95'][1])}]",
             f"{s['cpu_us_per_request']:.0f} / {s['cpu_us_per_request_off']:.0f}",
-            pct(s["started_first_pct"]),
+            "—" if args.rate else pct(s["started_first_pct"]),
             pct(s["p50_pct"]),
             f"{pct(s['p99_pct'])} [{pct(s['p99_95'][0])} … {pct(s['p99_95'][1])}]",
             f"{pct(s['p50_pooled_pct'])} / {pct(s['p99_pooled_pct'])}",
             f"{s['rss_mb']:.0f} / {s['rss_mb_off']:.0f}",
         ])
     print(f"\nGET {PRODUCT_PATH}, each variant and tracker off at the same time, each on one "
-          f"core ({args.workers} gunicorn workers, wrk with {args.connections} connections), "
+          f"core ({args.workers} gunicorn workers, "
+          + (f"an open loop of {args.rate:g} requests/s, Poisson arrivals" if args.rate else
+             f"wrk with {args.connections} connections")
+          + "), "
           f"cores swapped every {args.duration:g} s slice; a pair of slices is one "
           f"measurement; geometric mean of the starts [95% interval]:\n")
     print(table(["variant vs tracker off", "pairs / starts", "time per request",
@@ -366,6 +381,7 @@ def main() -> int:
     print()
     json_line({"benchmark": "tracking_overhead_paired", "page": PRODUCT_PATH,
                "workers": args.workers, "connections": args.connections,
+               "open_loop_rate": args.rate or None,
                "slice_s": args.duration, "restart_every": args.restart_every,
                "visitors": args.visitors, "new_visitor_every": args.new_visitor_every,
                "results": results, "machine": machine, "machine_after": machine_note(),

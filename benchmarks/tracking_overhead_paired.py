@@ -242,12 +242,15 @@ def series(variant: str, args, tmp: str) -> dict:
             pair["cpu_us"] = statistics.fmean(row[variant]["cpu_us"] for row in slices)
             pair["cpu_us_off"] = statistics.fmean(row["off"]["cpu_us"] for row in slices)
             pair["order"], pair["start"] = turn % 2, turn
+            late = max((row[v].get("late_us", 0) for row in slices for v in names), default=0)
             pairs.append(pair)
             log(f"pair {k + 1}/{args.pairs}: time/request "
                 f"{pct((pair['time_us_ratio'] - 1) * 100)}, CPU/request "
                 f"{pct((pair['cpu_us_ratio'] - 1) * 100)} "
                 f"({pair['cpu_us']:.0f} vs {pair['cpu_us_off']:.0f} µs), p99 "
-                f"{pct((pair['p99_ratio'] - 1) * 100)}")
+                f"{pct((pair['p99_ratio'] - 1) * 100)}"
+                + (f"; the open loop {late / 1000:.1f} ms behind its schedule at worst"
+                   if args.rate else ""))
     finally:
         for server in servers.values():
             bench.stop_server(server)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import time
@@ -64,15 +65,16 @@ async def response(reader: asyncio.StreamReader) -> int:
 
 
 async def one(port: int, request: bytes, due: float, timeout: float) -> tuple[int, int]:
-    """(latency in µs from ``due``, HTTP status or 0 for a failure)."""
+    """(latency in µs from ``due``, HTTP status or 0 for a failure); ``timeout`` for the
+    whole request, connection and response."""
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port), timeout)
-        try:
-            writer.write(request)
-            status = await asyncio.wait_for(response(reader), timeout)
-        finally:
-            writer.close()
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                writer.write(request)
+                status = await response(reader)
+            finally:
+                writer.close()
     except (TimeoutError, OSError, EOFError, asyncio.LimitOverrunError, ValueError):
         status = 0
     return int((time.perf_counter() - due) * 1e6), status
@@ -83,6 +85,7 @@ async def drive(port: int, rate: float, seconds: float, seed: int, timeout: floa
     returning, newcomer, every = requests_in_turn()
     rng = random.Random(seed)
     hist: dict[int, int] = {}
+    # failed: no answer in time (or a broken one); skipped: not sent, --limit in flight
     counts = {"ok": 0, "status": 0, "failed": 0, "skipped": 0}
     late = 0.0
     pending: set[asyncio.Task] = set()
@@ -97,8 +100,9 @@ async def drive(port: int, rate: float, seconds: float, seed: int, timeout: floa
             counts["status" if status else "failed"] += 1
 
     start = time.perf_counter() + 0.05
+    end = start + seconds
     due, n, r = start, 0, 0
-    while due < start + seconds:
+    while due < end:
         wait = due - time.perf_counter()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -117,9 +121,17 @@ async def drive(port: int, rate: float, seconds: float, seed: int, timeout: floa
             task.add_done_callback(done)
         due += rng.expovariate(rate)
     if pending:
-        await asyncio.wait(pending, timeout=timeout + 1)
+        await asyncio.wait(set(pending), timeout=timeout + 1)
+    for task in list(pending):  # each counted once: done now, or failed (never dropped)
+        task.remove_done_callback(done)
+        if task.done():  # finished, its callback not yet run
+            done(task)
+        else:
+            pending.discard(task)
+            task.cancel()
+            counts["failed"] += 1
     return {"hist": hist, "counts": counts, "sent": n, "late_us": int(late * 1e6),
-            "duration_us": int((time.perf_counter() - start) * 1e6)}
+            "duration_us": int((end - start) * 1e6)}  # the schedule's, not the drain's
 
 
 def main() -> int:
@@ -131,20 +143,22 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--limit", type=int, default=512, help="requests in flight at most")
     args = ap.parse_args()
-    if args.rate <= 0 or args.seconds <= 0:
-        ap.error("--rate and --seconds must be positive")
+    if not (math.isfinite(args.rate) and args.rate > 0 and math.isfinite(args.seconds)
+            and args.seconds > 0):
+        ap.error("--rate and --seconds: positive numbers")
     res = asyncio.run(drive(args.port, args.rate, args.seconds, args.seed, args.timeout,
                             args.limit))
     values = sorted(v for v, c in res["hist"].items() for _ in range(c))
 
-    def q(p: float) -> int:
-        return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else 0
+    def q(p: float) -> int:  # nearest rank, as tracking_overhead._pooled_percentiles
+        return values[max(0, math.ceil(p / 100 * len(values)) - 1)] if values else 0
 
     c = res["counts"]
     print("WRK_JSON " + json.dumps({
         "requests": c["ok"], "duration_us": res["duration_us"], "bytes": 0,
-        "err_connect": c["failed"], "err_read": 0, "err_write": 0, "err_status": c["status"],
-        "err_timeout": c["skipped"], "lat_mean_us": sum(values) / max(len(values), 1),
+        "err_connect": 0, "err_read": c["failed"], "err_write": 0, "err_status": c["status"],
+        "err_timeout": 0, "err_skipped": c["skipped"],
+        "lat_mean_us": sum(values) / max(len(values), 1),
         "lat_p50_us": q(50), "lat_p90_us": q(90), "lat_p99_us": q(99),
         "lat_max_us": values[-1] if values else 0, "sent": res["sent"],
         "late_us": res["late_us"]}))

@@ -244,8 +244,10 @@ def series(variant: str, args, tmp: str) -> dict:
             pair["order"], pair["start"] = turn % 2, turn
             late = max((row[v].get("late_us", 0) for row in slices for v in names), default=0)
             pairs.append(pair)
-            log(f"pair {k + 1}/{args.pairs}: time/request "
-                f"{pct((pair['time_us_ratio'] - 1) * 100)}, CPU/request "
+            log(f"pair {k + 1}/{args.pairs}: "
+                + ("" if args.rate else
+                   f"time/request {pct((pair['time_us_ratio'] - 1) * 100)}, ")
+                + "CPU/request "
                 f"{pct((pair['cpu_us_ratio'] - 1) * 100)} "
                 f"({pair['cpu_us']:.0f} vs {pair['cpu_us_off']:.0f} µs), p99 "
                 f"{pct((pair['p99_ratio'] - 1) * 100)}"
@@ -321,6 +323,8 @@ def main() -> int:
     args = ap.parse_args()
     if (os.cpu_count() or 1) < 2 or len(os.sched_getaffinity(0)) < 2:
         ap.error("needs two CPUs: each server runs on one of its own")
+    if args.rate and not (math.isfinite(args.rate) and args.rate > 0):
+        ap.error("--rate: a positive number of requests a second")
     if not args.rate and not shutil.which("wrk"):
         ap.error("wrk is not installed: make bench-deps")
     if args.restart_every < 1 or args.pairs < 4 or args.pairs % (2 * args.restart_every):
@@ -353,6 +357,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tp-bench-paired-") as tmp:
         for variant in variants:
             results[variant] = summarize(variant, series(variant, args, tmp))
+            if args.rate:  # an open loop's time per request is its schedule's, not a cost
+                results[variant].update(time_per_request_pct=None, time_per_request_95=None,
+                                        started_first_pct=None)
+                results[variant]["arithmetic_means_pct"]["time_us"] = None
 
     rows = []
     for variant, s in results.items():
@@ -383,7 +391,7 @@ def main() -> int:
                 rows))
     print()
     json_line({"benchmark": "tracking_overhead_paired", "page": PRODUCT_PATH,
-               "workers": args.workers, "connections": args.connections,
+               "workers": args.workers, "connections": None if args.rate else args.connections,
                "open_loop_rate": args.rate or None,
                "slice_s": args.duration, "restart_every": args.restart_every,
                "visitors": args.visitors, "new_visitor_every": args.new_visitor_every,

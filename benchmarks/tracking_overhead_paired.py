@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/tracking_overhead_paired.py --variants on --pairs 12
     .venv/bin/python benchmarks/tracking_overhead_paired.py --variants on \\
         --try path:BENCH_NO_WRITE=1 --aa
+    .venv/bin/python benchmarks/tracking_overhead_paired.py --variants on --rate 70 \\
+        --duration 12          # an open loop instead of wrk (benchmarks/open_loop.py)
 
 The load phase of tracking_overhead.py drives one server at a time, so a variant's slice and
 the tracker-off slice it is compared with run seconds apart, and this machine's speed moves

@@ -30,7 +30,7 @@ import os
 import random
 import time
 
-ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+from _common import ACCEPT_HTML, percentile  # this script's directory is on sys.path
 
 
 def requests_in_turn() -> tuple[list[bytes], bytes, int]:
@@ -38,7 +38,8 @@ def requests_in_turn() -> tuple[list[bytes], bytes, int]:
     ua = os.environ.get("BENCH_UA", "Mozilla/5.0")
     every = int(os.environ.get("BENCH_NEW_VISITOR_EVERY", "0"))
     cookies = [c for c in os.environ.get("BENCH_COOKIES", "").split("|") if c]
-    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {ua}\r\nAccept: {ACCEPT}\r\n"
+    head = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {ua}\r\n"
+            f"Accept: {ACCEPT_HTML}\r\n")
     returning = [f"{head}Cookie: {c}\r\nConnection: close\r\n\r\n".encode() for c in cookies]
     newcomer = f"{head}Connection: close\r\n\r\n".encode()
     return returning, newcomer, every
@@ -150,8 +151,8 @@ def main() -> int:
                             args.limit))
     values = sorted(v for v, c in res["hist"].items() for _ in range(c))
 
-    def q(p: float) -> int:  # nearest rank, as tracking_overhead._pooled_percentiles
-        return values[max(0, math.ceil(p / 100 * len(values)) - 1)] if values else 0
+    def q(p: float) -> int:
+        return percentile(values, p) if values else 0
 
     c = res["counts"]
     print("WRK_JSON " + json.dumps({

@@ -69,8 +69,8 @@ class Processes:
     would inherit the blocked mask, and then never see the SIGTERM that stops it.)"""
 
     def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-        self._stopping: dict[int, tuple[str, float]] = {}
+        # Each started process, what it is, and the seconds it has to stop after SIGTERM.
+        self.started: list[tuple[subprocess.Popen, str, float]] = []
         self._holding = False
         self._requested = False
         for sig in STOP_SIGNALS:
@@ -110,8 +110,7 @@ class Processes:
         """Started now; given ``stop_within`` seconds to stop after its SIGTERM."""
         with self.held():
             proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, **kwargs)
-            self.procs.append(proc)
-            self._stopping[proc.pid] = (what, stop_within)
+            self.started.append((proc, what, stop_within))
         return proc
 
     def stop(self) -> None:
@@ -119,8 +118,7 @@ class Processes:
         their journeys: gunicorn's graceful shutdown), then localstripe; each is killed if
         it has not stopped in the time it was given."""
         self._ignore_signals()
-        for proc in reversed(self.procs):
-            what, within = self._stopping[proc.pid]
+        for proc, what, within in reversed(self.started):
             if proc.poll() is None:
                 proc.terminate()
                 try:
@@ -140,7 +138,7 @@ def main() -> None:
     try:
         run(processes)
     finally:
-        started = any(proc.poll() is None for proc in processes.procs)
+        started = any(proc.poll() is None for proc, _, _ in processes.started)
         processes.stop()
         if started:
             print("\nStopped the store and localstripe.", flush=True)
@@ -214,7 +212,7 @@ def run(processes: Processes) -> None:
   Press Ctrl-C to stop.
 """, flush=True)
     while True:
-        for proc in processes.procs:
+        for proc, _, _ in processes.started:
             if proc.poll() is not None:
                 print(f"A demo process exited with code {proc.returncode}; stopping.",
                       flush=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from blinker import Namespace
+
+from .visitor import new_event_id
 
 signals = Namespace()
 #: Sent with ``event=`` for every touchpoint accepted (stored or aggregate-only).
@@ -16,32 +17,110 @@ journeys_abandoned = signals.signal("journeys-abandoned")
 visitor_forgotten = signals.signal("visitor-forgotten")
 
 
-@dataclass(slots=True)
 class Event:
-    event_id: str
-    touchpoint: str
-    stage: str | None
-    occurred_at: datetime  # naive UTC
-    props: dict
-    journey_id: str | None = None
-    visitor_id: str | None = None
-    session_id: str | None = None
-    customer_id: str | None = None
-    order_ref: str | None = None
-    new_session: bool = False
-    journey_started_at: datetime | None = None
-    context: dict = field(default_factory=dict)  # journey columns a landing sets
+    """One touchpoint, as the writer stores it (a row of ``journey_events``).
 
-    #: Set when the event is to be stored: it names a journey, or an order or visitor the
-    #: writer resolves to one. False for opted-out visitors and bots (aggregate metrics only).
-    stored: bool = False
-    #: Set by the request path when the visitor's cookie says this event can change only the
-    #: journey's counts and times: the same journey as on arrival, not yet purchased, a stage
-    #: it had already reached, the customer it already had, no order, not a landing or a
-    #: purchase. An earlier event of the journey entered those stages, so the writer adds
-    #: this one to the row without reading it (store.write_batch, SQLite), and sets the
-    #: customer the cookie names, unless the row says otherwise: one behind the event's stage
-    #: (the event that entered it was dropped) or already purchased (by a webhook the cookie
-    #: has not seen) is folded the long way. Not spooled: a replayed event is folded the long
-    #: way, which is always right.
-    routine: bool = False
+    On the request path ``track()`` gives it only the time, as a float (``at=``, and the
+    journey's start as ``started=``): its id and its datetimes are made when first read —
+    by the writer, in its batch, where the code is warm, or by whoever reads them first (a
+    ``touchpoint_tracked`` receiver, the caller of ``track()``). Read, they are fixed: an
+    event's id never changes. Made this way, each costs the request a float, not a
+    ``datetime`` and a formatted id (10-15 µs of ``track()`` in a busy worker, where the
+    same calls in a warm loop are 3)."""
+
+    __slots__ = ("_event_id", "touchpoint", "stage", "_occurred_at", "props", "journey_id",
+                 "visitor_id", "session_id", "customer_id", "order_ref", "new_session",
+                 "_journey_started_at", "context", "stored", "routine", "_at", "_started")
+
+    def __init__(self, event_id: str | None = None, touchpoint: str = "",
+                 stage: str | None = None, occurred_at: datetime | None = None,
+                 props: dict | None = None, journey_id: str | None = None,
+                 visitor_id: str | None = None, session_id: str | None = None,
+                 customer_id: str | None = None, order_ref: str | None = None,
+                 new_session: bool = False, journey_started_at: datetime | None = None,
+                 context: dict | None = None, stored: bool = False, routine: bool = False,
+                 *, at: float | None = None, started: float | None = None):
+        if event_id is None and occurred_at is None and at is None:
+            raise TypeError("an Event needs its time: occurred_at (a naive UTC datetime) or "
+                            "at (seconds since the epoch)")
+        self._event_id = event_id
+        self.touchpoint = touchpoint
+        self.stage = stage
+        self._occurred_at = occurred_at
+        self._at = at
+        self.props = {} if props is None else props
+        self.journey_id = journey_id
+        self.visitor_id = visitor_id
+        self.session_id = session_id
+        self.customer_id = customer_id
+        self.order_ref = order_ref
+        self.new_session = new_session
+        self._journey_started_at = journey_started_at
+        self._started = started
+        # The journey columns a landing sets (source, device, ...).
+        self.context = {} if context is None else context
+        #: Set when the event is to be stored: it names a journey, or an order or visitor
+        #: the writer resolves to one. False for opted-out visitors and bots (aggregate
+        #: metrics only).
+        self.stored = stored
+        #: Set by the request path when the visitor's cookie says this event can change only
+        #: the journey's counts and times: the same journey as on arrival, not yet
+        #: purchased, a stage it had already reached, the customer it already had, no
+        #: order, not a landing or a purchase. An earlier event of the journey entered those
+        #: stages, so the writer adds this one to the row without reading it
+        #: (store.write_batch, SQLite), and sets the customer the cookie names, unless the
+        #: row says otherwise: one behind the event's stage (the event that entered it was
+        #: dropped) or already purchased (by a webhook the cookie has not seen) is folded
+        #: the long way. Not spooled: a replayed event is folded the long way, which is
+        #: always right.
+        self.routine = routine
+
+    @property
+    def occurred_at(self) -> datetime:
+        """When it happened (naive UTC)."""
+        found = self._occurred_at
+        if found is None:
+            found = self._occurred_at = _to_datetime(self._at)
+        return found
+
+    @occurred_at.setter
+    def occurred_at(self, value: datetime) -> None:
+        self._occurred_at, self._at = value, None
+
+    @property
+    def event_id(self) -> str:
+        """Unique (it makes a replayed batch a no-op), laid out as visitor.new_event_id."""
+        found = self._event_id
+        if found is None:
+            at = self._at if self._at is not None else _epoch(self.occurred_at)
+            found = self._event_id = new_event_id(at)
+        return found
+
+    @event_id.setter
+    def event_id(self, value: str) -> None:
+        self._event_id = value
+
+    @property
+    def journey_started_at(self) -> datetime | None:
+        """When the journey started, as the visitor's cookie says (None: not known here)."""
+        found = self._journey_started_at
+        if found is None and self._started is not None:
+            found = self._journey_started_at = _to_datetime(self._started)
+        return found
+
+    @journey_started_at.setter
+    def journey_started_at(self, value: datetime | None) -> None:
+        self._journey_started_at, self._started = value, None
+
+    def __repr__(self) -> str:
+        return (f"Event({self.event_id!r}, {self.touchpoint!r}, stage={self.stage!r}, "
+                f"occurred_at={self.occurred_at!r}, journey_id={self.journey_id!r}, "
+                f"stored={self.stored!r})")
+
+
+def _to_datetime(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
+
+
+def _epoch(naive_utc: datetime) -> float:
+    return naive_utc.replace(tzinfo=UTC).timestamp()

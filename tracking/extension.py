@@ -19,7 +19,6 @@ from flask import (
     current_app,
     has_app_context,
     has_request_context,
-    request,
 )
 from flask.globals import app_ctx, request_ctx
 from marshmallow import ValidationError
@@ -48,7 +47,6 @@ from .visitor import (
     VisitorState,
     device_class,
     is_bot,
-    new_event_id,
     new_id,
     opted_out,
     traffic_source,
@@ -502,8 +500,9 @@ class JourneyTracker:
             state.metrics.dropped.labels("invalid").inc()
             return None
         try:
-            return self._record(state, tp, clean, journey_id=journey_id, order_ref=order_ref,
-                                customer_id=customer_id, visitor_id=visitor_id, at=at)
+            now = time.time() if at is None else at.replace(tzinfo=UTC).timestamp()
+            return self._record(state, tp, clean, journey_id, order_ref, customer_id,
+                                visitor_id, now)
         except Exception:
             if state.strict:
                 raise
@@ -619,17 +618,16 @@ class JourneyTracker:
     def _request_journey() -> RequestJourney | None:
         return getattr(_current_request_context(), _REQUEST_ATTR, None)
 
-    def _record(self, state: _AppState, tp: Touchpoint, props: dict, *, journey_id, order_ref,
-                customer_id, visitor_id, at) -> Event:
-        now = time.time() if at is None else at.replace(tzinfo=UTC).timestamp()
-        self._count_aggregates(state, tp, props)
-        ctx = self._request_journey()
-        event = Event(event_id=new_event_id(), touchpoint=tp.name,
-                      stage=tp.stage_label,
-                      occurred_at=_to_datetime(now), props=props,
-                      order_ref=None if order_ref is None else str(order_ref),
-                      customer_id=None if customer_id is None else str(customer_id),
-                      visitor_id=visitor_id)
+    def _record(self, state: _AppState, tp: Touchpoint, props: dict, journey_id, order_ref,
+                customer_id, visitor_id, now: float) -> Event:
+        state.tally.inc(state.touchpoint_counters[tp.name])
+        if tp.name in _AGGREGATED:
+            self._count_aggregates(state, tp, props)
+        ctx = getattr(_current_request_context(), _REQUEST_ATTR, None)
+        # Its id and datetimes are made when first read, by the writer (Event).
+        event = Event(None, tp.name, tp.stage_label, None, props, None, visitor_id, None,
+                      None if customer_id is None else str(customer_id),
+                      None if order_ref is None else str(order_ref), at=now)
         if ctx is not None:
             ctx.tracked.append(tp.name)
         shopper_opted_out = ctx is not None and not ctx.trackable and not ctx.exempt
@@ -662,16 +660,15 @@ class JourneyTracker:
             )
             ctx.dirty = ctx.opens_session = True  # a journey's first event opens a session
             if tp.name != "landing":
-                self._record(state, CATALOGUE["landing"], self._landing_props(), journey_id=None,
-                             order_ref=None, customer_id=None, visitor_id=None,
-                             at=_to_datetime(now))
+                self._record(state, CATALOGUE["landing"], self._landing_props(), None, None,
+                             None, None, now)
         elif now - current.ts > state.session_timeout:
             current.s = new_id()
             ctx.opens_session = True
         event.journey_id, event.visitor_id, event.session_id = current.j, current.v, current.s
         event.customer_id = event.customer_id or current.c
         event.new_session, ctx.opens_session = ctx.opens_session, False
-        event.journey_started_at = _to_datetime(current.t0)
+        event._started = current.t0  # journey_started_at, made when read (Event)
         if tp.name == "landing":
             event.context = self._landing_context()
             if current.p is not None:
@@ -692,10 +689,16 @@ class JourneyTracker:
         ctx = self._request_journey()
         if ctx is not None and ctx.landing is not None:
             return dict(ctx.landing)
-        source = traffic_source(request.args, request.referrer, request.host)
+        req = _current_request_context().request
+        environ = req.environ
+        # The environ read directly, and the query string parsed, and the host worked out,
+        # only when a source could come from them (most landings are direct).
+        referrer = environ.get("HTTP_REFERER")
+        source = traffic_source(req.args if "utm" in environ.get("QUERY_STRING", "") else {},
+                                referrer, req.host if referrer else "")
         props = CATALOGUE["landing"].validate({
-            "path": request.path[:500],
-            "device": device_class(request.headers.get("User-Agent", "")),
+            "path": req.path[:500],
+            "device": device_class(environ.get("HTTP_USER_AGENT", "")),
             **source,
         })
         if ctx is not None:
@@ -708,7 +711,7 @@ class JourneyTracker:
             "source": props["source"] or None, "medium": props["medium"] or None,
             "campaign": props["campaign"] or None, "referrer_host": props["referrer"] or None,
             "device": props["device"], "landing_page": props["path"],
-            "ip_net": truncate_ip(request.remote_addr),
+            "ip_net": truncate_ip(_current_request_context().request.remote_addr),
         }
 
     @staticmethod
@@ -738,8 +741,8 @@ class JourneyTracker:
 
     @staticmethod
     def _count_aggregates(state: _AppState, tp: Touchpoint, props: dict) -> None:
+        """The metrics a few touchpoints feed besides their count (_AGGREGATED)."""
         m = state.metrics
-        state.tally.inc(state.touchpoint_counters[tp.name])
         if tp.name == "purchase":
             m.orders.inc()
             m.payments.labels("succeeded").inc()
@@ -835,7 +838,8 @@ class JourneyTracker:
         if ctx.state is None or self._journey_ended(state, ctx.state, page_view, time.time()):
             self.track("landing", **self._landing_props())
         else:
-            self.track("page_view", endpoint=(request.endpoint or "")[:200])
+            self.track("page_view",
+                       endpoint=(_current_request_context().request.endpoint or "")[:200])
 
     @staticmethod
     def _count_request(state: _AppState, ctx: RequestJourney, req, status: int) -> None:
@@ -865,4 +869,7 @@ class JourneyTracker:
         return Response(body, content_type=content_type)
 
 
+# The touchpoints with metrics of their own (orders, payments, deliveries, reviews).
+_AGGREGATED = frozenset({"purchase", "payment_failed", "payment_requires_action", "delivered",
+                         "review_submitted"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

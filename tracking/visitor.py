@@ -74,12 +74,14 @@ _event_ids = random.Random()
 os.register_at_fork(after_in_child=_event_ids.seed)
 
 
-def new_event_id() -> str:
-    """An event's id: laid out as ``new_id``, its 80 bits from ``_event_ids`` (a Mersenne
-    Twister), not a getrandom() system call per event. It only has to be unique — it makes a
-    replayed batch a no-op — while visitor, journey and session ids, which reach cookies,
-    stay from os.urandom."""
-    return f"{time.time_ns() // 1_000_000:012x}{_event_ids.getrandbits(80):020x}"
+def new_event_id(at: float | None = None) -> str:
+    """An event's id: laid out as ``new_id`` (the milliseconds of ``at``, seconds since the
+    epoch, or of now), its 80 bits from ``_event_ids`` (a Mersenne Twister), not a
+    getrandom() system call per event. It only has to be unique — it makes a replayed batch
+    a no-op — while visitor, journey and session ids, which reach cookies, stay from
+    os.urandom."""
+    ms = time.time_ns() // 1_000_000 if at is None else int(at * 1000)
+    return f"{ms:012x}{_event_ids.getrandbits(80):020x}"
 
 
 @dataclass(slots=True)

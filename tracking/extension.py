@@ -681,7 +681,12 @@ class JourneyTracker:
             event.routine = (issued is not None and issued[1] == current.j
                              and event.customer_id == issued[5] and event.order_ref is None
                              and tp.routine_after(issued[3]))
-        self._advance(ctx, tp, now)
+        # _advance, inline (once per touchpoint; current is ctx.state)
+        if now > current.ts:
+            current.ts = now
+        if tp.rank > current.r:
+            current.r = tp.rank
+        ctx.dirty = True
 
     def _landing_props(self) -> dict:
         """The request's landing properties (traffic source, device, page), read from the

@@ -1,7 +1,14 @@
 """Ids: time-ordered, and unique across the worker processes a server forks."""
 
 import random
+from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy import select
+
+from tracking.events import Event, touchpoint_tracked
+from tracking.extension import utcnow
+from tracking.models import journey_events
 from tracking.visitor import new_event_id, new_id
 
 from ..support import in_forked_child
@@ -52,3 +59,49 @@ def test_ids_made_on_many_threads_are_all_distinct():
         t.join(30)
     assert len(made) == 8000
     assert len({m[12:] for m in made}) == 8000
+
+
+def test_an_events_id_and_times_are_made_once_and_are_what_is_stored(bare):
+    """track() leaves an event's id and datetimes to be made when first read (by the writer,
+    in its batch). Whoever reads them first — the caller, a touchpoint_tracked receiver —
+    fixes them: the row stored has that id and that time, and the id is time-ordered."""
+    app, journey = bare
+    received = []
+
+    def receiver(_sender, event):
+        received.append((event, event.event_id, event.occurred_at))
+
+    returned = {}
+
+    @app.get("/lazy-ids")
+    def lazy_ids():
+        returned["read"] = journey.track("product_view", product_id="1")
+        returned["unread"] = journey.track("product_view", product_id="2")
+        returned["id"], returned["at"] = returned["read"].event_id, returned["read"].occurred_at
+        return "<h1>ok</h1>"
+
+    before = utcnow()
+    client = app.test_client()
+    browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
+    with touchpoint_tracked.connected_to(receiver):
+        assert client.get("/lazy-ids", headers=browser).status_code == 200
+    app.extensions["journey"].writer.flush()
+    with app.extensions["journey"].engine.connect() as conn:
+        stored = {r.product_id: r for r in conn.execute(
+            select(journey_events).where(journey_events.c.touchpoint == "product_view"))}
+    read, unread = returned["read"], returned["unread"]
+    assert read.event_id == returned["id"] == stored["1"].event_id, "read once, fixed"
+    assert read.occurred_at == returned["at"] == stored["1"].occurred_at
+    assert unread.event_id == stored["2"].event_id and unread.occurred_at == stored["2"].occurred_at
+    assert [r[1] for r in received if r[0] is read] == [read.event_id]
+    assert before - timedelta(seconds=1) <= read.occurred_at <= utcnow()
+    assert isinstance(read.journey_started_at, datetime)
+    assert read.journey_started_at <= read.occurred_at
+    ms = int(read.occurred_at.replace(tzinfo=UTC).timestamp() * 1000)
+    assert abs(int(read.event_id[:12], 16) - ms) <= 1, "the id's time is the event's"
+    assert stored["1"].event_id != stored["2"].event_id
+
+
+def test_an_event_needs_its_time():
+    with pytest.raises(TypeError, match="occurred_at"):
+        Event(touchpoint="product_view")

@@ -105,7 +105,9 @@ class RequestJourney:
     trackable: bool = False
     state: VisitorState | None = None
     dirty: bool = False
-    issued: tuple | None = None  # what the visitor's cookie said on arrival
+    # What the visitor's cookie said on arrival: VisitorState's fields, in its order
+    # (v, j, s, r, t0, ts, c, p), as the cookie's parse cached them.
+    issued: tuple | None = None
     tracked: list[str] = field(default_factory=list)
     counted: bool = False
     opens_session: bool = False
@@ -679,7 +681,7 @@ class JourneyTracker:
             # customer, so this one only adds to its counts (Event.routine).
             issued = ctx.issued
             event.routine = (issued is not None and issued[1] == current.j
-                             and event.customer_id == issued[5] and event.order_ref is None
+                             and event.customer_id == issued[6] and event.order_ref is None
                              and tp.routine_after(issued[3]))
         # _advance, inline (once per touchpoint; current is ctx.state)
         if now > current.ts:
@@ -791,10 +793,9 @@ class JourneyTracker:
         ctx.trackable = not (is_bot(environ.get("HTTP_USER_AGENT", ""))
                              or state.respect_privacy and opted_out(environ))
         if ctx.trackable:
-            ctx.state = found = state.cookie.loads(req.cookies.get(state.cookie_name))
-            if found is not None:
-                ctx.issued = (found.v, found.j, found.s, found.r, found.t0, found.c, found.p,
-                              found.ts)
+            issued = state.cookie.fields(req.cookies.get(state.cookie_name))
+            if issued is not None:
+                ctx.state, ctx.issued = VisitorState(*issued), issued
 
     def _after_request(self, state: _AppState, response: Response) -> Response:
         context = _current_request_context()
@@ -824,8 +825,8 @@ class JourneyTracker:
     def _reissue(state: _AppState, ctx: RequestJourney) -> bool:
         """Send the cookie again only if the journey changed or its time is stale."""
         s, issued = ctx.state, ctx.issued
-        return (issued is None or issued[:7] != (s.v, s.j, s.s, s.r, s.t0, s.c, s.p)
-                or s.ts - issued[7] >= state.cookie_refresh)
+        return (issued is None or issued != (s.v, s.j, s.s, s.r, s.t0, issued[5], s.c, s.p)
+                or s.ts - issued[5] >= state.cookie_refresh)
 
     def _teardown_request(self, state: _AppState, exc: BaseException | None) -> None:
         context = _current_request_context()

@@ -137,10 +137,15 @@ class VisitorCookie:
     def loads(self, raw: str | None) -> VisitorState | None:
         """The state, or None for a missing, malformed, forged or foreign cookie. A new
         object each call: the request changes it."""
+        fields = self.fields(raw)
+        return None if fields is None else VisitorState(*fields)
+
+    def fields(self, raw: str | None) -> tuple | None:
+        """VisitorState's fields, in its order (a tuple shared by every request that sent
+        this value: read it, never change it), or None as ``loads``."""
         if not raw or len(raw) > 1024:
             return None
-        fields = self._parse(raw)
-        return None if fields is None else VisitorState(*fields)
+        return self._parse(raw)
 
     def _verify(self, raw: str) -> tuple | None:
         body, _, signature = raw.rpartition("~")

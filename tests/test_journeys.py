@@ -91,6 +91,13 @@ def test_landing_records_source_device_and_page(app, client, mug, touchpoints):
     other.client.get("/", headers={"Referer": "https://news.example.net/a"})
     assert touchpoints.of("landing")[1].props["source"] == "news.example.net"
     assert touchpoints.of("landing")[1].props["medium"] == "referral"
+    # The landing reads the query string only when a source could be in it: a key spelled
+    # with escapes is still one, and a link from the store's own pages is no referrer.
+    Shopper(app.test_client()).client.get("/?%75tm_source=escaped&q=mugs")
+    assert touchpoints.of("landing")[2].props["source"] == "escaped"
+    Shopper(app.test_client()).client.get("/?q=mugs", headers={"Referer": "http://localhost/c"})
+    assert (touchpoints.of("landing")[3].props["source"],
+            touchpoints.of("landing")[3].props["referrer"]) == ("direct", "")
 
 
 def test_sessions_time_out_after_30_minutes_but_the_journey_goes_on(app, client, mug,

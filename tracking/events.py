@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from blinker import Namespace
 
-from .visitor import new_event_id
+from .visitor import event_id_bits, format_event_id
 
 signals = Namespace()
 #: Sent with ``event=`` for every touchpoint accepted (stored or aggregate-only).
@@ -21,16 +21,21 @@ class Event:
     """One touchpoint, as the writer stores it (a row of ``journey_events``).
 
     On the request path ``track()`` gives it only the time, as a float (``at=``, and the
-    journey's start as ``started=``): its id and its datetimes are made when first read —
-    by the writer, in its batch, where the code is warm, or by whoever reads them first (a
-    ``touchpoint_tracked`` receiver, the caller of ``track()``). Read, they are fixed: an
-    event's id never changes. Made this way, each costs the request a float, not a
-    ``datetime`` and a formatted id (10-15 µs of ``track()`` in a busy worker, where the
-    same calls in a warm loop are 3)."""
+    journey's start as ``started=``) and the id's random bits, as an int: its id and its
+    datetimes are made from those when first read — by the writer, in its batch, where the
+    code is warm, or by whoever reads them first (a ``touchpoint_tracked`` receiver, the
+    caller of ``track()``). Made from fixed values, they come out the same whichever thread
+    reads first, and an event's id never changes. Made this way, each costs the request a
+    float and an int, not a ``datetime`` and a formatted id (10-15 µs of ``track()`` in a
+    busy worker, where the same calls in a warm loop are 3).
+
+    Not a dataclass (it was one): events compare equal field by field as before, but
+    ``dataclasses.asdict`` and ``replace`` do not take it."""
 
     __slots__ = ("_event_id", "touchpoint", "stage", "_occurred_at", "props", "journey_id",
                  "visitor_id", "session_id", "customer_id", "order_ref", "new_session",
-                 "_journey_started_at", "context", "stored", "routine", "_at", "_started")
+                 "_journey_started_at", "context", "stored", "routine", "_at", "_started",
+                 "_bits")
 
     def __init__(self, event_id: str | None = None, touchpoint: str = "",
                  stage: str | None = None, occurred_at: datetime | None = None,
@@ -40,10 +45,13 @@ class Event:
                  new_session: bool = False, journey_started_at: datetime | None = None,
                  context: dict | None = None, stored: bool = False, routine: bool = False,
                  *, at: float | None = None, started: float | None = None):
-        if event_id is None and occurred_at is None and at is None:
+        if occurred_at is None and at is None:
             raise TypeError("an Event needs its time: occurred_at (a naive UTC datetime) or "
                             "at (seconds since the epoch)")
         self._event_id = event_id
+        # The id's random bits, drawn now (one C call): the id made from them later is the
+        # same whoever makes it.
+        self._bits = event_id_bits() if event_id is None else None
         self.touchpoint = touchpoint
         self.stage = stage
         self._occurred_at = occurred_at
@@ -92,8 +100,13 @@ class Event:
         """Unique (it makes a replayed batch a no-op), laid out as visitor.new_event_id."""
         found = self._event_id
         if found is None:
+            # The writer thread may read it while a touchpoint_tracked receiver (or the caller
+            # of track()) does: both make the same string, from the same time and bits.
+            bits = self._bits
+            if bits is None:  # set to None after it was made: a new one
+                bits = self._bits = event_id_bits()
             at = self._at if self._at is not None else _epoch(self.occurred_at)
-            found = self._event_id = new_event_id(at)
+            found = self._event_id = format_event_id(at, bits)
         return found
 
     @event_id.setter
@@ -111,6 +124,19 @@ class Event:
     @journey_started_at.setter
     def journey_started_at(self, value: datetime | None) -> None:
         self._journey_started_at, self._started = value, None
+
+    def _fields(self) -> tuple:
+        return (self.event_id, self.touchpoint, self.stage, self.occurred_at, self.props,
+                self.journey_id, self.visitor_id, self.session_id, self.customer_id,
+                self.order_ref, self.new_session, self.journey_started_at, self.context,
+                self.stored, self.routine)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # as the dataclass it was: mutable, compared by value
 
     def __repr__(self) -> str:
         return (f"Event({self.event_id!r}, {self.touchpoint!r}, stage={self.stage!r}, "

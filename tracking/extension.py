@@ -701,7 +701,8 @@ class JourneyTracker:
         # The environ read directly, and the query string parsed, and the host worked out,
         # only when a source could come from them (most landings are direct).
         referrer = environ.get("HTTP_REFERER")
-        source = traffic_source(req.args if "utm" in environ.get("QUERY_STRING", "") else {},
+        query = environ.get("QUERY_STRING", "")  # "%": a key may spell utm_ escaped
+        source = traffic_source(req.args if "utm" in query or "%" in query else {},
                                 referrer, req.host if referrer else "")
         props = CATALOGUE["landing"].validate({
             "path": req.path[:500],

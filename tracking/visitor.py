@@ -80,8 +80,17 @@ def new_event_id(at: float | None = None) -> str:
     getrandom() system call per event. It only has to be unique — it makes a replayed batch
     a no-op — while visitor, journey and session ids, which reach cookies, stay from
     os.urandom."""
-    ms = time.time_ns() // 1_000_000 if at is None else int(at * 1000)
-    return f"{ms:012x}{_event_ids.getrandbits(80):020x}"
+    return format_event_id(time.time() if at is None else at, event_id_bits())
+
+
+# An event id's 80 random bits (Event draws them when it is made, and formats them later).
+event_id_bits = functools.partial(_event_ids.getrandbits, 80)
+
+
+def format_event_id(at: float, bits: int) -> str:
+    """The id of an event at ``at`` (seconds since the epoch; before 1970 reads as 1970) with
+    these random bits."""
+    return f"{max(int(at * 1000), 0):012x}{bits:020x}"
 
 
 @dataclass(slots=True)

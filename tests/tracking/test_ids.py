@@ -105,3 +105,42 @@ def test_an_events_id_and_times_are_made_once_and_are_what_is_stored(bare):
 def test_an_event_needs_its_time():
     with pytest.raises(TypeError, match="occurred_at"):
         Event(touchpoint="product_view")
+    with pytest.raises(TypeError, match="occurred_at"):
+        Event("an-id", "product_view")
+
+
+def test_two_threads_reading_a_new_events_id_read_the_same_one(monkeypatch):
+    """The writer thread can read an event's id while the request thread (a receiver of
+    touchpoint_tracked, the caller of track()) does: whichever makes it, and even if both
+    do at once, it is one id, the one stored."""
+    import threading
+    import time
+
+    from tracking import events
+
+    made = []
+    real = events.format_event_id
+
+    def slow(at, bits):
+        made.append(at)
+        time.sleep(0.05)  # the other thread reads the id meanwhile
+        return real(at, bits)
+
+    monkeypatch.setattr(events, "format_event_id", slow)
+    event = Event(touchpoint="product_view", at=time.time())
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(event.event_id)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert len(made) == 2, "both threads made it at once"
+    assert len(seen) == 2 and seen[0] == seen[1] == event.event_id
+
+
+def test_events_compare_by_value_as_the_dataclass_did():
+    at = 1_765_000_000.25
+    one = Event("e1", "product_view", "browse", None, {"product_id": "1"}, at=at)
+    same = Event("e1", "product_view", "browse", datetime.fromtimestamp(at, UTC).replace(
+        tzinfo=None), {"product_id": "1"})
+    assert one == same and one != Event("e2", "product_view", "browse", at=at)

@@ -88,7 +88,7 @@ class Event:
         """When it happened (naive UTC)."""
         found = self._occurred_at
         if found is None:
-            found = self._occurred_at = _to_datetime(self._at)
+            found = self._occurred_at = from_epoch(self._at)
         return found
 
     @occurred_at.setter
@@ -105,7 +105,7 @@ class Event:
             bits = self._bits
             if bits is None:  # set to None after it was made: a new one
                 bits = self._bits = event_id_bits()
-            at = self._at if self._at is not None else _epoch(self.occurred_at)
+            at = self._at if self._at is not None else to_epoch(self.occurred_at)
             found = self._event_id = format_event_id(at, bits)
         return found
 
@@ -118,7 +118,7 @@ class Event:
         """When the journey started, as the visitor's cookie says (None: not known here)."""
         found = self._journey_started_at
         if found is None and self._started is not None:
-            found = self._journey_started_at = _to_datetime(self._started)
+            found = self._journey_started_at = from_epoch(self._started)
         return found
 
     @journey_started_at.setter
@@ -144,9 +144,11 @@ class Event:
                 f"stored={self.stored!r})")
 
 
-def _to_datetime(epoch: float) -> datetime:
+def from_epoch(epoch: float) -> datetime:
+    """Seconds since the epoch as the naive UTC datetime the tracker stores."""
     return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
-def _epoch(naive_utc: datetime) -> float:
+def to_epoch(naive_utc: datetime) -> float:
+    """A naive UTC datetime as seconds since the epoch (from_epoch's inverse)."""
     return naive_utc.replace(tzinfo=UTC).timestamp()

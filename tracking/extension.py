@@ -29,7 +29,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from . import config as settings
 from . import store
-from .events import Event, journeys_abandoned, touchpoint_tracked, visitor_forgotten
+from .events import (
+    Event,
+    from_epoch,
+    journeys_abandoned,
+    to_epoch,
+    touchpoint_tracked,
+    visitor_forgotten,
+)
 from .forks import MendedAfterFork
 from .metrics import ActiveJourneysCollector, Metrics, Tally, exposition, multiprocess_dir
 from .models import metadata
@@ -90,10 +97,6 @@ class TrackingError(ValueError):
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _to_datetime(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
 @dataclass(slots=True)
@@ -502,7 +505,7 @@ class JourneyTracker:
             state.metrics.dropped.labels("invalid").inc()
             return None
         try:
-            now = time.time() if at is None else at.replace(tzinfo=UTC).timestamp()
+            now = time.time() if at is None else to_epoch(at)
             return self._record(state, tp, clean, journey_id, order_ref, customer_id,
                                 visitor_id, now)
         except Exception:
@@ -674,7 +677,7 @@ class JourneyTracker:
         if tp.name == "landing":
             event.context = self._landing_context()
             if current.p is not None:
-                event.context["previous_started_at"] = _to_datetime(current.p)
+                event.context["previous_started_at"] = from_epoch(current.p)
         else:
             # The journey the cookie named on arrival, at a stage it had reached, with the
             # customer it had: the events that got it there entered the stages and set the

@@ -102,16 +102,17 @@ class Event:
         if found is None:
             # The writer thread may read it while a touchpoint_tracked receiver (or the caller
             # of track()) does: both make the same string, from the same time and bits.
-            bits = self._bits
-            if bits is None:  # set to None after it was made: a new one
-                bits = self._bits = event_id_bits()
             at = self._at if self._at is not None else to_epoch(self.occurred_at)
-            found = self._event_id = format_event_id(at, bits)
+            found = self._event_id = format_event_id(at, self._bits)
         return found
 
     @event_id.setter
-    def event_id(self, value: str) -> None:
+    def event_id(self, value: str | None) -> None:
+        """None: made again when next read, from the event's time and random bits (drawn
+        now if it was given its id)."""
         self._event_id = value
+        if value is None and self._bits is None:
+            self._bits = event_id_bits()
 
     @property
     def journey_started_at(self) -> datetime | None:

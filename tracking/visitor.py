@@ -74,13 +74,12 @@ _event_ids = random.Random()
 os.register_at_fork(after_in_child=_event_ids.seed)
 
 
-def new_event_id(at: float | None = None) -> str:
-    """An event's id: laid out as ``new_id`` (the milliseconds of ``at``, seconds since the
-    epoch, or of now), its 80 bits from ``_event_ids`` (a Mersenne Twister), not a
-    getrandom() system call per event. It only has to be unique — it makes a replayed batch
-    a no-op — while visitor, journey and session ids, which reach cookies, stay from
-    os.urandom."""
-    return format_event_id(time.time() if at is None else at, event_id_bits())
+def new_event_id() -> str:
+    """An event's id: laid out as ``new_id``, its 80 bits from ``_event_ids`` (a Mersenne
+    Twister), not a getrandom() system call per event. It only has to be unique — it makes a
+    replayed batch a no-op — while visitor, journey and session ids, which reach cookies,
+    stay from os.urandom. (``Event`` makes its own from its time: format_event_id.)"""
+    return format_event_id(time.time(), event_id_bits())
 
 
 # An event id's 80 random bits (Event draws them when it is made, and formats them later).

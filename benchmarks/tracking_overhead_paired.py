@@ -50,8 +50,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -246,45 +248,58 @@ def series(variant: str, args, tmp: str) -> dict:
             pair["order"], pair["start"] = turn % 2, turn
             late = max((row[v].get("late_us", 0) for row in slices for v in names), default=0)
             pairs.append(pair)
-            log(f"pair {k + 1}/{args.pairs}: "
-                + ("" if args.rate else
-                   f"time/request {pct((pair['time_us_ratio'] - 1) * 100)}, ")
-                + "CPU/request "
-                f"{pct((pair['cpu_us_ratio'] - 1) * 100)} "
-                f"({pair['cpu_us']:.0f} vs {pair['cpu_us_off']:.0f} µs), p99 "
-                f"{pct((pair['p99_ratio'] - 1) * 100)}"
-                + (f"; the open loop {late / 1000:.1f} ms behind its schedule at worst"
-                   if args.rate else ""))
+            log(progress_line(k + 1, args.pairs, pair, late if args.rate else None))
     finally:
         for server in servers.values():
             bench.stop_server(server)
     return {"pairs": pairs, "hists": hists, "rss_mb": rss, "requests": requests}
 
 
+def estimates(pairs: list[dict]) -> dict:
+    """The paired figures from a run's pairs (or several runs' pairs, pooled: their starts
+    distinct): each ratio's change with its interval, as balanced_interval gives them."""
+    orders = [p["order"] for p in pairs]
+    starts = [p["start"] for p in pairs]
+    found: dict = {"pairs": len(pairs), "starts": len(set(starts))}
+    for key, name in (("time_us", "time_per_request"), ("cpu_us", "cpu_per_request"),
+                      ("p50", "p50"), ("p99", "p99")):
+        ratios = [p.get(f"{key}_ratio") for p in pairs]
+        if any(r is None for r in ratios):  # not measured (an open loop's time; an old log)
+            continue
+        mean, lo, hi, order = balanced_interval(ratios, orders, starts)
+        found[f"{name}_pct"], found[f"{name}_95"] = round(mean, 2), [round(lo, 2), round(hi, 2)]
+        if key == "time_us":
+            found["started_first_pct"] = round(order, 2)
+    return found
+
+
+# Each pair as it is kept in the JSON line, for pooling runs later (--pool).
+_KEPT = ("start", "order", "time_us_ratio", "cpu_us_ratio", "p50_ratio", "p99_ratio")
+
+
+def progress_line(n: int, pairs: int, pair: dict, late_us: float | None) -> str:
+    """A pair's progress line (``late_us``: an open loop's lateness; None under wrk). --pool
+    reads these back (_PROGRESS) from outputs whose JSON line did not keep the pairs."""
+    return (f"pair {n}/{pairs}: "
+            + ("" if late_us is not None else
+               f"time/request {pct((pair['time_us_ratio'] - 1) * 100)}, ")
+            + f"CPU/request {pct((pair['cpu_us_ratio'] - 1) * 100)} "
+            f"({pair['cpu_us']:.0f} vs {pair['cpu_us_off']:.0f} µs), p99 "
+            f"{pct((pair['p99_ratio'] - 1) * 100)}"
+            + (f"; the open loop {late_us / 1000:.1f} ms behind its schedule at worst"
+               if late_us is not None else ""))
+
+
 def summarize(variant: str, res: dict) -> dict:
     orders = [p["order"] for p in res["pairs"]]
     starts = [p["start"] for p in res["pairs"]]
-    time_mean, time_lo, time_hi, time_order = balanced_interval(
-        [p["time_us_ratio"] for p in res["pairs"]], orders, starts)
-    cpu_mean, cpu_lo, cpu_hi, _ = balanced_interval([p["cpu_us_ratio"] for p in res["pairs"]],
-                                                    orders, starts)
     lat = {v: bench._pooled_percentiles(res["hists"][v]) for v in (variant, "off")}
-    paired = {q: balanced_interval([p[f"{q}_ratio"] for p in res["pairs"]], orders, starts)
-              for q in ("p50", "p99")}
     return {
-        "pairs": len(res["pairs"]),
-        "starts": len(set(starts)),
+        **estimates(res["pairs"]),
         "requests": res["requests"],
-        "time_per_request_pct": round(time_mean, 2),
-        "time_per_request_95": [round(time_lo, 2), round(time_hi, 2)],
-        "started_first_pct": round(time_order, 2),
-        "cpu_per_request_pct": round(cpu_mean, 2),
-        "cpu_per_request_95": [round(cpu_lo, 2), round(cpu_hi, 2)],
         "cpu_us_per_request": round(statistics.fmean(p["cpu_us"] for p in res["pairs"]), 1),
         "cpu_us_per_request_off": round(statistics.fmean(p["cpu_us_off"] for p in res["pairs"]),
                                         1),
-        **{f"{q}_pct": round(mean, 2) for q, (mean, _, _, _) in paired.items()},
-        **{f"{q}_95": [round(lo, 2), round(hi, 2)] for q, (_, lo, hi, _) in paired.items()},
         "p50_pooled_pct": round((lat[variant]["p50"] / lat["off"]["p50"] - 1) * 100, 2),
         "p99_pooled_pct": round((lat[variant]["p99"] / lat["off"]["p99"] - 1) * 100, 2),
         "p50_us": lat[variant]["p50"], "p99_us": lat[variant]["p99"],
@@ -294,11 +309,141 @@ def summarize(variant: str, res: dict) -> dict:
             key: round(arithmetic_mean([p[f"{key}_ratio"] for p in res["pairs"]], orders,
                                        starts), 2)
             for key in ("time_us", "p50", "p99")},
+        "measurements": kept(res["pairs"]),
     }
+
+
+def kept(pairs: list[dict]) -> dict:
+    """The pairs as the JSON line keeps them (for --pool)."""
+    return {"columns": list(_KEPT),
+            "rows": [[p[k] if k in ("start", "order") else round(p[k], 6) for k in _KEPT]
+                     for p in pairs]}
+
+
+# -- pooling saved runs ---------------------------------------------------------------------
+# What must agree for runs to be pooled: the same load on the same page.
+_SETTINGS = ("page", "workers", "connections", "open_loop_rate", "slice_s", "visitors",
+             "new_visitor_every")
+# A progress line, for a saved output from before the JSON line kept each pair (2026-12-07):
+# its ratios to 0.1 point, and no p50.
+_PROGRESS = re.compile(r"(?:^|\] )pair (\d+)/\d+: (?:time/request ([+-]?[\d.]+)%, )?"
+                       r"CPU/request ([+-]?[\d.]+)% \(.*?\), p99 ([+-]?[\d.]+)%")
+
+
+def read_runs(path: str) -> list[tuple[dict, dict[str, list[dict]]]]:
+    """The finished runs in a saved output of this script (its stdout, or stdout and stderr
+    together): each run's JSON line, and its pairs by variant — from the JSON line, or, where
+    that did not keep them, from the progress lines before it (a log of both streams)."""
+    runs, progress = [], []
+    with open(path, encoding="utf-8") as saved:
+        for line in saved:
+            if line.startswith("{"):
+                record = json.loads(line)
+                if record.get("benchmark") == "tracking_overhead_paired":
+                    runs.append((record, _pairs_of(record, progress, path)))
+                progress = []
+            elif (found := _PROGRESS.search(line)) is not None:
+                progress.append(found.groups())
+    if not runs:
+        raise SystemExit(f"{path}: no finished run of tracking_overhead_paired in it")
+    return runs
+
+
+def _pairs_of(record: dict, progress: list[tuple], path: str) -> dict[str, list[dict]]:
+    pairs: dict[str, list[dict]] = {}
+    if all("measurements" in r for r in record["results"].values()):
+        for variant, result in record["results"].items():
+            kept = result["measurements"]
+            pairs[variant] = [dict(zip(kept["columns"], row, strict=True))
+                              for row in kept["rows"]]
+    else:  # the progress lines: each variant's series in turn, from its "pair 1/N"
+        series_of: list[list[tuple]] = []
+        for groups in progress:
+            if groups[0] == "1":
+                series_of.append([])
+            if series_of:
+                series_of[-1].append(groups)
+        if len(series_of) != len(record["results"]) or any(
+                len(lines) != r["pairs"] for lines, r in zip(series_of, record["results"].values(),
+                                                             strict=False)):
+            raise SystemExit(f"{path}: its progress lines do not match its JSON line (a log of "
+                             "stdout alone, from before the JSON line kept each pair?)")
+        every = record.get("restart_every", 1)
+        for variant, lines in zip(record["results"], series_of, strict=True):
+            pairs[variant] = []
+            for n, time_pct, cpu_pct, p99_pct in lines:
+                turn = (int(n) - 1) // every
+                pairs[variant].append({
+                    "start": turn, "order": turn % 2,
+                    "time_us_ratio": None if time_pct is None else 1 + float(time_pct) / 100,
+                    "cpu_us_ratio": 1 + float(cpu_pct) / 100, "p50_ratio": None,
+                    "p99_ratio": 1 + float(p99_pct) / 100})
+    if record.get("open_loop_rate"):  # the schedule's time, not a cost
+        for variant_pairs in pairs.values():
+            for pair in variant_pairs:
+                pair["time_us_ratio"] = None
+    return pairs
+
+
+def pool(paths: list[str]) -> int:
+    """Runs of the same load, pooled: every start of every run one measurement (a run's
+    starts are independent of another's as they are of each other), each variant against
+    tracker off as in one run. Prints each run's figures, the pooled ones, and a JSON line."""
+    runs = [(path, *run_) for path in paths for run_ in read_runs(path)]
+    settings = {key: runs[0][1].get(key) for key in _SETTINGS}
+    seen: dict[str, str] = {}
+    for path, record, _ in runs:
+        key = json.dumps(record["results"], sort_keys=True)
+        if key in seen:  # counted twice, its starts would narrow the interval they widen
+            raise SystemExit(f"{path}: the same run as one in {seen[key]}: pooled once only")
+        seen[key] = path
+    for path, record, _ in runs[1:]:
+        differs = [key for key in _SETTINGS if record.get(key) != settings[key]]
+        if differs:
+            raise SystemExit(f"{path}: not the same load as {runs[0][0]} ({', '.join(differs)} "
+                             "differ): runs are pooled only with their like")
+    pooled: dict[str, list[dict]] = {}
+    rows = []
+    for n, (path, record, pairs) in enumerate(runs):
+        for variant, variant_pairs in pairs.items():
+            rows.append(_row(f"{os.path.basename(path)} ({record['seconds'] / 60:.0f} min)",
+                             variant, estimates(variant_pairs)))
+            pooled.setdefault(variant, []).extend(
+                {**p, "start": (n, p["start"])} for p in variant_pairs)
+    results = {variant: estimates(variant_pairs) for variant, variant_pairs in pooled.items()}
+    plural = "s" if len(runs) > 1 else ""
+    rows += [_row(f"**pooled, {len(runs)} run{plural}**", variant, found)
+             for variant, found in results.items()]
+    print(f"\nGET {settings['page']}, runs of tracking_overhead_paired.py pooled: every start "
+          "of every run one measurement; geometric mean of the starts [95% interval]:\n")
+    print(table(["run", "variant vs tracker off", "pairs / starts", "time per request",
+                 "worker CPU per request", "p50", "p99"], rows))
+    print()
+    json_line({"benchmark": "tracking_overhead_paired_pooled", **settings,
+               "runs": [{"file": path, "variants": list(pairs),
+                         "machine": record.get("machine"), "seconds": record.get("seconds")}
+                        for path, record, pairs in runs],
+               "results": results})
+    return 0
+
+
+def _row(run_name: str, variant: str, found: dict) -> list[str]:
+    def interval(name: str) -> str:
+        if f"{name}_pct" not in found:
+            return "—"
+        lo, hi = found[f"{name}_95"]
+        return f"{pct(found[f'{name}_pct'])} [{pct(lo)} … {pct(hi)}]"
+
+    return [run_name, bench.LABEL.get(variant, variant), f"{found['pairs']} / {found['starts']}",
+            interval("time_per_request"), interval("cpu_per_request"), interval("p50"),
+            interval("p99")]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pool", nargs="+", metavar="SAVED",
+                    help="measure nothing: pool finished runs from these saved outputs of this "
+                         "script (stdout, or stdout and stderr together) and print the figures")
     ap.add_argument("--db", default=DEFAULT_PRISTINE_DB)
     ap.add_argument("--variants", default="on,exporter",
                     help="compared with tracker off, each in its own series: on, exporter")
@@ -323,6 +468,8 @@ def main() -> int:
     ap.add_argument("--visitors", type=int, default=100)
     ap.add_argument("--new-visitor-every", type=int, default=10)
     args = ap.parse_args()
+    if args.pool:
+        return pool(args.pool)
     if (os.cpu_count() or 1) < 2 or len(os.sched_getaffinity(0)) < 2:
         ap.error("needs two CPUs: each server runs on one of its own")
     if args.rate and not (math.isfinite(args.rate) and args.rate > 0):

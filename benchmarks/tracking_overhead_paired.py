@@ -6,6 +6,8 @@
         --try path:BENCH_NO_WRITE=1 --aa
     .venv/bin/python benchmarks/tracking_overhead_paired.py --variants on --rate 70 \\
         --duration 12          # an open loop instead of wrk (benchmarks/open_loop.py)
+    .venv/bin/python benchmarks/tracking_overhead_paired.py --pool a.log b.log
+                               # finished runs (saved stdout, or stdout and stderr) pooled
 
 The load phase of tracking_overhead.py drives one server at a time, so a variant's slice and
 the tracker-off slice it is compared with run seconds apart, and this machine's speed moves

@@ -355,9 +355,9 @@ def _pairs_of(record: dict, progress: list[tuple], path: str) -> dict[str, list[
     pairs: dict[str, list[dict]] = {}
     if all("measurements" in r for r in record["results"].values()):
         for variant, result in record["results"].items():
-            kept = result["measurements"]
-            pairs[variant] = [dict(zip(kept["columns"], row, strict=True))
-                              for row in kept["rows"]]
+            saved = result["measurements"]
+            pairs[variant] = [dict(zip(saved["columns"], row, strict=True))
+                              for row in saved["rows"]]
     else:  # the progress lines: each variant's series in turn, from its "pair 1/N"
         series_of: list[list[tuple]] = []
         for groups in progress:

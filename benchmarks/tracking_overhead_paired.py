@@ -430,15 +430,17 @@ def pool(paths: list[str]) -> int:
 
 
 def _row(run_name: str, variant: str, found: dict) -> list[str]:
-    def interval(name: str) -> str:
-        if f"{name}_pct" not in found:
-            return "—"
-        lo, hi = found[f"{name}_95"]
-        return f"{pct(found[f'{name}_pct'])} [{pct(lo)} … {pct(hi)}]"
-
     return [run_name, bench.LABEL.get(variant, variant), f"{found['pairs']} / {found['starts']}",
-            interval("time_per_request"), interval("cpu_per_request"), interval("p50"),
-            interval("p99")]
+            *(interval(found, name) for name in ("time_per_request", "cpu_per_request", "p50",
+                                                 "p99"))]
+
+
+def interval(found: dict, name: str) -> str:
+    """A figure of ``estimates`` with its interval, for a table ("—": not measured)."""
+    if found.get(f"{name}_pct") is None:
+        return "—"
+    lo, hi = found[f"{name}_95"]
+    return f"{pct(found[f'{name}_pct'])} [{pct(lo)} … {pct(hi)}]"
 
 
 def main() -> int:
@@ -517,15 +519,12 @@ def main() -> int:
     for variant, s in results.items():
         rows.append([
             bench.LABEL[variant], f"{s['pairs']} / {s['starts']}",
-            "— (the schedule's)" if args.rate else
-            f"{pct(s['time_per_request_pct'])} [{pct(s['time_per_request_95'][0])} … "
-            f"{pct(s['time_per_request_95'][1])}]",
-            f"{pct(s['cpu_per_request_pct'])} [{pct(s['cpu_per_request_95'][0])} … "
-            f"{pct(s['cpu_per_request_95'][1])}]",
+            "— (the schedule's)" if args.rate else interval(s, "time_per_request"),
+            interval(s, "cpu_per_request"),
             f"{s['cpu_us_per_request']:.0f} / {s['cpu_us_per_request_off']:.0f}",
             "—" if args.rate else pct(s["started_first_pct"]),
             pct(s["p50_pct"]),
-            f"{pct(s['p99_pct'])} [{pct(s['p99_95'][0])} … {pct(s['p99_95'][1])}]",
+            interval(s, "p99"),
             f"{pct(s['p50_pooled_pct'])} / {pct(s['p99_pooled_pct'])}",
             f"{s['rss_mb']:.0f} / {s['rss_mb_off']:.0f}",
         ])

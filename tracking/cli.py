@@ -1,4 +1,4 @@
-"""flask --app wsgi journey sweep | forget VISITOR_ID"""
+"""flask --app wsgi journey sweep | forget VISITOR_ID | requeue"""
 
 from __future__ import annotations
 
@@ -34,3 +34,14 @@ def forget_command(visitor_id: str) -> None:
     """Erase everything stored about VISITOR_ID (events and journeys)."""
     events, journeys = _tracker().forget(visitor_id)
     click.echo(f"Erased {events} events and {journeys} journeys of visitor {visitor_id}.")
+
+
+@journey_cli.command("requeue")
+def requeue_command() -> None:
+    """Replay the events the database refused (set aside in the spool's refused-*.jsonl,
+    counted in tracking_events_dropped_total{reason="refused"}), once what refused them is
+    mended: a column widened, a bug fixed. One refused again is set aside again."""
+    spool = current_app.extensions["journey"].spool
+    moved = spool.requeue()
+    click.echo(f"Requeued {moved} refused events from {spool.directory}; the running "
+               "store's writer replays them within seconds.")

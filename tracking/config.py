@@ -6,6 +6,7 @@ same name (parsed to the right type; a bad value is a clear error), then the def
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,9 +27,18 @@ def _bool(raw: str) -> bool:
 
 
 def _float(raw: str) -> float:
-    value = float(raw)
+    value = _finite(raw)
     if value < 0:
         raise ValueError("must not be negative")
+    return value
+
+
+def _finite(raw: str) -> float:
+    """A number of seconds: "inf" would overflow the writer's timed waits, "nan" make them
+    return at once (a thread spinning)."""
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
     return value
 
 
@@ -40,7 +50,7 @@ def _int(raw: str) -> int:
 
 
 def _opt_float(raw: str) -> float | None:
-    return float(raw) if raw.strip() else None
+    return _float(raw) if raw.strip() else None
 
 
 def _str_or_none(raw: str) -> str | None:

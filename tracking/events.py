@@ -150,6 +150,9 @@ def from_epoch(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
-def to_epoch(naive_utc: datetime) -> float:
-    """A naive UTC datetime as seconds since the epoch (from_epoch's inverse)."""
-    return naive_utc.replace(tzinfo=UTC).timestamp()
+def to_epoch(at: datetime) -> float:
+    """A datetime as seconds since the epoch (from_epoch's inverse): naive ones are UTC, as
+    the tracker stores them; an aware one is read in its own zone."""
+    if at.tzinfo is not None:
+        return at.timestamp()
+    return at.replace(tzinfo=UTC).timestamp()

@@ -25,7 +25,7 @@ from marshmallow import ValidationError
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from . import config as settings
 from . import store
@@ -38,7 +38,14 @@ from .events import (
     visitor_forgotten,
 )
 from .forks import MendedAfterFork
-from .metrics import ActiveJourneysCollector, Metrics, Tally, exposition, multiprocess_dir
+from .metrics import (
+    ActiveJourneysCollector,
+    Metrics,
+    Tally,
+    exposition,
+    minor_units,
+    multiprocess_dir,
+)
 from .models import metadata
 from .spool import Spool
 from .touchpoints import (
@@ -59,7 +66,7 @@ from .visitor import (
     traffic_source,
     truncate_ip,
 )
-from .writer import Busy, EventWriter
+from .writer import Busy, EventWriter, Refused
 
 log = logging.getLogger("tracking")
 EXTENSION_KEY = "journey"
@@ -103,7 +110,7 @@ def utcnow() -> datetime:
 class RequestJourney:
     """Per-request state, on the request context (``_REQUEST_ATTR``)."""
 
-    started: float
+    started: float | None  # None: a hook before the tracker's ended the request
     exempt: bool = False
     trackable: bool = False
     state: VisitorState | None = None
@@ -153,6 +160,7 @@ class _AppState:
         # The request path's counts, added to the metrics in batches (metrics.Tally).
         self.tally = Tally(cfg["JOURNEY_FLUSH_INTERVAL"])  # flushed at exit by metrics.py
         self._engine: Engine | None = None
+        self._lookups_paused_until = 0.0  # is_purchased, after a failed read (monotonic)
         self._wal: str | None = None  # the SQLite WAL's path ("" when there is none)
         self.active = ActiveJourneysCollector(self._count_active,
                                               cfg["JOURNEY_ACTIVE_CACHE_SECONDS"])
@@ -238,6 +246,8 @@ class _AppState:
             if inline and _sqlite_locked(exc):
                 raise Busy from exc
             raise
+        except _REFUSED as exc:  # the data, not the database: the writer finds the event
+            raise Refused(type(exc).__name__) from exc
         for stage, seconds in outcome.entered:
             self.child(self.metrics.stage_entered, stage).inc()
             self.child(self.metrics.time_to_stage, stage).observe(seconds)
@@ -305,12 +315,30 @@ class _AppState:
             return store.count_active(conn, utcnow(), timedelta(seconds=self.session_timeout))
 
     def is_purchased(self, journey_id: str) -> bool:
+        """Whether the journey was paid (by a webhook, in another process): read on the
+        request thread, so not while the database is failing — the writer's cool-off, or
+        LOOKUP_PAUSE after a read failed — where each try could wait out a connect timeout.
+        Unknown reads as not paid: the writer's fold still sees the purchase."""
+        now = time.monotonic()
+        if now < self._lookups_paused_until or self.writer.troubled(now):
+            return False
         try:
             with self.engine.connect() as conn:
                 return store.is_purchased(conn, journey_id)
         except Exception:
-            log.warning("could not read journey %s", journey_id, exc_info=True)
+            self._lookups_paused_until = time.monotonic() + LOOKUP_PAUSE
+            log.warning("could not read journey %s; not again for %d s", journey_id,
+                        LOOKUP_PAUSE, exc_info=True)
             return False
+
+
+# What a batch's own data causes (rolled back, and refused again if written again): a value
+# the database will not take (DataError: too long for its column, a NUL character), a
+# constraint the retry that skips stored ids still breaks (IntegrityError), and what the
+# fold raises on a malformed event. A connection lost, a lock timeout or a missing table
+# (OperationalError, ProgrammingError) is the database's: such a batch is spooled.
+_REFUSED = (DataError, IntegrityError, KeyError, TypeError, ValueError, AttributeError,
+            IndexError)
 
 
 def _pool_of_its_own(state: _AppState) -> None:
@@ -324,6 +352,10 @@ def _pool_of_its_own(state: _AppState) -> None:
 # Every app's tracker state in this process.
 _APP_STATES: MendedAfterFork[_AppState] = MendedAfterFork(_pool_of_its_own,
                                                           "drop a journey database pool")
+
+
+# Seconds a request thread leaves the database alone after a read of it failed.
+LOOKUP_PAUSE = 30
 
 
 def _let_requests_run() -> None:
@@ -428,6 +460,11 @@ class JourneyTracker:
                 "JourneyTracker is already registered on this app; call init_app once per app."
             )
         settings.apply_defaults(app.config)
+        if app.config["JOURNEY_ENABLED"] and not app.config.get("SECRET_KEY"):
+            # signed with an empty key, the visitor cookie (its customer too) could be forged
+            raise settings.ConfigError(
+                "JourneyTracker signs the visitor cookie with SECRET_KEY: set it before "
+                "init_app (or set JOURNEY_ENABLED=false).")
         state = _AppState(self, app)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
@@ -451,7 +488,9 @@ class JourneyTracker:
         def journey_teardown_request(exc):
             teardown(state, exc)
 
-        app.before_request(journey_before_request)
+        # First of the app's before_request hooks: a hook that ends the request (a CSRF
+        # check's 400, a size limit's 413) still has it counted and timed.
+        app.before_request_funcs.setdefault(None, []).insert(0, journey_before_request)
         app.after_request(journey_after_request)
         app.teardown_request(journey_teardown_request)
         path = app.config["JOURNEY_METRICS_PATH"]
@@ -495,6 +534,10 @@ class JourneyTracker:
         try:
             if tp is None:
                 raise TrackingError(f"unknown touchpoint {touchpoint!r}")
+            if (journey_id is not None or order_ref is not None or customer_id is not None
+                    or visitor_id is not None):
+                _check_references(journey_id=journey_id, visitor_id=visitor_id,
+                                  customer_id=customer_id, order_ref=order_ref)
             if order_ref is not None and "order_ref" in tp.schema._declared_fields:
                 props.setdefault("order_ref", str(order_ref))
             clean = tp.validate(props)
@@ -522,16 +565,28 @@ class JourneyTracker:
         state = self._state()
         if not state.enabled or not has_request_context():
             return
+        try:
+            _check_references(customer_id=customer_id)
+        except TrackingError:
+            if state.strict:
+                raise
+            log.warning("journey: identify() ignored an invalid customer id")
+            state.metrics.dropped.labels("invalid").inc()
+            return
         ctx = self._request_journey()
         if ctx is None or not ctx.trackable:
             if via:
                 self.track(via)
             return
-        if ctx.state is not None:
-            ctx.state.c = None if customer_id is None else str(customer_id)
+        customer = None if customer_id is None else str(customer_id)
+        if ctx.state is not None:  # first: a journey the touchpoint starts inherits it
+            ctx.state.c = customer
             ctx.dirty = True
         if via:
             self.track(via, customer_id=customer_id)
+        if ctx.state is not None:  # a visitor's first request: the journey just started
+            ctx.state.c = customer
+            ctx.dirty = True
 
     def current_journey_id(self) -> str | None:
         """The visitor's journey in this request (starting one if needed), for the host to
@@ -540,8 +595,14 @@ class JourneyTracker:
         ctx = self._request_journey()
         if not state.enabled or ctx is None or not ctx.trackable or ctx.exempt:
             return None
-        if ctx.state is None or self._journey_ended(state, ctx.state, None, time.time()):
-            self.track("landing", **self._landing_props())
+        try:  # an order is placed whatever the tracker makes of this request
+            if ctx.state is None or self._journey_ended(state, ctx.state, None, time.time()):
+                self.track("landing", **self._landing_props())
+        except Exception:
+            if state.strict:
+                raise
+            log.exception("journey: could not start a journey for the order")
+            return None
         return ctx.state.j if ctx.state is not None else None
 
     def current_visitor_id(self) -> str | None:
@@ -641,15 +702,24 @@ class JourneyTracker:
             # An explicit reference: webhooks, couriers, the CLI, or the order's journey.
             event.journey_id = journey_id
             event.stored = not shopper_opted_out
-            if ctx is not None and ctx.state is not None and ctx.state.j == journey_id:
-                self._advance(ctx, tp, now)  # e.g. purchase confirmed in the shopper's request
+            current = ctx.state if ctx is not None else None
+            if current is not None and current.j == journey_id:
+                # e.g. payment in the shopper's own request: their visitor and session
+                event.visitor_id = event.visitor_id or current.v
+                event.session_id = current.s
+                self._advance(ctx, tp, now)
         elif ctx is not None and ctx.trackable and not ctx.exempt:
             self._attach(state, ctx, tp, event, now)
             event.stored = True
         if event.stored:
             state.writer.enqueue(event)
         if touchpoint_tracked.receivers:
-            touchpoint_tracked.send(current_app._get_current_object(), event=event)
+            try:  # the host's receiver: its failure is not the event's (queued already)
+                touchpoint_tracked.send(current_app._get_current_object(), event=event)
+            except Exception:
+                if state.strict:
+                    raise
+                log.exception("journey: a touchpoint_tracked receiver failed on %s", tp.name)
         return event
 
     def _attach(self, state: _AppState, ctx: RequestJourney, tp: Touchpoint, event: Event,
@@ -708,7 +778,7 @@ class JourneyTracker:
         source = traffic_source(req.args if "utm" in query or "%" in query else {},
                                 referrer, req.host if referrer else "")
         props = CATALOGUE["landing"].validate({
-            "path": req.path[:500],
+            "path": req.path.replace("\x00", "")[:500],
             "device": device_class(environ.get("HTTP_USER_AGENT", "")),
             **source,
         })
@@ -758,7 +828,8 @@ class JourneyTracker:
             m.orders.inc()
             m.payments.labels("succeeded").inc()
             if props.get("value") is not None and props.get("currency"):
-                m.revenue.labels(props["currency"]).inc(props["value"] / 100)
+                currency = props["currency"]
+                m.revenue.labels(currency).inc(props["value"] / minor_units(currency))
         elif tp.name == "payment_failed":
             m.payments.labels("failed").inc()
         elif tp.name == "payment_requires_action":
@@ -790,22 +861,26 @@ class JourneyTracker:
         context = _current_request_context()
         setattr(context, _REQUEST_ATTR, ctx)
         req = context.request
-        if self._is_exempt(state, req):
-            ctx.exempt = True
-            return
-        environ = req.environ
-        ctx.trackable = not (is_bot(environ.get("HTTP_USER_AGENT", ""))
-                             or state.respect_privacy and opted_out(environ))
-        if ctx.trackable:
-            issued = state.cookie.fields(req.cookies.get(state.cookie_name))
-            if issued is not None:
-                ctx.state, ctx.issued = VisitorState(*issued), issued
+        try:
+            if self._is_exempt(state, req):
+                ctx.exempt = True
+                return
+            environ = req.environ
+            ctx.trackable = not (is_bot(environ.get("HTTP_USER_AGENT", ""))
+                                 or state.respect_privacy and opted_out(environ))
+            if ctx.trackable:
+                issued = state.cookie.fields(req.cookies.get(state.cookie_name))
+                if issued is not None:
+                    ctx.state, ctx.issued = VisitorState(*issued), issued
+        except Exception:  # the request goes on, untracked (its count still taken)
+            log.exception("journey: before_request failed")
+            ctx.trackable, ctx.state, ctx.issued = False, None, None
 
     def _after_request(self, state: _AppState, response: Response) -> Response:
         context = _current_request_context()
         ctx = getattr(context, _REQUEST_ATTR, None)
-        if ctx is None:
-            return response
+        if ctx is None:  # a blueprint's or an earlier app's hook ended it before ours ran
+            ctx = _untimed(context)
         req = context.request
         try:
             if ctx.trackable and not ctx.exempt:
@@ -835,6 +910,7 @@ class JourneyTracker:
     def _teardown_request(self, state: _AppState, exc: BaseException | None) -> None:
         context = _current_request_context()
         ctx = getattr(context, _REQUEST_ATTR, None)
+        # None: a copy of the context (copy_current_request_context), not a request
         if ctx is not None and not ctx.counted:  # the view raised: after_request never ran
             try:
                 self._count_request(state, ctx, context.request, 500)
@@ -868,7 +944,8 @@ class JourneyTracker:
                 state._http[key] = children
         tally = state.tally
         tally.inc(children[0])
-        tally.observe(children[1], time.perf_counter() - ctx.started)
+        if ctx.started is not None:
+            tally.observe(children[1], time.perf_counter() - ctx.started)
 
     def _metrics_view(self):
         state = self._state()
@@ -877,6 +954,29 @@ class JourneyTracker:
         state.metrics.queue_depth.set(state.writer.depth)
         body, content_type = exposition(state.registry, state.active)
         return Response(body, content_type=content_type)
+
+
+# The references track() takes beside the properties, at most as long as their columns.
+_REFERENCE_LIMITS = {"journey_id": 32, "visitor_id": 32, "customer_id": 64, "order_ref": 64}
+
+
+def _check_references(**references) -> None:
+    """TrackingError for an empty or too long reference, or one with a NUL character (the
+    database would refuse the event, and the batch with it: writer.Refused)."""
+    for name, value in references.items():
+        if value is None:
+            continue
+        text = str(value)
+        limit = _REFERENCE_LIMITS[name]
+        if not text or len(text) > limit or "\x00" in text:
+            raise TrackingError(f"{name} must be 1 to {limit} characters, without NUL")
+
+
+def _untimed(context) -> RequestJourney:
+    """A request the tracker's before_request never saw: counted, not timed, not tracked."""
+    ctx = RequestJourney(started=None, exempt=True)
+    setattr(context, _REQUEST_ATTR, ctx)
+    return ctx
 
 
 # The touchpoints with metrics of their own (orders, payments, deliveries, reviews).

@@ -40,6 +40,26 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
 
+# ISO 4217 currencies whose minor unit is not a hundredth (touchpoint values are in minor
+# units; storefront_revenue_total counts major ones).
+_EXPONENTS = {**dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
+                               "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+              **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+              "CLF": 4, "UYW": 4}
+
+
+def minor_units(currency: str) -> int:
+    """How many minor units make one of the currency (100 for USD, 1 for JPY)."""
+    return 10 ** _EXPONENTS.get(currency, 2)
+
+
+# Why events were not stored (tracking_events_dropped_total's reason): invalid properties;
+# the queue full (and the spool's overflow too); a batch neither written nor spooled; an
+# order or visitor no journey holds; the spool full; the database refused the event's data
+# (set aside in the spool's refused-*.jsonl, for `flask journey requeue`).
+DROPPED_REASONS = ("invalid", "queue_full", "error", "no_journey", "spool_full", "refused")
+
+
 class Metrics:
     """The metric objects of one app. Names and labels are a public contract."""
 
@@ -97,7 +117,7 @@ class Metrics:
             self.payments.labels(outcome)
         for rating in range(1, 6):
             self.reviews.labels(str(rating))
-        for reason in ("invalid", "queue_full", "error", "no_journey", "spool_full"):
+        for reason in DROPPED_REASONS:
             self.dropped.labels(reason)
 
 
@@ -228,6 +248,11 @@ class ActiveJourneysCollector:
         self._cache_seconds = cache_seconds
         self._cached: tuple[float, dict[str, int]] | None = None
         self._lock = threading.Lock()
+        _COLLECTORS.add(self)
+
+    def _renew_lock(self) -> None:
+        """A forked child's own lock: a scrape in the parent may have held it at the fork."""
+        self._lock = threading.Lock()
 
     def describe(self):
         return [GaugeMetricFamily("journey_active", "Live journeys per stage.", labels=["stage"])]
@@ -268,3 +293,7 @@ def exposition(app_registry: CollectorRegistry, active: ActiveJourneysCollector)
         registry.register(active)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(app_registry), CONTENT_TYPE_LATEST
+
+
+_COLLECTORS: MendedAfterFork[ActiveJourneysCollector] = MendedAfterFork(
+    ActiveJourneysCollector._renew_lock, "renew a journey_active collector's lock")

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .events import Event
+from .forks import MendedAfterFork
 
 log = logging.getLogger(__name__)
 _FIELDS = ("event_id", "touchpoint", "stage", "props", "journey_id", "visitor_id",
@@ -52,6 +53,12 @@ class Spool:
         self._lock = threading.Lock()
         self._current: Path | None = None
         self._pid: int | None = None
+        _SPOOLS.add(self)
+
+    def _renew_lock(self) -> None:
+        """A forked child's own lock: the parent's writer may have held it (spooling) at the
+        fork. The file it appends to is found afresh too (``_file``: by pid)."""
+        self._lock = threading.Lock()
 
     # -- writing ----------------------------------------------------------------------------
     def append(self, events: list[Event]) -> bool:
@@ -74,6 +81,54 @@ class Spool:
                 self._on_dropped("error", len(events))
                 return False
         return True
+
+    def set_aside(self, events: list[Event]) -> bool:
+        """Keep events the database refused (writer.Refused) where replay does not read them:
+        ``refused-…`` files, within the spool's size limit, until ``requeue`` (``flask
+        journey requeue``) hands them back, once whatever refused them is mended. False if
+        the spool is full or the disk refuses."""
+        payload = "".join(_encode(e) + "\n" for e in events).encode()
+        with self._lock:
+            try:
+                if self.size() + len(payload) > self.max_bytes:
+                    return False
+                self.directory.mkdir(parents=True, exist_ok=True)
+                path = self.directory / f"refused-{os.getpid()}.jsonl"
+                with open(path, "ab") as f:
+                    f.write(payload)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError:
+                log.exception("journey spool: could not set aside %d events", len(events))
+                return False
+        return True
+
+    def refused(self) -> int:
+        """Events set aside as refused, on this host."""
+        total = 0
+        for path in self.directory.glob("refused-*.jsonl"):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    total += sum(1 for line in f if line.strip())
+            except OSError:
+                continue
+        return total
+
+    def requeue(self) -> int:
+        """Every refused event back in the spool, replayed at the writer's next turn (one
+        still refused is set aside again). Returns how many."""
+        moved = 0
+        with self._lock:
+            for path in sorted(self.directory.glob("refused-*.jsonl")):
+                target = path.with_name(f"spool-requeued-{uuid.uuid4().hex}.jsonl")
+                try:
+                    with open(path, encoding="utf-8") as f:
+                        count = sum(1 for line in f if line.strip())
+                    path.rename(target)  # atomic: a process setting aside starts a new file
+                except OSError:
+                    continue
+                moved += count
+        return moved
 
     def _file(self) -> Path:
         if self._current is None or self._pid != os.getpid():
@@ -101,14 +156,16 @@ class Spool:
             return False
         if self._current is not None and self._current.exists():
             return True
-        return any(self.directory.glob("spool-*.jsonl")) or any(
-            _owner_dead(p) for p in self.directory.glob("writing-*.jsonl"))
+        return (any(self.directory.glob("spool-*.jsonl"))
+                or any(self.directory.glob(f"replaying-{os.getpid()}-*.jsonl"))
+                or any(_owner_dead(p) for p in self.directory.glob("writing-*.jsonl")))
 
     def replay(self, write: Callable[[list[Event]], None], batch_size: int) -> int:
         """Write spooled events back; returns how many. Stops at the first failure (the
         database is still down) and leaves the rest for next time."""
         replayed = 0
-        for path in self._claim():
+        claimed = self._claim()
+        for i, path in enumerate(claimed):
             try:
                 for batch in self._batches(path, batch_size):
                     write(batch)
@@ -116,7 +173,14 @@ class Spool:
             except Exception:
                 log.warning("journey spool: replay of %s failed; will retry", path.name,
                             exc_info=True)
-                self._unclaim(path)
+                # This file and every one not yet tried go back for the next replay (a
+                # claim kept would be a file no one replays while this process lives).
+                for rest in claimed[i:]:
+                    try:
+                        self._unclaim(rest)
+                    except OSError:
+                        log.warning("journey spool: could not return %s", rest.name,
+                                    exc_info=True)
                 break
             path.unlink(missing_ok=True)
         return replayed
@@ -125,6 +189,12 @@ class Spool:
         claimed = []
         with self._lock:
             self._seal()  # our own file: appends go to a new one from now on
+            # Claims of this process a replay left (one replays at a time here): again
+            for path in self.directory.glob(f"replaying-{os.getpid()}-*.jsonl"):
+                try:
+                    self._unclaim(path)
+                except OSError:
+                    continue
             for path in self.directory.glob("writing-*.jsonl"):
                 if _owner_dead(path):  # its writer died before sealing it
                     path.rename(path.with_name("spool-" + path.name.removeprefix("writing-")))
@@ -183,3 +253,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+_SPOOLS: MendedAfterFork[Spool] = MendedAfterFork(Spool._renew_lock, "renew a journey spool's lock")

@@ -543,9 +543,10 @@ def _cart_deltas(journey_id: str, events: list[Event], cart: dict) -> None:
     """Net quantity and latest unit value per (journey, product) from add/remove events."""
     for event in events:
         sign = _CART_SIGN.get(event.touchpoint)
-        if sign is None:
+        product = event.props.get("product_id")
+        if sign is None or product is None:  # none: spooled before the schema required it
             continue
-        line = cart.setdefault((journey_id, str(event.props["product_id"])), [0, 0])
+        line = cart.setdefault((journey_id, str(product)), [0, 0])
         quantity = int(event.props.get("quantity") or 0)
         line[0] += sign * quantity
         if sign > 0 and quantity and event.props.get("value") is not None:

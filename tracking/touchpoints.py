@@ -46,10 +46,25 @@ class Props(Schema):
         unknown = RAISE
 
 
-Id = fields.String(validate=validate.Length(min=1, max=64))
+class Text(fields.String):
+    """A string property. No NUL character: PostgreSQL's text cannot hold one, and the batch
+    holding it would be refused (writer.Refused)."""
+
+    default_error_messages = {"nul": "Must not contain NUL characters."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        return text
+
+
+Id = Text(validate=validate.Length(min=1, max=64))
 Amount = fields.Integer(validate=validate.Range(min=0, max=10**12))  # minor units
-Currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$"))
-Short = fields.String(validate=validate.Length(max=200))
+Currency = Text(validate=validate.Regexp(r"^[A-Z]{3}$"))
+Short = Text(validate=validate.Length(max=200))
+# What the cart is kept by (store._cart_deltas): an add or removal names its product.
+ProductId = Text(required=True, validate=validate.Length(min=1, max=64))
 
 
 def _schema(name: str, **declared: fields.Field) -> type[Schema]:
@@ -120,24 +135,24 @@ def _tp(name, stage, ga4, segment, description, **props) -> Touchpoint:
 _CATALOGUE = (
     _tp("landing", Stage.LANDING, "session_start", "Page Viewed",
         "first page of a journey: source, referrer, device, landing page",
-        path=fields.String(validate=validate.Length(max=500)), source=Short, medium=Short,
-        campaign=Short, referrer=Short, device=fields.String(
+        path=Text(validate=validate.Length(max=500)), source=Short, medium=Short,
+        campaign=Short, referrer=Short, device=Text(
             validate=validate.OneOf(["mobile", "tablet", "desktop"]))),
     _tp("page_view", None, "page_view", "Page Viewed",
         "a page with no touchpoint of its own (keeps the session alive)",
-        endpoint=fields.String(validate=validate.Length(max=200))),
+        endpoint=Text(validate=validate.Length(max=200))),
     _tp("search", Stage.BROWSE, "search", "Products Searched", "a search was run",
-        query=fields.String(validate=validate.Length(max=200)),
+        query=Text(validate=validate.Length(max=200)),
         results=fields.Integer(validate=validate.Range(min=0))),
     _tp("category_view", Stage.BROWSE, "view_item_list", "Product List Viewed",
         "a category page", category=Id),
     _tp("product_view", Stage.BROWSE, "view_item", "Product Viewed", "a product page",
         product_id=Id, sku=Short, price=Amount, currency=Currency),
     _tp("add_to_cart", Stage.CART, "add_to_cart", "Product Added", "a product added to the cart",
-        product_id=Id, quantity=fields.Integer(validate=validate.Range(min=1, max=10_000)),
+        product_id=ProductId, quantity=fields.Integer(validate=validate.Range(min=1, max=10_000)),
         value=Amount, currency=Currency),
     _tp("remove_from_cart", Stage.CART, "remove_from_cart", "Product Removed",
-        "a product removed from the cart", product_id=Id,
+        "a product removed from the cart", product_id=ProductId,
         quantity=fields.Integer(validate=validate.Range(min=0, max=10_000))),
     _tp("cart_view", Stage.CART, "view_cart", "Cart Viewed", "the cart page",
         items=fields.Integer(validate=validate.Range(min=0)), value=Amount, currency=Currency),
@@ -145,7 +160,7 @@ _CATALOGUE = (
         "the shopper entered the checkout", value=Amount, currency=Currency),
     _tp("checkout_address", Stage.CHECKOUT, "—", "Checkout Step Completed (step 1)",
         "the address step was completed",
-        country=fields.String(validate=validate.Length(equal=2))),
+        country=Text(validate=validate.Length(equal=2))),
     _tp("checkout_shipping", Stage.CHECKOUT, "add_shipping_info",
         "Checkout Step Completed (step 2)", "a delivery method was chosen",
         method=Short, cost=Amount),

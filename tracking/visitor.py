@@ -151,7 +151,9 @@ class VisitorCookie:
     def fields(self, raw: str | None) -> tuple | None:
         """VisitorState's fields, in its order (a tuple shared by every request that sent
         this value: read it, never change it), or None as ``loads``."""
-        if not raw or len(raw) > 1024:
+        # ASCII only: the signature is compared as text, which compare_digest refuses for
+        # any other character (a raw byte in the header, a value tossed from a subdomain)
+        if not raw or len(raw) > 1024 or not raw.isascii():
             return None
         return self._parse(raw)
 
@@ -213,7 +215,10 @@ def _device_class(user_agent: str) -> str:
 def referrer_host(referrer: str | None, own_host: str) -> str | None:
     if not referrer:
         return None
-    host = (urlsplit(referrer).hostname or "").lower()
+    try:
+        host = (urlsplit(referrer).hostname or "").replace("\x00", "").lower()
+    except ValueError:  # not a URL ("http://[x/"): a header anyone can send
+        return None
     if not host or host == own_host.split(":")[0].lower():
         return None
     return host[:200]
@@ -222,13 +227,19 @@ def referrer_host(referrer: str | None, own_host: str) -> str | None:
 def traffic_source(args, referrer: str | None, own_host: str) -> dict:
     """utm_* parameters win; else the referring site; else direct."""
     ref = referrer_host(referrer, own_host)
-    source = (args.get("utm_source") or "").strip()[:200]
+    source = _param(args, "utm_source")
     if source:
-        return {"source": source, "medium": (args.get("utm_medium") or "").strip()[:200],
-                "campaign": (args.get("utm_campaign") or "").strip()[:200], "referrer": ref or ""}
+        return {"source": source, "medium": _param(args, "utm_medium"),
+                "campaign": _param(args, "utm_campaign"), "referrer": ref or ""}
     if ref:
         return {"source": ref, "medium": "referral", "campaign": "", "referrer": ref}
     return {"source": "direct", "medium": "none", "campaign": "", "referrer": ""}
+
+
+def _param(args, name: str) -> str:
+    """A query parameter as a journey column takes it: no NUL (anyone can send one, and
+    PostgreSQL's text cannot hold it), trimmed, at most 200 characters."""
+    return (args.get(name) or "").replace("\x00", "").strip()[:200]
 
 
 def truncate_ip(address: str | None) -> str | None:

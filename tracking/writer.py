@@ -46,6 +46,15 @@ class Busy(Exception):
     requests queue for it."""
 
 
+class Refused(Exception):
+    """Raised by the write function when the database answered and refused the batch's data,
+    or the fold could not read it (a value too long for its column, a NUL character, a
+    property missing): the same events would be refused again, and a batch spooled for them
+    would block the spool. The writer halves the batch until it finds the events at fault,
+    writes the others, and sets those aside (``Spool.set_aside``), counted as dropped
+    ("refused")."""
+
+
 def _thread_missing_in_child(writer: EventWriter) -> None:
     writer._thread_alive = False
     writer._start_lock = threading.Lock()  # a thread may have held it at the fork
@@ -206,6 +215,11 @@ class EventWriter:
         except Exception:  # a response's close must never raise
             log.exception("journey writer: writing after the response failed")
 
+    def troubled(self, now: float | None = None) -> bool:
+        """Whether a batch failed or was slow lately (the cool-off after it): the database
+        is best left alone by request threads."""
+        return (time.monotonic() if now is None else now) < self._inline_paused_until
+
     def on_writer_thread(self) -> bool:
         return threading.current_thread() is self._thread
 
@@ -363,19 +377,44 @@ class EventWriter:
         """Write the batch, or spool it (or count it dropped); after a response, a batch the
         database was too busy to take (Busy) goes back to the queue's head instead."""
         try:
-            self._write(batch)
+            self._store(batch)
         except Exception as exc:
             if isinstance(exc, Busy) and self.writing_after_response():
                 self._put_back(batch)
                 return
-            if self._spool is not None and self._spool.append(batch):
+            if self._spool is None:
+                log.exception("journey writer: could not store %d events", len(batch))
+                self._on_dropped("error", len(batch))
+            elif self._spool.append(batch):
                 log.warning("journey writer: database unavailable (%s); spooled %d events",
                             type(exc).__name__, len(batch))
                 self._on_spooled(len(batch))
-            else:
-                log.exception("journey writer: could not store %d events", len(batch))
-                self._on_dropped("error", len(batch))
+            else:  # the spool has counted them dropped (full, or the disk refused)
+                log.error("journey writer: could not store or spool %d events (%s)",
+                          len(batch), type(exc).__name__)
             self._pause_inline()  # requests must not try the failing database next
+
+    def _store(self, batch: list[Event]) -> None:
+        """Write the batch. Events the database refuses (Refused) are found by halving it
+        (a batch with one such event takes about 2·log2(size) writes) and set aside; the
+        others are written. Any other failure propagates, for the batch to be spooled."""
+        try:
+            self._write(batch)
+        except Refused as exc:
+            if len(batch) > 1:
+                half = len(batch) // 2
+                self._store(batch[:half])
+                self._store(batch[half:])
+                return
+            event = batch[0]
+            cause = exc.__cause__
+            # the driver's own message, not SQLAlchemy's (which quotes the values)
+            reason = getattr(cause, "orig", None) or cause or exc
+            kept = self._spool is not None and self._spool.set_aside(batch)
+            log.warning("journey writer: the database refused a %s event (%s: %s); %s",
+                        event.touchpoint, type(reason).__name__, reason,
+                        "set aside in the spool's refused-*.jsonl" if kept else "dropped")
+            self._on_dropped("refused", 1)
 
     def _replay(self, force: bool = False) -> None:
         """Spooled events back to the database, every few seconds while any wait."""
@@ -393,7 +432,7 @@ class EventWriter:
             if not self._spool.pending():
                 return
             with self._lock:
-                replayed = self._spool.replay(self._write, self._batch_size)
+                replayed = self._spool.replay(self._store, self._batch_size)
         if replayed:
             log.info("journey writer: replayed %d spooled events", replayed)
 

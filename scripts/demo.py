@@ -154,6 +154,12 @@ def run(processes: Processes) -> None:
         "STRIPE_SECRET_KEY": "sk_test_localstripe",
         "STRIPE_PUBLISHABLE_KEY": "pk_test_localstripe",
         "STRIPE_WEBHOOK_SECRET": "whsec_localstripe",
+        # Minutes, not half hours: the panel's abandonment and exits fill while you watch
+        # (the demo's own setting; unset, a store waits 30 minutes as GA4 and Matomo do).
+        "JOURNEY_ABANDON_AFTER": os.environ.get("JOURNEY_ABANDON_AFTER", "180"),
+        "JOURNEY_SESSION_TIMEOUT": os.environ.get("JOURNEY_SESSION_TIMEOUT", "300"),
+        "JOURNEY_SWEEP_INTERVAL": os.environ.get("JOURNEY_SWEEP_INTERVAL", "15"),
+        "JOURNEY_SWEEP_GRACE": os.environ.get("JOURNEY_SWEEP_GRACE", "15"),
     }
     flask = [str(BIN / "flask"), "--app", "wsgi"]
     print("• Migrating the database…", flush=True)
@@ -207,7 +213,9 @@ def run(processes: Processes) -> None:
                4000 0000 0000 0341 is declined, 4000 0025 0000 3155 asks for 3-D Secure;
                any future expiry such as 12/34, any CVC)
     Logs       {_shown(DEMO_DIR / "access.log")} (requests)
-    Shoppers   simulated ones arrive a few a second (DEMO_SHOPPERS=0 make demo: none)
+    Shoppers   simulated ones arrive a few a second (DEMO_SHOPPERS=0 make demo: none);
+               idle carts are abandoned after {int(env["JOURNEY_ABANDON_AFTER"]) // 60} minutes
+               here, visits end after {int(env["JOURNEY_SESSION_TIMEOUT"]) // 60} (30 in a store)
 
   Press Ctrl-C to stop.
 """, flush=True)

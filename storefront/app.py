@@ -36,6 +36,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     journey.init_app(app)
+    if app.config["JOURNEY_ENABLED"]:  # the store's revenue series from the first scrape
+        journey.state(app).metrics.revenue.labels(app.config["STORE_CURRENCY"])
     login_manager.login_view = "account.login"
     login_manager.login_message = "Please log in to see that page."
 

@@ -25,12 +25,14 @@ from storefront.extensions import db
 from storefront.models import Customer, Product, Review
 from tracking import store
 from tracking.models import journey_cart_lines, journey_events, journeys
-from tracking.touchpoints import ABANDONABLE, STAGES, Stage
+from tracking.touchpoints import ABANDONABLE, SHOPPING_STAGES, STAGES, Stage
 
 J = journeys.c
 FUNNEL = (Stage.LANDING, Stage.BROWSE, Stage.CART, Stage.CHECKOUT, Stage.PAYMENT,
           Stage.PURCHASE)
 AFTER_PURCHASE = (Stage.SHIPPED, Stage.DELIVERED, Stage.REVIEWED)
+STOPPABLE = FUNNEL[:-1]  # where a journey can stop: it ends there, idle (ARCHITECTURE.md)
+AWAITING_DELIVERY = (Stage.PURCHASE, Stage.SHIPPED)
 CART_STAGES = [s.label for s in ABANDONABLE]
 TIME_TO_CONVERT = (  # (label, upper bound in seconds)
     ("< 1 min", 60), ("1–5 min", 300), ("5–30 min", 1800), ("30 min–2 h", 7200),
@@ -111,15 +113,35 @@ def _bucket(column, hourly: bool):
 # -- live and overview ---------------------------------------------------------------------
 
 def live(now: datetime, session_timeout: float) -> dict:
+    """Live journeys per stage (ARCHITECTURE.md's "live", as journey_active counts them);
+    ``shoppers`` are those at a shopping stage, seen within the session timeout, and
+    ``awaiting_delivery`` the paid ones not yet delivered, however long ago last seen."""
     counts = store.count_active(_conn(), now, timedelta(seconds=session_timeout))
     return {"at": now.isoformat(timespec="seconds"),
             "stages": [{"stage": s.label, "live": counts.get(s.label, 0)} for s in STAGES],
+            "shoppers": sum(counts.get(s.label, 0) for s in SHOPPING_STAGES),
+            "awaiting_delivery": sum(counts.get(s.label, 0) for s in AWAITING_DELIVERY),
             "total": sum(counts.values())}
 
 
+def _stopped(stage: Stage) -> str:
+    return f"stopped_{stage.label}"
+
+
+# The keys of _stage_counts(): journeys, reached per stage, stopped per stoppable stage.
+COUNT_KEYS = ("journeys", *(s.label for s in (*FUNNEL, *AFTER_PURCHASE)),
+              *(_stopped(s) for s in STOPPABLE))
+
+
 def _stage_counts():
+    """Journeys that reached each stage, and that stopped at each stoppable one: furthest
+    stage there and ended (abandoned: a bounce, a browse exit, an abandoned cart...). Still
+    active ones have not stopped yet; a recovered cart was bought in a later journey."""
     # count(column) counts the non-null ones: cheaper than sum(CASE ...) on a big period.
-    return [func.count(_entered(s)).label(s.label) for s in (*FUNNEL, *AFTER_PURCHASE)]
+    reached = [func.count(_entered(s)).label(s.label) for s in (*FUNNEL, *AFTER_PURCHASE)]
+    stopped = [_count_if(and_(J.status == "abandoned", J.stage == s.label)).label(_stopped(s))
+               for s in STOPPABLE]
+    return [*reached, *stopped]
 
 
 def funnel_counts(period: Period) -> dict[str, int]:
@@ -136,7 +158,7 @@ def funnel_page(period: Period, top: int = 8) -> dict:
         select(source, device, func.count().label("journeys"), *_stage_counts())
         .where(_started_in(period)).group_by(source, device)
     ).mappings().all()
-    labels = ["journeys", *(s.label for s in (*FUNNEL, *AFTER_PURCHASE))]
+    labels = COUNT_KEYS
     total = dict.fromkeys(labels, 0)
     groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "device": {}}
     for row in rows:
@@ -158,6 +180,8 @@ def funnel_page(period: Period, top: int = 8) -> dict:
 
 
 def funnel_steps(counts: dict[str, int]) -> list[dict]:
+    """Each step: journeys that reached it, their share, and ``dropped``: how many stopped
+    at it (the "Who stopped" list's journeys); None where a journey cannot stop."""
     first = counts.get(FUNNEL[0].label, 0)
     steps, previous = [], None
     for stage in (*FUNNEL, *AFTER_PURCHASE):
@@ -167,7 +191,7 @@ def funnel_steps(counts: dict[str, int]) -> list[dict]:
             "journeys": n,
             "of_first": _ratio(n, first),
             "of_previous": _ratio(n, previous) if previous is not None else None,
-            "dropped": (previous - n) if previous is not None else 0,
+            "dropped": counts.get(_stopped(stage), 0) if stage in STOPPABLE else None,
         })
         previous = n
     return steps
@@ -195,8 +219,7 @@ def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
     ).mappings().one()
     r = {k: int(v or 0) for k, v in row.items()}
     if funnel is not None:
-        funnel.update({k: r[k] for k in ("journeys", *(s.label for s in (*FUNNEL,
-                                                                          *AFTER_PURCHASE)))})
+        funnel.update({k: r[k] for k in COUNT_KEYS})
     orders, revenue = db.session.execute(
         select(func.count(), func.coalesce(func.sum(Order.total), 0)).where(
             Order.payment_status == PaymentStatus.PAID,
@@ -277,7 +300,8 @@ def _journey_summary(row) -> dict:
 
 
 def dropped_at(period: Period, stage: Stage, limit: int = MAX_ROWS) -> list[dict]:
-    """Journeys whose furthest stage is ``stage`` and that went no further (not active)."""
+    """Journeys whose furthest stage is ``stage`` and that went no further (not active): the
+    ones a funnel step's ``dropped`` counts."""
     rows = _conn().execute(
         select(journeys).where(_started_in(period), J.stage == stage.label,
                                J.status == "abandoned")
@@ -370,12 +394,20 @@ def abandonment(period: Period) -> dict:
 # -- journey explorer ----------------------------------------------------------------------
 
 def find_journeys(query: str) -> dict:
-    """A visitor id, journey id, customer email or id, or order number (TP-000123) or id."""
+    """A visitor id, journey id, customer email or id, or order number (TP-000123) or id.
+    An email also finds the journeys of orders placed with it (a guest has no account)."""
     q = query.strip()
     conditions = [J.visitor_id == q, J.id == q]
     customer = None
     if "@" in q:
         customer = db.session.scalar(select(Customer).where(Customer.email == q.lower()))
+        # Checkout keeps the email as typed; not indexed, and an explorer search is rare.
+        ordered = db.session.execute(
+            select(Order.id, Order.journey_id).where(func.lower(Order.email) == q.lower())
+            .order_by(Order.id.desc()).limit(MAX_ROWS)).all()
+        if ordered:
+            conditions.append(J.order_ref.in_([str(o.id) for o in ordered]))
+            conditions.append(J.id.in_([o.journey_id for o in ordered if o.journey_id]))
     elif q.isdigit():
         customer = db.session.get(Customer, int(q))
     if customer is not None:

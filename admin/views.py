@@ -3,7 +3,7 @@
 JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the last 7 days;
 401 JSON without an admin session; 400 JSON for bad parameters):
 
-- ``/admin/api/live`` — live journeys per stage now
+- ``/admin/api/live`` — live journeys per stage now, shoppers, orders awaiting delivery
 - ``/admin/api/overview?from&to`` — KPIs for today and the period, funnel, trend
 - ``/admin/api/funnel?from&to`` — funnel steps, by source, by device, time to convert
 - ``/admin/api/funnel/dropped?stage&from&to`` — journeys that stopped at a stage
@@ -211,7 +211,7 @@ def api_funnel():
                    time_to_convert=queries.time_to_convert(period))
 
 
-DROPPED_STAGES = tuple(s.label for s in queries.FUNNEL[:-1])  # where a journey can stop
+DROPPED_STAGES = tuple(s.label for s in queries.STOPPABLE)
 
 
 class DroppedSchema(PeriodSchema):

@@ -14,6 +14,7 @@ from the models needs its drop written by hand.
 """
 
 import logging
+from contextlib import ExitStack, contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -133,28 +134,56 @@ def run_migrations_offline():
             context.run_migrations(engine_name=name)
 
 
+# pg_advisory_lock's keys for "this side is being migrated" (fixed bigints: "tpmigra" and
+# a side letter). One per side: when the tracker's URL names the shop's database in other
+# words, one key taken on two connections would wait on itself.
+MIGRATION_LOCK_KEYS = {SHOP: 0x74706D6967726173, JOURNEYS: 0x74706D696772616A}
+
+
+@contextmanager
+def _migration_lock(engine, key: int):
+    """Hold PostgreSQL's advisory lock while migrating, so two hosts upgrading at once take
+    turns (else both create alembic_version and one fails on a unique violation). On its own
+    autocommit connection: a session lock, released at the end or when the process dies.
+    A no-op on other databases (SQLite serialises writers itself)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
 def run_migrations_online():
     sides, shared = _sides()
-    journey_engine = sides[JOURNEYS][0]
-    adopted = None
-    if _moves_revisions():
-        with journey_engine.connect() as connection:
-            adopted = _adopted_revision(connection)
-    # One side after the other, each committed before the next begins: when they share
-    # one SQLite file, two open write transactions would wait on each other.
-    for name, (engine, metadata, include_name) in sides.items():
-        with engine.connect() as connection:
-            context.configure(connection=connection,
-                              **_configure_args(name, metadata, include_name))
-            if name == JOURNEYS and adopted is not None:
-                logger.info("Stamping the tracker's tables at %s, the shop's revision "
-                            "they were made under", adopted)
-                context.get_context().stamp(context.script, adopted)
-            with context.begin_transaction():
-                context.run_migrations(engine_name=name)
-            connection.commit()
+    shop_engine, journey_engine = sides[SHOP][0], sides[JOURNEYS][0]
+    with ExitStack() as locks:
+        # Advisory locks are per database: one on each, always the shop's first.
+        locks.enter_context(_migration_lock(shop_engine, MIGRATION_LOCK_KEYS[SHOP]))
+        if journey_engine is not shop_engine:
+            locks.enter_context(_migration_lock(journey_engine, MIGRATION_LOCK_KEYS[JOURNEYS]))
+        adopted = None
+        if _moves_revisions():
+            with journey_engine.connect() as connection:
+                adopted = _adopted_revision(connection)
+        # One side after the other, each committed before the next begins: when they share
+        # one SQLite file, two open write transactions would wait on each other.
+        for name, (engine, metadata, include_name) in sides.items():
+            with engine.connect() as connection:
+                context.configure(connection=connection,
+                                  **_configure_args(name, metadata, include_name))
+                if name == JOURNEYS and adopted is not None:
+                    logger.info("Stamping the tracker's tables at %s, the shop's revision "
+                                "they were made under", adopted)
+                    context.get_context().stamp(context.script, adopted)
+                with context.begin_transaction():
+                    context.run_migrations(engine_name=name)
+                connection.commit()
     if not shared:
-        _warn_of_left_behind_journeys(sides[SHOP][0])
+        _warn_of_left_behind_journeys(shop_engine)
 
 
 if context.is_offline_mode():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -32,6 +33,9 @@ DEMO_DIR = Path(os.environ.get("DEMO_DIR") or ROOT / ".demo").resolve()
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ADMIN_EMAIL = "owner@touchpoint.demo"
 ADMIN_PASSWORD = "touchpoint-demo"  # the demo's only; a real shop runs `admin create-user`
+# The simulated courier's own account: its logins and order moves are not the owner's in
+# the audit log, nor count against the owner's failed-login lockout.
+COURIER_EMAIL = "courier@touchpoint.demo"
 
 
 def _shown(path: Path) -> str:
@@ -168,6 +172,9 @@ def run(processes: Processes) -> None:
     processes.run([*flask, "seed"], env=env)
     processes.run([*flask, "admin", "create-user", ADMIN_EMAIL], env=env,
                   input=ADMIN_PASSWORD + "\n", text=True, stdout=subprocess.DEVNULL)
+    courier_password = secrets.token_urlsafe(16)  # new each run (create-user resets it)
+    processes.run([*flask, "admin", "create-user", COURIER_EMAIL], env=env,
+                  input=courier_password + "\n", text=True, stdout=subprocess.DEVNULL)
 
     print("• Starting localstripe (fake Stripe) …", flush=True)
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
@@ -201,7 +208,7 @@ def run(processes: Processes) -> None:
             "the shoppers",
             [*flask, "journey", "simulate", "--trickle", rate,
              "--concurrency", "3", "--base-url", f"http://{HOST}:{STORE_PORT}",
-             "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD],
+             "--admin-email", COURIER_EMAIL, "--admin-password", courier_password],
             env=env, stop_within=20)  # the shoppers on their way finish
     print(f"""
   Touchpoint demo is running.

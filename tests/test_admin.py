@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from admin.auth import create_user
 from checkout.models import FulfilmentStatus, Order
 from storefront.extensions import db
 from tracking.extension import utcnow
+from tracking.models import journeys
+from tracking.touchpoints import STAGES, Stage
 
 from . import factories
 from .support import CARD_DECLINED, CARD_OK, Shopper
@@ -154,7 +157,9 @@ def test_overview_funnel_and_abandonment_numbers(app, admin_client, localstripe,
     steps = {s["stage"]: s for s in overview["funnel"]}
     assert [steps[s]["journeys"] for s in ("landing", "browse", "cart", "checkout", "payment",
                                            "purchase")] == [3, 2, 2, 2, 1, 1]
-    assert steps["payment"]["of_previous"] == 0.5 and steps["payment"]["dropped"] == 1
+    assert steps["payment"]["of_previous"] == 0.5
+    assert [steps[s]["dropped"] for s in ("landing", "browse", "cart", "checkout", "payment",
+                                          "purchase")] == [1, 0, 0, 1, 0, None]
     assert steps["purchase"]["of_first"] == round(1 / 3, 4)
     assert sum(p["journeys"] for p in overview["trend"]) == 3
     assert sum(p["purchases"] for p in overview["trend"]) == 1
@@ -182,6 +187,117 @@ def test_overview_funnel_and_abandonment_numbers(app, admin_client, localstripe,
     assert abandonment["top_products"][0]["title"] == "Pen"
     assert abandonment["payment_failures"] == [{"code": "card_declined", "attempts": 1}]
     assert abandonment["journeys"][0]["cart_value"] == 2400
+
+
+def journey_row(stage: str, status: str, *, seen_ago: timedelta = timedelta(hours=1),
+                source: str | None = None) -> dict:
+    """A journey as the writer leaves it (tracking/store.py): ``stage`` is the furthest it
+    reached, and reaching it entered every earlier stage; swept if abandoned or recovered."""
+    now = utcnow()
+    started = now - max(seen_ago + timedelta(hours=1), timedelta(hours=2))
+    reached = Stage.from_label(stage)
+    swept = status in ("abandoned", "recovered")
+    return {
+        "id": uuid.uuid4().hex, "visitor_id": uuid.uuid4().hex, "stage": stage,
+        "stage_rank": int(reached), "status": status, "started_at": started,
+        "last_seen_at": now - seen_ago, "last_touchpoint": "product_view", "source": source,
+        "sessions": 1, "events": 1,
+        **{f"entered_{s.label}_at": started if s <= reached else None for s in STAGES},
+        "abandoned_at": now - seen_ago + timedelta(minutes=31) if swept else None,
+        "abandoned_stage": stage if swept else None,
+        "recovered_at": now if status == "recovered" else None,
+    }
+
+
+def add_journeys(app, rows: list[dict]) -> None:
+    with app.extensions["journey"].engine.begin() as conn:
+        conn.execute(insert(journeys), rows)
+
+
+def test_each_funnel_step_counts_the_journeys_that_stopped_there(app, admin_client, shop_db):
+    """A step's ``dropped`` is the journeys whose furthest stage it is and that ended there,
+    the ones "Who stopped at <stage>" lists: not the step before's, not journeys still
+    active, not a cart bought later (recovered), not paid orders."""
+    recent = timedelta(minutes=5)
+    add_journeys(app, [
+        *(journey_row("landing", "abandoned", source="newsletter") for _ in range(3)),
+        journey_row("landing", "active", seen_ago=recent),
+        *(journey_row("browse", "abandoned") for _ in range(2)),
+        journey_row("browse", "active", seen_ago=recent),
+        *(journey_row("cart", "abandoned") for _ in range(2)),
+        journey_row("cart", "recovered"),
+        journey_row("checkout", "abandoned"),
+        journey_row("checkout", "active", seen_ago=recent),
+        journey_row("payment", "abandoned"),
+        *(journey_row("purchase", "purchased") for _ in range(2)),
+        journey_row("shipped", "purchased"),
+        journey_row("delivered", "purchased"),
+        journey_row("reviewed", "purchased"),
+    ])
+    reached = [18, 14, 11, 8, 6, 5, 3, 2, 1]
+    stopped = [3, 2, 2, 1, 1, None, None, None, None]
+
+    funnel = admin_client.get("/admin/api/funnel").get_json()
+    overview = admin_client.get("/admin/api/overview").get_json()
+    for steps in (funnel["steps"], overview["funnel"]):
+        assert [s["stage"] for s in steps] == [s.label for s in STAGES]
+        assert [s["journeys"] for s in steps] == reached
+        assert [s["dropped"] for s in steps] == stopped
+    for step in funnel["steps"][:5]:
+        listed = admin_client.get(f"/admin/api/funnel/dropped?stage={step['stage']}").get_json()
+        assert len(listed["journeys"]) == step["dropped"], step["stage"]
+        assert {j["stage"] for j in listed["journeys"]} == {step["stage"]}
+    assert overview["kpis"]["bounce_rate"] == round(stopped[0] / reached[0], 4)
+    sources = {s["source"]: [step["dropped"] for step in s["steps"]] for s in funnel["by_source"]}
+    assert sources == {"newsletter": [3, 0, 0, 0, 0, None], "(unknown)": [0, 2, 2, 1, 1, None]}
+    page = admin_client.get("/admin/funnel").get_data(as_text=True)
+    assert "Stopped here" in page and ">Dropped<" not in page
+
+
+def test_shoppers_right_now_are_at_a_shopping_stage_and_seen_this_session(app, admin_client,
+                                                                          shop_db):
+    """Not the orders waiting for the courier (live at purchase and shipped, as
+    ARCHITECTURE.md has it, but not shopping), nor a journey the courier just delivered."""
+    add_journeys(app, [
+        journey_row("landing", "active", seen_ago=timedelta(minutes=5)),
+        journey_row("payment", "active", seen_ago=timedelta(minutes=29)),
+        journey_row("cart", "active", seen_ago=timedelta(minutes=40)),  # idle, not yet swept
+        journey_row("checkout", "abandoned"),
+        journey_row("purchase", "purchased", seen_ago=timedelta(minutes=1)),
+        journey_row("shipped", "purchased", seen_ago=timedelta(days=3)),
+        journey_row("delivered", "purchased", seen_ago=timedelta(minutes=1)),
+    ])
+    live = admin_client.get("/admin/api/live").get_json()
+    assert {s["stage"]: s["live"] for s in live["stages"]} == {
+        "landing": 1, "browse": 0, "cart": 0, "checkout": 0, "payment": 1, "purchase": 1,
+        "shipped": 1, "delivered": 0, "reviewed": 0}
+    assert (live["shoppers"], live["awaiting_delivery"], live["total"]) == (2, 2, 4)
+    assert admin_client.get("/admin/api/overview").get_json()["live"]["shoppers"] == 2
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    assert "data-live-shoppers" in page and "paid orders awaiting delivery" in page
+
+
+def test_explorer_finds_a_guest_by_the_email_of_their_orders(app, admin_client, localstripe,
+                                                             flush_journeys, shop_db):
+    mug = factories.product("Mug", price=1500, stock=20)
+    buyer, again, other = (Shopper(app.test_client(), localstripe) for _ in range(3))
+    for guest, email in ((buyer, "Grace.Hopper@Example.com"), (again, "grace.hopper@example.com"),
+                         (other, "someone@example.com")):
+        guest.client.get(f"/p/{mug.slug}")
+        guest.add_to_cart(mug.id)
+        guest.to_payment(email=email)
+    assert buyer.pay(CARD_OK).get_json()["status"] == "succeeded"  # the other two never pay
+    flush_journeys()
+    orders = db.session.scalars(select(Order)).all()
+    assert len(orders) == 3 and all(o.customer_id is None for o in orders), "guests"
+
+    found = admin_client.get("/admin/api/journeys?q= GRACE.hopper@example.com ").get_json()
+    journey_ids = {o.journey_id for o in db.session.scalars(
+        select(Order).where(Order.email.ilike("grace.hopper@example.com")))}
+    assert len(journey_ids) == 2 and None not in journey_ids
+    assert {j["id"] for j in found["journeys"]} == journey_ids
+    assert admin_client.get("/admin/api/journeys?q=nobody@example.com").get_json()[
+        "journeys"] == []
 
 
 def test_explorer_timeline_through_delivery_and_review(app, admin_client, localstripe,

@@ -233,12 +233,17 @@ function chart(canvas, type, labels, datasets, { options = {}, summary, mode } =
 function funnelChart(canvas, steps) {
   const end = steps.findIndex((s) => s.stage === 'purchase');
   const funnel = steps.slice(0, end + 1);
+  // dropped: the journeys that stopped at this step (null where none can: purchase)
+  const notes = (s, i) => [...(i === 0 ? [] : [`${pct(s.of_previous)} of previous`]),
+    ...(s.dropped == null ? [] : [`${num(s.dropped)} stopped here`])];
   const labels = funnel.map((s, i) => (i === 0
-    ? [title(s.stage), `${num(s.journeys)} journeys`]
-    : [title(s.stage), `${pct(s.of_previous)} of previous`, `${num(s.dropped)} dropped`]));
-  const summary = `${canvas.dataset.title}. ` + funnel.map((s, i) => (i === 0
-    ? `${title(s.stage)} ${num(s.journeys)} journeys`
-    : `${title(s.stage)} ${num(s.journeys)} (${pct(s.of_previous)} of previous, ${num(s.dropped)} dropped)`)).join('; ') + '.';
+    ? [title(s.stage), `${num(s.journeys)} journeys`, ...notes(s, i)]
+    : [title(s.stage), ...notes(s, i)]));
+  const summary = `${canvas.dataset.title}. ` + funnel.map((s, i) => {
+    const more = notes(s, i);
+    return `${title(s.stage)} ${num(s.journeys)}${i === 0 ? ' journeys' : ''}`
+      + (more.length ? ` (${more.join(', ')})` : '');
+  }).join('; ') + '.';
   const shades = ['#99f6e4', '#5eead4', '#2dd4bf', '#14b8a6', '#0d9488', COLORS.green];
   chart(canvas, 'bar', labels, [{ label: 'Journeys', data: funnel.map((s) => s.journeys),
     backgroundColor: shades, borderRadius: 4 }], { options: { indexAxis: 'y' }, summary });
@@ -315,7 +320,8 @@ function renderLive(live) {
     const el = $(`[data-live-stage="${stage}"]`);
     if (el && el.textContent !== String(n)) el.textContent = String(n);
   }
-  $('[data-live-total]').textContent = num(live.total);
+  $('[data-live-shoppers]').textContent = num(live.shoppers);
+  $('[data-live-awaiting]').textContent = num(live.awaiting_delivery);
   $('[data-live-at]').textContent = `updated ${timeFormat.format(asDate(live.at))} UTC`;
   const shopping = ['cart', 'checkout', 'payment'];
   chart($('#live-chart'), 'bar', live.stages.map((s) => title(s.stage)),
@@ -417,12 +423,12 @@ function funnelPage() {
     query = q;
     const d = await load(q);
     if (!d) return;
-    fill($('#steps-table'), d.steps, (s, i) => {
+    fill($('#steps-table'), d.steps, (s) => {
       const canDrop = FUNNEL_STAGES.includes(s.stage) && s.stage !== 'purchase';
       return h('tr', { class: FUNNEL_STAGES.includes(s.stage) ? '' : 'after-purchase' },
         h('th', { scope: 'row' }, title(s.stage)),
         tdNum(num(s.journeys)), tdNum(pct(s.of_first)), tdNum(pct(s.of_previous)),
-        tdNum(i === 0 ? '—' : num(s.dropped)),
+        tdNum(num(s.dropped)),
         td(canDrop ? h('button', { type: 'button', class: 'small-button', 'data-dropped-stage': s.stage,
           'aria-controls': 'dropped' }, 'Who stopped',
         h('span', { class: 'visually-hidden' }, ` at ${s.stage}`)) : ''));

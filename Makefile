@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Debian packages the tests need (Chromium for the browser test). Idempotent; needs root.
+# Debian packages the tests need (Chromium for the browser test, Prometheus and promtool for
+# the metrics tests). Idempotent; needs root.
 $(APT_STAMP): Makefile
 	@mkdir -p $(VENV)
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -29,7 +30,8 @@ $(APT_STAMP): Makefile
 	fi
 	@touch $(APT_STAMP)
 
-demo: install
+# The demo needs the Python packages only: no browser, no Prometheus, no root.
+demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 # Slow suites (the 5,000-case fuzzing) run where CI=true, as on CI, and in `make test-all`.

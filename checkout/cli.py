@@ -14,11 +14,27 @@ from . import fulfilment
 orders_cli = AppGroup("orders", help="Order fulfilment.")
 
 
+class OrderNumber(click.ParamType):
+    """An order as the shopper and the panel see it (TP-000331) or by its id (331)."""
+
+    name = "order"
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        digits = text[3:] if text[:3].upper() == "TP-" else text
+        if not digits.isdigit():
+            self.fail(f"{value!r} is not an order number (TP-000331) or id (331)", param, ctx)
+        return int(digits)
+
+
 @orders_cli.command("advance")
-@click.argument("order_id", type=int)
+@click.argument("order_id", type=OrderNumber())
 @click.option("--actor", default="cli", show_default=True, help="Who moved it (recorded).")
 def advance_command(order_id: int, actor: str) -> None:
-    """Move ORDER_ID one step: packed -> shipped -> out for delivery -> delivered."""
+    """Move ORDER_ID (TP-000331, or 331) one step: packed -> shipped -> out for delivery ->
+    delivered."""
     try:
         event = fulfilment.advance(order_id, actor)
     except DomainError as exc:
@@ -88,7 +104,11 @@ def _trickle(trickle, duration: float | None) -> dict:
         if now - last[0] >= 10:
             last[0] = now
             paid = sum(j.purchased for r in t.simulation.results for j in r.journeys)
-            click.echo(f"  simulator: {t.started} shoppers so far, {paid} purchases", err=True)
+            line = f"  simulator: {t.started} shoppers so far, {paid} purchases"
+            if sys.stderr.isatty():  # one line, rewritten: the demo's banner stays in view
+                click.echo(f"\r{line}", err=True, nl=False)
+            else:
+                click.echo(line, err=True)
 
     def interrupt(*_args) -> None:
         trickle.stop.set()
@@ -96,4 +116,7 @@ def _trickle(trickle, duration: float | None) -> dict:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGTERM, interrupt)
-    return trickle.run(on_tick=tick)
+    truth = trickle.run(on_tick=tick)
+    if last[0] and sys.stderr.isatty():
+        click.echo(err=True)  # off the rewritten line
+    return truth

@@ -77,7 +77,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOURNEY_ENABLED", True, _bool,
             "Kill switch. False: no cookie, no events, no metrics, no writer thread."),
     Setting("JOURNEY_DATABASE_URL", None, _str_or_none,
-            "Where journeys are stored; defaults to SQLALCHEMY_DATABASE_URI."),
+            "Where journeys are stored; defaults to SQLALCHEMY_DATABASE_URI (this "
+            "project's store sets its own default: see Configuration)."),
     Setting("JOURNEY_SESSION_TIMEOUT", 1800, _int,
             "Seconds without a touchpoint that end a session (GA4, PostHog, Matomo: 30 min)."),
     Setting("JOURNEY_ABANDON_AFTER", 1800, _int,

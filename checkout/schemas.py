@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import fields, pre_load, validate
 
 from storefront.schemas import BaseSchema
 from storefront.shipping import METHODS
@@ -14,22 +14,44 @@ COUNTRIES = {
 }
 
 
+TOO_LONG = "Use at most {max} characters."
+
+
 class AddressSchema(BaseSchema):
-    email = fields.Email(required=True, validate=validate.Length(max=254))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    line1 = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    line2 = fields.String(load_default="", validate=validate.Length(max=200))
-    city = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    email = fields.Email(
+        required=True, validate=validate.Length(max=254, error=TOO_LONG),
+        error_messages={"required": "Enter your email address."},
+    )
+    name = fields.String(
+        required=True, validate=validate.Length(max=120, error=TOO_LONG),
+        error_messages={"required": "Enter your full name."},
+    )
+    line1 = fields.String(
+        required=True, validate=validate.Length(max=200, error=TOO_LONG),
+        error_messages={"required": "Enter your street address."},
+    )
+    line2 = fields.String(load_default="", validate=validate.Length(max=200, error=TOO_LONG))
+    city = fields.String(
+        required=True, validate=validate.Length(max=120, error=TOO_LONG),
+        error_messages={"required": "Enter your town or city."},
+    )
     postcode = fields.String(
         required=True,
         validate=[
-            validate.Length(min=2, max=20),
+            validate.Length(min=2, max=20, error="A postcode or ZIP has 2 to 20 characters."),
             validate.Regexp(r"^[A-Za-z0-9 \-]+$", error="Use letters, digits, spaces or dashes."),
         ],
+        error_messages={"required": "Enter your postcode or ZIP."},
     )
     country = fields.String(
-        required=True, validate=validate.OneOf(list(COUNTRIES), error="Choose a country.")
+        required=True, validate=validate.OneOf(list(COUNTRIES), error="Choose a country."),
+        error_messages={"required": "Choose a country."},
     )
+
+    @pre_load
+    def blank_is_missing(self, data, **kwargs):
+        # One plain "Enter your ..." per empty box, not a length rule; spaces count as empty.
+        return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
 
 
 class ShippingSchema(BaseSchema):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import click
 from flask.cli import with_appcontext
@@ -38,6 +38,17 @@ STEPS = (
 )
 
 
+def _after(at: datetime, gap: timedelta, longest: timedelta, now: datetime) -> datetime:
+    """``at + gap`` (``gap`` drawn up to ``longest``), shrunk alike to end by ``now``.
+
+    Shrinking rather than clipping keeps each step strictly after the one before.
+    """
+    room = now - at
+    if room >= longest:
+        return at + gap
+    return at + gap * (max(room, timedelta(0)) / longest)
+
+
 def seed_catalog(now) -> dict[str, Product]:
     categories = {}
     for position, row in enumerate(data.CATEGORIES):
@@ -62,7 +73,8 @@ def seed_catalog(now) -> dict[str, Product]:
 
 
 def seed_history(products: dict[str, Product], rng: random.Random, now, orders: int) -> int:
-    """Past buyers, delivered orders and their verified reviews; returns reviews written."""
+    """Past buyers, delivered orders and their verified reviews, none later than ``now``;
+    returns reviews written."""
     rows = {row["slug"]: row for row in data.PRODUCTS}
     slugs = list(products)
     weights = [rows[s]["popularity"] + 1 for s in slugs]
@@ -110,12 +122,13 @@ def seed_history(products: dict[str, Product], rng: random.Random, now, orders: 
             shipping_method=method.code, currency="USD", subtotal=subtotal,
             shipping_cost=cost, total=subtotal + cost,
             estimated_delivery=shipping.estimated_delivery(method, placed.date()),
-            created_at=placed, paid_at=placed + timedelta(minutes=1), lines=lines,
+            created_at=placed, lines=lines,
+            paid_at=_after(placed, timedelta(minutes=1), timedelta(minutes=1), now),
         )
         at = order.paid_at
         previous = FulfilmentStatus.UNFULFILLED
         for step in STEPS:
-            at = at + timedelta(hours=rng.uniform(6, 40))
+            at = _after(at, timedelta(hours=rng.uniform(6, 40)), timedelta(hours=40), now)
             order.history.append(FulfilmentEvent(from_status=previous, to_status=step,
                                                  actor="seed", at=at))
             previous = step
@@ -134,7 +147,8 @@ def seed_history(products: dict[str, Product], rng: random.Random, now, orders: 
             db.session.add(Review(
                 product_id=product.id, customer_id=customer.id, order_id=order.id,
                 author_name=first_name or last_name, rating=rating, title=title, body=body,
-                verified=True, created_at=at + timedelta(days=rng.uniform(1, 10)),
+                verified=True,
+                created_at=_after(at, timedelta(days=rng.uniform(1, 10)), timedelta(days=10), now),
             ))
             catalog.add_rating(product.id, rating)
             written += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from marshmallow import (
     EXCLUDE,
     Schema,
@@ -14,6 +16,14 @@ from marshmallow import (
 
 from .catalog import SORTS
 from .money import parse_major
+
+# C0 and C1 controls and DEL; tab, line feed and carriage return are how text is typed.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS_MESSAGE = "Remove the invisible control characters."
+
+
+def has_control_characters(text: str) -> bool:
+    return CONTROL_CHARACTERS.search(text) is not None
 
 
 class MoneyField(fields.Field):
@@ -39,6 +49,18 @@ class BaseSchema(Schema):
         if hasattr(data, "to_dict"):
             data = data.to_dict()
         return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+
+    @pre_load
+    def reject_control_characters(self, data, **kwargs):
+        # No shop field needs them, and PostgreSQL refuses a NUL in text with an error (a 500).
+        bad = {
+            key: [CONTROL_CHARACTERS_MESSAGE]
+            for key, value in data.items()
+            if key in self.load_fields and isinstance(value, str) and has_control_characters(value)
+        }
+        if bad:
+            raise ValidationError(bad)
+        return data
 
 
 class ListingSchema(BaseSchema):
@@ -89,5 +111,8 @@ def load_form(schema: Schema, data) -> tuple[dict, dict[str, list[str]]]:
         return schema.load(data), {}
     except ValidationError as exc:
         raw = data.to_dict() if hasattr(data, "to_dict") else dict(data)
+        # HTML cannot carry control characters: the page keeps the rest of what was typed.
+        raw = {k: CONTROL_CHARACTERS.sub("", v) if isinstance(v, str) else v
+               for k, v in raw.items()}
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         return raw, messages

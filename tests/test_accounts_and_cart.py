@@ -42,6 +42,22 @@ def test_bad_signup_and_login_keep_what_was_typed(shopper, shop_db):
     assert "Email or password is wrong." in wrong.get_data(as_text=True)
 
 
+def test_control_characters_in_a_sign_up_are_refused(shopper, shop_db):
+    response = shopper.post("/account/signup", {"name": "Bo\x00", "email": "bo@example.com",
+                                                  "password": "correct horse 1"})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Remove the invisible control characters." in html and 'value="Bo"' in html
+    shopper.signup("bo@example.com")
+    shopper.post("/account/logout")
+    damaged = shopper.post("/account/login", {"email": "bo@example.com",
+                                              "password": "correct horse 1", "next": "/cart/\x00"})
+    assert damaged.status_code == 400
+    html = damaged.get_data(as_text=True)
+    assert "The link that brought you here was damaged." in html
+    assert 'name="next" value="/cart/"' in html, "logging in again goes where it meant to"
+
+
 def test_login_redirect_never_leaves_the_site(shopper, shop_db):
     shopper.signup("cy@example.com")
     shopper.post("/account/logout")

@@ -4,10 +4,12 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import DateTime, event, func, select
 
+from checkout.models import Order
+from checkout.seed import STEPS
 from storefront.extensions import db
-from storefront.models import Category, Product, Review
+from storefront.models import Category, Product, Review, utcnow
 
 from . import factories
 
@@ -32,6 +34,27 @@ def test_seed_makes_a_realistic_store(seeded, shop_db):
     for p in products:
         rs = [r.rating for r in reviews if r.product_id == p.id]
         assert (p.rating_count, p.rating_sum) == (len(rs), sum(rs))
+
+
+def test_seeded_history_is_all_in_the_past_and_in_order(app, shop_db):
+    # The demo's full history: recent orders are the ones whose reviews could overrun today.
+    result = app.test_cli_runner().invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    now = utcnow()
+    for table in shop_db.metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, DateTime):
+                latest = shop_db.session.scalar(select(func.max(column)))
+                assert latest is None or latest <= now, f"{column} is in the future: {latest}"
+    reviews = shop_db.session.scalars(select(Review)).all()
+    assert reviews
+    for review in reviews:
+        order = shop_db.session.get(Order, review.order_id)
+        steps = [e.at for e in sorted(order.history, key=lambda e: e.at)]
+        assert [e.to_status for e in sorted(order.history, key=lambda e: e.at)] == list(STEPS)
+        times = [order.created_at, order.paid_at, *steps, review.created_at]
+        assert times == sorted(times) and len(set(times)) == len(times), order.number
+        assert order.delivered_at == steps[-1]
 
 
 def test_seed_refuses_a_non_empty_catalog(seeded, app):
@@ -120,6 +143,21 @@ def test_bad_filters_get_a_clear_error_page(client, catalog):
     assert "minimum price is above the maximum" in response.get_data(as_text=True)
     assert client.get("/search?sort=cheapest").status_code == 400
     assert client.get("/c/no-such-category").status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/search?q=mug%00", "/search?q=mu%01g&sort=newest",
+                                 "/search?category=kitchen%00", "/c/kitchen?min_price=1%00"])
+def test_control_characters_in_a_search_are_a_clear_error(client, catalog, url):
+    response = client.get(url)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Remove the invisible control characters." in html
+    assert "\x00" not in html and "\x01" not in html, "never echoed into the page"
+
+
+@pytest.mark.parametrize("url", ["/p/mug%00", "/c/kitchen%00"])
+def test_control_characters_in_a_page_address_are_not_found(client, catalog, url):
+    assert client.get(url).status_code == 404
 
 
 def test_pagination(client, app, catalog):

@@ -6,6 +6,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from checkout.links import order_token
 from checkout.models import (
     AttemptStatus,
     Order,
@@ -66,6 +67,50 @@ def test_inline_validation_keeps_what_the_shopper_typed(shopper, mug):
     shopper.address()
     bad = shopper.choose_shipping("teleport")
     assert bad.status_code == 400 and "Choose a delivery method." in bad.get_data(as_text=True)
+
+
+def test_empty_address_fields_say_what_to_enter(shopper, mug):
+    shopper.add_to_cart(mug.id)
+    response = shopper.address(email="", name="  ", line1="", line2="", city="", postcode="",
+                               country="")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    for message in ("Enter your email address.", "Enter your full name.",
+                    "Enter your street address.", "Enter your town or city.",
+                    "Enter your postcode or ZIP.", "Choose a country."):
+        assert html.count(message) == 1, message
+    assert "Length must be" not in html and "Not a valid" not in html
+    too_long = shopper.address(name="A" * 121, postcode="N")
+    html = too_long.get_data(as_text=True)
+    assert "Use at most 120 characters." in html
+    assert "A postcode or ZIP has 2 to 20 characters." in html
+    assert shopper.address(line2="").status_code == 302, "the second address line is optional"
+
+
+def test_the_shop_promises_no_email_it_does_not_send(shopper, mug):
+    shopper.add_to_cart(mug.id)
+    address = shopper.client.get("/checkout/address").get_data(as_text=True)
+    assert "receipt" not in address and "delivery updates" not in address
+    assert "Email (so we can reach you about this order)" in address
+    shopper.to_payment()
+    body = shopper.pay(CARD_OK).get_json()
+    html = shopper.client.get(body["redirect"]).get_data(as_text=True)
+    assert "receipt" not in html.lower()
+    order = only_order()
+    assert "We do not send emails" in html
+    assert f"<strong data-order-number>{order.number}</strong>" in html
+    assert f'href="/orders/{order_token(order.id)}">order page</a>' in html
+
+
+@pytest.mark.parametrize("field", ["name", "line1", "line2", "city"])
+def test_control_characters_in_the_address_are_refused(shopper, mug, field):
+    shopper.add_to_cart(mug.id)
+    response = shopper.address(**{field: "12\x00 Analytical\x1b Row"})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Remove the invisible control characters." in html
+    assert 'value="12 Analytical Row"' in html, "what was typed is kept, less the controls"
+    assert shopper.client.get("/checkout/payment").status_code == 302, "nothing was saved"
 
 
 def test_signed_in_customer_checks_out_with_their_email(shopper, mug):

@@ -51,6 +51,15 @@ def test_advance_walks_the_timeline_and_records_history(app, paid_order):
     assert again.exit_code != 0 and "already delivered" in again.output
 
 
+def test_advance_takes_the_order_number_the_shopper_and_the_panel_show(app, paid_order):
+    runner = app.test_cli_runner()
+    by_number = runner.invoke(args=["orders", "advance", paid_order.number.lower()])
+    assert by_number.exit_code == 0, by_number.output
+    assert by_number.output.strip() == f"Order {paid_order.number}: unfulfilled -> packed"
+    wrong = runner.invoke(args=["orders", "advance", "TP-12a"])
+    assert wrong.exit_code == 2 and "not an order number" in wrong.output
+
+
 def test_moves_outside_the_table_are_refused(paid_order):
     with pytest.raises(InvalidTransition, match="cannot go from unfulfilled to shipped"):
         fulfilment.transition(paid_order, FulfilmentStatus.SHIPPED)
@@ -128,6 +137,16 @@ def test_after_delivery_the_buyer_reviews_with_a_verified_badge(shopper, paid_or
     assert "4.0 out of 5" in page
     html = shopper.client.get(url).get_data(as_text=True)
     assert html.count('class="review-form"') == 1, "only the pen is left to review"
+
+
+def test_control_characters_in_a_review_are_refused(shopper, paid_order):
+    deliver(paid_order.id)
+    url = f"/orders/{order_token(paid_order.id)}/reviews"
+    response = shopper.post(url, {"product_id": paid_order.lines[0].product_id, "rating": 5,
+                                  "title": "Fine", "body": "Good\x00 mug.\r\nKeeps it hot."})
+    assert response.status_code == 400
+    assert "Remove the invisible control characters." in response.get_data(as_text=True)
+    assert db.session.scalar(select(Review)) is None
 
 
 def test_reviews_before_delivery_are_refused(shopper, paid_order):

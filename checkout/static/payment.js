@@ -9,6 +9,7 @@
   const stripe = Stripe(form.dataset.publishableKey);
   const card = stripe.elements().create("card");
   card.mount("#card-element");
+  const CHECK_CARD = "Please check your card number, expiry date and CVC.";
 
   function show(text) {
     message.textContent = text || "";
@@ -16,24 +17,44 @@
     button.removeAttribute("aria-busy");
   }
 
+  // Stripe writes card_error and validation_error messages for shoppers; the rest (localstripe's
+  // "Bad request", invalid_request_error) are for developers.
+  function shopperMessage(error, fallback) {
+    const forShoppers = error && (error.type === "card_error" || error.type === "validation_error");
+    return (forShoppers && error.message) || fallback;
+  }
+
+  // Stripe.js drops the spaces and dashes people type in a card number; localstripe's stand-in
+  // element (the only one with a readable value) sends them as typed, and its API refuses them.
+  function tidyTypedCard() {
+    const typed = card.value && card.value.card;
+    if (!typed) return;
+    typed.number = String(typed.number || "").replace(/[\s-]/g, "");
+    for (const field of ["exp_month", "exp_year", "cvc"]) {
+      typed[field] = String(typed[field] || "").replace(/\s/g, "");
+    }
+    card.value.postal_code = String(card.value.postal_code || "").trim();
+  }
+
   async function cardReference() {
     // Stripe: a PaymentMethod (pm_...). localstripe's createPaymentMethod is a stub: use a token's card.
+    tidyTypedCard();
     const created = await stripe.createPaymentMethod({ type: "card", card: card });
     if (created && created.paymentMethod) return { id: created.paymentMethod.id };
     if (created && created.error) return { error: created.error };
-    const result = await stripe.createToken(card);
-    if (result.error) return { error: result.error };
-    return { id: result.token.card.id };
+    try {
+      const result = await stripe.createToken(card);
+      if (result && result.token && result.token.card) return { id: result.token.card.id };
+      return { error: result && result.error };
+    } catch (err) {
+      return { error: null }; // localstripe's createToken throws on a card nobody typed in
+    }
   }
 
-  form.addEventListener("submit", async function (event) {
-    event.preventDefault();
-    show("");
-    button.disabled = true;
-    button.setAttribute("aria-busy", "true");
+  async function pay() {
     const ref = await cardReference();
-    if (ref.error) {
-      show((ref.error && ref.error.message) || "Please check your card details.");
+    if (!ref.id) {
+      show(shopperMessage(ref.error, CHECK_CARD));
       return;
     }
     let response, body;
@@ -52,18 +73,33 @@
     if (body.status === "succeeded") {
       window.location.assign(body.redirect);
     } else if (body.status === "requires_action") {
-      const auth = await stripe.confirmCardPayment(body.client_secret);
-      if (auth.error) {
-        show(auth.error.message || "Card authentication failed. Please try another card.");
-        return;
-      }
-      if (auth.paymentIntent && auth.paymentIntent.status !== "succeeded") {
-        show("Card authentication failed. Please try again or use another card.");
-        return;
-      }
-      window.location.assign(body.redirect);
+      await authenticate(body);
     } else {
       show(body.error || "The payment did not go through. Please try another card.");
     }
+  }
+
+  async function authenticate(body) {
+    const auth = await stripe.confirmCardPayment(body.client_secret);
+    if (auth.error) {
+      show(shopperMessage(auth.error, "Card authentication failed. Please try another card."));
+      return;
+    }
+    if (auth.paymentIntent && auth.paymentIntent.status !== "succeeded") {
+      show("Card authentication failed. Please try again or use another card.");
+      return;
+    }
+    window.location.assign(body.redirect);
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    show("");
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    // Whatever goes wrong, the shopper gets a message and a Pay button that works again.
+    pay().catch(function () {
+      show("Something went wrong. Please check your card details and try again.");
+    });
   });
 })();

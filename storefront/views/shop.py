@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from .. import catalog
 from ..extensions import journey
-from ..schemas import ListingSchema, load_form
+from ..schemas import ListingSchema, has_control_characters, load_form
 
 bp = Blueprint("shop", __name__)
 
@@ -49,7 +49,7 @@ def search():
 @bp.get("/c/<slug>")
 @journey.tracks("category_view", category=lambda slug: slug)
 def category(slug: str):
-    found = catalog.category_by_slug(slug)
+    found = None if has_control_characters(slug) else catalog.category_by_slug(slug)
     if found is None:
         abort(404)
     return _listing("category.html", category=found)
@@ -57,7 +57,7 @@ def category(slug: str):
 
 @bp.get("/p/<slug>")
 def product(slug: str):
-    found = catalog.product_by_slug(slug)
+    found = None if has_control_characters(slug) else catalog.product_by_slug(slug)
     if found is None:
         abort(404)
     journey.track("product_view", product_id=str(found.id), sku=found.sku, price=found.price,

@@ -1,0 +1,87 @@
+"""The payment form's script in headless Chromium, against localstripe's fake Stripe.js: what
+shoppers really type (spaced card numbers), nothing at all, and cards the API refuses."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ..support import CARD_OK
+
+pytestmark = pytest.mark.e2e
+
+PRODUCT_URL = "/p/cast-iron-skillet-10-in"  # seeded in stock
+
+
+@pytest.fixture
+def page_errors(page: Page) -> list[str]:
+    """Uncaught exceptions in the page's scripts."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+@pytest.fixture
+def payment_page(live_store, page: Page, page_errors) -> Page:
+    """A guest with one item in the cart, on the payment page."""
+    page.goto(live_store.url + PRODUCT_URL)
+    page.get_by_role("button", name="Add to cart").click()
+    page.wait_for_url(re.compile(r"/cart/?$"))
+    page.goto(live_store.url + "/checkout/address")
+    page.get_by_label("Email (so we can reach you about this order)").fill("ada@example.com")
+    page.get_by_label("Full name").fill("Ada Lovelace")
+    page.get_by_label("Address", exact=True).fill("12 Analytical Row")
+    page.get_by_label("City").fill("London")
+    page.get_by_label("Postcode / ZIP").fill("N1 9GU")
+    page.get_by_label("Country").select_option("GB")
+    page.get_by_role("button", name="Continue to delivery").click()
+    page.get_by_role("button", name="Continue to payment").click()
+    page.wait_for_url(re.compile(r"/checkout/payment$"))
+    return page
+
+
+def fill_card(page: Page, number: str, month: str = "12", year: str = "34",
+              cvc: str = "123", postal: str = "12345") -> None:
+    """Paste into localstripe's five card inputs (one `input` event each, as a paste fires)."""
+    for field, value in (("number", number), ("exp_month", month), ("exp_year", year),
+                         ("cvc", cvc), ("postal_code", postal)):
+        page.locator(f'#card-element input[placeholder="{field}"]').fill(value)
+
+
+def expect_ready_for_another_try(page: Page, page_errors: list[str]) -> None:
+    pay = page.locator("#pay-button")
+    expect(pay).to_be_enabled()
+    expect(pay).not_to_have_attribute("aria-busy", "true")
+    assert page.url.endswith("/checkout/payment")
+    assert page_errors == []
+
+
+@pytest.mark.parametrize("number", ["4242 4242 4242 4242", "4242-4242-4242-4242"])
+def test_a_card_number_typed_in_groups_pays(payment_page: Page, number):
+    assert number.replace(" ", "").replace("-", "") == CARD_OK
+    fill_card(payment_page, number, month=" 12", cvc="123 ")
+    payment_page.locator("#pay-button").click()
+    payment_page.wait_for_url(re.compile(r"/checkout/confirmation/[^/]+$"), timeout=15_000)
+    expect(payment_page.get_by_role("heading", level=1)).to_contain_text("Thank you")
+
+
+def test_paying_with_empty_card_fields_says_what_to_do(payment_page: Page, page_errors):
+    payment_page.locator("#pay-button").click()
+    expect(payment_page.locator("#payment-message")).to_have_text(
+        "Please check your card number, expiry date and CVC.")
+    expect_ready_for_another_try(payment_page, page_errors)
+
+
+def test_a_card_the_api_refuses_gets_a_readable_message(payment_page: Page, page_errors):
+    fill_card(payment_page, "4242 4242", cvc="")
+    payment_page.locator("#pay-button").click()
+    message = payment_page.locator("#payment-message")
+    expect(message).to_have_text("Please check your card number, expiry date and CVC.")
+    expect(message).not_to_contain_text("Bad request")
+    expect_ready_for_another_try(payment_page, page_errors)
+    # The same form then pays once the card is put right.
+    fill_card(payment_page, CARD_OK)
+    payment_page.locator("#pay-button").click()
+    payment_page.wait_for_url(re.compile(r"/checkout/confirmation/[^/]+$"), timeout=15_000)

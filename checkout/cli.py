@@ -1,4 +1,4 @@
-"""flask --app wsgi orders advance ORDER_ID"""
+"""flask --app wsgi orders advance ORDER | expire; journey simulate"""
 
 from __future__ import annotations
 
@@ -40,6 +40,21 @@ def advance_command(order_id: int, actor: str) -> None:
     except DomainError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Order {event.order.number}: {event.from_status} -> {event.to_status}")
+
+
+@orders_cli.command("expire")
+@click.option("--after", default=3600, show_default=True, type=click.IntRange(60),
+              help="Seconds an order may wait for 3-D Secure.")
+def expire_command(after: int) -> None:
+    """Cancel orders left waiting for 3-D Secure longer than --after (asking Stripe first:
+    one paid after all is recorded paid). Run it from cron or a timer, hourly."""
+    from datetime import timedelta
+
+    from .payments import expire_unauthenticated
+
+    done = expire_unauthenticated(timedelta(seconds=after))
+    click.echo(f"{done['canceled']} orders canceled (3-D Secure not completed), "
+               f"{done['paid']} found paid.")
 
 
 @click.command("simulate")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import stripe
 from flask import current_app
@@ -237,6 +238,54 @@ def refresh(order: Order) -> Order:
     _result_from_intent(attempt, _retrieve(attempt.payment_intent_id))
     db.session.refresh(order)
     return order
+
+
+def expire_unauthenticated(older_than: timedelta, now: datetime | None = None
+                           ) -> dict[str, int]:
+    """Orders left waiting for 3-D Secure (the shopper closed the dialog, or placed a new
+    order instead) longer than ``older_than``: Stripe is asked once more. One paid after all
+    (its webhook lost) is recorded paid; any other has its payment canceled at Stripe, so
+    it can no longer be completed, and is canceled here, its attempt failed
+    ("authentication_abandoned"). Stock is taken only when paid, so none is released.
+    Returns {"paid": n, "canceled": n}; an order Stripe cannot be asked about now is left
+    for the next run."""
+    cutoff = (now or utcnow()) - older_than
+    done = {"paid": 0, "canceled": 0}
+    waiting = db.session.scalars(
+        select(Order).where(Order.status == OrderStatus.PENDING,
+                            Order.payment_status == PaymentStatus.REQUIRES_ACTION)
+        .order_by(Order.id)).all()
+    for order in waiting:
+        attempt = next((a for a in reversed(order.payments)
+                        if a.status == AttemptStatus.REQUIRES_ACTION and a.payment_intent_id),
+                       None)
+        if attempt is None or attempt.created_at > cutoff:
+            continue
+        try:
+            intent = _retrieve(attempt.payment_intent_id)
+            if intent.status != "succeeded" and intent.status != "canceled":
+                try:
+                    intent = client(retries=0).v1.payment_intents.cancel(intent.id)
+                except stripe.InvalidRequestError:  # completed meanwhile: ask what it is
+                    intent = _retrieve(attempt.payment_intent_id)
+        except (PaymentUnavailable, stripe.StripeError):
+            log.warning("order %s: Stripe could not be asked about its 3-D Secure payment; "
+                        "left for the next run", order.id, exc_info=True)
+            db.session.rollback()
+            continue
+        if intent.status == "succeeded":
+            _result_from_intent(attempt, intent)
+            done["paid"] += 1
+            continue
+        if intent.status != "canceled":  # neither paid nor canceled: next run
+            continue
+        _fail(attempt, "authentication_abandoned", "3-D Secure was not completed")
+        order = _lock_order(order.id)
+        if order.payment_status != PaymentStatus.PAID:
+            order.status = OrderStatus.CANCELED
+            done["canceled"] += 1
+        db.session.commit()
+    return done
 
 
 def _attempt_for(intent_id: str, order_id: int | None) -> PaymentAttempt | None:

@@ -2,8 +2,10 @@
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from checkout.links import order_token
@@ -15,6 +17,7 @@ from checkout.models import (
     PaymentStatus,
     StripeEvent,
 )
+from checkout.payments import expire_unauthenticated
 from storefront.extensions import db
 from storefront.models import Product
 
@@ -178,6 +181,40 @@ def test_three_d_secure_is_completed_in_the_browser(shopper, mug, localstripe):
     html = shopper.client.get(body["redirect"]).get_data(as_text=True)
     assert "Thank you! Your order is confirmed" in html
     assert only_order().is_paid
+
+
+def test_an_order_left_at_3d_secure_is_canceled_and_its_payment_cannot_complete(
+        app, shopper, mug, localstripe):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    body = shopper.pay(CARD_3DS).get_json()
+    waiting = only_order()
+    intent_id = waiting.payments[0].payment_intent_id
+    young = app.test_cli_runner().invoke(args=["orders", "expire", "--after", "3600"])
+    assert "0 orders canceled" in young.output  # it has not waited an hour
+    assert expire_unauthenticated(timedelta(0)) == {"paid": 0, "canceled": 1}
+    db.session.expire_all()
+    order = db.session.get(Order, waiting.id)
+    assert (order.status, order.payment_status) == (OrderStatus.CANCELED, PaymentStatus.FAILED)
+    assert order.payments[0].error_code == "authentication_abandoned"
+    with pytest.raises(requests.HTTPError):  # Stripe will not complete it now
+        localstripe.authenticate(intent_id, body["client_secret"], success=True)
+    shopper.client.get("/checkout/payment")  # the shopper may still buy: a new order
+    assert shopper.pay(CARD_OK).get_json()["status"] == "succeeded"
+    orders = db.session.scalars(select(Order).order_by(Order.id)).all()
+    assert [(o.status, o.payment_status) for o in orders] == [
+        (OrderStatus.CANCELED, PaymentStatus.FAILED), (OrderStatus.PAID, PaymentStatus.PAID)]
+
+
+def test_expiry_finds_a_3d_secure_payment_whose_webhook_was_lost(shopper, mug, localstripe):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    body = shopper.pay(CARD_3DS).get_json()
+    intent_id = only_order().payments[0].payment_intent_id
+    localstripe.authenticate(intent_id, body["client_secret"], success=True)  # no webhook here
+    assert expire_unauthenticated(timedelta(0)) == {"paid": 1, "canceled": 0}
+    db.session.expire_all()
+    assert only_order().is_paid and only_order().status == OrderStatus.PAID
 
 
 def test_failed_authentication_lets_the_shopper_retry(shopper, mug, localstripe):

@@ -40,6 +40,9 @@ class AttemptStatus(enum.StrEnum):
     REQUIRES_ACTION = "requires_action"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # Charged, but it paid nothing (the order changed meanwhile, or another attempt paid
+    # it first): the charge was given back.
+    REFUNDED = "refunded"
 
 
 def enum_column(enum_cls: type[enum.StrEnum], default: enum.StrEnum):

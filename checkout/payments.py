@@ -206,9 +206,14 @@ def _retrieve(intent_id: str):
 
 def _result_from_intent(attempt: PaymentAttempt, intent) -> PaymentResult:
     if intent.status == "succeeded":
-        record_succeeded(intent.id, attempt.order_id)
+        record_succeeded(intent.id, attempt.order_id, intent.amount, intent.currency)
         order = db.session.get(Order, attempt.order_id)
         db.session.refresh(order)
+        db.session.refresh(attempt)
+        if attempt.status == AttemptStatus.REFUNDED and not order.is_paid:
+            return PaymentResult(attempt, "failed", message=(
+                "Your order changed while the payment went through, so that payment has been "
+                "refunded in full. Please check your order and pay again."))
         if order.status == OrderStatus.CANCELED and order.payment_status == PaymentStatus.REFUNDED:
             raise SoldOutWhilePaying(
                 "Sorry: the last one sold while your payment went through. Your payment has "
@@ -304,8 +309,15 @@ def _attempt_for(intent_id: str, order_id: int | None) -> PaymentAttempt | None:
     return attempt
 
 
-def record_succeeded(intent_id: str, order_id: int | None) -> bool:
+def record_succeeded(intent_id: str, order_id: int | None, amount: int | None = None,
+                     currency: str | None = None) -> bool:
     """Mark the order paid, take the stock, clear the cart. True only the first time.
+
+    Paid only for what Stripe charged: ``amount`` and ``currency`` (the intent's) must be
+    the order's total as it stands when it is claimed — an order rewritten while its
+    payment was on its way (the cart changed in another tab) is not paid by the old
+    amount. A charge that does not pay the order (that mismatch, or a second card's charge
+    for an order another attempt paid first) is refunded, and its attempt marked so.
 
     Stock is taken with one conditional UPDATE per line, so the last unit cannot be sold
     twice; if any line is short the order is cancelled and the charge refunded.
@@ -315,18 +327,35 @@ def record_succeeded(intent_id: str, order_id: int | None) -> bool:
         log.warning("payment %s succeeded for an unknown order", intent_id)
         return False
     order = _lock_order(attempt.order_id)
+    if attempt.status in (AttemptStatus.SUCCEEDED, AttemptStatus.REFUNDED):
+        db.session.commit()  # heard before (webhook and return page): nothing more to do
+        return False
     attempt.status = AttemptStatus.SUCCEEDED
+    conditions = [Order.id == order.id, Order.status == OrderStatus.PENDING,
+                  Order.payment_status != PaymentStatus.PAID]
+    if amount is not None:
+        conditions.append(Order.total == amount)
+    if currency is not None:
+        conditions.append(Order.currency == currency.upper())
     # Compare-and-set as the transaction's first write: of two concurrent confirmations
     # (webhook and return page) exactly one claims the order, on SQLite as on PostgreSQL.
     claimed = db.session.execute(
         update(Order)
-        .where(Order.id == order.id, Order.status == OrderStatus.PENDING,
-               Order.payment_status != PaymentStatus.PAID)
+        .where(*conditions)
         .values(status=OrderStatus.PAID, payment_status=PaymentStatus.PAID, paid_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
-    if not claimed:
+    if not claimed:  # a charge that pays nothing: given back
+        db.session.refresh(order)
+        attempt.status = AttemptStatus.REFUNDED
+        attempt.error_code = ("amount_mismatch" if order.status == OrderStatus.PENDING
+                              and not order.is_paid else "already_settled")
+        attempt.error_message = (f"charged {amount} {currency}; the order is "
+                                 f"{order.total} {order.currency}, {order.payment_status}")
         db.session.commit()
+        log.error("payment %s does not pay order %s (%s): refunding it", intent_id, order.id,
+                  attempt.error_message)
+        _refund(intent_id, order)
         return False
     db.session.refresh(order)
     if not _take_stock(order):
@@ -383,7 +412,8 @@ def record_failed(intent_id: str, order_id: int | None, code: str, message: str)
     attempt = _attempt_for(intent_id, order_id)
     if attempt is None:
         return False
-    if attempt.status in (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED):
+    if attempt.status in (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED,
+                          AttemptStatus.REFUNDED):
         db.session.commit()  # the intent id may just have been linked
         return False
     attempt.status = AttemptStatus.FAILED

@@ -24,7 +24,8 @@ def _order_id(intent) -> int | None:
 
 
 def on_succeeded(intent) -> None:
-    payments.record_succeeded(intent["id"], _order_id(intent))
+    payments.record_succeeded(intent["id"], _order_id(intent), intent.get("amount"),
+                              intent.get("currency"))
 
 
 def on_failed(intent) -> None:

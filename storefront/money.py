@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
@@ -66,15 +67,25 @@ class Money:
         return self.format()
 
 
-def parse_major(text: str, currency: str = "USD") -> Money:
-    """'12.5' -> Money(1250). Raises ValueError for anything that is not a plain amount."""
-    from decimal import Decimal, InvalidOperation
+# What a shopper types as an amount: digits, and a few decimals. Read with a pattern before
+# Decimal sees it: Decimal takes "1e999990", and making an int of it is half a minute of a
+# worker's CPU (and "1e999999999" overflows).
+_PLAIN_AMOUNT = re.compile(r"\d{1,15}(?:\.\d{0,6})?|\.\d{1,6}")
+# The most an amount may be in minor units: the largest a price column holds (PostgreSQL's
+# integer), so a filter never asks the database for a number it refuses.
+MAX_MINOR_UNITS = 2**31 - 1
 
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not an amount") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"{text!r} is not an amount")
+
+def parse_major(text: str, currency: str = "USD") -> Money:
+    """'12.5' -> Money(1250). Raises ValueError for anything that is not a plain amount, or
+    is more than MAX_MINOR_UNITS."""
+    from decimal import Decimal
+
+    plain = text.strip()
+    if not _PLAIN_AMOUNT.fullmatch(plain):
+        raise ValueError(f"{text[:40]!r} is not an amount")
     exponent = 0 if currency in ZERO_DECIMAL else 2
-    return Money(int((value * (10**exponent)).to_integral_value()), currency)
+    minor = int((Decimal(plain) * (10**exponent)).to_integral_value())
+    if minor > MAX_MINOR_UNITS:
+        raise ValueError(f"{text[:40]!r} is more than any price")
+    return Money(minor, currency)

@@ -132,6 +132,16 @@ def test_filters_category_price_range_and_stock(client, shop_db):
     assert [s.split("-pan")[0] for s in product_links(html)] == ["mid", "cheap"]
 
 
+@pytest.mark.parametrize("amount", ["1e999990", "1e999999999", "1e400", "-5",
+                                    "99999999999999999999999", "21474836.48", "5" * 5000])
+def test_an_amount_no_price_can_be_is_a_clear_error_not_work(client, catalog, amount):
+    """An exponent would have Decimal build a million-digit number (half a minute of CPU), and
+    a number past the price column's range is an error from the database (a 500)."""
+    response = client.get(f"/search?min_price={amount}")
+    assert response.status_code == 400
+    assert "Enter an amount like 25 or 19.99." in response.get_data(as_text=True)
+
+
 def test_bad_filters_get_a_clear_error_page(client, catalog):
     response = client.get("/search?q=mug&min_price=cheap")
     assert response.status_code == 400

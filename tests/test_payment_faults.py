@@ -225,3 +225,81 @@ def test_a_thousand_webhooks_out_of_order_with_duplicates_pay_each_order_once(
     metrics = client.get("/metrics").get_data(as_text=True)
     assert value(metrics, "storefront_orders_total") == 8.0, "each purchase tracked once"
     assert value(metrics, "journey_touchpoints_total", touchpoint="purchase") == 8.0
+
+
+def _during_confirm(monkeypatch, other_tab) -> None:
+    """Run ``other_tab`` (a second tab of the same shopper) while the first tab's payment is
+    on its way to Stripe: between its intent's creation and its confirmation."""
+    from checkout import payments
+
+    real_client, fired = payments.client, []
+
+    def client(retries: int = 2):
+        made = real_client(retries)
+        confirm = made.v1.payment_intents.confirm
+
+        def confirm_later(*args, **kwargs):
+            if not fired:
+                fired.append(True)
+                other_tab()
+            return confirm(*args, **kwargs)
+
+        made.v1.payment_intents.confirm = confirm_later
+        return made
+
+    monkeypatch.setattr(payments, "client", client)
+
+
+def _refunded(localstripe, intent_id: str) -> bool:
+    return any(r["payment_intent"] == intent_id for r in localstripe.list_all("refunds"))
+
+
+def test_an_order_changed_while_its_payment_is_on_the_way_is_not_paid_by_the_old_amount(
+        shopper, shop_db, localstripe, intents_of, monkeypatch):
+    """Pay for a mug, and in another tab add a television while Stripe answers: the charge
+    for the mug does not pay the order that now holds the television. It is refunded, the
+    shopper is told, and paying again charges the order as it stands."""
+    mug = factories.product("Mug", price=1500, stock=5)
+    tv = factories.product("Television", price=200000, stock=5)
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+
+    def second_tab():
+        shopper.add_to_cart(tv.id)
+        assert shopper.client.get("/checkout/payment").status_code == 200  # order rewritten
+
+    _during_confirm(monkeypatch, second_tab)
+    first = shopper.pay(CARD_OK)
+    assert first.status_code == 402 and "refunded in full" in first.get_json()["error"]
+    [order] = orders()
+    assert not order.is_paid and order.total == 200000 + 1500  # free shipping over $100
+    [charged] = intents_of(order.id)
+    assert charged["amount"] == 1500 + 499 and _refunded(localstripe, charged["id"])
+    assert db.session.get(Product, tv.id).stock == 5
+    monkeypatch.undo()
+    assert shopper.pay(CARD_OK).get_json()["status"] == "succeeded"
+    [order] = orders()
+    assert order.is_paid and [a.status for a in order.payments] == [AttemptStatus.REFUNDED,
+                                                                    AttemptStatus.SUCCEEDED]
+    paid = [i for i in intents_of(order.id) if i["id"] != charged["id"]]
+    assert [i["amount"] for i in paid] == [order.total]
+
+
+def test_two_cards_paying_one_order_at_once_charge_it_once(shopper, shop_db, localstripe,
+                                                            intents_of, monkeypatch):
+    """Two tabs pay the same order with two cards at the same moment: both reach Stripe, the
+    first to be confirmed pays the order, and the other charge is refunded."""
+    mug = factories.product("Mug", price=1500, stock=5)
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    second = []
+    _during_confirm(monkeypatch, lambda: second.append(shopper.pay(CARD_OK).get_json()))
+    first = shopper.pay(CARD_OK).get_json()
+    assert second[0]["status"] == "succeeded" and first["status"] == "succeeded"
+    [order] = orders()
+    assert order.is_paid
+    statuses = sorted(a.status for a in order.payments)
+    assert statuses == [AttemptStatus.REFUNDED, AttemptStatus.SUCCEEDED]
+    refunded = next(a for a in order.payments if a.status == AttemptStatus.REFUNDED)
+    assert _refunded(localstripe, refunded.payment_intent_id)
+    assert db.session.get(Product, mug.id).stock == 4  # taken once

@@ -4,7 +4,8 @@ Prometheus multiprocess mode done right:
 - PROMETHEUS_MULTIPROC_DIR is set (a fresh, empty directory) here, at config load, before
   prometheus_client is imported: the client picks its value store at import time, and
   workers fork from this master process.
-- child_exit marks a dead worker's files dead, so its live gauges stop counting.
+- child_exit marks a dead worker's files dead, so its live gauges stop counting. Its counter
+  and histogram files stay until the next start (README, "Deploy": what that costs).
 - Both the metric files and gunicorn's worker heartbeat files live in memory (/dev/shm, as
   deploy/touchpoint.service puts them under /run): every request writes to the mmap'd
   metric files, and on a disk-backed /tmp the kernel writes those pages back to disk all
@@ -70,6 +71,9 @@ def post_worker_init(worker):
 
 
 def child_exit(server, worker):
+    # Only the live gauges' files go. The counters must keep counting, and merging a dead
+    # worker's files into one races with a worker reading the directory for a scrape (which
+    # would see them twice or not at all): prometheus_client declined it (PR #518).
     multiprocess.mark_process_dead(worker.pid)
 
 

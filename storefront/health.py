@@ -42,7 +42,8 @@ def readyz():
     else:
         writer = state.writer.health()
         checks["tracker"] = {"enabled": True, "writer": writer, "queue": state.writer.depth,
-                             "spool_bytes": state.spool.size(),
+                             "spool_bytes": state.spool.sizes().replayable,
+                             "spool_refused_bytes": state.spool.sizes().refused,
                              "spool_waiting": state.spool.pending()}
         # A dead writer loses nothing (events wait in the spool) but needs a restart.
         ready = ready and writer != "dead"

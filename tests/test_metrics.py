@@ -9,8 +9,10 @@ import random
 import re
 import shutil
 import signal
+import socket
 import string
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -41,6 +43,7 @@ CONTRACT = {
     "tracking_events_dropped": ("counter", {"reason"}),
     "tracking_events_spooled": ("counter", set()),
     "tracking_spool_bytes": ("gauge", set()),
+    "tracking_spool_refused_bytes": ("gauge", set()),
     "tracking_queue_depth": ("gauge", set()),
 }
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
@@ -107,6 +110,35 @@ def test_label_values_are_bounded(app, client, shop_db, backend):
     assert "p-99" not in after and "/no-such-page" not in after
 
 
+def put_in_spool(directory, waiting: int, refused: int) -> list:
+    """A file replay leaves alone (its writer, this process, is alive) and a refused one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = [directory / f"writing-{os.getpid()}-test.jsonl", directory / "refused-1.jsonl"]
+    files[0].write_bytes(b"x" * waiting)
+    files[1].write_bytes(b"y" * refused)
+    return files
+
+
+def spool_gauges(text: str) -> tuple[float, float]:
+    found = families(text)
+    assert {"tracking_spool_bytes", "tracking_spool_refused_bytes"} <= set(found), text
+    return (value(text, "tracking_spool_bytes"), value(text, "tracking_spool_refused_bytes"))
+
+
+def test_the_spool_gauges_are_read_from_the_directory_when_scraped(app, client, backend):
+    """What waits to be replayed, and apart what the database refused (it never drains by
+    itself): both fall to 0 at the scrape after the files go."""
+    if backend != "sqlite":
+        pytest.skip("the spool does not depend on the database")
+    spool = app.extensions["journey"].spool
+    files = put_in_spool(spool.directory, waiting=300, refused=120)
+    assert spool_gauges(client.get("/metrics").get_data(as_text=True)) == (300, 120)
+    assert spool.size() == 420, "max_bytes bounds the disk: refused files count there"
+    for path in files:
+        path.unlink()
+    assert spool_gauges(client.get("/metrics").get_data(as_text=True)) == (0, 0)
+
+
 def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     exe = shutil.which("promtool")
     if exe is None:
@@ -160,6 +192,28 @@ def test_gunicorn_two_workers_multiprocess_metrics(gunicorn, shop_db):
     assert all(int(n) > 50_000 for _, n in frozen), frozen
     result = promtool("check", "metrics", stdin=text)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gunicorn_every_worker_reports_the_spool_as_it_is_now(gunicorn, shop_db, tmp_path):
+    """The spool is the host's: whichever worker answers, a scrape reports the directory as
+    it is, and 0 once it drained (not the largest value any worker ever saw)."""
+    server = gunicorn()
+    files = put_in_spool(tmp_path / "journey-spool", waiting=300, refused=120)
+
+    def scrapes(n: int = 16) -> set:
+        with ThreadPoolExecutor(4) as pool:
+            return set(pool.map(lambda _: spool_gauges(server.metrics()), range(n)))
+
+    def scrapes_while_a_worker_waits() -> set:
+        # A request that never ends holds one sync worker: the other answers the scrapes.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as held:
+            held.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            return scrapes()
+
+    assert scrapes() | scrapes_while_a_worker_waits() == {(300, 120)}
+    for path in files:
+        path.unlink()
+    assert scrapes_while_a_worker_waits() | scrapes() == {(0, 0)}
 
 
 def test_gunicorn_keeps_metric_and_heartbeat_files_in_memory(gunicorn, shop_db):

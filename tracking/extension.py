@@ -41,6 +41,7 @@ from .forks import MendedAfterFork
 from .metrics import (
     ActiveJourneysCollector,
     Metrics,
+    SpoolCollector,
     Tally,
     exposition,
     minor_units,
@@ -171,6 +172,10 @@ class _AppState:
         self.spool = Spool(spool_dir, cfg["JOURNEY_SPOOL_MAX_BYTES"],
                            on_dropped=lambda reason, n: self.metrics.dropped.labels(reason)
                            .inc(n))
+        # Read from the spool directory when scraped, as journey_active from the database.
+        self.spool_sizes = SpoolCollector(self.spool.sizes)
+        if not multiprocess_dir():
+            self.registry.register(self.spool_sizes)
         self.writer = EventWriter(
             self._write, self.sweep if self.database_url else None,
             queue_size=cfg["JOURNEY_QUEUE_SIZE"], batch_size=cfg["JOURNEY_BATCH_SIZE"],
@@ -950,9 +955,8 @@ class JourneyTracker:
     def _metrics_view(self):
         state = self._state()
         state.tally.flush()
-        state.metrics.spool_bytes.set(state.spool.size())
         state.metrics.queue_depth.set(state.writer.depth)
-        body, content_type = exposition(state.registry, state.active)
+        body, content_type = exposition(state.registry, state.active, state.spool_sizes)
         return Response(body, content_type=content_type)
 
 

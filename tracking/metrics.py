@@ -102,9 +102,6 @@ class Metrics:
         self.spooled = Counter(
             "tracking_events_spooled", "Events put in the durable spool (database down or "
             "queue full); they are replayed later.", registry=r)
-        self.spool_bytes = Gauge(
-            "tracking_spool_bytes", "Bytes waiting in the spool on this host.",
-            multiprocess_mode="max", registry=r)
         self.queue_depth = Gauge(
             "tracking_queue_depth", "Events waiting in the writer's queue.",
             multiprocess_mode="livesum", registry=r)
@@ -284,13 +281,54 @@ class ActiveJourneysCollector:
             self._cached = None
 
 
-def exposition(app_registry: CollectorRegistry, active: ActiveJourneysCollector):
-    """(body, content type) for /metrics: all workers' values under gunicorn."""
+class SpoolCollector:
+    """tracking_spool_bytes and tracking_spool_refused_bytes: this host's spool directory,
+    read when scraped.
+
+    The directory belongs to the host, not to a worker: a gauge each worker set would show
+    whichever worker set it (in multiprocess mode "max", a dead worker's value for ever),
+    where a listing at scrape time is right in every mode. The refused bytes are apart: they
+    never drain by themselves (``flask journey requeue`` hands them back).
+    """
+
+    def __init__(self, sizes: Callable[[], tuple[int, int]]):
+        self._sizes = sizes  # () -> (replayable bytes, refused bytes): Spool.sizes
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (GaugeMetricFamily("tracking_spool_bytes",
+                                  "Bytes in this host's spool waiting to be replayed."),
+                GaugeMetricFamily("tracking_spool_refused_bytes",
+                                  "Bytes of events the database refused, set aside in this "
+                                  "host's spool until `flask journey requeue`."))
+
+    def describe(self):
+        return list(self._families())
+
+    def collect(self):
+        waiting, refused = self._families()
+        try:
+            replayable_bytes, refused_bytes = self._sizes()
+        except Exception:  # a scrape must not fail because the disk did
+            log.warning("tracking_spool_bytes: reading the spool failed", exc_info=True)
+        else:
+            waiting.add_metric([], replayable_bytes)
+            refused.add_metric([], refused_bytes)
+        yield waiting
+        yield refused
+
+
+def exposition(app_registry: CollectorRegistry, *read_when_scraped):
+    """(body, content type) for /metrics: all workers' values under gunicorn.
+
+    ``read_when_scraped``: collectors with no per-process files (journey_active, the
+    spool), registered in ``app_registry`` only when there is one process."""
     directory = multiprocess_dir()
     if directory:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=directory)
-        registry.register(active)
+        for collector in read_when_scraped:
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(app_registry), CONTENT_TYPE_LATEST
 

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from .events import Event
 from .forks import MendedAfterFork
@@ -42,6 +43,11 @@ def _decode(line: str) -> Event:
     return Event(occurred_at=datetime.fromisoformat(data.pop("occurred_at")),
                  journey_started_at=datetime.fromisoformat(started) if started else None,
                  **{k: data[k] for k in _FIELDS})
+
+
+class SpoolSizes(NamedTuple):
+    replayable: int
+    refused: int
 
 
 class Spool:
@@ -146,10 +152,27 @@ class Spool:
 
     # -- reading ----------------------------------------------------------------------------
     def size(self) -> int:
+        """Bytes of every spool file, refused ones too: ``max_bytes`` bounds the disk."""
+        return sum(self.sizes())
+
+    def sizes(self) -> SpoolSizes:
+        """Bytes waiting to be replayed, and bytes set aside as refused: apart, because the
+        refused never drain by themselves (they wait for ``flask journey requeue``)."""
+        replayable = refused = 0
         try:
-            return sum(p.stat().st_size for p in self.directory.glob("*.jsonl"))
-        except OSError:
-            return 0
+            paths = list(self.directory.glob("*.jsonl"))
+        except OSError:  # no directory to list: nothing waits
+            paths = []
+        for path in paths:
+            try:
+                size = path.stat().st_size
+            except OSError:  # claimed (renamed) or replayed (removed) since the listing
+                continue
+            if path.name.startswith("refused-"):
+                refused += size
+            else:
+                replayable += size
+        return SpoolSizes(replayable, refused)
 
     def pending(self) -> bool:
         if not self.directory.is_dir():

@@ -1,0 +1,119 @@
+"""deploy/ agrees with itself and with the app: the systemd unit's start-up steps run, its
+sandbox lets the app write where it writes, Prometheus scrapes the port gunicorn binds, and
+each dashboard panel shows one unit. (promtool and a real Prometheus: tests/test_ops.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .support import ROOT
+
+DEPLOY = ROOT / "deploy"
+APP_HOME = "/srv/touchpoint"  # the unit's WorkingDirectory, where the code is installed
+
+
+def service() -> dict[str, list[str]]:
+    """The unit's [Service] settings: a key given several times keeps every value."""
+    settings: dict[str, list[str]] = {}
+    section = None
+    for line in (DEPLOY / "touchpoint.service").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif section == "Service":
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def environment(settings: dict[str, list[str]]) -> dict[str, str]:
+    return dict(word.split("=", 1) for line in settings.get("Environment", [])
+                for word in shlex.split(line))
+
+
+def is_under(path: str, directories: set[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in directories)
+
+
+def test_the_unit_makes_every_directory_the_app_writes_and_lets_it_write_there():
+    settings = service()
+    env = environment(settings)
+    made_at_start = {f"/run/{d}" for line in settings["RuntimeDirectory"] for d in line.split()}
+    state = {f"/var/lib/{d}" for line in settings["StateDirectory"] for d in line.split()}
+    writable = {p.lstrip("-") for line in settings["ReadWritePaths"] for p in line.split()}
+    assert settings["ProtectSystem"] == ["strict"], "the premise: all else is read-only"
+    # prometheus_client opens its files there from the first metric made: it must exist.
+    assert env["PROMETHEUS_MULTIPROC_DIR"] in made_at_start, (env, made_at_start)
+    assert is_under(env["JOURNEY_SPOOL_DIR"], state), (env, state)
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "JOURNEY_SPOOL_DIR"):
+        assert is_under(env[name], writable), (name, env[name], writable)
+
+
+def test_the_units_migration_step_runs_without_the_metrics_directory(tmp_path):
+    """ExecStartPre, as the unit gives it, on a SQLite database, with the unit's environment
+    and a metrics directory that does not exist: it migrates, and writes no metric file."""
+    settings = service()
+    (command,) = settings["ExecStartPre"]
+    venv_bin = str(Path(sys.executable).parent)
+    argv = [word.replace(f"{APP_HOME}/.venv/bin", venv_bin) for word in shlex.split(command)]
+    metrics_dir = tmp_path / "run" / "prometheus"
+    env = {**environment(settings), "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+           "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool"),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}", "SECRET_KEY": "deploy-kit"}
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "shop.db").stat().st_size > 0
+    assert not metrics_dir.exists()
+
+
+def test_prometheus_scrapes_the_port_gunicorn_binds(tmp_path):
+    port_of_unit = environment(service())["GUNICORN_BIND"].rsplit(":", 1)[1]
+    # The config's own default, loaded as gunicorn loads it (on a metrics directory of ours).
+    env = {k: v for k, v in os.environ.items() if k != "GUNICORN_BIND"}
+    env.update(PROMETHEUS_MULTIPROC_DIR=str(tmp_path), TOUCHPOINT_METRICS_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", "import runpy; print(runpy.run_path("
+         "'deploy/gunicorn.conf.py')['bind'])"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    port_of_config = done.stdout.strip().rsplit(":", 1)[1]
+    config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "touchpoint"]
+    targets = [t for group in job["static_configs"] for t in group["targets"]]
+    assert targets and {t.rsplit(":", 1)[1] for t in targets} == {port_of_unit}
+    assert port_of_config == port_of_unit
+
+
+def panels() -> list[dict]:
+    return json.loads((DEPLOY / "grafana" / "touchpoint.json").read_text())["panels"]
+
+
+def test_every_dashboard_panel_shows_one_unit():
+    for panel in panels():
+        exprs = [t["expr"] for t in panel.get("targets", [])]
+        unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
+        byte_metrics = [e for e in exprs if re.search(r"\w+_bytes\b", e)]
+        if byte_metrics:  # bytes beside a count of events would share one axis
+            assert unit == "bytes" and byte_metrics == exprs, panel["title"]
+        if unit and unit.startswith("currency"):  # one currency sign on every series
+            assert not any("currency" in e for e in exprs), panel["title"]
+
+
+def test_dashboard_time_series_are_rates_over_an_interval_not_the_whole_range():
+    """A time series point over [$__range] repeats the whole dashboard's window at every
+    point: a stat or a bar gauge may sum the range, a time series may not."""
+    for panel in panels():
+        if panel["type"] == "timeseries":
+            for target in panel["targets"]:
+                assert "$__range" not in target["expr"], (panel["title"], target["expr"])

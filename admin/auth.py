@@ -1,27 +1,21 @@
-"""Admin sign-in: hashed passwords, throttled failures, a session separate from customers'."""
+"""Admin sign-in: hashed passwords, throttled failures (storefront.accounts), a session that
+ends at logout, separate from customers'."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import g, jsonify, redirect, request, session, url_for
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import select, update
 
+from storefront.accounts import begin_attempt, end_attempt, start_fresh_session
 from storefront.errors import DomainError
 from storefront.extensions import db
 from storefront.models import utcnow
-from tracking.visitor import truncate_ip
 
 from . import audit
-from .models import AdminLoginFailure, AdminUser
+from .models import AdminUser
 
 SESSION_KEY = "admin_user_id"
-MAX_FAILURES = 5
-WINDOW = timedelta(minutes=15)
-
-
-class LoginThrottled(DomainError):
-    status_code = 429
+VERSION_KEY = "admin_session_version"  # AdminUser.session_version when the session began
 
 
 class BadAdminLogin(DomainError):
@@ -42,30 +36,16 @@ def create_user(email: str, password: str, actor: str = "cli") -> AdminUser:
     return user
 
 
-def _recent_failures(email: str, ip_net: str) -> int:
-    since = utcnow() - WINDOW
-    return db.session.scalar(
-        select(func.count()).select_from(AdminLoginFailure).where(
-            AdminLoginFailure.at >= since,
-            or_(AdminLoginFailure.email == email, AdminLoginFailure.ip_net == ip_net),
-        )
-    )
-
-
 def authenticate(email: str, password: str, remote_addr: str | None) -> AdminUser:
-    """Five failures for an email or a network in 15 minutes lock it out for the rest."""
     email = email.strip().lower()
-    ip_net = truncate_ip(remote_addr) or "unknown"
-    if _recent_failures(email, ip_net) >= MAX_FAILURES:
-        raise LoginThrottled("Too many failed logins. Try again in 15 minutes.")
+    attempt = begin_attempt("admin", email, remote_addr)
     user = db.session.scalar(select(AdminUser).where(AdminUser.email == email))
     if user is None or not user.check_password(password):
-        db.session.add(AdminLoginFailure(email=email, ip_net=ip_net))
-        db.session.execute(delete(AdminLoginFailure).where(
-            AdminLoginFailure.at < utcnow() - WINDOW))  # the table stays small
+        end_attempt(attempt, succeeded=False)
         audit.record("login_failed", email)
         db.session.commit()
         raise BadAdminLogin("Email or password is wrong.")
+    end_attempt(attempt, succeeded=True)
     user.last_login_at = utcnow()
     audit.record("login", email)
     db.session.commit()
@@ -75,7 +55,10 @@ def authenticate(email: str, password: str, remote_addr: str | None) -> AdminUse
 def current_admin() -> AdminUser | None:
     if "admin" not in g:
         user_id = session.get(SESSION_KEY)
-        g.admin = db.session.get(AdminUser, user_id) if isinstance(user_id, int) else None
+        user = db.session.get(AdminUser, user_id) if isinstance(user_id, int) else None
+        if user is not None and session.get(VERSION_KEY) != user.session_version:
+            user = None  # a session from before a logout or a new password
+        g.admin = user
     return g.admin
 
 
@@ -91,17 +74,24 @@ def require_admin():
 
 
 def login(user: AdminUser) -> None:
-    session.pop(SESSION_KEY, None)
+    start_fresh_session()
     session[SESSION_KEY] = user.id
+    session[VERSION_KEY] = user.session_version
     session.permanent = False
 
 
 def logout() -> None:
+    """Ends every session of this admin, not only this browser's: a copy of its cookie
+    would otherwise stay signed in."""
     user = current_admin()
     if user is not None:
+        db.session.execute(update(AdminUser).where(AdminUser.id == user.id)
+                           .values(session_version=AdminUser.session_version + 1))
         audit.record("logout", user.email)
         db.session.commit()
     session.pop(SESSION_KEY, None)
+    session.pop(VERSION_KEY, None)
+    g.pop("admin", None)
 
 
 def actor() -> str:

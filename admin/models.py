@@ -20,21 +20,28 @@ class AdminUser(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Kept in the admin's session; bumped at logout and by a new password, which ends every
+    # session signed in before (a copied cookie included).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
+        self.session_version = (self.session_version or 0) + 1
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
 
-class AdminLoginFailure(db.Model):
-    """Failed admin logins, for throttling (shared by every worker and host)."""
+class LoginFailure(db.Model):
+    """Failed logins, admins' and customers', for throttling (shared by every worker and
+    host); an attempt is recorded before its password is checked (admin/auth.py says why).
+    The table kept the name it had when only admins were throttled."""
 
     __tablename__ = "admin_login_failures"
     __table_args__ = (Index("ix_admin_login_failures_at", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    realm: Mapped[str] = mapped_column(String(16), server_default="admin")  # or "customer"
     email: Mapped[str] = mapped_column(String(254), index=True)
     ip_net: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -345,7 +345,7 @@ class Simulation:
         courier.http.post(courier.base + "/admin/login", timeout=courier.timeout, data={
             "email": self.config.admin_email, "password": self.config.admin_password,
             "csrf_token": token}, allow_redirects=False)
-        courier.csrf = token
+        courier.get("/admin/")  # a sign-in starts a fresh session: the panel's new CSRF token
         return courier
 
     def _review(self, result: ShopperResult, journey: JourneyTruth,

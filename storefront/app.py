@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, abort, request
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
 from .extensions import csrf, db, journey, login_manager, migrate
@@ -20,7 +21,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config and test_config.get("TESTING"):
         app.testing = True
     config.load(app, test_config)
-    os.makedirs(app.instance_path, exist_ok=True)
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address and scheme as the proxies saw them, not the last proxy's:
+        # the login throttle, the audit log and the tracker key on the client's network.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     # Flask's own defaults are None for these, so setdefault() would not do.
     for key, value in (("SESSION_COOKIE_SAMESITE", "Lax"), ("REMEMBER_COOKIE_SAMESITE", "Lax"),
                        ("REMEMBER_COOKIE_HTTPONLY", True),
@@ -49,12 +54,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from checkout import seed, webhooks
     from checkout import views as checkout_views
 
-    from .models import Customer
+    from . import accounts
     from .views import account, cart, shop
 
-    @login_manager.user_loader
-    def load_customer(customer_id: str):
-        return db.session.get(Customer, int(customer_id)) if customer_id.isdigit() else None
+    login_manager.user_loader(accounts.customer_for_session)
 
     journey.exempt(webhooks.bp)  # Stripe is not a shopper
     journey.exempt(admin_views.bp)  # nor is the shop owner

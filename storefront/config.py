@@ -8,12 +8,14 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import make_url
 
 from tracking.config import apply_defaults as apply_journey_defaults
 
 LOCALSTRIPE_URL = "http://127.0.0.1:8420"
+LOCALSTRIPE_WEBHOOK_SECRET = "whsec_localstripe"
 
 
 class ConfigError(RuntimeError):
@@ -48,13 +50,14 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "PAGE_SIZE": (parse_int, 12),
     "STRIPE_SECRET_KEY": (parse_str, "sk_test_localstripe"),
     "STRIPE_PUBLISHABLE_KEY": (parse_str, "pk_test_localstripe"),
-    "STRIPE_WEBHOOK_SECRET": (parse_str, "whsec_localstripe"),
+    "STRIPE_WEBHOOK_SECRET": (parse_str, LOCALSTRIPE_WEBHOOK_SECRET),
     "STRIPE_API_BASE": (parse_str, LOCALSTRIPE_URL),
     "STRIPE_JS_URL": (parse_str, LOCALSTRIPE_URL + "/js.stripe.com/v3/"),
     "STRIPE_TIMEOUT": (parse_int, 10),
     "MAX_CONTENT_LENGTH": (parse_int, 1024 * 1024),  # bytes of a request body
     "SESSION_COOKIE_SECURE": (parse_bool, False),  # true behind HTTPS
     "ALSO_VIEWED_CACHE_SECONDS": (parse_int, 300),  # "customers also viewed", per product
+    "TRUSTED_PROXIES": (parse_int, 0),  # proxies in front that set X-Forwarded-For/-Proto
 }
 
 
@@ -122,6 +125,13 @@ def _holds_journeys(path: str) -> bool:
         return False
 
 
+def _uses_real_stripe(cfg: Mapping[str, Any]) -> bool:
+    """Stripe itself, not localstripe: an API off this machine, or a live key."""
+    host = urlsplit(cfg["STRIPE_API_BASE"]).hostname
+    return host not in {"127.0.0.1", "localhost", "::1"} or \
+        cfg["STRIPE_SECRET_KEY"].startswith(("sk_live_", "rk_live_"))
+
+
 def load(app, test_config: Mapping[str, Any] | None) -> None:
     """Defaults, then the environment, then ``test_config``; then check what is mandatory."""
     app.config.from_mapping(defaults())
@@ -139,8 +149,25 @@ def load(app, test_config: Mapping[str, Any] | None) -> None:
                 "or DEMO=true for a local demo."
             )
 
+    if app.config["TRUSTED_PROXIES"] < 0:
+        raise ConfigError(f"TRUSTED_PROXIES={app.config['TRUSTED_PROXIES']!r} is not valid: "
+                          "the number of proxies in front of the app, 0 for none")
+    if (app.config["STRIPE_WEBHOOK_SECRET"] == LOCALSTRIPE_WEBHOOK_SECRET
+            and not (app.testing or app.config["DEMO"]) and _uses_real_stripe(app.config)):
+        # Anyone could sign webhooks with the published default and mark orders paid.
+        raise ConfigError(
+            "STRIPE_WEBHOOK_SECRET is not set, and the default is localstripe's, which anyone "
+            "can sign with. Set it to the signing secret (whsec_...) Stripe shows for the "
+            "/stripe/webhook endpoint (`stripe listen` prints one), or DEMO=true for a local "
+            "demo."
+        )
+
     url = app.config.get("SQLALCHEMY_DATABASE_URI") or app.config["DATABASE_URL"]
     if not url:
+        # Only this default needs the instance folder made here (Flask-SQLAlchemy makes it
+        # for a relative SQLite path, the tracker for its spool): elsewhere it may be
+        # read-only (systemd's ProtectSystem=strict).
+        os.makedirs(app.instance_path, exist_ok=True)
         url = "sqlite:///" + os.path.join(app.instance_path, "touchpoint.db")
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
     apply_journey_defaults(app.config)  # the tracker's own precedence: config, environment

@@ -65,6 +65,7 @@ def test_login_redirect_never_leaves_the_site(shopper, shop_db):
                                                 "password": "correct horse 1",
                                                 "next": "https://evil.example/"})
     assert response.headers["Location"] == "/"
+    shopper._csrf = None  # a sign-in starts a fresh session, with a new CSRF token
     shopper.post("/account/logout")
     response = shopper.post("/account/login", {"email": "cy@example.com",
                                                 "password": "correct horse 1", "next": "/cart/"})

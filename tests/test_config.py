@@ -28,6 +28,7 @@ def test_environment_is_parsed_with_types(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "s3cret")
     monkeypatch.setenv("FREE_SHIPPING_THRESHOLD", "5000")
     monkeypatch.setenv("STRIPE_API_BASE", "https://api.stripe.com")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_from_stripe")  # required with Stripe
     monkeypatch.setenv("DATABASE_URL", "postgres://shop@db.example/shop")
     app = create_app()
     assert app.config["FREE_SHIPPING_THRESHOLD"] == 5000

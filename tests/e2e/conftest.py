@@ -126,3 +126,13 @@ def page(browser, request, e2e_artifacts):
             tab.screenshot(path=str(e2e_artifacts / f"{name}-final.png"), full_page=True)
     finally:
         context.close()
+
+
+def fill_guest_address(page) -> None:
+    """The checkout's address step as a guest types it (Ada, in London)."""
+    page.get_by_label("Email (so we can reach you about this order)").fill("ada@example.com")
+    page.get_by_label("Full name").fill("Ada Lovelace")
+    page.get_by_label("Address", exact=True).fill("12 Analytical Row")
+    page.get_by_label("City").fill("London")
+    page.get_by_label("Postcode / ZIP").fill("N1 9GU")
+    page.get_by_label("Country").select_option("GB")

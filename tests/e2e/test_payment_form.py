@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from ..support import CARD_OK
+from .conftest import fill_guest_address
 
 pytestmark = pytest.mark.e2e
 
@@ -30,12 +31,7 @@ def payment_page(live_store, page: Page, page_errors) -> Page:
     page.get_by_role("button", name="Add to cart").click()
     page.wait_for_url(re.compile(r"/cart/?$"))
     page.goto(live_store.url + "/checkout/address")
-    page.get_by_label("Email (so we can reach you about this order)").fill("ada@example.com")
-    page.get_by_label("Full name").fill("Ada Lovelace")
-    page.get_by_label("Address", exact=True).fill("12 Analytical Row")
-    page.get_by_label("City").fill("London")
-    page.get_by_label("Postcode / ZIP").fill("N1 9GU")
-    page.get_by_label("Country").select_option("GB")
+    fill_guest_address(page)
     page.get_by_role("button", name="Continue to delivery").click()
     page.get_by_role("button", name="Continue to payment").click()
     page.wait_for_url(re.compile(r"/checkout/payment$"))

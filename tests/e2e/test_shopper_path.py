@@ -18,7 +18,7 @@ from checkout.models import AttemptStatus, Order, PaymentAttempt, PaymentStatus,
 from storefront.extensions import db
 
 from ..support import CARD_3DS, CARD_DECLINED
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, fill_guest_address
 
 pytestmark = pytest.mark.e2e
 
@@ -86,12 +86,7 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
     # Address, as a guest.
     page.wait_for_url(re.compile(r"/checkout/address$"))
     expect(page.locator(".checkout-form")).to_contain_text("Checking out as a guest.")
-    page.get_by_label("Email (so we can reach you about this order)").fill("ada@example.com")
-    page.get_by_label("Full name").fill("Ada Lovelace")
-    page.get_by_label("Address", exact=True).fill("12 Analytical Row")
-    page.get_by_label("City").fill("London")
-    page.get_by_label("Postcode / ZIP").fill("N1 9GU")
-    page.get_by_label("Country").select_option("GB")
+    fill_guest_address(page)
     shot(page, "05-address")
     page.get_by_role("button", name="Continue to delivery").click()
 

@@ -210,6 +210,8 @@ def run(processes: Processes) -> None:
              "--concurrency", "3", "--base-url", f"http://{HOST}:{STORE_PORT}",
              "--admin-email", COURIER_EMAIL, "--admin-password", courier_password],
             env=env, stop_within=20)  # the shoppers on their way finish
+    abandon, visit = (int(env[name]) // 60 for name in ("JOURNEY_ABANDON_AFTER",
+                                                         "JOURNEY_SESSION_TIMEOUT"))
     print(f"""
   Touchpoint demo is running.
 
@@ -220,9 +222,9 @@ def run(processes: Processes) -> None:
                4000 0000 0000 0341 is declined, 4000 0025 0000 3155 asks for 3-D Secure;
                any future expiry such as 12/34, any CVC)
     Logs       {_shown(DEMO_DIR / "access.log")} (requests)
-    Shoppers   simulated ones arrive a few a second (DEMO_SHOPPERS=0 make demo: none);
-               idle carts are abandoned after {int(env["JOURNEY_ABANDON_AFTER"]) // 60} minutes
-               here, visits end after {int(env["JOURNEY_SESSION_TIMEOUT"]) // 60} (30 in a store)
+    Shoppers   simulated ones arrive a few a second (DEMO_SHOPPERS=0 make demo: none)
+    Idle       carts abandoned after {abandon} minutes, visits ended after {visit}
+               (the demo's pace; a store waits 30 minutes for each)
 
   Press Ctrl-C to stop.
 """, flush=True)

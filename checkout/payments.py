@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from storefront import catalog
+from storefront.errors import DomainError
 from storefront.extensions import db, journey
 from storefront.models import Cart, Product, utcnow
 
@@ -279,7 +280,12 @@ def expire_unauthenticated(older_than: timedelta, now: datetime | None = None
             db.session.rollback()
             continue
         if intent.status == "succeeded":
-            _result_from_intent(attempt, intent)
+            try:
+                _result_from_intent(attempt, intent)
+            except DomainError as exc:  # sold out meanwhile: canceled and refunded
+                log.warning("order %s: paid after all, then %s", order.id, exc)
+                done["canceled"] += 1
+                continue
             done["paid"] += 1
             continue
         if intent.status != "canceled":  # neither paid nor canceled: next run
@@ -327,10 +333,9 @@ def record_succeeded(intent_id: str, order_id: int | None, amount: int | None = 
         log.warning("payment %s succeeded for an unknown order", intent_id)
         return False
     order = _lock_order(attempt.order_id)
-    if attempt.status in (AttemptStatus.SUCCEEDED, AttemptStatus.REFUNDED):
-        db.session.commit()  # heard before (webhook and return page): nothing more to do
+    if _settled(attempt):  # heard before (webhook and return page): nothing more to do
+        db.session.commit()
         return False
-    attempt.status = AttemptStatus.SUCCEEDED
     conditions = [Order.id == order.id, Order.status == OrderStatus.PENDING,
                   Order.payment_status != PaymentStatus.PAID]
     if amount is not None:
@@ -345,6 +350,11 @@ def record_succeeded(intent_id: str, order_id: int | None, amount: int | None = 
         .values(status=OrderStatus.PAID, payment_status=PaymentStatus.PAID, paid_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
+    if not claimed and _settled(attempt):
+        # SQLite has no row lock: the other confirmation of this same charge committed
+        # while this one waited for the write lock. It paid the order; nothing to give back.
+        db.session.commit()
+        return False
     if not claimed:  # a charge that pays nothing: given back
         db.session.refresh(order)
         attempt.status = AttemptStatus.REFUNDED
@@ -357,6 +367,7 @@ def record_succeeded(intent_id: str, order_id: int | None, amount: int | None = 
                   attempt.error_message)
         _refund(intent_id, order)
         return False
+    attempt.status = AttemptStatus.SUCCEEDED
     db.session.refresh(order)
     if not _take_stock(order):
         order.status = OrderStatus.CANCELED
@@ -379,6 +390,15 @@ def record_succeeded(intent_id: str, order_id: int | None, amount: int | None = 
                   value=order.total, currency=order.currency,
                   items=sum(line.quantity for line in order.lines))
     return True
+
+
+def _settled(attempt: PaymentAttempt) -> bool:
+    """Whether this charge was recorded already, as the database says now, not as this
+    session first read it: the webhook and the shopper's request confirm the same charge,
+    often at the same moment."""
+    status = db.session.scalar(select(PaymentAttempt.status)
+                               .where(PaymentAttempt.id == attempt.id))
+    return status in (AttemptStatus.SUCCEEDED, AttemptStatus.REFUNDED)
 
 
 def _take_stock(order: Order) -> bool:

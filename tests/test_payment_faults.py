@@ -303,3 +303,66 @@ def test_two_cards_paying_one_order_at_once_charge_it_once(shopper, shop_db, loc
     refunded = next(a for a in order.payments if a.status == AttemptStatus.REFUNDED)
     assert _refunded(localstripe, refunded.payment_intent_id)
     assert db.session.get(Product, mug.id).stock == 4  # taken once
+
+
+def test_the_webhook_and_the_shoppers_request_confirming_one_charge_keep_it(
+        app, shopper, shop_db, localstripe, intents_of, monkeypatch):
+    """The webhook for a charge lands while the shopper's own request records it: whichever
+    is second finds the charge recorded and gives nothing back."""
+    import threading
+
+    from checkout import payments
+
+    mug = factories.product("Mug", price=1500, stock=5)
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    real_lock, fired, delivered = payments._lock_order, [], []
+
+    def webhook_first(order_id):
+        # the webhook arrives between the request's read of its attempt and its lock
+        if not fired:
+            fired.append(True)  # once: the webhook's own confirmation takes the lock too
+            [intent] = [i for i in intents_of(order_id) if i["status"] == "succeeded"]
+            event = {"id": "evt_race", "type": "payment_intent.succeeded",
+                     "data": {"object": intent}}
+            thread = threading.Thread(target=lambda: delivered.append(
+                deliver(app.test_client(), event).status_code))
+            thread.start()
+            thread.join(30)
+        return real_lock(order_id)
+
+    monkeypatch.setattr(payments, "_lock_order", webhook_first)
+    assert shopper.pay(CARD_OK).get_json()["status"] == "succeeded"
+    assert delivered == [200]
+    [order] = orders()
+    [intent] = intents_of(order.id)
+    assert order.is_paid and [a.status for a in order.payments] == [AttemptStatus.SUCCEEDED]
+    assert not _refunded(localstripe, intent["id"])
+    assert db.session.get(Product, mug.id).stock == 4
+
+
+def test_expiry_goes_on_past_an_order_that_sold_out_while_it_waited(
+        app, shopper, shop_db, localstripe):
+    """A 3-D Secure payment completed with its webhook lost, its stock sold meanwhile: the
+    order is canceled and refunded, and the run goes on to the next order."""
+    from datetime import timedelta
+
+    from checkout.payments import expire_unauthenticated
+
+    mug = factories.product("Mug", price=1500, stock=1)
+    cup = factories.product("Cup", price=1500, stock=5)
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    body = shopper.pay(CARD_3DS).get_json()
+    other = Shopper(app.test_client(), localstripe)
+    other.add_to_cart(cup.id)
+    other.to_payment(email="b@example.com")
+    assert other.pay(CARD_3DS).get_json()["status"] == "requires_action"
+    first = orders()[0]
+    localstripe.authenticate(first.payments[0].payment_intent_id, body["client_secret"])
+    db.session.get(Product, mug.id).stock = 0
+    db.session.commit()
+    assert expire_unauthenticated(timedelta(0)) == {"paid": 0, "canceled": 2}
+    assert [(o.status, o.payment_status) for o in orders()] == [
+        (OrderStatus.CANCELED, PaymentStatus.REFUNDED),
+        (OrderStatus.CANCELED, PaymentStatus.FAILED)]

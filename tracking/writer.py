@@ -379,6 +379,9 @@ class EventWriter:
         try:
             self._store(batch)
         except Exception as exc:
+            # What was not yet written or set aside when it failed (a refused event found
+            # by halving, then the database gone): only that is spooled or put back.
+            batch = getattr(exc, "unwritten", batch)
             if isinstance(exc, Busy) and self.writing_after_response():
                 self._put_back(batch)
                 return
@@ -397,24 +400,34 @@ class EventWriter:
     def _store(self, batch: list[Event]) -> None:
         """Write the batch. Events the database refuses (Refused) are found by halving it
         (a batch with one such event takes about 2·log2(size) writes) and set aside; the
-        others are written. Any other failure propagates, for the batch to be spooled."""
-        try:
-            self._write(batch)
-        except Refused as exc:
-            if len(batch) > 1:
-                half = len(batch) // 2
-                self._store(batch[:half])
-                self._store(batch[half:])
-                return
-            event = batch[0]
-            cause = exc.__cause__
-            # the driver's own message, not SQLAlchemy's (which quotes the values)
-            reason = getattr(cause, "orig", None) or cause or exc
-            kept = self._spool is not None and self._spool.set_aside(batch)
-            log.warning("journey writer: the database refused a %s event (%s: %s); %s",
-                        event.touchpoint, type(reason).__name__, reason,
-                        "set aside in the spool's refused-*.jsonl" if kept else "dropped")
-            self._on_dropped("refused", 1)
+        others are written. Any other failure propagates, for the batch to be spooled; once
+        halving has begun, it carries what is left (``unwritten``): the parts written and
+        the events set aside are not handled twice."""
+        parts = [batch]  # in order: each is written, or halved in its place
+        while parts:
+            part = parts.pop(0)
+            try:
+                self._write(part)
+            except Refused as exc:
+                if len(part) > 1:
+                    half = len(part) // 2
+                    parts[:0] = [part[:half], part[half:]]
+                else:
+                    self._set_aside(part[0], exc)
+            except Exception as exc:
+                exc.unwritten = [event for rest in (part, *parts) for event in rest]
+                raise
+
+    def _set_aside(self, event: Event, exc: Refused) -> None:
+        """One event the database refused: kept in the spool apart, counted, logged."""
+        cause = exc.__cause__
+        # the driver's own message, not SQLAlchemy's (which quotes the values)
+        reason = getattr(cause, "orig", None) or cause or exc
+        kept = self._spool is not None and self._spool.set_aside([event])
+        log.warning("journey writer: the database refused a %s event (%s: %s); %s",
+                    event.touchpoint, type(reason).__name__, reason,
+                    "set aside in the spool's refused-*.jsonl" if kept else "dropped")
+        self._on_dropped("refused", 1)
 
     def _replay(self, force: bool = False) -> None:
         """Spooled events back to the database, every few seconds while any wait."""

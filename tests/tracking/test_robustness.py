@@ -440,3 +440,42 @@ def test_set_aside_respects_the_spool_limit(tmp_path):
     spool = Spool(tmp_path, 100, on_dropped=lambda *a: None)
     assert not spool.set_aside(shopper_events(3))
     assert spool.refused() == 0 and not list(Path(tmp_path).glob("refused-*"))
+
+
+def test_an_outage_while_halving_spools_only_what_was_not_handled(tmp_path):
+    """A refused event is found and set aside, part of the batch written, then the database
+    goes: only the rest is spooled, so the replay neither sets the event aside again (nor
+    counts it twice) nor writes the written part again."""
+    from tracking.writer import EventWriter, Refused
+
+    dropped: dict[str, int] = {}
+    spool = Spool(tmp_path, 1 << 20, on_dropped=lambda reason, n: None)
+    written, calls = [], [0]
+
+    def write(batch):
+        calls[0] += 1
+        if calls[0] == 5:
+            raise ConnectionError("the database is gone")
+        if any(e.touchpoint == "bad" for e in batch):
+            raise Refused("DataError")
+        written.extend(e.journey_id for e in batch)
+
+    def count(reason, n):
+        dropped[reason] = dropped.get(reason, 0) + n
+
+    writer = EventWriter(write, None, queue_size=100, batch_size=8, flush_interval=60,
+                         sweep_interval=0, on_dropped=count, on_depth=lambda n: None,
+                         spool=spool)
+    batch = [Event(touchpoint="bad" if i == 0 else "page_view", at=1.0 + i,
+                   journey_id=f"j{i}", stored=True) for i in range(8)]
+    logging.disable(logging.ERROR)
+    try:
+        # writes: all 8 (refused), 0-3 (refused), 0-1 (refused), 0 (set aside), 1 (gone)
+        writer._write_batch(batch)
+        assert written == [] and dropped == {"refused": 1}
+        spooled = spool.replay(writer._store, 8)
+    finally:
+        logging.disable(logging.NOTSET)
+        writer.stop(1)
+    assert spooled == 7 and sorted(written) == [f"j{i}" for i in range(1, 8)]
+    assert dropped == {"refused": 1} and spool.refused() == 1

@@ -94,9 +94,13 @@ class CartUpdateSchema(BaseSchema):
 
 
 class SignUpSchema(BaseSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, validate=validate.Length(min=8, max=200))
+    name = fields.String(required=True, validate=validate.Length(
+        min=1, max=120, error="Enter your name (at most {max} characters)."))
+    email = fields.Email(required=True, validate=validate.Length(max=254),
+                         error_messages={"invalid": "Enter an email address like "
+                                                    "ada@example.com."})
+    password = fields.String(required=True, validate=validate.Length(
+        min=8, max=200, error="Use {min} to {max} characters for your password."))
 
 
 class LoginSchema(BaseSchema):

@@ -31,7 +31,8 @@ def test_bad_signup_and_login_keep_what_was_typed(shopper, shop_db):
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert 'value="Bo"' in html and 'value="not-an-email"' in html
-    assert "Not a valid email address." in html and "Length must be between 8 and 200." in html
+    assert "Enter an email address like ada@example.com." in html
+    assert "Use 8 to 200 characters for your password." in html
     assert "short" not in html.split("<main")[1].split('type="password"')[1][:40]
     shopper.signup("bo@example.com")
     other = shopper.post("/account/signup", {"name": "B", "email": "BO@example.com",

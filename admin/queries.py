@@ -238,7 +238,9 @@ def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
     }
 
 
-def trend(period: Period) -> list[dict]:
+def trend(period: Period, now: datetime | None = None) -> list[dict]:
+    """Journeys started, purchases and carts abandoned per hour (a period of a day or two)
+    or per day, up to the bucket ``now`` is in: hours still to come are not zeros."""
     hourly = period.hourly
     series: dict[str, dict] = {}
     for key, column, condition in (
@@ -257,7 +259,7 @@ def trend(period: Period) -> list[dict]:
             series.setdefault(when, {"journeys": 0, "purchases": 0, "abandoned": 0})[key] = n
     step = timedelta(hours=1) if hourly else timedelta(days=1)
     out, at = [], period.start
-    while at < period.end:
+    while at < period.end and (now is None or at <= now):
         label = at.strftime(BUCKET_FORMAT[hourly])
         out.append({"at": label, **series.get(label, {"journeys": 0, "purchases": 0,
                                                       "abandoned": 0})})

@@ -199,7 +199,7 @@ def api_overview():
         today=queries.kpis(today),
         kpis=kpis,
         funnel=queries.funnel_steps(counts),
-        trend=queries.trend(period),
+        trend=queries.trend(period, utcnow()),
         live=queries.live(utcnow(), current_app.config["JOURNEY_SESSION_TIMEOUT"]),
     )
 

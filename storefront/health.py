@@ -41,9 +41,10 @@ def readyz():
         checks["tracker"] = {"enabled": False}
     else:
         writer = state.writer.health()
+        spool = state.spool.sizes()  # one listing of the directory
         checks["tracker"] = {"enabled": True, "writer": writer, "queue": state.writer.depth,
-                             "spool_bytes": state.spool.sizes().replayable,
-                             "spool_refused_bytes": state.spool.sizes().refused,
+                             "spool_bytes": spool.replayable,
+                             "spool_refused_bytes": spool.refused,
                              "spool_waiting": state.spool.pending()}
         # A dead writer loses nothing (events wait in the spool) but needs a restart.
         ready = ready and writer != "dead"

@@ -47,7 +47,7 @@ from .metrics import (
     minor_units,
     multiprocess_dir,
 )
-from .models import metadata
+from .models import journey_events, metadata
 from .spool import Spool
 from .touchpoints import (
     ABANDONABLE,
@@ -961,7 +961,8 @@ class JourneyTracker:
 
 
 # The references track() takes beside the properties, at most as long as their columns.
-_REFERENCE_LIMITS = {"journey_id": 32, "visitor_id": 32, "customer_id": 64, "order_ref": 64}
+_REFERENCE_LIMITS = {name: journey_events.c[name].type.length
+                     for name in ("journey_id", "visitor_id", "customer_id", "order_ref")}
 
 
 def _check_references(**references) -> None:

@@ -72,42 +72,39 @@ class Spool:
         the disk refuses."""
         if not events:
             return True
-        payload = "".join(_encode(e) + "\n" for e in events).encode()
-        with self._lock:
-            try:
-                if self.size() + len(payload) > self.max_bytes:
-                    self._on_dropped("spool_full", len(events))
-                    return False
-                with open(self._file(), "ab") as f:
-                    f.write(payload)
-                    f.flush()
-                    os.fsync(f.fileno())
-            except OSError:
-                log.exception("journey spool: could not write %d events", len(events))
-                self._on_dropped("error", len(events))
-                return False
+        failed = self._keep(events, self._file)
+        if failed:
+            self._on_dropped(failed, len(events))
+            return False
         return True
 
     def set_aside(self, events: list[Event]) -> bool:
         """Keep events the database refused (writer.Refused) where replay does not read them:
         ``refused-…`` files, within the spool's size limit, until ``requeue`` (``flask
         journey requeue``) hands them back, once whatever refused them is mended. False if
-        the spool is full or the disk refuses."""
+        the spool is full or the disk refuses (the writer counts them refused either way)."""
+        return self._keep(events, self._refused_file) is None
+
+    def _keep(self, events: list[Event], where: Callable[[], Path]) -> str | None:
+        """Append the events to the file ``where()`` names, fsync'd, within ``max_bytes``:
+        None once kept, else why not ("spool_full", "error")."""
         payload = "".join(_encode(e) + "\n" for e in events).encode()
         with self._lock:
             try:
                 if self.size() + len(payload) > self.max_bytes:
-                    return False
-                self.directory.mkdir(parents=True, exist_ok=True)
-                path = self.directory / f"refused-{os.getpid()}.jsonl"
-                with open(path, "ab") as f:
+                    return "spool_full"
+                with open(where(), "ab") as f:
                     f.write(payload)
                     f.flush()
                     os.fsync(f.fileno())
             except OSError:
-                log.exception("journey spool: could not set aside %d events", len(events))
-                return False
-        return True
+                log.exception("journey spool: could not write %d events", len(events))
+                return "error"
+        return None
+
+    def _refused_file(self) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return self.directory / f"refused-{os.getpid()}.jsonl"
 
     def refused(self) -> int:
         """Events set aside as refused, on this host."""

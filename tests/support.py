@@ -236,6 +236,11 @@ class Gunicorn:
             [str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
              "wsgi:app"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         wait_for_port(self.port, proc=self.proc, timeout=30)
+        # The port opens with the first worker; the second can still be loading the app on a
+        # busy machine, and every request would go to the first. Wait for both to be ready.
+        booted = poll(lambda: len(re.findall(r"start-up objects frozen", self.log_text(
+            whole=True))) >= 2 or self.proc.poll() is not None, timeout=60)
+        assert booted and self.proc.poll() is None, self.log_text()
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -245,8 +250,9 @@ class Gunicorn:
             self.proc.kill()
         self.log.close()
 
-    def log_text(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")[-3000:]
+    def log_text(self, whole: bool = False) -> str:
+        text = Path(self.log.name).read_text(errors="replace")
+        return text if whole else text[-3000:]
 
     def metrics(self) -> str:
         return requests.get(f"{self.url}/metrics", timeout=10).text

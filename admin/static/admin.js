@@ -482,6 +482,7 @@ function props(p) {
   if (!entries.length) return null;
   return h('dl', { class: 'props' }, entries.map(([k, v]) => h('div', {},
     h('dt', {}, k), h('dd', {}, MONEY_PROPS.has(k) && Number.isInteger(v) ? money(v, p.currency || 'USD')
+      : k === 'order_ref' ? orderNumber(String(v))
       : typeof v === 'object' ? JSON.stringify(v) : String(v)))));
 }
 

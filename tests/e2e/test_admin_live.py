@@ -6,10 +6,22 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from admin.auth import create_user
+from storefront.extensions import journey
+from tracking.models import journeys
 
 PASSWORD = "owner-password-1"
+
+
+def log_in(page, base: str) -> None:
+    page.goto(f"{base}/admin/")
+    expect(page).to_have_url(re.compile(r"/admin/login"))
+    page.get_by_label("Email").fill("owner@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    expect(page).to_have_url(re.compile(r"/admin/$"))
 
 
 @pytest.mark.e2e
@@ -18,12 +30,7 @@ def test_admin_sees_a_shopper_add_to_cart_without_reloading(live_store, browser,
     with live_store.app.app_context():
         create_user("owner@example.com", PASSWORD)
 
-    page.goto(f"{live_store.url}/admin/")
-    expect(page).to_have_url(re.compile(r"/admin/login"))
-    page.get_by_label("Email").fill("owner@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.I)).click()
-    expect(page).to_have_url(re.compile(r"/admin/$"))
+    log_in(page, live_store.url)
     cart = page.locator('[data-live-stage="cart"]')
     expect(cart).to_have_text(re.compile(r"^\d+$"))
     for stage in ("landing", "browse", "checkout", "payment", "purchase"):
@@ -49,3 +56,26 @@ def test_admin_sees_a_shopper_add_to_cart_without_reloading(live_store, browser,
         page.goto(f"{live_store.url}/admin/{name}")
         expect(page.get_by_role("heading", level=1)).to_be_visible()
         page.screenshot(path=str(e2e_artifacts / f"admin-{name}.png"), full_page=True)
+
+
+@pytest.mark.e2e
+def test_explorer_timeline_names_orders_as_the_shop_does(live_store, page):
+    """A touchpoint's order reads TP-000007 in the timeline, as on the order pages and in the
+    search box, not as the database's 7."""
+    app = live_store.app
+    with app.app_context():
+        create_user("owner@example.com", PASSWORD)
+    assert app.test_client().get("/p/cast-iron-skillet-10-in").status_code == 200
+    with app.app_context():
+        journey.flush()
+        with journey._state().engine.connect() as conn:
+            journey_id = conn.scalar(select(journeys.c.id).order_by(journeys.c.started_at.desc()))
+        journey.track("order_view", journey_id=journey_id, order_ref=7)
+        journey.flush()
+
+    log_in(page, live_store.url)
+    page.goto(f"{live_store.url}/admin/journeys?journey={journey_id}")
+    item = page.locator(".tl-item", has_text="order_view")
+    expect(item.locator("dd")).to_have_text(["TP-000007"])
+    page.goto(f"{live_store.url}/admin/journeys?q=TP-000007")
+    expect(page.locator("#results-table")).to_contain_text(journey_id[:8])

@@ -31,6 +31,19 @@ def test_admin_sees_a_shopper_add_to_cart_without_reloading(live_store, browser,
         create_user("owner@example.com", PASSWORD)
 
     log_in(page, live_store.url)
+    # On a laptop's 1280 px the header is one row: the sections and who is signed in.
+    tops = page.evaluate("[...document.querySelectorAll('.admin-nav li, .admin-user')]"
+                         ".map((e) => { const r = e.getBoundingClientRect();"
+                         " return Math.round(r.y + r.height / 2); })")
+    assert len(tops) == 8 and max(tops) - min(tops) < 8, tops
+    # Narrower, the sections take a row of their own: the sign-out stays by the brand.
+    page.set_viewport_size({"width": 1024, "height": 900})
+    brand, nav, user = (page.locator(sel).bounding_box()
+                        for sel in (".admin-header .brand", ".admin-nav", ".admin-user"))
+    assert abs(brand["y"] + brand["height"] / 2 - user["y"] - user["height"] / 2) < 8
+    assert nav["y"] >= brand["y"] + brand["height"], (brand, nav)
+    page.screenshot(path=str(e2e_artifacts / "admin-01-header-1024.png"))
+    page.set_viewport_size({"width": 1280, "height": 900})
     cart = page.locator('[data-live-stage="cart"]')
     expect(cart).to_have_text(re.compile(r"^\d+$"))
     for stage in ("landing", "browse", "checkout", "payment", "purchase"):

@@ -18,7 +18,7 @@ PASSWORD = "owner-password-1"
 def log_in(page, base: str) -> None:
     page.goto(f"{base}/admin/")
     expect(page).to_have_url(re.compile(r"/admin/login"))
-    page.get_by_label("Email").fill("owner@example.com")
+    page.get_by_label("Email").fill("shop.owner@touchpoint.example")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name=re.compile("log in", re.I)).click()
     expect(page).to_have_url(re.compile(r"/admin/$"))
@@ -28,7 +28,7 @@ def log_in(page, base: str) -> None:
 def test_admin_sees_a_shopper_add_to_cart_without_reloading(live_store, browser, page,
                                                             e2e_artifacts):
     with live_store.app.app_context():
-        create_user("owner@example.com", PASSWORD)
+        create_user("shop.owner@touchpoint.example", PASSWORD)
 
     log_in(page, live_store.url)
     # On a laptop's 1280 px the header is one row: the sections and who is signed in.
@@ -77,7 +77,7 @@ def test_explorer_timeline_names_orders_as_the_shop_does(live_store, page):
     search box, not as the database's 7."""
     app = live_store.app
     with app.app_context():
-        create_user("owner@example.com", PASSWORD)
+        create_user("shop.owner@touchpoint.example", PASSWORD)
     assert app.test_client().get("/p/cast-iron-skillet-10-in").status_code == 200
     with app.app_context():
         journey.flush()

@@ -274,7 +274,7 @@ def test_shoppers_right_now_are_at_a_shopping_stage_and_seen_this_session(app, a
     assert (live["shoppers"], live["awaiting_delivery"], live["total"]) == (2, 2, 4)
     assert admin_client.get("/admin/api/overview").get_json()["live"]["shoppers"] == 2
     page = admin_client.get("/admin/").get_data(as_text=True)
-    assert "data-live-shoppers" in page and "paid orders awaiting delivery" in page
+    assert "data-live-shoppers" in page and "paid orders</span> awaiting delivery" in page
 
 
 def test_explorer_finds_a_guest_by_the_email_of_their_orders(app, admin_client, localstripe,

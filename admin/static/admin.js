@@ -321,7 +321,7 @@ function renderLive(live) {
     if (el && el.textContent !== String(n)) el.textContent = String(n);
   }
   $('[data-live-shoppers]').textContent = num(live.shoppers);
-  $('[data-live-awaiting]').textContent = num(live.awaiting_delivery);
+  $('[data-live-awaiting]').textContent = `${num(live.awaiting_delivery)} paid ${live.awaiting_delivery === 1 ? 'order' : 'orders'}`;
   $('[data-live-at]').textContent = `updated ${timeFormat.format(asDate(live.at))} UTC`;
   const shopping = ['cart', 'checkout', 'payment'];
   chart($('#live-chart'), 'bar', live.stages.map((s) => title(s.stage)),

@@ -49,6 +49,7 @@ def test_admin_sees_a_shopper_add_to_cart_without_reloading(live_store, browser,
     for stage in ("landing", "browse", "checkout", "payment", "purchase"):
         expect(page.locator(f'[data-live-stage="{stage}"]')).to_have_text(re.compile(r"^\d+$"))
     before = int(cart.inner_text())
+    expect(page.locator("[data-live-awaiting]")).to_have_text("0 paid orders")  # all delivered
     page.evaluate("window.__notReloaded = true")
     page.screenshot(path=str(e2e_artifacts / "admin-01-overview.png"), full_page=True)
 

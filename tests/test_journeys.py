@@ -17,7 +17,7 @@ from tracking.extension import utcnow
 from tracking.models import journey_events, journeys
 
 from . import factories
-from .support import CARD_OK, Shopper, sign_payload
+from .support import CARD_OK, Shopper, sign_payload, value
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 
@@ -160,9 +160,10 @@ def test_login_stitches_the_journey_and_later_devices_to_the_customer(app, new_s
     assert names.count("signup") == 1 and names.count("login") == 1
 
 
-def test_bots_get_no_journey_but_count_in_http_metrics(app, client, mug, touchpoints):
-    response = client.get(f"/p/{mug.slug}", headers={"User-Agent": "Googlebot/2.1 (+http"
-                                                                   "://www.google.com/bot.html)"})
+def test_bots_get_no_journey_but_count_in_http_metrics(app, client, new_shopper, mug,
+                                                       touchpoints):
+    crawler = {"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"}
+    response = client.get(f"/p/{mug.slug}", headers=crawler)
     assert response.status_code == 200
     assert "tp_visitor" not in response.headers.get("Set-Cookie", "")
     assert stored(app, journeys) == [] and stored(app, journey_events) == []
@@ -170,6 +171,11 @@ def test_bots_get_no_journey_but_count_in_http_metrics(app, client, mug, touchpo
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'storefront_http_requests_total{endpoint="shop.product",method="GET",status="200"}' \
         in metrics
+    # Not a shopper's touchpoint: the shopper-traffic alert reads this counter.
+    assert value(metrics, "journey_touchpoints_total", touchpoint="product_view") == 0
+    new_shopper().client.get(f"/p/{mug.slug}")
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert value(metrics, "journey_touchpoints_total", touchpoint="product_view") == 1
 
 
 @pytest.mark.parametrize("header", [{"Sec-GPC": "1"}, {"DNT": "1"}])

@@ -114,6 +114,7 @@ class RequestJourney:
     started: float | None  # None: a hook before the tracker's ended the request
     exempt: bool = False
     trackable: bool = False
+    bot: bool = False  # a known crawler: its touchpoints are not a shopper's, and not counted
     state: VisitorState | None = None
     dirty: bool = False
     # What the visitor's cookie said on arrival: VisitorState's fields, in its order
@@ -691,10 +692,14 @@ class JourneyTracker:
 
     def _record(self, state: _AppState, tp: Touchpoint, props: dict, journey_id, order_ref,
                 customer_id, visitor_id, now: float) -> Event:
-        state.tally.inc(state.touchpoint_counters[tp.name])
-        if tp.name in _AGGREGATED:
-            self._count_aggregates(state, tp, props)
         ctx = getattr(_current_request_context(), _REQUEST_ATTR, None)
+        # A crawler's page views are not shoppers' (they would feed the shopper-traffic
+        # alert); its orders and payments, if any, are money, and counted.
+        if tp.name in _AGGREGATED:
+            state.tally.inc(state.touchpoint_counters[tp.name])
+            self._count_aggregates(state, tp, props)
+        elif ctx is None or not ctx.bot:
+            state.tally.inc(state.touchpoint_counters[tp.name])
         # Its id and datetimes are made when first read, by the writer (Event).
         event = Event(None, tp.name, tp.stage_label, None, props, None, visitor_id, None,
                       None if customer_id is None else str(customer_id),
@@ -871,8 +876,8 @@ class JourneyTracker:
                 ctx.exempt = True
                 return
             environ = req.environ
-            ctx.trackable = not (is_bot(environ.get("HTTP_USER_AGENT", ""))
-                                 or state.respect_privacy and opted_out(environ))
+            ctx.bot = is_bot(environ.get("HTTP_USER_AGENT", ""))
+            ctx.trackable = not (ctx.bot or state.respect_privacy and opted_out(environ))
             if ctx.trackable:
                 issued = state.cookie.fields(req.cookies.get(state.cookie_name))
                 if issued is not None:

@@ -13,8 +13,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from admin.auth import create_user
+from checkout import fulfilment
+from checkout.links import order_token
+from checkout.models import Order
+from storefront.extensions import db
 
 from . import factories
 from .support import CARD_OK, Shopper
@@ -33,13 +38,17 @@ def once(backend, request):
 
 @pytest.fixture
 def session(app, shop_db, localstripe, once):
-    """One browser that is an admin, has a cart and a paid order, and its CSRF token."""
+    """One browser that is an admin, has a cart and a delivered order, and its CSRF token."""
     create_user("owner@example.com", ADMIN_PASSWORD)
     mug = factories.product("Mug", price=1500, stock=500)
     browser = Shopper(app.test_client(), localstripe)
     browser.add_to_cart(mug.id)
     browser.to_payment()
     assert browser.pay(CARD_OK).get_json()["status"] == "succeeded"
+    order_id = db.session.scalar(select(Order.id))
+    for _ in range(4):  # packed, shipped, out for delivery, delivered: reviews are open
+        fulfilment.advance(order_id)
+    db.session.commit()
     browser.add_to_cart(mug.id)
     page = browser.client.get("/admin/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
@@ -49,7 +58,7 @@ def session(app, shop_db, localstripe, once):
     browser._csrf = None
     return {"client": browser.client, "csrf": browser.csrf,
             "cookies": {"session": browser.client.get_cookie("session").value},
-            "product_id": mug.id}
+            "product_id": mug.id, "order_token": order_token(order_id)}
 
 
 @pytest.mark.slow
@@ -141,18 +150,30 @@ def test_forms_never_fail_with_a_5xx(app, session, path):
 
 @pytest.mark.slow
 def test_reviews_form_never_fails_with_a_5xx(app, session):
+    """The review form of a delivered order (and, for some cases, a token that is not one):
+    the form's validation and the review itself run, not only the token's check."""
     client = session["client"]
+    statuses: Counter[int] = Counter()
+    valid = {"product_id": str(session["product_id"]), "rating": "4", "title": "Good",
+             "body": "Holds heat well."}
+    fields = {name: st.one_of(st.just(value), ANYTHING) for name, value in valid.items()}
 
     @settings(max_examples=FORM_EXAMPLES, deadline=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    @given(st.text(max_size=80), form_data(["product_id", "rating", "title", "body"]))
+    @given(st.one_of(st.just(session["order_token"]), st.text(max_size=80)),
+           st.fixed_dictionaries({}, optional=fields))
     def check(token, data):
         response = client.post(f"/orders/{token or 'x'}/reviews",
                                data={**data, "csrf_token": session["csrf"]})
         CASES["forms"] += 1
+        statuses[response.status_code] += 1
         assert response.status_code < 500, (token, data, response.status_code)
+        if token == session["order_token"]:
+            assert response.status_code != 404, data
 
     check()
+    # Past the token: invalid forms (400), and at least one review taken (302).
+    assert statuses[400] >= 20 and statuses[302] >= 1, statuses
 
 
 @pytest.mark.slow

@@ -58,8 +58,11 @@ def test_seeded_history_is_all_in_the_past_and_in_order(app, shop_db):
 
 
 def test_seed_refuses_a_non_empty_catalog(seeded, app):
+    before = db.session.scalar(select(func.count()).select_from(Product))
     result = app.test_cli_runner().invoke(args=["seed"])
     assert "nothing seeded" in result.output
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Product)) == before
 
 
 def test_landing_page_has_featured_deals_and_categories(client, catalog, shop_db):

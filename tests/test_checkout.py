@@ -377,7 +377,15 @@ def test_order_lines_snapshot_name_sku_and_price(shopper, mug):
 
 
 def test_prices_come_from_the_catalog_not_the_client(shopper, mug):
-    shopper.add_to_cart(mug.id)
+    # A form that names its own price (as a tampered page could) is priced by the catalog.
+    response = shopper.post("/cart/add", {"product_id": mug.id, "quantity": 1, "price": 1,
+                                          "unit_price": 1, "total": 1})
+    assert response.status_code == 302
+    shopper.address()
+    shopper.choose_shipping()
+    shopper.client.get("/checkout/payment")
+    assert only_order().subtotal == 1500
+    assert [line.unit_price for line in only_order().lines] == [1500]
     shopper.address()
     shopper.choose_shipping()
     shopper.client.get("/checkout/payment")
@@ -390,19 +398,33 @@ def test_prices_come_from_the_catalog_not_the_client(shopper, mug):
 
 
 def test_payment_failed_webhook_marks_the_attempt_failed(shopper, mug, localstripe, client):
+    """The shopper fails 3-D Secure and never comes back to the store: only the webhook can
+    tell it the payment failed."""
     shopper.add_to_cart(mug.id)
     shopper.to_payment()
-    shopper.pay(CARD_DECLINED)
+    body = shopper.pay(CARD_3DS).get_json()
     order = only_order()
-    intent_id = order.payments[0].payment_intent_id
-    assert intent_id, "the intent is created (unconfirmed) before the card is tried"
-    failed = localstripe.events_for(intent_id, "payment_intent.payment_failed")
-    assert len(failed) == 1
-    assert webhook(client, failed[0]).status_code == 200
+    attempt = order.payments[0]
+    intent_id = attempt.payment_intent_id
+    assert attempt.status == AttemptStatus.REQUIRES_ACTION
+    assert order.payment_status != PaymentStatus.FAILED
+    localstripe.authenticate(intent_id, body["client_secret"], success=False)
+    # Stripe sends payment_intent.payment_failed here; localstripe sends nothing, so the
+    # event is made as Stripe makes it, around the intent as localstripe now has it.
+    intent = requests.get(f"{localstripe.url}/v1/payment_intents/{intent_id}",
+                          headers={"Authorization": "Bearer sk_test_x"}, timeout=5).json()
+    assert intent["status"] == "requires_payment_method"
+    intent["last_payment_error"] = {"code": "payment_intent_authentication_failure",
+                                    "message": "The bank did not authenticate the payment."}
+    event = {"id": "evt_3ds_failed", "object": "event", "type": "payment_intent.payment_failed",
+             "data": {"object": intent}}
+    assert webhook(client, event).status_code == 200
+    code = "payment_intent_authentication_failure"
+    db.session.expire_all()
     order = only_order()
     attempt = order.payments[0]
     assert attempt.status == AttemptStatus.FAILED
-    assert attempt.payment_intent_id == intent_id
+    assert attempt.error_code == code
     assert order.payment_status == PaymentStatus.FAILED and not order.is_paid
 
 

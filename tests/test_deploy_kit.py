@@ -106,8 +106,10 @@ def test_every_dashboard_panel_shows_one_unit():
         byte_metrics = [e for e in exprs if re.search(r"\w+_bytes\b", e)]
         if byte_metrics:  # bytes beside a count of events would share one axis
             assert unit == "bytes" and byte_metrics == exprs, panel["title"]
-        if unit and unit.startswith("currency"):  # one currency sign on every series
-            assert not any("currency" in e for e in exprs), panel["title"]
+        if any("currency" in e for e in exprs):  # several currencies: no one sign for all
+            assert not (unit or "").startswith("currency"), panel["title"]
+    revenue = next(p for p in panels() if p["title"] == "Revenue")
+    assert revenue["fieldConfig"]["defaults"]["unit"] == "none"
 
 
 def test_dashboard_time_series_are_rates_over_an_interval_not_the_whole_range():

@@ -151,8 +151,6 @@ def test_login_stitches_the_journey_and_later_devices_to_the_customer(app, new_s
     phone = new_shopper()
     phone.client.get("/")
     phone.login("sam@example.com")
-    customer = str(db.session.scalar(select(Order.customer_id)) or "")  # no order yet
-    assert customer == ""
     rows = stored(app, journeys)
     assert len(rows) == 2
     assert rows[0]["customer_id"] == rows[1]["customer_id"] is not None

@@ -569,7 +569,7 @@ function journeysPage() {
       h('thead', {}, h('tr', {}, ['Journey', 'Who', 'Started', 'Stage', 'Status', 'Source · device', 'Order', 'Value']
         .map((c, i) => h('th', { scope: 'col', class: i === 7 ? 'num' : null }, c)))), h('tbody'));
     fill(table, own, resultRow, 'No journeys.');
-    $('[data-detail-extra]').replaceChildren(h('h3', {}, 'Journeys'), h('div', { class: 'table-wrap' }, table));
+    $('[data-detail-extra]').replaceChildren(h('h3', {}, 'Journeys'), h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Journeys of this visitor, table' }, table));
     $('[data-timeline-count]').textContent = `(${d.timeline.length} touchpoints across journeys)`;
     timeline($('[data-timeline]'), d.timeline, true);
     if (focus) $('#detail-title').focus();

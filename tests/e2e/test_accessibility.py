@@ -16,7 +16,7 @@ from checkout.links import order_token
 PASSWORD = "owner-password-1"
 WIDTHS = {"laptop": (1280, 900), "phone": (390, 844)}
 SHOP = ["/", "/c/kitchen", "/search?q=mug", "/p/cast-iron-skillet-10-in", "/cart/",
-        "/account/login", "/account/signup", "/no-such-page", "ORDER"]
+        "/checkout/address", "/account/login", "/account/signup", "/no-such-page", "ORDER"]
 PANEL = ["/admin/", "/admin/funnel", "/admin/abandonment", "/admin/journeys?q=ada",
          "/admin/orders", "/admin/reviews", "/admin/audit"]
 

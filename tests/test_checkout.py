@@ -386,9 +386,6 @@ def test_prices_come_from_the_catalog_not_the_client(shopper, mug):
     shopper.client.get("/checkout/payment")
     assert only_order().subtotal == 1500
     assert [line.unit_price for line in only_order().lines] == [1500]
-    shopper.address()
-    shopper.choose_shipping()
-    shopper.client.get("/checkout/payment")
     # A price change before paying re-prices the pending order.
     product = db.session.get(Product, mug.id)
     product.price = 2000
@@ -414,6 +411,8 @@ def test_payment_failed_webhook_marks_the_attempt_failed(shopper, mug, localstri
     intent = requests.get(f"{localstripe.url}/v1/payment_intents/{intent_id}",
                           headers={"Authorization": "Bearer sk_test_x"}, timeout=5).json()
     assert intent["status"] == "requires_payment_method"
+    db.session.expire_all()  # nothing in the store knows yet
+    assert only_order().payments[0].status == AttemptStatus.REQUIRES_ACTION
     intent["last_payment_error"] = {"code": "payment_intent_authentication_failure",
                                     "message": "The bank did not authenticate the payment."}
     event = {"id": "evt_3ds_failed", "object": "event", "type": "payment_intent.payment_failed",

@@ -176,6 +176,22 @@ def test_bots_get_no_journey_but_count_in_http_metrics(app, client, new_shopper,
     assert value(metrics, "journey_touchpoints_total", touchpoint="product_view") == 1
 
 
+def test_a_crawler_that_buys_counts_its_money_not_its_browsing(app, client, new_shopper, mug):
+    """A script with a crawler's user agent that pays for an order: the order, the payment
+    and the purchase touchpoint count (money is money); its cart and checkout do not."""
+    bot = new_shopper()
+    bot.client.environ_base["HTTP_USER_AGENT"] = "Googlebot/2.1 (+http://www.google.com/bot.html)"
+    bot.add_to_cart(mug.id)
+    bot.to_payment()
+    assert bot.pay(CARD_OK).get_json()["status"] == "succeeded"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert value(metrics, "storefront_orders_total") == 1
+    assert value(metrics, "journey_touchpoints_total", touchpoint="purchase") == 1
+    for browsing in ("add_to_cart", "checkout_start", "payment_submitted"):
+        assert value(metrics, "journey_touchpoints_total", touchpoint=browsing) == 0, browsing
+    assert stored(app, journeys) == []
+
+
 @pytest.mark.parametrize("header", [{"Sec-GPC": "1"}, {"DNT": "1"}])
 def test_privacy_signals_mean_no_cookie_and_nothing_stored(app, new_shopper, mug, header):
     shopper = new_shopper()

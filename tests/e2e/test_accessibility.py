@@ -9,9 +9,12 @@ import re
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from admin.auth import create_user
 from checkout.links import order_token
+from storefront.extensions import journey
+from tracking.models import journeys
 
 PASSWORD = "owner-password-1"
 WIDTHS = {"laptop": (1280, 900), "phone": (390, 844)}
@@ -48,19 +51,25 @@ def test_no_accessibility_violations(live_store, browser, width):
             page.goto(live_store.url + url)
             found[url] = violations(page, axe)
 
+        with live_store.app.app_context():  # this browser's own visit, for the explorer
+            journey.flush()
+            with journey._state().engine.connect() as conn:
+                visitor = conn.scalar(select(journeys.c.visitor_id))
         page.goto(f"{live_store.url}/admin/login")
         found["/admin/login"] = violations(page, axe)
         page.get_by_label("Email").fill("owner@example.com")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name=re.compile("log in", re.I)).click()
         expect(page).to_have_url(re.compile(r"/admin/$"))
-        for path in PANEL:
+        for path in [*PANEL, f"/admin/journeys?visitor={visitor}"]:
             page.goto(live_store.url + path)
             # The panel fills its tables and charts from its JSON after the page loads.
             expect(page.locator("td.empty:visible", has_text="Loading…")).to_have_count(0)
+            if "visitor=" in path:  # a visitor's journeys (a table made by admin.js)
+                expect(page.locator("#detail .table-wrap tbody tr")).not_to_have_count(0)
             found[path] = violations(page, axe)
     finally:
         context.close()
-    assert len(found) == len(SHOP) + len(PANEL) + 1
+    assert len(found) == len(SHOP) + len(PANEL) + 2
     assert not any(found.values()), "\n".join(f"{url}: {line}" for url, lines in found.items()
                                               for line in lines)

@@ -16,6 +16,8 @@ from checkout.links import order_token
 from storefront.extensions import journey
 from tracking.models import journeys
 
+from .conftest import fill_guest_address
+
 PASSWORD = "owner-password-1"
 WIDTHS = {"laptop": (1280, 900), "phone": (390, 844)}
 SHOP = ["/", "/c/kitchen", "/search?q=mug", "/p/cast-iron-skillet-10-in", "/cart/",
@@ -50,6 +52,16 @@ def test_no_accessibility_violations(live_store, browser, width):
             url = order if path == "ORDER" else path
             page.goto(live_store.url + url)
             found[url] = violations(page, axe)
+        # The checkout's later steps, as a guest reaches them: delivery, then the card form.
+        page.goto(f"{live_store.url}/checkout/address")
+        fill_guest_address(page)
+        page.get_by_role("button", name="Continue to delivery").click()
+        page.wait_for_url(re.compile(r"/checkout/shipping$"))
+        found["/checkout/shipping"] = violations(page, axe)
+        page.get_by_role("button", name="Continue to payment").click()
+        page.wait_for_url(re.compile(r"/checkout/payment$"))
+        expect(page.locator('#card-element input[placeholder="number"]')).to_be_visible()
+        found["/checkout/payment"] = violations(page, axe)
 
         with live_store.app.app_context():  # this browser's own visit, for the explorer
             journey.flush()
@@ -70,6 +82,6 @@ def test_no_accessibility_violations(live_store, browser, width):
             found[path] = violations(page, axe)
     finally:
         context.close()
-    assert len(found) == len(SHOP) + len(PANEL) + 2
+    assert len(found) == len(SHOP) + len(PANEL) + 4
     assert not any(found.values()), "\n".join(f"{url}: {line}" for url, lines in found.items()
                                               for line in lines)

@@ -9,12 +9,11 @@ from flask import session
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from admin.models import LoginFailure
 from tracking.visitor import truncate_ip
 
 from .errors import DomainError, EmailTaken, InvalidCredentials
 from .extensions import db
-from .models import Customer, utcnow
+from .models import Customer, LoginFailure, utcnow
 from .web import CART_TOKEN
 
 MAX_FAILURES = 5

@@ -125,6 +125,22 @@ class Customer(UserMixin, db.Model):
         return check_password_hash(self.password_hash, password)
 
 
+class LoginFailure(db.Model):
+    """Failed logins, customers' and admins', for throttling (shared by every worker and
+    host); an attempt is recorded before its password is checked
+    (``storefront.accounts.begin_attempt`` says why). The table kept the name it had when
+    only admins were throttled."""
+
+    __tablename__ = "admin_login_failures"
+    __table_args__ = (Index("ix_admin_login_failures_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm: Mapped[str] = mapped_column(String(16), server_default="admin")  # or "customer"
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    ip_net: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Cart(db.Model):
     """A visitor's cart; ``token`` is the anonymous key, ``customer_id`` once signed in."""
 

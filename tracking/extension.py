@@ -693,13 +693,13 @@ class JourneyTracker:
     def _record(self, state: _AppState, tp: Touchpoint, props: dict, journey_id, order_ref,
                 customer_id, visitor_id, now: float) -> Event:
         ctx = getattr(_current_request_context(), _REQUEST_ATTR, None)
-        # A crawler's page views are not shoppers' (they would feed the shopper-traffic
-        # alert); its orders and payments, if any, are money, and counted.
-        if tp.name in _AGGREGATED:
+        # A crawler's views, searches and carts are not shoppers' (they would feed the
+        # shopper-traffic alert); its orders and payments, if any, are money, and counted.
+        aggregated = tp.name in _AGGREGATED
+        if aggregated or ctx is None or not ctx.bot:
             state.tally.inc(state.touchpoint_counters[tp.name])
+        if aggregated:
             self._count_aggregates(state, tp, props)
-        elif ctx is None or not ctx.bot:
-            state.tally.inc(state.touchpoint_counters[tp.name])
         # Its id and datetimes are made when first read, by the writer (Event).
         event = Event(None, tp.name, tp.stage_label, None, props, None, visitor_id, None,
                       None if customer_id is None else str(customer_id),

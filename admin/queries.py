@@ -414,10 +414,10 @@ def find_journeys(query: str) -> dict:
         customer = db.session.get(Customer, int(q))
     if customer is not None:
         conditions.append(J.customer_id == str(customer.id))
-    order_id = q.upper().removeprefix("TP-").lstrip("0") if q.upper().startswith("TP-") else q
-    if order_id.isdigit():
-        order = db.session.get(Order, int(order_id))
-        conditions.append(J.order_ref == order_id)
+    order_id = Order.id_from_number(q)
+    if order_id is not None:
+        order = db.session.get(Order, order_id)
+        conditions.append(J.order_ref == str(order_id))
         if order is not None and order.journey_id:
             conditions.append(J.id == order.journey_id)
     rows = _conn().execute(

@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 from storefront.errors import DomainError
 
 from . import fulfilment
+from .models import Order
 
 orders_cli = AppGroup("orders", help="Order fulfilment.")
 
@@ -22,11 +23,10 @@ class OrderNumber(click.ParamType):
     def convert(self, value, param, ctx) -> int:
         if isinstance(value, int):
             return value
-        text = str(value).strip()
-        digits = text[3:] if text[:3].upper() == "TP-" else text
-        if not digits.isdigit():
+        order_id = Order.id_from_number(str(value))
+        if order_id is None:
             self.fail(f"{value!r} is not an order number (TP-000331) or id (331)", param, ctx)
-        return int(digits)
+        return order_id
 
 
 @orders_cli.command("advance")

@@ -97,6 +97,14 @@ class Order(db.Model):
     def number(self) -> str:
         return f"TP-{self.id:06d}"
 
+    @staticmethod
+    def id_from_number(text: str) -> int | None:
+        """331 from an order's number as ``number`` shows it ("TP-000331", any case) or from
+        its id ("331"); None for anything else."""
+        text = text.strip()
+        digits = text[3:] if text[:3].upper() == "TP-" else text
+        return int(digits) if digits.isascii() and digits.isdigit() else None
+
     def money(self, amount: int) -> Money:
         return Money(amount, self.currency)
 

@@ -410,7 +410,7 @@ def find_journeys(query: str) -> dict:
         if ordered:
             conditions.append(J.order_ref.in_([str(o.id) for o in ordered]))
             conditions.append(J.id.in_([o.journey_id for o in ordered if o.journey_id]))
-    elif q.isdigit():
+    elif q.isascii() and q.isdigit():  # int() takes digits str.isdigit() does not
         customer = db.session.get(Customer, int(q))
     if customer is not None:
         conditions.append(J.customer_id == str(customer.id))

@@ -300,6 +300,19 @@ def test_explorer_finds_a_guest_by_the_email_of_their_orders(app, admin_client, 
     assert {j["id"] for j in found["journeys"]} == journey_ids
     assert admin_client.get("/admin/api/journeys?q=nobody@example.com").get_json()[
         "journeys"] == []
+    # By the order's number, as the panel shows it, or its id with leading zeros.
+    paid = next(o for o in orders if o.is_paid)
+    for q in (paid.number, paid.number.lower(), f"00{paid.id}"):
+        found = admin_client.get("/admin/api/journeys", query_string={"q": q}).get_json()
+        assert {j["id"] for j in found["journeys"]} == {paid.journey_id}, q
+
+
+@pytest.mark.parametrize("q", ["²", "TP-²", "TP-"])
+def test_explorer_search_by_digits_no_int_can_read(admin_client, q):
+    """str.isdigit() says yes to '²'; int() says no (the search was a 500)."""
+    response = admin_client.get("/admin/api/journeys", query_string={"q": q})
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert response.get_json()["journeys"] == []
 
 
 def test_explorer_timeline_through_delivery_and_review(app, admin_client, localstripe,

@@ -136,3 +136,13 @@ def fill_guest_address(page) -> None:
     page.get_by_label("City").fill("London")
     page.get_by_label("Postcode / ZIP").fill("N1 9GU")
     page.get_by_label("Country").select_option("GB")
+
+
+def submit_admin_login(page, email: str, password: str) -> None:
+    """The panel's sign-in form, on the page now open, filled and sent: the overview opens."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    expect(page).to_have_url(re.compile(r"/admin/$"))

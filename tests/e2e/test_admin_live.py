@@ -12,16 +12,15 @@ from admin.auth import create_user
 from storefront.extensions import journey
 from tracking.models import journeys
 
+from .conftest import submit_admin_login
+
 PASSWORD = "owner-password-1"
 
 
 def log_in(page, base: str) -> None:
     page.goto(f"{base}/admin/")
     expect(page).to_have_url(re.compile(r"/admin/login"))
-    page.get_by_label("Email").fill("shop.owner@touchpoint.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.I)).click()
-    expect(page).to_have_url(re.compile(r"/admin/$"))
+    submit_admin_login(page, "shop.owner@touchpoint.example", PASSWORD)
 
 
 @pytest.mark.e2e

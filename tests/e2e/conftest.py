@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from storefront.app import create_app
-from storefront.extensions import db
+from storefront.extensions import db, journey
+from tracking.models import journeys
 
 from ..support import free_port, wait_for_port
 
@@ -146,3 +148,11 @@ def submit_admin_login(page, email: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name=re.compile("log in", re.I)).click()
     expect(page).to_have_url(re.compile(r"/admin/$"))
+
+
+def newest_journey(app: Flask):
+    """The journey started last (its row), once every event tracked so far is written."""
+    with app.app_context():
+        journey.flush()
+        with journey.state(app).engine.connect() as conn:
+            return conn.execute(select(journeys).order_by(journeys.c.started_at.desc())).first()

@@ -9,14 +9,11 @@ import re
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
-from sqlalchemy import select
 
 from admin.auth import create_user
 from checkout.links import order_token
-from storefront.extensions import journey
-from tracking.models import journeys
 
-from .conftest import fill_guest_address, submit_admin_login
+from .conftest import fill_guest_address, newest_journey, submit_admin_login
 
 PASSWORD = "owner-password-1"
 WIDTHS = {"laptop": (1280, 900), "phone": (390, 844)}
@@ -65,10 +62,7 @@ def test_no_accessibility_violations(live_store, browser, width):
         expect(page.locator('#card-element input[placeholder="number"]')).to_be_visible()
         found["/checkout/payment"] = violations(page, axe)
 
-        with live_store.app.app_context():  # this browser's own visit, for the explorer
-            journey.flush()
-            with journey._state().engine.connect() as conn:
-                visitor = conn.scalar(select(journeys.c.visitor_id))
+        visitor = newest_journey(live_store.app).visitor_id  # this browser's, for the explorer
         page.goto(f"{live_store.url}/admin/login")
         found["/admin/login"] = violations(page, axe)
         submit_admin_login(page, "owner@example.com", PASSWORD)

@@ -6,13 +6,11 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
 
 from admin.auth import create_user
 from storefront.extensions import journey
-from tracking.models import journeys
 
-from .conftest import submit_admin_login
+from .conftest import newest_journey, submit_admin_login
 
 PASSWORD = "owner-password-1"
 
@@ -79,10 +77,8 @@ def test_explorer_timeline_names_orders_as_the_shop_does(live_store, page):
     with app.app_context():
         create_user("shop.owner@touchpoint.example", PASSWORD)
     assert app.test_client().get("/p/cast-iron-skillet-10-in").status_code == 200
+    journey_id = newest_journey(app).id
     with app.app_context():
-        journey.flush()
-        with journey._state().engine.connect() as conn:
-            journey_id = conn.scalar(select(journeys.c.id).order_by(journeys.c.started_at.desc()))
         journey.track("order_view", journey_id=journey_id, order_ref=7)
         journey.flush()
 

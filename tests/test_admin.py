@@ -29,10 +29,9 @@ def owner(shop_db):
 
 
 def admin_login(client, email="owner@example.com", password=PASSWORD, next_url=""):
-    page = client.get("/admin/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     return client.post("/admin/login", data={"email": email, "password": password,
-                                             "csrf_token": token, "next": next_url})
+                                             "csrf_token": csrf_token(client),
+                                             "next": next_url})
 
 
 @pytest.fixture

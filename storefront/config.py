@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import make_url
 
 from tracking.config import apply_defaults as apply_journey_defaults
+from tracking.config import database_url
 
 LOCALSTRIPE_URL = "http://127.0.0.1:8420"
 LOCALSTRIPE_WEBHOOK_SECRET = "whsec_localstripe"
@@ -79,11 +80,9 @@ def defaults() -> dict[str, Any]:
 
 
 def normalise_database_url(url: str) -> str:
-    """Use psycopg 3 for PostgreSQL whatever spelling of the scheme was given."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
+    """Use psycopg 3 for PostgreSQL whatever spelling of the scheme was given (the tracker's
+    rule, for the shop's database and the tracker's alike)."""
+    return database_url(url)
 
 
 def journeys_file_beside(path: str) -> str:
@@ -171,7 +170,10 @@ def load(app, test_config: Mapping[str, Any] | None) -> None:
         url = "sqlite:///" + os.path.join(app.instance_path, "touchpoint.db")
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
     apply_journey_defaults(app.config)  # the tracker's own precedence: config, environment
-    if not app.config["JOURNEY_DATABASE_URL"]:
+    if app.config["JOURNEY_DATABASE_URL"]:  # read as is by the migrations too
+        app.config["JOURNEY_DATABASE_URL"] = normalise_database_url(
+            app.config["JOURNEY_DATABASE_URL"])
+    else:
         own = journey_database_url(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
         if own:
             app.config["JOURNEY_DATABASE_URL"] = own

@@ -6,6 +6,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from .metrics import multiprocess_dir
+
 journey_cli = AppGroup("journey", help="Customer journeys: abandonment sweep, erasure.")
 
 
@@ -26,6 +28,11 @@ def sweep_command() -> None:
         return
     for stage, n in counts.items():
         click.echo(f"{stage}: {n} abandoned")
+    if not multiprocess_dir():
+        click.echo("Note: these are counted in this command's journey_abandoned_total only, "
+                   "which ends with it; the running store's /metrics counts the journeys its "
+                   "own sweep abandons. Run it with the store's PROMETHEUS_MULTIPROC_DIR "
+                   "to count them there.", err=True)
 
 
 @journey_cli.command("forget")
@@ -42,6 +49,10 @@ def requeue_command() -> None:
     counted in tracking_events_dropped_total{reason="refused"}), once what refused them is
     mended: a column widened, a bug fixed. One refused again is set aside again."""
     spool = current_app.extensions["journey"].spool
+    if not spool.directory.is_dir():  # most likely not the store's: say so, not "0"
+        raise click.ClickException(
+            f"No spool at {spool.directory}. Run this with the store's JOURNEY_SPOOL_DIR "
+            "(and its database settings).")
     moved = spool.requeue()
     click.echo(f"Requeued {moved} refused events from {spool.directory}; the running "
                "store's writer replays them within seconds.")

@@ -6,11 +6,23 @@ same name (parsed to the right type; a bad value is a clear error), then the def
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+
+def database_url(url: str) -> str:
+    """A database URL as SQLAlchemy 2 opens it: ``postgres://`` (Heroku's, Render's
+    spelling, which SQLAlchemy no longer reads) as ``postgresql://``, and with psycopg 3
+    when no driver is named and it is installed (SQLAlchemy 2.0's default is psycopg2)."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is not None:
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
 
 
 class ConfigError(RuntimeError):
@@ -114,7 +126,8 @@ SETTINGS: tuple[Setting, ...] = (
             "an event still in a queue never lands on an abandoned journey."),
     Setting("JOURNEY_SPOOL_DIR", None, _str_or_none,
             "Where events wait while the database is down or the queue is full "
-            "(default: instance/journey-spool)."),
+            "(default: instance/journey-spool/ and a folder per database; one "
+            "directory belongs to one database)."),
     Setting("JOURNEY_SPOOL_MAX_BYTES", 256 * 1024 * 1024, _int,
             "The spool's size limit; past it events are dropped and counted."),
     Setting("JOURNEY_METRICS_PATH", "/metrics", _str_or_none,

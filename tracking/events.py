@@ -35,7 +35,7 @@ class Event:
     __slots__ = ("_event_id", "touchpoint", "stage", "_occurred_at", "props", "journey_id",
                  "visitor_id", "session_id", "customer_id", "order_ref", "new_session",
                  "_journey_started_at", "context", "stored", "routine", "_at", "_started",
-                 "_bits")
+                 "_bits", "fallback_journey_id")
 
     def __init__(self, event_id: str | None = None, touchpoint: str = "",
                  stage: str | None = None, occurred_at: datetime | None = None,
@@ -82,6 +82,9 @@ class Event:
         #: the long way. Not spooled: a replayed event is folded the long way, which is
         #: always right.
         self.routine = routine
+        # fallback_journey_id, set only on the shopper's own purchase named by its order
+        # alone (extension._record): the journey it was made in, if no journey holds the
+        # order. Left unset elsewhere (read with getattr): nothing on every event's path.
 
     @property
     def occurred_at(self) -> datetime:

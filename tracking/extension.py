@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -24,7 +25,7 @@ from flask.globals import app_ctx, request_ctx
 from marshmallow import ValidationError
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from . import config as settings
@@ -126,12 +127,38 @@ class RequestJourney:
     landing: dict | None = None  # the request's landing properties, once read
 
 
+def _shop_database_url(url: str | None, instance_path: str) -> str | None:
+    """The shop's own database (SQLALCHEMY_DATABASE_URI) as Flask-SQLAlchemy opens it: a
+    relative SQLite path lives in the instance folder, not the working directory."""
+    if not url or not url.startswith("sqlite"):
+        return url
+    parsed = make_url(url)
+    database = parsed.database
+    if (not database or database == ":memory:" or database.startswith("file:")
+            or os.path.isabs(database)):
+        return url
+    return parsed.set(database=os.path.join(instance_path, database)).render_as_string(
+        hide_password=False)
+
+
+def _database_key(url: str | None) -> str:
+    """A short name for a database, its password left out (it may change; the spool stays)."""
+    if not url:
+        return "none"
+    try:
+        text = make_url(url).render_as_string(hide_password=True)  # "***" whatever it is
+    except Exception:  # an unparseable URL fails where the engine is made, and is said there
+        text = url
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 class _AppState:
     """What the extension keeps per app, in ``app.extensions["journey"]``."""
 
     def __init__(self, tracker: JourneyTracker, app: Flask):
         cfg = app.config
         self.tracker = tracker
+        self.app = weakref.ref(app)  # the signals' sender, outside the app's context too
         self.enabled: bool = cfg["JOURNEY_ENABLED"]
         self.strict: bool = (cfg["JOURNEY_STRICT"] if cfg["JOURNEY_STRICT"] is not None
                              else bool(app.debug or app.testing))
@@ -143,7 +170,9 @@ class _AppState:
         self.cookie_max_age: int = cfg["JOURNEY_COOKIE_MAX_AGE"]
         self.exempt_paths: tuple[str, ...] = tuple(cfg["JOURNEY_EXEMPT_PATHS"])
         self.respect_privacy: bool = cfg["JOURNEY_RESPECT_PRIVACY_SIGNALS"]
-        self.database_url = cfg["JOURNEY_DATABASE_URL"] or cfg.get("SQLALCHEMY_DATABASE_URI")
+        url = (cfg["JOURNEY_DATABASE_URL"]
+               or _shop_database_url(cfg.get("SQLALCHEMY_DATABASE_URI"), app.instance_path))
+        self.database_url = settings.database_url(url) if url else None
         self.cookie = VisitorCookie(cfg["SECRET_KEY"] or "")
         # The cookie's last-seen time may lag by this much, so an unchanged journey is
         # not re-signed and re-sent on every page (1/60 of the session timeout, <= 30 s).
@@ -168,8 +197,10 @@ class _AppState:
                                               cfg["JOURNEY_ACTIVE_CACHE_SECONDS"])
         if not multiprocess_dir():
             self.registry.register(self.active)
-        spool_dir = cfg["JOURNEY_SPOOL_DIR"] or os.path.join(app.instance_path,
-                                                             "journey-spool")
+        # One spool per database by default: two apps sharing an instance folder never
+        # replay each other's events into the wrong database.
+        spool_dir = cfg["JOURNEY_SPOOL_DIR"] or os.path.join(
+            app.instance_path, "journey-spool", _database_key(self.database_url))
         self.spool = Spool(spool_dir, cfg["JOURNEY_SPOOL_MAX_BYTES"],
                            on_dropped=lambda reason, n: self.metrics.dropped.labels(reason)
                            .inc(n))
@@ -260,7 +291,11 @@ class _AppState:
         if outcome.recovered:
             self.metrics.recovered.inc(outcome.recovered)
         if outcome.unresolved:
-            self.metrics.dropped.labels("no_journey").inc(outcome.unresolved)
+            given_up = self.writer.defer(outcome.unresolved)
+            if given_up:  # expected for an order no journey holds: a Do-Not-Track shopper's
+                log.info("journey: %d events name an order or visitor no journey holds; "
+                         "dropped (no_journey)", len(given_up))
+                self.metrics.dropped.labels("no_journey").inc(len(given_up))
         # Last: once "written" shows a batch, everything it caused is counted too.
         self.metrics.written.inc(outcome.written)
         if outcome.entered or outcome.recovered:
@@ -316,26 +351,38 @@ class _AppState:
             journeys_abandoned.send(self, counts=counts)
         return counts
 
-    def _count_active(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            return store.count_active(conn, utcnow(), timedelta(seconds=self.session_timeout))
+    def _count_active(self) -> dict[str, int] | None:
+        """Live journeys per stage (journey_active), or None if the database cannot say."""
+        return self.lookup(
+            lambda conn: store.count_active(conn, utcnow(),
+                                            timedelta(seconds=self.session_timeout)),
+            "counting live journeys", None)
 
     def is_purchased(self, journey_id: str) -> bool:
-        """Whether the journey was paid (by a webhook, in another process): read on the
-        request thread, so not while the database is failing — the writer's cool-off, or
-        LOOKUP_PAUSE after a read failed — where each try could wait out a connect timeout.
-        Unknown reads as not paid: the writer's fold still sees the purchase."""
+        """Whether the journey was paid (by a webhook, in another process). Unknown reads as
+        not paid: the writer's fold still sees the purchase."""
+        return self.lookup(lambda conn: store.is_purchased(conn, journey_id),
+                           f"reading journey {journey_id}", False)
+
+    def lookup(self, read: Callable[[Connection], Any], what: str, default: Any) -> Any:
+        """``read(conn)`` on a request thread (a page, a scrape): bounded, and never while the
+        database is failing. On PostgreSQL a statement gives up after READ_TIMEOUT_MS (a
+        table locked by a migration, an overloaded server); after a failure, and during the
+        writer's cool-off, no request reads for LOOKUP_PAUSE seconds: ``default`` at once,
+        and one log line with its traceback per pause, not one per page."""
         now = time.monotonic()
         if now < self._lookups_paused_until or self.writer.troubled(now):
-            return False
+            return default
         try:
             with self.engine.connect() as conn:
-                return store.is_purchased(conn, journey_id)
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {READ_TIMEOUT_MS}")
+                return read(conn)
         except Exception:
             self._lookups_paused_until = time.monotonic() + LOOKUP_PAUSE
-            log.warning("could not read journey %s; not again for %d s", journey_id,
-                        LOOKUP_PAUSE, exc_info=True)
-            return False
+            log.warning("journey: %s failed; requests leave the database alone for %d s",
+                        what, LOOKUP_PAUSE, exc_info=True)
+            return default
 
 
 # What a batch's own data causes (rolled back, and refused again if written again): a value
@@ -362,6 +409,8 @@ _APP_STATES: MendedAfterFork[_AppState] = MendedAfterFork(_pool_of_its_own,
 
 # Seconds a request thread leaves the database alone after a read of it failed.
 LOOKUP_PAUSE = 30
+# The most a read on a request thread may take on PostgreSQL (_AppState.lookup).
+READ_TIMEOUT_MS = 500
 
 
 def _let_requests_run() -> None:
@@ -440,7 +489,8 @@ def _make_engine(url: str) -> Engine:
     # A database that stops answering must not hold a writer (on a request thread, after
     # its response) for the OS's TCP timeout: a connect gives up after 5 s.
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2,
+    # A request thread's read (_AppState.lookup) waits at most 2 s for a pooled connection.
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2, pool_timeout=2,
                          connect_args=connect_args)
 
 
@@ -456,6 +506,9 @@ class JourneyTracker:
         self._exempt_views: set[Callable] = set()
         self._exempt_blueprints: set[str] = set()
         self._states: weakref.WeakSet[_AppState] = weakref.WeakSet()
+        # ``JourneyTracker(app)``: the one app, used outside its context too (a background
+        # job); in a factory (``init_app``) the app comes from the context.
+        self.app = app
         if app is not None:
             self.init_app(app)
 
@@ -471,6 +524,13 @@ class JourneyTracker:
             raise settings.ConfigError(
                 "JourneyTracker signs the visitor cookie with SECRET_KEY: set it before "
                 "init_app (or set JOURNEY_ENABLED=false).")
+        if app.config["JOURNEY_ENABLED"] and not (app.config["JOURNEY_DATABASE_URL"]
+                                                  or app.config.get("SQLALCHEMY_DATABASE_URI")):
+            # else every event would wait in the spool for a database that never comes
+            raise settings.ConfigError(
+                "JourneyTracker stores journeys in JOURNEY_DATABASE_URL, else the shop's "
+                "SQLALCHEMY_DATABASE_URI: set one before init_app (or set "
+                "JOURNEY_ENABLED=false).")
         state = _AppState(self, app)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
@@ -503,11 +563,15 @@ class JourneyTracker:
         if path:
             app.add_url_rule(path, "journey_metrics", self.exempt(self._metrics_view))
 
-    @staticmethod
-    def _state(app: Flask | None = None) -> _AppState:
+    def _state(self, app: Flask | None = None) -> _AppState:
         if app is None:
             context = _current_app_context()
-            app = context.app if context is not None else current_app._get_current_object()
+            app = context.app if context is not None else self.app
+            if app is None:
+                raise RuntimeError(
+                    "JourneyTracker: no application context. Call it inside "
+                    "`with app.app_context():` (a background job, the shell), or make the "
+                    "tracker with JourneyTracker(app).")
         try:
             return app.extensions[EXTENSION_KEY]
         except KeyError:
@@ -532,8 +596,14 @@ class JourneyTracker:
     ) -> Event | None:
         """Record a touchpoint. Inside a request the visitor's journey is used unless
         ``journey_id`` is given; outside a request (webhooks, couriers, CLI) pass the
-        ``journey_id`` kept on the order. Never raises unless JOURNEY_STRICT."""
-        state = self._state()
+        ``journey_id`` kept on the order. Never raises unless JOURNEY_STRICT (and never
+        outside an application context, where there are no settings to read: logged)."""
+        try:
+            state = self._state()
+        except RuntimeError:
+            log.error("journey: %s dropped: track() needs an application context "
+                      "(`with app.app_context():`) or JourneyTracker(app)", touchpoint)
+            return None
         if not state.enabled:
             return None
         tp = CATALOGUE.get(touchpoint)
@@ -658,7 +728,7 @@ class JourneyTracker:
         with state.engine.begin() as conn:
             result = store.forget(conn, visitor_id)
         state.active.invalidate()
-        visitor_forgotten.send(current_app._get_current_object(), visitor_id=visitor_id)
+        visitor_forgotten.send(state.app(), visitor_id=visitor_id)
         return result
 
     def co_viewed(self, product_id: str | int, *, limit: int = 4, days: float = 90,
@@ -671,13 +741,10 @@ class JourneyTracker:
         state = self._state()
         if not state.enabled or not state.database_url:
             return []
-        try:
-            with state.engine.connect() as conn:
-                found = store.co_viewed(conn, str(product_id), utcnow() - timedelta(days=days),
-                                        viewers, limit)
-        except Exception:
-            log.warning("journey: co_viewed(%s) failed", product_id, exc_info=True)
-            return []
+        found = state.lookup(
+            lambda conn: store.co_viewed(conn, str(product_id), utcnow() - timedelta(days=days),
+                                         viewers, limit),
+            f"co_viewed({product_id})", [])
         return [pid for pid, _ in found]
 
     def create_all(self) -> None:
@@ -693,6 +760,13 @@ class JourneyTracker:
     def _record(self, state: _AppState, tp: Touchpoint, props: dict, journey_id, order_ref,
                 customer_id, visitor_id, now: float) -> Event:
         ctx = getattr(_current_request_context(), _REQUEST_ATTR, None)
+        # Outside a shopper's request (a job, a webhook) an event needs a reference to
+        # find its journey by: without one it could only be counted, never stored.
+        orphan = ((ctx is None or ctx.exempt) and journey_id is None and order_ref is None
+                  and visitor_id is None)
+        if orphan and state.strict:
+            raise TrackingError(f"{tp.name} outside a shopper's request needs journey_id=, "
+                                "order_ref= or visitor_id= (the order's journey_id)")
         # A crawler's views, searches and carts are not shoppers' (they would feed the
         # shopper-traffic alert); its orders and payments, if any, are money, and counted.
         aggregated = tp.name in _AGGREGATED
@@ -718,14 +792,26 @@ class JourneyTracker:
                 event.visitor_id = event.visitor_id or current.v
                 event.session_id = current.s
                 self._advance(ctx, tp, now)
+            elif (journey_id is None and current is not None and tp.name == "purchase"
+                  and ctx.trackable and not ctx.exempt and event.visitor_id is None):
+                # The shopper's own purchase named by its order alone: the order's journey
+                # if one holds it, else the one they are paying in (store.resolve_journeys);
+                # the cookie learns it was bought.
+                event.visitor_id, event.session_id = current.v, current.s
+                event.fallback_journey_id = current.j
+                self._advance(ctx, tp, now)
         elif ctx is not None and ctx.trackable and not ctx.exempt:
             self._attach(state, ctx, tp, event, now)
             event.stored = True
         if event.stored:
             state.writer.enqueue(event)
+        elif orphan:
+            log.warning("journey: %s dropped: outside a shopper's request it needs "
+                        "journey_id=, order_ref= or visitor_id=", tp.name)
+            state.metrics.dropped.labels("invalid").inc()
         if touchpoint_tracked.receivers:
             try:  # the host's receiver: its failure is not the event's (queued already)
-                touchpoint_tracked.send(current_app._get_current_object(), event=event)
+                touchpoint_tracked.send(state.app(), event=event)
             except Exception:
                 if state.strict:
                     raise

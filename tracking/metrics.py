@@ -264,21 +264,29 @@ class ActiveJourneysCollector:
         yield family
 
     def _counts(self) -> dict[str, int] | None:
-        with self._lock:
-            now = time.monotonic()
-            if self._cached and now - self._cached[0] < self._cache_seconds:
-                return self._cached[1]
+        cached = self._cached
+        now = time.monotonic()
+        if cached and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        # One count at a time; a scrape that meets one under way answers with the last
+        # count (or none) instead of queueing behind it.
+        if not self._lock.acquire(blocking=False):
+            return cached[1] if cached else None
+        try:
             try:
-                counts = self._count()
+                counts = self._count()  # None: the database could not say (logged there)
             except Exception:  # a scrape must not fail because the database did
                 log.warning("journey_active: counting live journeys failed", exc_info=True)
-                return self._cached[1] if self._cached else None
+                counts = None
+            if counts is None:
+                return cached[1] if cached else None
             self._cached = (now, counts)
             return counts
+        finally:
+            self._lock.release()
 
     def invalidate(self) -> None:
-        with self._lock:
-            self._cached = None
+        self._cached = None  # one assignment: atomic
 
 
 class SpoolCollector:

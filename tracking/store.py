@@ -47,7 +47,7 @@ class BatchOutcome:
     duplicates: int = 0
     entered: list[tuple[str, float]] = field(default_factory=list)  # (stage, seconds from start)
     recovered: int = 0
-    unresolved: int = 0  # named an order or visitor no journey holds
+    unresolved: list[Event] = field(default_factory=list)  # an order or visitor no journey holds
 
 
 _STAGE = {s.label: s for s in STAGES}
@@ -287,24 +287,38 @@ def _product_id(props: dict) -> str | None:
 
 def resolve_journeys(conn: Connection, events: list[Event]) -> None:
     """Events tracked with only an order or a visitor reference (no request, no journey id):
-    the journey that holds that order, else the visitor's latest journey."""
+    the journey that holds that order, else the journey a shopper's own purchase was made in
+    (Event.fallback_journey_id), else the visitor's latest journey. The batch's own
+    events come first: the one that tied the order to its journey (payment_submitted) may
+    be written in this very batch, a webhook's purchase right behind it."""
     c = journeys.c
+    by_order: dict[str, tuple[str, str | None]] = {}
+    by_visitor: dict[str, str] = {}
+    for event in sorted(events, key=_occurred_at):
+        if event.journey_id is None:
+            continue
+        if event.order_ref:
+            by_order[event.order_ref] = (event.journey_id, event.visitor_id)
+        if event.visitor_id:
+            by_visitor[event.visitor_id] = event.journey_id
     for event in events:
         if event.journey_id is not None:
             continue
         found = None
         if event.order_ref:
-            found = conn.execute(
+            found = by_order.get(event.order_ref) or conn.execute(
                 select(c.id, c.visitor_id).where(c.order_ref == event.order_ref)
                 .order_by(c.started_at.desc()).limit(1)
             ).first()
+        if found is None and getattr(event, "fallback_journey_id", None):
+            found = (event.fallback_journey_id, event.visitor_id)
         if found is None and event.visitor_id:
-            found = conn.execute(
-                select(c.id, c.visitor_id).where(c.visitor_id == event.visitor_id)
-                .order_by(c.last_seen_at.desc()).limit(1)
-            ).first()
+            found = ((by_visitor[event.visitor_id], event.visitor_id)
+                     if event.visitor_id in by_visitor else conn.execute(
+                         select(c.id, c.visitor_id).where(c.visitor_id == event.visitor_id)
+                         .order_by(c.last_seen_at.desc()).limit(1)).first())
         if found is not None:
-            event.journey_id, event.visitor_id = found.id, event.visitor_id or found.visitor_id
+            event.journey_id, event.visitor_id = found[0], event.visitor_id or found[1]
 
 
 def write_batch(conn: Connection, events: list[Event], recovery_window: timedelta, *,
@@ -325,7 +339,7 @@ def write_batch(conn: Connection, events: list[Event], recovery_window: timedelt
     if any(e.journey_id is None for e in candidates):
         resolve_journeys(conn, candidates)
     stored = [e for e in candidates if e.journey_id is not None]
-    outcome.unresolved = len(candidates) - len(stored)
+    outcome.unresolved = [e for e in candidates if e.journey_id is None]
     if not stored:
         return outcome
     st = _statements(conn)

@@ -59,12 +59,28 @@ class Text(fields.String):
         return text
 
 
-Id = Text(validate=validate.Length(min=1, max=64))
-Amount = fields.Integer(validate=validate.Range(min=0, max=10**12))  # minor units
+class IdText(Text):
+    """An id: text, or an integer, which is stored as its digits (``product.id`` as it is,
+    as ``order_ref`` takes it)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def Count(minimum: int = 0, maximum: int | None = None) -> fields.Integer:  # noqa: N802
+    """A whole number, and only that: 1.5 items or "2" is an error, never truncated."""
+    return fields.Integer(strict=True, validate=validate.Range(min=minimum, max=maximum))
+
+
+Id = IdText(validate=validate.Length(min=1, max=64))
+# Minor units (1999 for 19.99), a whole number: 19.99 is refused, not stored as 19.
+Amount = Count(0, 10**12)
 Currency = Text(validate=validate.Regexp(r"^[A-Z]{3}$"))
 Short = Text(validate=validate.Length(max=200))
 # What the cart is kept by (store._cart_deltas): an add or removal names its product.
-ProductId = Text(required=True, validate=validate.Length(min=1, max=64))
+ProductId = IdText(required=True, validate=validate.Length(min=1, max=64))
 
 
 def _schema(name: str, **declared: fields.Field) -> type[Schema]:
@@ -143,19 +159,19 @@ _CATALOGUE = (
         endpoint=Text(validate=validate.Length(max=200))),
     _tp("search", Stage.BROWSE, "search", "Products Searched", "a search was run",
         query=Text(validate=validate.Length(max=200)),
-        results=fields.Integer(validate=validate.Range(min=0))),
+        results=Count()),
     _tp("category_view", Stage.BROWSE, "view_item_list", "Product List Viewed",
         "a category page", category=Id),
     _tp("product_view", Stage.BROWSE, "view_item", "Product Viewed", "a product page",
         product_id=Id, sku=Short, price=Amount, currency=Currency),
     _tp("add_to_cart", Stage.CART, "add_to_cart", "Product Added", "a product added to the cart",
-        product_id=ProductId, quantity=fields.Integer(validate=validate.Range(min=1, max=10_000)),
+        product_id=ProductId, quantity=Count(1, 10_000),
         value=Amount, currency=Currency),
     _tp("remove_from_cart", Stage.CART, "remove_from_cart", "Product Removed",
         "a product removed from the cart", product_id=ProductId,
-        quantity=fields.Integer(validate=validate.Range(min=0, max=10_000))),
+        quantity=Count(0, 10_000)),
     _tp("cart_view", Stage.CART, "view_cart", "Cart Viewed", "the cart page",
-        items=fields.Integer(validate=validate.Range(min=0)), value=Amount, currency=Currency),
+        items=Count(), value=Amount, currency=Currency),
     _tp("checkout_start", Stage.CHECKOUT, "begin_checkout", "Checkout Started",
         "the shopper entered the checkout", value=Amount, currency=Currency),
     _tp("checkout_address", Stage.CHECKOUT, "—", "Checkout Step Completed (step 1)",
@@ -173,7 +189,7 @@ _CATALOGUE = (
     _tp("purchase", Stage.PURCHASE, "purchase", "Order Completed",
         "the order is paid, confirmed by the payment provider",
         order_ref=Id, value=Amount, currency=Currency,
-        items=fields.Integer(validate=validate.Range(min=0))),
+        items=Count()),
     _tp("shipped", Stage.SHIPPED, "—", "Order Updated (shipped)", "the order left the warehouse",
         order_ref=Id),
     _tp("out_for_delivery", Stage.SHIPPED, "—", "Order Updated (out for delivery)",
@@ -181,7 +197,7 @@ _CATALOGUE = (
     _tp("delivered", Stage.DELIVERED, "—", "Order Updated (delivered)", "the order was received",
         order_ref=Id, delivery_seconds=fields.Float(validate=validate.Range(min=0))),
     _tp("review_submitted", Stage.REVIEWED, "—", "Product Reviewed", "the buyer wrote a review",
-        order_ref=Id, product_id=Id, rating=fields.Integer(validate=validate.Range(min=1, max=5))),
+        order_ref=Id, product_id=Id, rating=Count(1, 5)),
     _tp("order_view", None, "—", "Order Viewed",
         "the buyer looked at their order (confirmation, tracking): filed under the order's "
         "journey, so checking an order is never a new visit that bounces", order_ref=Id),

@@ -39,6 +39,11 @@ from .spool import Spool
 log = logging.getLogger(__name__)
 
 
+# Seconds after which an event whose journey was not found is tried again: the second try
+# after the other workers' next batches, the last after their spool replays (5 s apart).
+DEFER_DELAYS = (2.0, 5.0, 10.0)
+
+
 class Busy(Exception):
     """Raised by a write after a response when another process holds the database's write
     lock just then (SQLite: another worker's batch): the batch goes back to the head of the
@@ -122,6 +127,10 @@ class EventWriter:
         self._queue: collections.deque[Event] = collections.deque()
         self._oldest = 0.0  # when the queue last went from empty to not (monotonic)
         self._overflow: collections.deque[Event] = collections.deque()
+        # Events whose journey was not found yet (defer): (due, tries, event), retried by
+        # the thread; ``_tries`` holds a retried batch's tries while it is written.
+        self._deferred: collections.deque[tuple[float, int, Event]] = collections.deque()
+        self._tries: dict[int, int] = {}
         self._overflow_lock = threading.Lock()
         self._lock = threading.Lock()  # held while a batch is taken *and* written
         self._wake = threading.Event()
@@ -265,6 +274,49 @@ class EventWriter:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and self._pid == os.getpid()
 
+    # -- events that name a journey not yet written ---------------------------------------
+    def defer(self, events: list[Event]) -> list[Event]:
+        """Events that named an order or a visitor no stored journey holds yet: the event
+        that ties them to one may still be in another worker's queue (a webhook's purchase
+        a second after the shopper's payment_submitted) or spool. Each is tried again after
+        ``DEFER_DELAYS`` (about a replay interval of every process in all); returns those
+        it gives up on (tried that often, or too many waiting), for the caller to count."""
+        now = time.monotonic()
+        given_up = []
+        for event in events:
+            tries = self._tries.get(id(event), 0)
+            if tries < len(DEFER_DELAYS) and len(self._deferred) < self._queue_size:
+                self._deferred.append((now + DEFER_DELAYS[tries], tries + 1, event))
+            else:
+                given_up.append(event)
+        return given_up
+
+    def _retry_deferred(self, force: bool = False, last: bool = False) -> None:
+        """The deferred events that are due (all of them when ``force``), written again;
+        ``last``: none is deferred again (the writer stops)."""
+        if not self._deferred:
+            return
+        now = time.monotonic()
+        due: list[tuple[float, int, Event]] = []
+        for _ in range(len(self._deferred)):
+            try:
+                item = self._deferred.popleft()
+            except IndexError:
+                break
+            if force or item[0] <= now:
+                due.append(item)
+            else:
+                self._deferred.append(item)
+        with self._lock:
+            for start in range(0, len(due), self._batch_size):
+                part = due[start:start + self._batch_size]
+                self._tries = {id(event): len(DEFER_DELAYS) if last else tries
+                               for _, tries, event in part}
+                try:
+                    self._write_batch([event for _, _, event in part])
+                finally:
+                    self._tries = {}
+
     # -- lifecycle ------------------------------------------------------------------------
     def _ensure_running(self) -> None:
         with self._start_lock:
@@ -307,6 +359,8 @@ class EventWriter:
                         len(self._queue))
             return
         self._replay(force=True)
+        # Their journeys may be written now: once more each (at stop, the last time)
+        self._retry_deferred(force=True, last=self._stopped)
 
     # -- writer thread --------------------------------------------------------------------
     def _run(self) -> None:
@@ -323,6 +377,7 @@ class EventWriter:
                 if self._thread_turn():
                     self._drain_and_write()
                 self._replay()
+                self._retry_deferred()
                 self._maybe_sweep()
                 self._maybe_maintain()
             except Exception:  # the thread must survive anything

@@ -7,6 +7,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from tracking import JourneyTracker, TrackingError
+from tracking.config import ConfigError, database_url
 from tracking.extension import utcnow
 from tracking.models import journey_events, journeys
 
@@ -79,7 +80,7 @@ def test_metrics_on_the_bare_app(bare):
 
 def test_registering_twice_is_a_clear_error(tmp_path):
     app = Flask(__name__)
-    app.config["SECRET_KEY"] = "x"
+    app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/j.db")
     JourneyTracker(app)
     with pytest.raises(RuntimeError, match="already registered"):
         JourneyTracker().init_app(app)
@@ -183,8 +184,112 @@ def test_outside_a_request_an_order_or_visitor_reference_finds_the_journey(bare)
     assert row["id"] == journey_id and row["status"] == "purchased" and row["stage"] == "shipped"
     events = rows(app, journey_events)
     assert [e["touchpoint"] for e in events][-2:] == ["purchase", "shipped"]
-    metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'tracking_events_dropped_total{reason="no_journey"} 1.0' in metrics
+    # The order no journey holds is tried again (its journey may be in another worker's
+    # queue), and dropped only once the writer gives up on it: here, at its stop.
+    dropped = 'tracking_events_dropped_total{reason="no_journey"} 1.0'
+    assert dropped not in client.get("/metrics").get_data(as_text=True)
+    app.extensions["journey"].writer.stop()
+    assert dropped in client.get("/metrics").get_data(as_text=True)
+
+
+def test_a_webhook_purchase_in_the_same_batch_as_its_payment_finds_the_journey(bare):
+    """The shopper's payment_submitted ties order A1 to the journey; a webhook's purchase
+    that names the order alone, written in the same batch, lands on that journey."""
+    app, journey = bare
+    client = app.test_client()
+    client.get("/products/9")
+    journey_id = client.post("/checkout").get_json()["journey"]  # payment_submitted: order A1
+    with app.app_context():  # no flush between them: one batch
+        journey.track("purchase", order_ref="A1", value=1000, currency="EUR", items=1)
+        journey.flush()
+    [row] = rows(app, journeys)
+    assert (row["id"], row["status"], row["value"]) == (journey_id, "purchased", 1000)
+    assert [e["touchpoint"] for e in rows(app, journey_events)][-1] == "purchase"
+    assert 'reason="no_journey"} 0.0' in client.get("/metrics").get_data(as_text=True)
+
+
+def test_an_event_whose_journey_comes_later_is_stored_when_it_does(bare):
+    """A webhook's purchase written before the batch that ties its order to a journey
+    (another worker's, a second behind) waits for it instead of being dropped."""
+    app, journey = bare
+    client = app.test_client()
+    client.get("/products/9")
+    with app.app_context():
+        journey.flush()
+        journey.track("purchase", order_ref="A1", value=1000, currency="EUR", items=1)
+        journey.flush()  # nothing holds A1 yet: it waits
+    assert [e["touchpoint"] for e in rows(app, journey_events)] == ["landing", "product_view"]
+    journey_id = client.post("/checkout").get_json()["journey"]  # payment_submitted: order A1
+    with app.app_context():
+        journey.flush()
+    [row] = rows(app, journeys)
+    assert (row["id"], row["status"]) == (journey_id, "purchased")
+    assert 'reason="no_journey"} 0.0' in client.get("/metrics").get_data(as_text=True)
+
+
+def test_the_shoppers_own_purchase_named_by_its_order_alone_is_their_journeys(bare):
+    """In the shopper's request, a purchase with order_ref= and no journey_id= (the order
+    was never tied to a journey) is filed under the visitor's journey, and the cookie
+    learns it was bought: the next product view starts a new journey."""
+    app, journey = bare
+
+    @app.post("/pay")
+    def pay():
+        journey.track("purchase", order_ref="Z9", value=2500, currency="EUR", items=1)
+        return "<h1>Thank you</h1>"
+
+    client = app.test_client()
+    client.get("/products/3")
+    client.post("/cart", data={"pid": "3"})
+    assert client.post("/pay").status_code == 200
+    client.get("/products/4")
+    with app.app_context():
+        journey.flush()
+    bought, browsing = sorted(rows(app, journeys), key=lambda r: r["started_at"])
+    assert (bought["status"], bought["stage"], bought["value"]) == ("purchased", "purchase", 2500)
+    assert (browsing["status"], browsing["stage"]) == ("active", "browse")
+    assert bought["visitor_id"] == browsing["visitor_id"]
+    assert 'reason="no_journey"} 0.0' in client.get("/metrics").get_data(as_text=True)
+
+
+def test_outside_a_request_a_touchpoint_with_no_reference_is_an_error(bare, caplog):
+    """Outside a shopper's request an event needs journey_id=, order_ref= or visitor_id=:
+    strict mode says so, production drops it, logs it and counts it (invalid, which the
+    drop alert watches), and its money is counted all the same."""
+    app, journey = bare
+    with app.app_context():
+        with pytest.raises(TrackingError, match="needs journey_id="):
+            journey.track("add_to_cart", product_id="1", quantity=1, value=1, currency="EUR")
+        app.extensions["journey"].strict = False
+        assert journey.track("purchase", value=700, currency="EUR", items=1) is not None
+    assert "purchase dropped: outside a shopper's request" in caplog.text
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'tracking_events_dropped_total{reason="invalid"} 1.0' in metrics
+    assert 'storefront_revenue_total{currency="EUR"} 7.0' in metrics
+
+
+def test_outside_an_app_context_the_tracker_made_with_the_app_still_works(tmp_path, caplog):
+    """JourneyTracker(app): a background job without app.app_context() still tracks and
+    flushes. A tracker made for a factory has no app to go by: track() logs and drops
+    (it never raises into the caller), flush() says what to do."""
+    from .conftest import make_bare_app
+
+    app, journey = make_bare_app(f"sqlite:///{tmp_path}/own.db")
+    with app.test_client() as client:
+        client.get("/products/5")
+        journey_id = client.post("/checkout").get_json()["journey"]
+    journey.track("purchase", journey_id=journey_id, order_ref="A1", value=100,
+                  currency="EUR", items=1)
+    journey.flush()
+    [row] = rows(app, journeys)
+    assert (row["id"], row["status"]) == (journey_id, "purchased")
+    app.extensions["journey"].close()
+
+    factory = JourneyTracker()
+    assert factory.track("purchase", journey_id=journey_id, value=1, currency="EUR") is None
+    assert "track() needs an application context" in caplog.text
+    with pytest.raises(RuntimeError, match="with app.app_context"):
+        factory.flush()
 
 
 def test_stop_flushes_what_is_queued(tmp_path):
@@ -259,7 +364,13 @@ def test_a_copied_request_context_is_not_the_shoppers_request(bare):
     def with_a_thread():
         @copy_current_request_context
         def work():
+            try:  # no reference, and not the shopper's request: strict mode says so
+                journey.track("product_view", product_id="77")
+            except TrackingError as exc:
+                seen["error"] = exc
+            app.extensions["journey"].strict = False
             seen["event"] = journey.track("product_view", product_id="77")
+            app.extensions["journey"].strict = True
 
         thread = threading.Thread(target=work)
         thread.start()
@@ -270,6 +381,7 @@ def test_a_copied_request_context_is_not_the_shoppers_request(bare):
     client = app.test_client()
     browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
     assert client.get("/with-a-thread", headers=browser).status_code == 200
+    assert "needs journey_id=" in str(seen["error"])
     assert seen["event"] is not None and not seen["event"].stored
     app.extensions["journey"].writer.flush()
     views = [e for e in rows(app, journey_events) if e["touchpoint"] == "product_view"]
@@ -310,3 +422,51 @@ def test_the_tracker_runs_on_flasks_public_context_api(bare, monkeypatch):
     [row] = rows(app, journeys)
     assert (row["stage"], row["events"], row["landing_page"]) == ("cart", 3, "/")
     assert calls["request"] >= 9 and calls["app"] >= 2  # three hooks a request; track()
+
+
+def test_without_a_database_the_tracker_will_not_start():
+    """No JOURNEY_DATABASE_URL and no SQLALCHEMY_DATABASE_URI: said at init_app, as a
+    missing SECRET_KEY is, not found later in a spool that fills with every event."""
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "x"
+    with pytest.raises(ConfigError, match="JOURNEY_DATABASE_URL, else the shop's"):
+        JourneyTracker(app)
+    app.config["JOURNEY_ENABLED"] = False
+    JourneyTracker(app)  # off: nothing to store
+
+
+def test_the_shops_relative_sqlite_file_is_read_where_flask_sqlalchemy_reads_it(tmp_path):
+    """Falling back on SQLALCHEMY_DATABASE_URI, a relative SQLite path is the instance
+    folder's file (Flask-SQLAlchemy's), not one in whatever directory the process runs in
+    (a cron job's would be another file again)."""
+    app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    app.config.update(SECRET_KEY="x", SQLALCHEMY_DATABASE_URI="sqlite:///shop.db")
+    JourneyTracker(app)
+    state = app.extensions["journey"]
+    assert state.database_url == f"sqlite:///{tmp_path}/instance/shop.db"
+
+
+def test_each_database_has_a_spool_of_its_own(tmp_path):
+    """Two apps sharing an instance folder with different databases never replay each
+    other's events: the default spool is the database's (its password left out)."""
+    spools = []
+    for url in ("sqlite:////srv/a.db", "sqlite:////srv/b.db",
+                "postgresql://shop:one@db/shop", "postgresql://shop:two@db/shop"):
+        app = Flask(__name__, instance_path=str(tmp_path))
+        app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=url)
+        JourneyTracker(app)
+        spools.append(app.extensions["journey"].spool.directory)
+    assert len({spools[0], spools[1], spools[2]}) == 3
+    assert spools[2] == spools[3], "a new password is the same database"
+    assert all(path.parent == tmp_path / "journey-spool" for path in spools)
+
+
+def test_database_urls_are_read_as_sqlalchemy_2_opens_them():
+    assert database_url("postgres://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert database_url("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert database_url("sqlite:///x.db") == "sqlite:///x.db"
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL="postgres://u@127.0.0.1:1/db")
+    JourneyTracker(app)
+    assert app.extensions["journey"].engine.url.drivername == "postgresql+psycopg"

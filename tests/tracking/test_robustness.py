@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -284,6 +285,12 @@ def test_an_event_the_database_refuses_is_set_aside_and_the_rest_written(lenient
 
 def test_refused_events_are_requeued_by_the_command_and_replayed_once_mended(lenient):
     app, journey, state = lenient
+    if state.spool.directory.is_dir():
+        shutil.rmtree(state.spool.directory)
+    # Another spool directory than the store's (a shell without its settings): said
+    missing = app.test_cli_runner().invoke(args=["journey", "requeue"])
+    assert missing.exit_code == 1
+    assert "Run this with the store's JOURNEY_SPOOL_DIR" in missing.output
     bad = Event(None, "page_view", None, None, {"endpoint": {1, 2}}, "j" * 32, "v" * 32,
                 "s" * 32, stored=True, at=time.time())
     state.writer.enqueue(bad)
@@ -313,6 +320,41 @@ def pg_app(tmp_path):
     app.extensions["journey"].close()
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_stalled_database_holds_no_page_and_no_scrape(pg_app):
+    """A tracker database that stops answering without refusing (a migration's lock, an
+    overloaded server): the reads made on request threads (the live-journeys gauge at a
+    scrape, customers-also-viewed, the purchased check) give up after READ_TIMEOUT_MS, and
+    for LOOKUP_PAUSE no request reads again."""
+    import psycopg
+
+    app, journey, state = pg_app
+    client = app.test_client()
+    for pid in (1, 2):
+        client.get(f"/products/{pid}", headers=BROWSER)
+    state.writer.flush()
+    state.active.invalidate()
+    url = state.engine.url.set(drivername="postgresql").render_as_string(False)
+    answers = {}
+
+    def pages():
+        answers["metrics"] = client.get("/metrics").status_code
+        with app.app_context():
+            answers["co_viewed"] = journey.co_viewed("1")
+            answers["purchased"] = state.is_purchased("j" * 32)
+
+    with psycopg.connect(url) as locker:  # held until the block ends (its commit)
+        locker.execute("LOCK TABLE journeys, journey_events IN ACCESS EXCLUSIVE MODE")
+        reader = threading.Thread(target=pages)
+        reader.start()
+        reader.join(30)
+        assert not reader.is_alive(), "a request waited for the locked tables"
+        assert answers == {"metrics": 200, "co_viewed": [], "purchased": False}
+        assert state._lookups_paused_until > time.monotonic(), "and no request reads again"
+    state._lookups_paused_until = 0.0
+    with app.app_context():
+        assert journey.co_viewed("1") == ["2"], "read again once the pause is over"
 
 
 def test_postgresql_refusing_a_value_loses_no_other_shoppers_events(pg_app):

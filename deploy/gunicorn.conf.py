@@ -21,8 +21,11 @@ traverses; full collections then only walk what the worker made since: a few mil
 import gc
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
+
+from gunicorn import glogging
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # gunicorn's own rule for sync workers, (2 x cores) + 1: 5 on a 2-core box, so a request
@@ -35,6 +38,22 @@ graceful_timeout = 20  # time for each worker's journey writer to flush at shutd
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 # Apache/NCSA combined format plus the request time in microseconds.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s'
+
+# A guest's order link carries a signed token that opens the order (its items, its delivery,
+# its review form) to whoever holds it: the access log keeps the path without it.
+_ORDER_LINK = re.compile(r"(/(?:orders|checkout/confirmation)/)[^/?#\s\"]+")
+
+
+class AccessLogWithoutOrderTokens(glogging.Logger):
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key in ("r", "U", "f"):  # the request line, the path, the referrer
+            if isinstance(atoms.get(key), str):
+                atoms[key] = _ORDER_LINK.sub(r"\1…", atoms[key])
+        return atoms
+
+
+logger_class = AccessLogWithoutOrderTokens
 
 # In memory where the machine has it; the system's temporary directory otherwise.
 _in_memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None

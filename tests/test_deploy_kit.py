@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -59,22 +60,48 @@ def test_the_unit_makes_every_directory_the_app_writes_and_lets_it_write_there()
         assert is_under(env[name], writable), (name, env[name], writable)
 
 
-def test_the_units_migration_step_runs_without_the_metrics_directory(tmp_path):
-    """ExecStartPre, as the unit gives it, on a SQLite database, with the unit's environment
-    and a metrics directory that does not exist: it migrates, and writes no metric file."""
+def _migration_step(tmp_path, **extra_env) -> subprocess.CompletedProcess:
+    """ExecStartPre, as the unit gives it, with the unit's environment on a SQLite shop."""
     settings = service()
     (command,) = settings["ExecStartPre"]
     venv_bin = str(Path(sys.executable).parent)
     argv = [word.replace(f"{APP_HOME}/.venv/bin", venv_bin) for word in shlex.split(command)]
-    metrics_dir = tmp_path / "run" / "prometheus"
     env = {**environment(settings), "PATH": os.environ["PATH"], "HOME": str(tmp_path),
-           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "run" / "prometheus"),
            "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool"),
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}", "SECRET_KEY": "deploy-kit"}
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}", "SECRET_KEY": "deploy-kit",
+           **extra_env}
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_units_migration_step_runs_without_the_metrics_directory(tmp_path):
+    """With a metrics directory that does not exist: it migrates, and writes no metric
+    file."""
+    done = _migration_step(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "shop.db").stat().st_size > 0
-    assert not metrics_dir.exists()
+    assert not (tmp_path / "run" / "prometheus").exists()
+
+
+def test_a_tracker_database_that_does_not_answer_does_not_keep_the_store_down(tmp_path):
+    """The tracker's own database down at a (re)start: the unit's migration step migrates
+    the shop's and leaves the tracker's side for the next start, where a plain upgrade
+    fails, so gunicorn starts and the store sells (its events wait in the spool)."""
+    closed = "postgresql://postgres@127.0.0.1:1/journeys"  # nothing listens on port 1
+    done = _migration_step(tmp_path, JOURNEY_DATABASE_URL=closed)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "The tracker's database does not answer (OperationalError)" in done.stderr
+    with sqlite3.connect(tmp_path / "shop.db") as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"orders", "alembic_version"} <= tables and "journeys" not in tables
+    plain = subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SECRET_KEY": "deploy-kit",
+             "DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}",
+             "JOURNEY_DATABASE_URL": closed,
+             "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool")})
+    assert plain.returncode != 0, "without journeys=optional a down database is an error"
 
 
 def test_prometheus_scrapes_the_port_gunicorn_binds(tmp_path):

@@ -194,6 +194,13 @@ def test_gunicorn_two_workers_multiprocess_metrics(gunicorn, shop_db):
     assert all(int(n) > 50_000 for _, n in frozen), frozen
     result = promtool("check", "metrics", stdin=text)
     assert result.returncode == 0, result.stdout + result.stderr
+    # A guest's order link opens the order: the access log keeps its path, not its token
+    for path in ("/orders/MzI4.SecretOrderToken", "/checkout/confirmation/MzI5.SecretToken2"):
+        requests.get(server.url + path, headers={"Referer": server.url + path}, timeout=10)
+    access = poll(lambda: (server.multiproc.parent / "access.log").read_text().count("…") >= 4
+                  and (server.multiproc.parent / "access.log").read_text())
+    assert access and "GET /orders/… HTTP/1.1" in access, access
+    assert "Secret" not in access and "MzI" not in access
 
 
 def test_gunicorn_every_worker_reports_the_spool_as_it_is_now(gunicorn, shop_db, tmp_path):

@@ -436,7 +436,11 @@ def timeline(journey_ids: list[str]) -> list[dict]:
         out.append({
             "at": row.occurred_at.isoformat(timespec="seconds"),
             "touchpoint": row.touchpoint, "stage": row.stage, "journey_id": row.journey_id,
-            "session_id": row.session_id, "new_session": row.session_id != session,
+            # Back-office touchpoints (a webhook, the courier) have no session of their own:
+            # they neither open one nor end the shopper's.
+            "session_id": row.session_id,
+            "new_session": row.session_id is not None and row.session_id != session,
+            "back_office": row.session_id is None,
             "since_previous": (row.occurred_at - previous).total_seconds()
             if previous else None,
             "props": row.props,

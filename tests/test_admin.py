@@ -336,6 +336,10 @@ def test_explorer_timeline_through_delivery_and_review(app, admin_client, locals
     assert names[0] == "landing" and names[-3:] == ["shipped", "out_for_delivery", "delivered"]
     assert "purchase" in names and detail["timeline"][0]["since_previous"] is None
     assert all(e["since_previous"] >= 0 for e in detail["timeline"][1:])
+    # The courier's touchpoints are the back office's: they open no session of the shopper
+    courier = detail["timeline"][-3:]
+    assert [(e["back_office"], e["new_session"]) for e in courier] == [(True, False)] * 3
+    assert sum(e["new_session"] for e in detail["timeline"]) == 1, "one visit: one session"
     stages = {s["stage"]: s["at"] for s in detail["journey"]["stages"]}
     assert [s["stage"] for s in detail["journey"]["stages"]][:3] == ["landing", "browse", "cart"]
     assert stages["delivered"] is not None

@@ -499,6 +499,7 @@ function timeline(list, events, showJourney) {
         h('time', { datetime: `${e.at}Z` }, secondsFormat.format(asDate(e.at))),
         h('strong', {}, e.touchpoint),
         e.stage ? pill(e.stage, 'stage-pill') : null,
+        e.back_office ? h('span', { class: 'tl-since', title: 'Recorded by the shop (payment provider, courier), not in a visit' }, 'back office') : null,
         e.since_previous != null ? h('span', { class: 'tl-since' }, `+${duration(e.since_previous)} since previous`) : null,
         showJourney && e.journey_id !== journey
           ? h('a', { class: 'tl-journey', href: journeyUrl(e.journey_id) }, `journey ${e.journey_id.slice(0, 8)}…`) : null),

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -59,6 +60,7 @@ class Spool:
         self._lock = threading.Lock()
         self._current: Path | None = None
         self._pid: int | None = None
+        self._replay_traced = -60.0  # when a failed replay's traceback was last logged
         _SPOOLS.add(self)
 
     def _renew_lock(self) -> None:
@@ -190,9 +192,14 @@ class Spool:
                 for batch in self._batches(path, batch_size):
                     write(batch)
                     replayed += len(batch)
-            except Exception:
-                log.warning("journey spool: replay of %s failed; will retry", path.name,
-                            exc_info=True)
+            except Exception as exc:
+                # Every few seconds while the database is down: the traceback once a minute
+                now = time.monotonic()
+                traced = now - self._replay_traced >= 60
+                if traced:
+                    self._replay_traced = now
+                log.warning("journey spool: replay of %s failed (%s); will retry", path.name,
+                            type(exc).__name__, exc_info=traced)
                 # This file and every one not yet tried go back for the next replay (a
                 # claim kept would be a file no one replays while this process lives).
                 for rest in claimed[i:]:

@@ -225,15 +225,45 @@ def referrer_host(referrer: str | None, own_host: str) -> str | None:
 
 
 def traffic_source(args, referrer: str | None, own_host: str) -> dict:
-    """utm_* parameters win; else the referring site; else direct."""
+    """utm_* parameters win; else the referring site, named as GA4 names it (a search
+    engine is ``google / organic``, a social network ``reddit / social``, any other site
+    its host without ``www.``, ``referral``); else direct."""
     ref = referrer_host(referrer, own_host)
     source = _param(args, "utm_source")
     if source:
         return {"source": source, "medium": _param(args, "utm_medium"),
                 "campaign": _param(args, "utm_campaign"), "referrer": ref or ""}
     if ref:
-        return {"source": ref, "medium": "referral", "campaign": "", "referrer": ref}
+        source, medium = referring_channel(ref)
+        return {"source": source, "medium": medium, "campaign": "", "referrer": ref}
     return {"source": "direct", "medium": "none", "campaign": "", "referrer": ""}
+
+
+# Search engines by the first label of their host (google.com, google.co.uk, search.brave.com)
+_SEARCH_ENGINES = frozenset({"google", "bing", "duckduckgo", "yahoo", "baidu", "yandex",
+                             "ecosia", "qwant", "startpage", "brave", "naver", "seznam"})
+# Social networks by their domain (and the link wrappers they send visitors through)
+_SOCIAL = {"facebook.com": "facebook", "fb.com": "facebook", "instagram.com": "instagram",
+           "t.co": "twitter", "twitter.com": "twitter", "x.com": "twitter",
+           "linkedin.com": "linkedin", "lnkd.in": "linkedin", "reddit.com": "reddit",
+           "pinterest.com": "pinterest", "pin.it": "pinterest", "tiktok.com": "tiktok",
+           "youtube.com": "youtube", "youtu.be": "youtube", "threads.net": "threads",
+           "bsky.app": "bluesky", "mastodon.social": "mastodon"}
+_HOST_PREFIXES = ("www.", "m.", "l.", "lm.", "mobile.", "search.", "out.", "old.", "new.")
+
+
+def referring_channel(host: str) -> tuple[str, str]:
+    """(source, medium) for a referring host: a search engine's or social network's name with
+    ``organic`` or ``social``, else the host without ``www.`` with ``referral``."""
+    bare = host.lower()
+    while bare.startswith(_HOST_PREFIXES) and bare.count(".") > 1:
+        bare = bare.split(".", 1)[1]
+    if bare in _SOCIAL:
+        return _SOCIAL[bare], "social"
+    first = bare.split(".", 1)[0]
+    if first in _SEARCH_ENGINES and "." in bare:
+        return first, "organic"
+    return bare, "referral"
 
 
 def _param(args, name: str) -> str:

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from tracking.visitor import truncate_ip
+from tracking.visitor import referring_channel, traffic_source, truncate_ip
 
 
 def _by_ipaddress(address: str) -> str | None:
@@ -36,3 +36,19 @@ def test_the_fast_path_agrees_with_the_ipaddress_module():
     addresses += [":".join(f"{rng.randrange(65536) if rng.random() < 0.6 else 0:x}"
                            for _ in range(8)) for _ in range(2000)]
     assert [truncate_ip(a) for a in addresses] == [_by_ipaddress(a) for a in addresses]
+
+
+@pytest.mark.parametrize(("host", "channel"), [
+    ("www.google.com", ("google", "organic")), ("www.google.co.uk", ("google", "organic")),
+    ("search.brave.com", ("brave", "organic")), ("duckduckgo.com", ("duckduckgo", "organic")),
+    ("l.facebook.com", ("facebook", "social")), ("t.co", ("twitter", "social")),
+    ("www.reddit.com", ("reddit", "social")), ("m.youtube.com", ("youtube", "social")),
+    ("www.example.com", ("example.com", "referral")),
+    ("mail.yahoo.com", ("mail.yahoo.com", "referral")),  # webmail, not a search
+    ("news.google.com", ("news.google.com", "referral")),
+])
+def test_a_referring_site_is_named_as_ga4_names_its_channel(host, channel):
+    """One name per source whether it came tagged (utm_source=google) or by its referrer
+    (www.google.com): search engines are organic, social networks social."""
+    assert referring_channel(host) == channel
+    assert traffic_source({}, f"https://{host}/some/page", "shop.example")["source"] == channel[0]

@@ -21,11 +21,11 @@ DEPLOY = ROOT / "deploy"
 APP_HOME = "/srv/touchpoint"  # the unit's WorkingDirectory, where the code is installed
 
 
-def service() -> dict[str, list[str]]:
-    """The unit's [Service] settings: a key given several times keeps every value."""
+def service(name: str = "touchpoint.service") -> dict[str, list[str]]:
+    """A unit's [Service] settings: a key given several times keeps every value."""
     settings: dict[str, list[str]] = {}
     section = None
-    for line in (DEPLOY / "touchpoint.service").read_text().splitlines():
+    for line in (DEPLOY / name).read_text().splitlines():
         line = line.strip()
         if not line or line.startswith(("#", ";")):
             continue
@@ -146,3 +146,23 @@ def test_dashboard_time_series_are_rates_over_an_interval_not_the_whole_range():
         if panel["type"] == "timeseries":
             for target in panel["targets"]:
                 assert "$__range" not in target["expr"], (panel["title"], target["expr"])
+
+
+def test_the_expiry_timer_runs_the_command_as_the_store_does(tmp_path):
+    """touchpoint-expire.service: the store's user, code, secrets and spool, and the command
+    the README names (here run, against a migrated SQLite shop, as the unit gives it)."""
+    store, job = service(), service("touchpoint-expire.service")
+    for key in ("User", "Group", "WorkingDirectory", "EnvironmentFile"):
+        assert job[key] == store[key], key
+    assert environment(job)["JOURNEY_SPOOL_DIR"] == environment(store)["JOURNEY_SPOOL_DIR"]
+    assert "OnCalendar=hourly" in (DEPLOY / "touchpoint-expire.timer").read_text()
+    assert _migration_step(tmp_path).returncode == 0
+    (command,) = job["ExecStart"]
+    venv_bin = str(Path(sys.executable).parent)
+    argv = [word.replace(f"{APP_HOME}/.venv/bin", venv_bin) for word in shlex.split(command)]
+    assert argv[-3:] == ["wsgi", "orders", "expire"]
+    env = {**environment(job), "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool"), "SECRET_KEY": "deploy-kit",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"}
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -246,7 +246,8 @@ def trend(period: Period, now: datetime | None = None) -> list[dict]:
     for key, column, condition in (
         ("journeys", J.started_at, None),
         ("purchases", _entered(Stage.PURCHASE), None),
-        ("abandoned", J.abandoned_at, J.abandoned_stage.in_(CART_STAGES)),
+        ("abandoned", J.abandoned_at,
+         and_(J.status == "abandoned", J.abandoned_stage.in_(CART_STAGES))),
     ):
         bucket = _bucket(column, hourly).label("bucket")
         stmt = (select(bucket, func.count()).where(column >= period.start, column < period.end)
@@ -345,15 +346,23 @@ def _product_titles(product_ids: set[str]) -> dict[str, str]:
 # -- abandonment ---------------------------------------------------------------------------
 
 def abandonment(period: Period) -> dict:
+    """Carts, checkouts and payments left idle in the period. Abandoned means what it means
+    on every page of the panel (the funnel's "stopped here", the overview's abandonment
+    rates and trend): status 'abandoned'. A cart the shopper came back and bought later is
+    ``recovered``, counted beside it, not in it."""
     in_period = and_(J.abandoned_at >= period.start, J.abandoned_at < period.end)
-    cart_abandoned = and_(in_period, J.abandoned_stage.in_(CART_STAGES))
+    left = and_(in_period, J.abandoned_stage.in_(CART_STAGES))  # abandoned or recovered
+    cart_abandoned = and_(left, J.status == "abandoned")
     recent = _conn().execute(
-        select(journeys).where(cart_abandoned, J.status == "abandoned")
+        select(journeys).where(cart_abandoned)
         .order_by(J.abandoned_at.desc()).limit(50)
     ).all()
-    by_stage = dict(_conn().execute(
-        select(J.abandoned_stage, func.count()).where(cart_abandoned)
-        .group_by(J.abandoned_stage)).all())
+    by_stage: dict[str, dict[str, int]] = {}
+    for stage, status, n in _conn().execute(
+            select(J.abandoned_stage, J.status, func.count())
+            .where(left, J.status.in_(("abandoned", "recovered")))
+            .group_by(J.abandoned_stage, J.status)):
+        by_stage.setdefault(stage, {"abandoned": 0, "recovered": 0})[status] = int(n)
     by_step = _conn().execute(
         select(J.abandoned_stage, J.last_touchpoint, func.count().label("n"))
         .where(cart_abandoned).group_by(J.abandoned_stage, J.last_touchpoint)
@@ -365,13 +374,12 @@ def abandonment(period: Period) -> dict:
                func.sum(lines.quantity).label("units"),
                func.sum(lines.quantity * lines.unit_value).label("value"))
         .join(journeys, J.id == lines.journey_id)
-        .where(cart_abandoned, J.status == "abandoned", lines.quantity > 0)
+        .where(cart_abandoned, lines.quantity > 0)
         .group_by(lines.product_id).order_by(func.count().desc()).limit(10)
     ).all()
     titles = _product_titles({r.product_id for r in top})
-    recovered = _conn().execute(
-        select(func.count()).where(cart_abandoned, J.status == "recovered")).scalar_one()
-    total = sum(by_stage.values())
+    total = sum(s["abandoned"] for s in by_stage.values())
+    recovered = sum(s["recovered"] for s in by_stage.values())
     failures = db.session.execute(
         select(func.coalesce(PaymentAttempt.error_code, "unknown"), func.count())
         .where(PaymentAttempt.status == AttemptStatus.FAILED,
@@ -380,11 +388,14 @@ def abandonment(period: Period) -> dict:
     ).all()
     return {
         "abandoned": total,
-        "by_stage": [{"stage": s, "journeys": int(by_stage.get(s, 0))} for s in CART_STAGES],
+        "by_stage": [{"stage": s, "journeys": by_stage.get(s, {}).get("abandoned", 0),
+                      "recovered": by_stage.get(s, {}).get("recovered", 0)}
+                     for s in CART_STAGES],
         "by_step": [{"stage": r.abandoned_stage, "last_touchpoint": r.last_touchpoint,
                      "journeys": r.n} for r in by_step],
         "recovered": int(recovered),
-        "recovery_rate": _ratio(recovered, total),
+        # Of the carts left in the period, the share bought later.
+        "recovery_rate": _ratio(recovered, total + recovered),
         "payment_failures": [{"code": code, "attempts": n} for code, n in failures],
         "top_products": [{"product_id": r.product_id, "title": titles.get(r.product_id, "?"),
                           "journeys": r.journeys, "units": int(r.units or 0),

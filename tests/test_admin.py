@@ -182,7 +182,7 @@ def test_overview_funnel_and_abandonment_numbers(app, admin_client, localstripe,
     abandonment = admin_client.get(
         f"/admin/api/abandonment?to={swept_at.date().isoformat()}").get_json()
     assert abandonment["abandoned"] == 1 and abandonment["recovered"] == 0
-    assert {"stage": "checkout", "journeys": 1} in abandonment["by_stage"]
+    assert {"stage": "checkout", "journeys": 1, "recovered": 0} in abandonment["by_stage"]
     assert abandonment["by_step"] == [{"stage": "checkout", "last_touchpoint": "checkout_start",
                                        "journeys": 1}]
     assert abandonment["top_products"][0]["title"] == "Pen"
@@ -457,3 +457,37 @@ def test_todays_trend_ends_at_the_current_hour(admin_client):
     hours = [point["at"] for point in overview["trend"]]
     assert len(hours) == 15  # 00:00 to 14:00
     assert hours[-1].startswith(today) and "14:00" in hours[-1]
+
+
+def test_abandoned_means_the_same_on_every_page_and_recovered_is_beside_it(app, admin_client,
+                                                                          shop_db):
+    """A cart bought later is recovered, not abandoned: the Abandonment page, the funnel's
+    "stopped here", the overview's abandonment rate and its trend count the same journeys,
+    and the recovered cart is shown beside them (not in them)."""
+    add_journeys(app, [
+        *(journey_row("cart", "abandoned") for _ in range(3)),
+        journey_row("cart", "recovered"),
+        *(journey_row("checkout", "abandoned") for _ in range(2)),
+        journey_row("checkout", "recovered"),
+        journey_row("payment", "abandoned"),
+        journey_row("purchase", "purchased"),
+    ])
+    abandonment = admin_client.get("/admin/api/abandonment").get_json()
+    overview = admin_client.get("/admin/api/overview").get_json()
+    stopped = {s["stage"]: s["dropped"] for s in overview["funnel"]}
+
+    assert abandonment["abandoned"] == 6 and abandonment["recovered"] == 2
+    assert abandonment["by_stage"] == [
+        {"stage": "cart", "journeys": 3, "recovered": 1},
+        {"stage": "checkout", "journeys": 2, "recovered": 1},
+        {"stage": "payment", "journeys": 1, "recovered": 0}]
+    for row in abandonment["by_stage"]:
+        assert row["journeys"] == stopped[row["stage"]], row
+    assert sum(s["journeys"] for s in abandonment["by_step"]) == 6
+    assert len(abandonment["journeys"]) == 6
+    assert {j["status"] for j in abandonment["journeys"]} == {"abandoned"}
+    assert abandonment["recovery_rate"] == 0.25  # 2 of the 8 carts left were bought later
+    assert sum(p["abandoned"] for p in overview["trend"]) == 6
+    # 9 journeys reached the cart: 6 abandoned (the 2 recovered and the purchase are not).
+    assert overview["kpis"]["cart_abandonment_rate"] == round(6 / 9, 4)
+    assert overview["kpis"]["checkout_abandonment_rate"] == round(3 / 5, 4)

@@ -451,8 +451,10 @@ function abandonmentPage() {
     const d = await load(q);
     if (!d) return;
     setKpis($('[data-kpis="totals"]'), d);
+    $('[data-abandoned-summary]').textContent = `${num(d.abandoned)} abandoned · ${num(d.recovered)} recovered`;
     chart($('#stage-chart'), 'bar', d.by_stage.map((s) => title(s.stage)),
-      [{ label: 'Abandoned', data: d.by_stage.map((s) => s.journeys), backgroundColor: COLORS.orange, borderRadius: 4 }]);
+      [{ label: 'Abandoned', data: d.by_stage.map((s) => s.journeys), backgroundColor: COLORS.orange, borderRadius: 4 },
+        { label: 'Recovered', data: d.by_stage.map((s) => s.recovered ?? 0), backgroundColor: COLORS.green, borderRadius: 4 }]);
     const steps = d.by_step.slice(0, 10);
     chart($('#step-chart'), 'bar', steps.map((s) => [title(s.stage), s.last_touchpoint || '—']),
       [{ label: 'Abandoned', data: steps.map((s) => s.journeys), backgroundColor: COLORS.star, borderRadius: 4 }],

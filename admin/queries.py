@@ -220,8 +220,16 @@ def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
     r = {k: int(v or 0) for k, v in row.items()}
     if funnel is not None:
         funnel.update({k: r[k] for k in COUNT_KEYS})
-    orders, revenue = db.session.execute(
-        select(func.count(), func.coalesce(func.sum(Order.total), 0)).where(
+    # Money is money: orders and revenue are every order paid in the period, as the books
+    # (and Shopify) have them, whether or not its shopper was tracked (orders from before
+    # the tracker, Do-Not-Track shoppers, bots). AOV is revenue over those same orders.
+    # ``tracked_orders`` (and their revenue) are the ones placed in a tracked journey, the
+    # side of the page the funnel and conversion rate count, as GA4 would.
+    tracked = Order.journey_id.is_not(None)
+    orders, revenue, tracked_orders, tracked_revenue = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(Order.total), 0),
+               _count_if(tracked), func.coalesce(func.sum(case((tracked, Order.total),
+                                                                else_=0)), 0)).where(
             Order.payment_status == PaymentStatus.PAID,
             Order.paid_at >= period.start, Order.paid_at < period.end)
     ).one()
@@ -235,6 +243,8 @@ def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
         "orders": int(orders),
         "revenue": int(revenue),
         "average_order_value": int(revenue) // int(orders) if orders else None,
+        "tracked_orders": int(tracked_orders or 0),
+        "tracked_revenue": int(tracked_revenue or 0),
     }
 
 

@@ -491,3 +491,27 @@ def test_abandoned_means_the_same_on_every_page_and_recovered_is_beside_it(app, 
     # 9 journeys reached the cart: 6 abandoned (the 2 recovered and the purchase are not).
     assert overview["kpis"]["cart_abandonment_rate"] == round(6 / 9, 4)
     assert overview["kpis"]["checkout_abandonment_rate"] == round(3 / 5, 4)
+
+
+def test_orders_and_revenue_are_all_paid_orders_and_say_how_many_were_tracked(
+        app, admin_client, cli, localstripe, flush_journeys, shop_db):
+    """Orders, revenue and AOV are the books' (every paid order: seeded, placed before
+    tracking, Do-Not-Track); beside them, how many of those orders were in a tracked journey,
+    the ones the funnel's Purchase counts; AOV is revenue over the same orders."""
+    assert cli("seed", "--orders", "12").exit_code == 0  # paid 8 to 180 days ago, no journey
+    shop(app, localstripe, flush_journeys)  # one tracked purchase today, $30
+    today = utcnow().date()
+    period = f"from={(today - timedelta(days=200)).isoformat()}&to={today.isoformat()}"
+    overview = admin_client.get(f"/admin/api/overview?{period}").get_json()
+    kpis = overview["kpis"]
+    paid = db.session.scalars(select(Order).where(Order.paid_at.is_not(None))).all()
+    assert kpis["orders"] == len(paid) == 13
+    assert kpis["revenue"] == sum(o.total for o in paid)
+    assert kpis["tracked_orders"] == 1 and kpis["tracked_revenue"] == 3000
+    assert kpis["average_order_value"] == kpis["revenue"] // kpis["orders"]
+    purchase = next(s for s in overview["funnel"] if s["stage"] == "purchase")
+    assert purchase["journeys"] == kpis["tracked_orders"]
+    assert overview["today"]["orders"] == overview["today"]["tracked_orders"] == 1
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    assert "Orders, all paid" in page and 'data-kpi-note="tracked_orders"' in page
+    assert "Revenue, all paid orders" in page

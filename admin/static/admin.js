@@ -81,10 +81,21 @@ function fill(table, items, render, empty = 'Nothing in this period.') {
     : [h('tr', {}, h('td', { colspan: cols, class: 'empty' }, empty))]));
 }
 
+/** The smaller line under a KPI ([data-kpi-note]): what the figure is made of. */
+const KPI_NOTES = {
+  tracked_orders: (v) => `${num(v.tracked_orders)} in tracked journeys`,
+  tracked_revenue: (v) => `${money(v.tracked_revenue)} in tracked journeys`,
+  journeys: (v) => `of ${num(v.journeys)} tracked journeys`,
+};
+
 function setKpis(root, values) {
   for (const el of $$('[data-kpi]', root)) {
     const format = FORMATS[el.dataset.format] || num;
     el.textContent = format(values[el.dataset.kpi]);
+  }
+  for (const el of $$('[data-kpi-note]', root)) {
+    const note = KPI_NOTES[el.dataset.kpiNote];
+    el.textContent = note && values[el.dataset.kpiNote] != null ? note(values) : '';
   }
 }
 
@@ -355,7 +366,7 @@ function trendChart(canvas, trend) {
   const line = (label, key, color) => ({ label, data: trend.map((t) => t[key]), borderColor: color,
     backgroundColor: color, cubicInterpolationMode: 'monotone', pointRadius: trend.length > 40 ? 0 : 2, borderWidth: 2 });
   chart(canvas, 'line', labels, [line('Journeys', 'journeys', COLORS.teal),
-    line('Purchases', 'purchases', COLORS.blue), line('Abandoned', 'abandoned', COLORS.orange)], { summary });
+    line('Purchases (tracked)', 'purchases', COLORS.blue), line('Abandoned', 'abandoned', COLORS.orange)], { summary });
 }
 
 function overviewPage() {

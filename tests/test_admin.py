@@ -276,6 +276,9 @@ def test_shoppers_right_now_are_at_a_shopping_stage_and_seen_this_session(app, a
     assert admin_client.get("/admin/api/overview").get_json()["live"]["shoppers"] == 2
     page = admin_client.get("/admin/").get_data(as_text=True)
     assert "data-live-shoppers" in page and "paid orders</span> awaiting delivery" in page
+    # A delivered or reviewed journey is never live: no tile that can only read 0.
+    tiles = re.findall(r'data-live-stage="(\w+)"', page)
+    assert tiles == ["landing", "browse", "cart", "checkout", "payment", "purchase", "shipped"]
 
 
 def test_explorer_finds_a_guest_by_the_email_of_their_orders(app, admin_client, localstripe,

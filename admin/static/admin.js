@@ -327,7 +327,10 @@ function periodPicker(onChange) {
 const LIVE_EVERY_MS = 2000;
 
 function renderLive(live) {
-  for (const { stage, live: n } of live.stages) {
+  // The stages the page has tiles for: a delivered or reviewed journey is never live.
+  const shown = $$('[data-live-stage]').map((el) => el.dataset.liveStage);
+  const stages = live.stages.filter((s) => shown.includes(s.stage));
+  for (const { stage, live: n } of stages) {
     const el = $(`[data-live-stage="${stage}"]`);
     if (el && el.textContent !== String(n)) el.textContent = String(n);
   }
@@ -335,9 +338,9 @@ function renderLive(live) {
   $('[data-live-awaiting]').textContent = `${num(live.awaiting_delivery)} paid ${live.awaiting_delivery === 1 ? 'order' : 'orders'}`;
   $('[data-live-at]').textContent = `updated ${timeFormat.format(asDate(live.at))} UTC`;
   const shopping = ['cart', 'checkout', 'payment'];
-  chart($('#live-chart'), 'bar', live.stages.map((s) => title(s.stage)),
-    [{ label: 'Active journeys', data: live.stages.map((s) => s.live), borderRadius: 4,
-      backgroundColor: live.stages.map((s) => (shopping.includes(s.stage) ? COLORS.teal : '#5eead4')) }],
+  chart($('#live-chart'), 'bar', stages.map((s) => title(s.stage)),
+    [{ label: 'Active journeys', data: stages.map((s) => s.live), borderRadius: 4,
+      backgroundColor: stages.map((s) => (shopping.includes(s.stage) ? COLORS.teal : '#5eead4')) }],
     { mode: 'none', options: { scales: { x: { grid: { display: false }, ticks: { autoSkip: false, maxRotation: 60 } },
       y: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' } } } } });
 }

@@ -46,6 +46,11 @@ def test_admin_sees_a_shopper_add_to_cart_without_reloading(live_store, browser,
     for stage in ("landing", "browse", "checkout", "payment", "purchase"):
         expect(page.locator(f'[data-live-stage="{stage}"]')).to_have_text(re.compile(r"^\d+$"))
     before = int(cart.inner_text())
+    # No Delivered or Reviewed tile or bar: a journey there is never live (always 0).
+    expect(page.locator("[data-live-stage]")).to_have_count(7)
+    live_chart = page.locator("#live-chart")
+    expect(live_chart).to_have_attribute("aria-label", re.compile(r"Shipped: \d+\.$"))
+    assert not re.search(r"Delivered|Reviewed", live_chart.get_attribute("aria-label"))
     expect(page.locator("[data-live-awaiting]")).to_have_text("0 paid orders")  # all delivered
     page.evaluate("window.__notReloaded = true")
     page.screenshot(path=str(e2e_artifacts / "admin-01-overview.png"), full_page=True)

@@ -89,13 +89,14 @@ const KPI_NOTES = {
 };
 
 function setKpis(root, values) {
+  const set = (el, text) => { if (el.textContent !== text) el.textContent = text; };
   for (const el of $$('[data-kpi]', root)) {
     const format = FORMATS[el.dataset.format] || num;
-    el.textContent = format(values[el.dataset.kpi]);
+    set(el, format(values[el.dataset.kpi]));
   }
   for (const el of $$('[data-kpi-note]', root)) {
     const note = KPI_NOTES[el.dataset.kpiNote];
-    el.textContent = note && values[el.dataset.kpiNote] != null ? note(values) : '';
+    set(el, note && values[el.dataset.kpiNote] != null ? note(values) : '');
   }
 }
 
@@ -241,7 +242,7 @@ function chart(canvas, type, labels, datasets, { options = {}, summary, mode } =
   charts.set(canvas, new window.Chart(canvas, { type, data: { labels, datasets }, options: merged }));
 }
 
-function funnelChart(canvas, steps) {
+function funnelChart(canvas, steps, mode) {
   const end = steps.findIndex((s) => s.stage === 'purchase');
   const funnel = steps.slice(0, end + 1);
   // dropped: the journeys that stopped at this step (null where none can: purchase)
@@ -257,7 +258,7 @@ function funnelChart(canvas, steps) {
   }).join('; ') + '.';
   const shades = ['#99f6e4', '#5eead4', '#2dd4bf', '#14b8a6', '#0d9488', COLORS.green];
   chart(canvas, 'bar', labels, [{ label: 'Journeys', data: funnel.map((s) => s.journeys),
-    backgroundColor: shades, borderRadius: 4 }], { options: { indexAxis: 'y' }, summary });
+    backgroundColor: shades, borderRadius: 4 }], { options: { indexAxis: 'y' }, summary, mode });
 }
 
 // ---------------------------------------------------------------------------- period picker
@@ -358,7 +359,7 @@ async function pollLive() {
   setTimeout(pollLive, LIVE_EVERY_MS);
 }
 
-function trendChart(canvas, trend) {
+function trendChart(canvas, trend, mode) {
   const hourly = trend.length > 0 && trend[0].at.length > 10;
   const labels = trend.map((t) => (hourly ? `${day(t.at)} ${t.at.slice(11, 16)}` : day(t.at)));
   const sum = (key) => trend.reduce((n, t) => n + t[key], 0);
@@ -369,21 +370,44 @@ function trendChart(canvas, trend) {
   const line = (label, key, color) => ({ label, data: trend.map((t) => t[key]), borderColor: color,
     backgroundColor: color, cubicInterpolationMode: 'monotone', pointRadius: trend.length > 40 ? 0 : 2, borderWidth: 2 });
   chart(canvas, 'line', labels, [line('Journeys', 'journeys', COLORS.teal),
-    line('Purchases (tracked)', 'purchases', COLORS.blue), line('Abandoned', 'abandoned', COLORS.orange)], { summary });
+    line('Purchases (tracked)', 'purchases', COLORS.blue), line('Abandoned', 'abandoned', COLORS.orange)], { summary, mode });
 }
+
+const OVERVIEW_EVERY_MS = 30000;
 
 function overviewPage() {
   const load = latest((q) => api(`/overview?${q}`, { source: 'overview' }));
-  periodPicker(async (q) => {
+  let current = null; // the period drawn last ("from=…&to=…"): a refresh keeps it
+  async function draw(q, quiet = false) {
     const d = await load(q);
     if (!d) return;
+    // A refresh changes figures in place: no blank, no chart animation (mode 'none').
+    const mode = quiet ? 'none' : undefined;
     setKpis($('[data-kpis="today"]'), d.today);
     setKpis($('[data-kpis="period"]'), d.kpis);
-    funnelChart($('#funnel-chart'), d.funnel);
-    trendChart($('#trend-chart'), d.trend);
+    funnelChart($('#funnel-chart'), d.funnel, mode);
+    trendChart($('#trend-chart'), d.trend, mode);
     renderLive(d.live);
+  }
+  periodPicker((q) => {
+    current = q;
+    return draw(q);
   });
   setTimeout(pollLive, LIVE_EVERY_MS);
+  // The live box polls every 2 s; the KPIs, funnel and trend every 30 s (a hidden tab
+  // waits until it is shown again), for the period on screen.
+  let due = false;
+  const refresh = () => {
+    if (current) run(() => draw(current, true));
+    due = false;
+  };
+  setInterval(() => {
+    if (document.hidden) due = true;
+    else refresh();
+  }, OVERVIEW_EVERY_MS);
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && due) refresh();
+  });
 }
 
 // ---------------------------------------------------------------------------- funnel

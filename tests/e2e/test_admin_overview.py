@@ -1,0 +1,76 @@
+"""The overview keeps itself current without a reload, for the period the owner chose."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import update
+
+from admin.auth import create_user
+from checkout.models import Order
+from storefront.extensions import db
+from tracking.extension import utcnow
+
+from .conftest import submit_admin_login
+
+PASSWORD = "owner-password-1"
+KPI = '[data-kpis="{}"] [data-kpi="{}"]'
+
+
+def log_in(page, base: str, path: str = "/admin/") -> None:
+    page.goto(base + path)
+    expect(page).to_have_url(re.compile(r"/admin/login"))
+    submit_admin_login(page, "owner@example.com", PASSWORD)
+
+
+@pytest.mark.e2e
+def test_kpis_funnel_and_trend_refresh_every_30_seconds_for_the_chosen_period(live_store,
+                                                                               page):
+    with live_store.app.app_context():
+        create_user("owner@example.com", PASSWORD)
+    today = utcnow().date()
+    start = (today - timedelta(days=29)).isoformat()
+    page.clock.install()  # the panel's timers run when the test says so
+    log_in(page, live_store.url)
+    page.goto(f"{live_store.url}/admin/?from={start}&to={today.isoformat()}")
+    orders_today = page.locator(KPI.format("today", "orders"))
+    expect(orders_today).to_have_text("0")  # the seeded orders were paid weeks ago
+    expect(page.locator("#period-from")).to_have_value(start)
+    page.evaluate("""() => {
+        window.__notReloaded = true;
+        window.__blanks = 0;  // a figure emptied while refreshing would flicker
+        const seen = new Map();
+        const look = () => {
+            for (const el of document.querySelectorAll('[data-kpi], [data-kpi-note]')) {
+                const text = el.textContent;
+                const before = seen.get(el);
+                if (before && before !== '—' && (text === '—' || text === '')) {
+                    window.__blanks += 1;
+                }
+                seen.set(el, text);
+            }
+        };
+        look();
+        new MutationObserver(look).observe(document.querySelector('main'),
+                                           {subtree: true, childList: true, characterData: true});
+    }""")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/admin/api/overview" in r.url else None)
+
+    with live_store.app.app_context():  # an order is paid now
+        db.session.execute(update(Order).where(Order.id == 1).values(paid_at=utcnow()))
+        db.session.commit()
+    page.clock.run_for(10_000)
+    page.wait_for_timeout(500)
+    expect(orders_today).to_have_text("0")  # not yet: the live box alone polls every 2 s
+    page.clock.run_for(21_000)
+    expect(orders_today).to_have_text("1", timeout=5_000)
+    expect(page.locator(KPI.format("today", "revenue")).locator("xpath=..")
+           .locator('[data-kpi-note]')).to_have_text(re.compile(r"in tracked journeys"))
+    assert asked and all(f"from={start}&to={today.isoformat()}" in url for url in asked), asked
+    expect(page.locator("#period-from")).to_have_value(start)
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.evaluate("window.__blanks") == 0

@@ -52,6 +52,7 @@ MAX_PERIOD_DAYS = 366
 PAGES = (("overview", "Overview"), ("funnel", "Funnel"), ("abandonment", "Abandonment"),
          ("journeys", "Journeys"), ("orders", "Orders"), ("reviews", "Reviews"),
          ("audit", "Audit log"))
+PERIOD_PAGES = ("overview", "funnel", "abandonment")  # the pages with a period picker
 
 
 _DATES = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31),
@@ -132,7 +133,7 @@ def logout():
 
 def _page(name: str, **context):
     return render_template(f"admin/{name}.html", pages=PAGES, current=name,
-                           admin=auth.current_admin(), **context)
+                           period_pages=PERIOD_PAGES, admin=auth.current_admin(), **context)
 
 
 @bp.get("/")

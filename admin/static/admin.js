@@ -270,15 +270,52 @@ function addDays(iso, n) {
   return d.toISOString().slice(0, 10);
 }
 
-/** Wire [data-period]: ?from=&to= in the URL, two date inputs, Today / 7 / 30 days. Calls
- *  onChange("from=…&to=…") now and whenever the period changes. */
+// The period chosen on one page holds on the others (as GA4's and PostHog's date range does
+// across reports): kept for the tab in sessionStorage and put on the links that lead to a
+// page with a period ([data-keeps-period]: the nav's Overview, Funnel, Abandonment).
+const PERIOD_KEY = 'touchpoint-admin-period';
+const ISO_DAY = /^\d{4}-\d{2}-\d{2}$/;
+const validPeriod = (p) => Boolean(p && ISO_DAY.test(p.from) && ISO_DAY.test(p.to) && p.from <= p.to);
+
+function storedPeriod() {
+  try {
+    const p = JSON.parse(sessionStorage.getItem(PERIOD_KEY) || 'null');
+    return validPeriod(p) ? { from: p.from, to: p.to } : null;
+  } catch { return null; } // storage refused (privacy settings) or garbage: no period kept
+}
+
+function linkPeriod(p) {
+  for (const a of $$('a[data-keeps-period]')) {
+    const url = new URL(a.href, location.href);
+    url.searchParams.set('from', p.from);
+    url.searchParams.set('to', p.to);
+    a.href = url.pathname + url.search;
+  }
+}
+
+function keepPeriod(p) {
+  if (!validPeriod(p)) return;
+  try { sessionStorage.setItem(PERIOD_KEY, JSON.stringify(p)); } catch { /* links only */ }
+  linkPeriod(p);
+}
+
+/** Wire [data-period]: ?from=&to= in the URL (else the period kept from another page), two
+ *  date inputs, Today / 7 / 30 days. Calls onChange("from=…&to=…") now and whenever the
+ *  period changes. */
 function periodPicker(onChange) {
   const box = $('[data-period]');
   const from = $('[name="from"]', box);
   const to = $('[name="to"]', box);
   const params = new URLSearchParams(location.search);
-  to.value = params.get('to') || utcToday();
-  from.value = params.get('from') || addDays(to.value, -6);
+  const kept = params.get('from') || params.get('to') ? null : storedPeriod();
+  to.value = params.get('to') || kept?.to || utcToday();
+  from.value = params.get('from') || kept?.from || addDays(to.value, -6);
+  if (kept) { // the URL says which period is on screen, as if the link had carried it
+    params.set('from', from.value);
+    params.set('to', to.value);
+    history.replaceState(null, '', `${location.pathname}?${params}`);
+  }
+  if (params.get('from') || params.get('to')) keepPeriod({ from: from.value, to: to.value });
   const query = () => `from=${from.value}&to=${to.value}`;
   const sync = () => {
     from.max = to.value;
@@ -302,6 +339,7 @@ function periodPicker(onChange) {
     p.set('from', from.value);
     p.set('to', to.value);
     history.replaceState(null, '', `${location.pathname}?${p}`);
+    keepPeriod({ from: from.value, to: to.value });
     sync();
     run(() => onChange(query()));
   };
@@ -747,5 +785,9 @@ const PAGES = {
 if (window.Chart) {
   window.Chart.defaults.font.family = getComputedStyle(body).fontFamily;
   window.Chart.defaults.color = '#4b5563';
+}
+{
+  const kept = storedPeriod(); // every page: its nav leads back to the period chosen
+  if (kept) linkPeriod(kept);
 }
 PAGES[body.dataset.page]?.();

@@ -74,3 +74,40 @@ def test_kpis_funnel_and_trend_refresh_every_30_seconds_for_the_chosen_period(li
     expect(page.locator("#period-from")).to_have_value(start)
     assert page.evaluate("window.__notReloaded") is True
     assert page.evaluate("window.__blanks") == 0
+
+
+@pytest.mark.e2e
+def test_the_chosen_period_holds_across_the_panels_pages(live_store, page):
+    """As GA4 and PostHog keep the date range across reports: 30 days chosen on the overview
+    is still the period on the funnel and abandonment pages, reached by the nav, even by way
+    of a page without a period (Orders)."""
+    with live_store.app.app_context():
+        create_user("owner@example.com", PASSWORD)
+    today = utcnow().date()
+    start = (today - timedelta(days=29)).isoformat()
+    log_in(page, live_store.url)
+    page.get_by_role("button", name="30 days").click()
+    expect(page).to_have_url(re.compile(rf"from={start}&to={today.isoformat()}"))
+    nav = page.get_by_role("navigation", name="Admin sections")
+
+    nav.get_by_role("link", name="Funnel").click()
+    expect(page).to_have_url(re.compile(rf"/admin/funnel\?from={start}&to={today}"))
+    expect(page.locator("#period-from")).to_have_value(start)
+    expect(page.get_by_role("button", name="30 days")).to_have_attribute("aria-pressed", "true")
+
+    nav.get_by_role("link", name="Orders").click()
+    expect(page).to_have_url(re.compile(r"/admin/orders$"))
+    nav.get_by_role("link", name="Abandonment").click()
+    expect(page).to_have_url(re.compile(rf"/admin/abandonment\?from={start}&to={today}"))
+    expect(page.locator("#period-from")).to_have_value(start)
+
+    # Changed here, it holds on the way back; a typed-in address still wins.
+    page.get_by_role("button", name="Today").click()
+    nav.get_by_role("link", name="Overview").click()
+    expect(page).to_have_url(re.compile(rf"/admin/\?from={today}&to={today}"))
+    expect(page.locator("#period-from")).to_have_value(today.isoformat())
+    page.goto(f"{live_store.url}/admin/funnel?from={start}&to={today}")
+    expect(page.locator("#period-from")).to_have_value(start)
+    page.goto(f"{live_store.url}/admin/abandonment")  # no period in the address: the kept one
+    expect(page.locator("#period-from")).to_have_value(start)
+    expect(page).to_have_url(re.compile(rf"from={start}&to={today}"))

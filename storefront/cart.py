@@ -109,12 +109,18 @@ def _track_change(product: Product, delta: int) -> None:
         journey.track("remove_from_cart", product_id=str(product.id), quantity=-delta)
 
 
-def set_quantity(cart: Cart, product_id: int, quantity: int) -> CartItem | None:
+def set_quantity(
+    cart: Cart, product_id: int, quantity: int, up_to_stock: bool = False
+) -> CartItem | None:
+    """Set a line's quantity (0 removes it). A quantity past the stock raises OutOfStock, or
+    with ``up_to_stock`` is lowered to the stock (to 0, the line goes)."""
     _lock(cart)
     item = next((i for i in cart.items if i.product_id == product_id), None)
     if item is None:
         raise NotFound("That product is not in your cart.")
     before, product = item.quantity, item.product
+    if up_to_stock:
+        quantity = min(quantity, max(product.stock, 0))
     if quantity <= 0:
         cart.items.remove(item)
         db.session.commit()

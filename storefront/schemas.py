@@ -83,14 +83,23 @@ class ListingSchema(BaseSchema):
             raise ValidationError("The minimum price is above the maximum.", "max_price")
 
 
+QUANTITY_MESSAGES = {"required": "Enter a quantity.", "invalid": "Enter a whole number."}
+
+
 class CartAddSchema(BaseSchema):
     product_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
-    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=99))
+    quantity = fields.Integer(
+        load_default=1, error_messages=QUANTITY_MESSAGES,
+        validate=validate.Range(min=1, max=99, error="Choose a quantity from {min} to {max}."),
+    )
 
 
 class CartUpdateSchema(BaseSchema):
     product_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
-    quantity = fields.Integer(required=True, validate=validate.Range(min=0, max=99))
+    quantity = fields.Integer(
+        required=True, error_messages=QUANTITY_MESSAGES,
+        validate=validate.Range(min=0, max=99, error="Choose a quantity from {min} to {max}."),
+    )
 
 
 class SignUpSchema(BaseSchema):

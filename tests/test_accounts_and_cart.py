@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from storefront import shipping
 from storefront.extensions import db
-from storefront.models import Cart, Customer
+from storefront.models import Cart, Customer, Product
 
 from . import factories
 
@@ -82,11 +82,42 @@ def test_cart_add_change_remove_with_stock_checks(shopper, shop_db):
     assert too_many.status_code == 409
     assert "Only 3 of Mug left in stock." in too_many.get_data(as_text=True)
     assert shopper.post("/cart/update", {"product_id": p.id, "quantity": 3}).status_code == 302
-    assert shopper.post("/cart/update", {"product_id": p.id, "quantity": 4}).status_code == 409
-    assert shopper.post("/cart/update", {"product_id": p.id, "quantity": "x"}).status_code == 400
+    over = shopper.post_json("/cart/update", {"product_id": p.id, "quantity": 4})
+    assert over.status_code == 409 and over.get_json()["error"] == "Only 3 of Mug left in stock."
+    bad = shopper.post_json("/cart/update", {"product_id": p.id, "quantity": "x"})
+    assert bad.status_code == 400
     assert shopper.post("/cart/remove", {"product_id": p.id}).status_code == 302
     assert "Your cart is empty" in shopper.client.get("/cart/").get_data(as_text=True)
     assert shopper.add_to_cart(99999).status_code == 404
+
+
+def test_cart_update_past_the_stock_stays_on_the_cart_and_says_so(shopper, shop_db):
+    grinder = factories.product("Burr Grinder", stock=2)
+    shopper.add_to_cart(grinder.id, 1)
+    response = shopper.post("/cart/update", {"product_id": grinder.id, "quantity": 5})
+    assert response.status_code == 302 and response.headers["Location"] == "/cart/"
+    html = shopper.client.get("/cart/").get_data(as_text=True)
+    assert "Only 2 of Burr Grinder left in stock; your cart now has 2." in html
+    assert f'id="q-{grinder.id}" type="number" name="quantity" value="2"' in html
+    assert "Proceed to checkout" in html, "the cart as it now is can be bought"
+    for quantity, message in ((150, "Choose a quantity from 0 to 99."),
+                              ("x", "Enter a whole number.")):
+        response = shopper.post("/cart/update", {"product_id": grinder.id, "quantity": quantity})
+        assert response.status_code == 302 and response.headers["Location"] == "/cart/"
+        html = shopper.client.get("/cart/").get_data(as_text=True)
+        assert message in html and "Must be greater" not in html and "Not a valid" not in html
+        assert 'name="quantity" value="2"' in html, "the line is left as it was"
+    grinder = db.session.get(Product, grinder.id)
+    grinder.stock = 0
+    db.session.commit()
+    shopper.post("/cart/update", {"product_id": grinder.id, "quantity": 2})
+    html = shopper.client.get("/cart/").get_data(as_text=True)
+    assert "Burr Grinder is out of stock; it is no longer in your cart." in html
+    assert "Your cart is empty" in html
+    gone = shopper.post("/cart/update", {"product_id": grinder.id, "quantity": 1})
+    assert gone.headers["Location"] == "/cart/"
+    assert "That product is not in your cart." in shopper.client.get("/cart/").get_data(
+        as_text=True)
 
 
 def test_cart_json_api(shopper, shop_db):

@@ -68,11 +68,38 @@ def add():
 
 @bp.post("/update")
 def update():
-    def action(cart, values):
-        cart_service.set_quantity(cart, values["product_id"], values["quantity"])
-        return "Cart updated."
+    if wants_json():  # the API's answers stay as documented: 400, or 409 past the stock
+        def action(cart, values):
+            cart_service.set_quantity(cart, values["product_id"], values["quantity"])
+            return "Cart updated."
 
-    return _apply(CartUpdateSchema(), action)
+        return _apply(CartUpdateSchema(), action)
+    return _update_from_cart_page()
+
+
+def _update_from_cart_page():
+    """The cart page's Update: every answer is the cart again, with what happened said on
+    it; a quantity past the stock becomes the stock, as the shopper would have chosen."""
+    values, errors = load_form(CartUpdateSchema(), request.form)
+    if errors:
+        flash(" ".join(errors.get("quantity") or ["That item could not be changed."]), "error")
+        return redirect(url_for("cart.view"))
+    cart = current_cart(create=True)
+    wanted = values["quantity"]
+    line = next((i for i in cart.items if i.product_id == values["product_id"]), None)
+    title = line.product.title if line else ""
+    try:
+        item = cart_service.set_quantity(cart, values["product_id"], wanted, up_to_stock=True)
+    except DomainError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("cart.view"))
+    kept = item.quantity if item else 0
+    if kept < wanted:
+        flash(f"Only {kept} of {title} left in stock; your cart now has {kept}." if kept
+              else f"{title} is out of stock; it is no longer in your cart.", "error")
+    else:
+        flash("Cart updated.", "success")
+    return redirect(url_for("cart.view"))
 
 
 @bp.post("/remove")

@@ -20,6 +20,7 @@ from .money import parse_major
 # C0 and C1 controls and DEL; tab, line feed and carriage return are how text is typed.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 CONTROL_CHARACTERS_MESSAGE = "Remove the invisible control characters."
+MAX_QUERY = 200  # characters of a search that are searched for
 
 
 def has_control_characters(text: str) -> bool:
@@ -38,6 +39,18 @@ class MoneyField(fields.Field):
             return parse_major(str(value)).amount
         except ValueError:
             raise self.make_error("invalid") from None
+
+
+class ClippedString(fields.String):
+    """Text cut to ``length`` characters rather than refused: a long search pasted into a
+    link still searches."""
+
+    def __init__(self, length: int, **kwargs):
+        super().__init__(**kwargs)
+        self.length = length
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs)[: self.length]
 
 
 class BaseSchema(Schema):
@@ -64,7 +77,7 @@ class BaseSchema(Schema):
 
 
 class ListingSchema(BaseSchema):
-    q = fields.String(load_default="", validate=validate.Length(max=200))
+    q = ClippedString(MAX_QUERY, load_default="")
     category = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=80))
     min_price = MoneyField(load_default=None)
     max_price = MoneyField(load_default=None)

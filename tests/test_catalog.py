@@ -158,6 +158,18 @@ def test_bad_filters_get_a_clear_error_page(client, catalog):
     assert client.get("/c/no-such-category").status_code == 404
 
 
+def test_a_search_longer_than_200_characters_searches_its_first_200(client, shop_db):
+    factories.product("Stoneware Mug")
+    factories.product("Gooseneck Kettle")
+    query = "mug " + "z" * 196 + " kettle"  # "kettle" starts at character 201
+    response = client.get("/search", query_string={"q": query})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert f"Results for “{query[:200]}”" in html
+    assert "Stoneware Mug" in html and "Gooseneck Kettle" not in html
+    assert "Longer than" not in html and "Please correct the filters" not in html
+
+
 @pytest.mark.parametrize("url", ["/search?q=mug%00", "/search?q=mu%01g&sort=newest",
                                  "/search?category=kitchen%00", "/c/kitchen?min_price=1%00"])
 def test_control_characters_in_a_search_are_a_clear_error(client, catalog, url):

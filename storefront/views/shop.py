@@ -36,8 +36,9 @@ def _listing(template: str, category=None, **extra):
     if query.terms and category is None:
         journey.track("search", query=query.q[:200], results=page.total)
     return render_template(
-        template, page=page, errors={}, form=request.args, query=query, category=category,
-        categories=catalog.categories(), sorts=catalog.SORTS, **extra,
+        template, page=page, errors={}, form={**request.args.to_dict(), "q": query.q},
+        query=query, category=category, categories=catalog.categories(), sorts=catalog.SORTS,
+        **extra,
     )
 
 

@@ -212,3 +212,13 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
     expect(page.locator("ol.reviews > li.review").first).to_contain_text(REVIEW_BODY)
     review.scroll_into_view_if_needed()
     shot(page, "11-product-review")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_long_pasted_search_fits_the_screen(live_store, page: Page, width):
+    """One unbroken word of 2,400 characters (a link, a paste): its first 200 are searched for
+    and the heading that repeats them wraps, where it made the page 46,000 px wide."""
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_store.url}/search?q={'x' * 2400}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Results for “{'x' * 200}”")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width

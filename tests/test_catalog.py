@@ -192,7 +192,20 @@ def test_pagination(client, app, catalog):
     assert len(first) == per_page and second and not set(first) & set(second)
     html = client.get("/search").get_data(as_text=True)
     assert 'rel="next"' in html and "Page 1 of 4" in html
-    assert product_links(client.get("/search?page=99").get_data(as_text=True)) == []
+
+def test_a_page_past_the_last_goes_to_the_last(client, app, catalog):
+    last = client.get("/search?q=a&sort=price_asc&page=999")
+    assert last.status_code == 302
+    assert last.headers["Location"] == "/search?q=a&sort=price_asc&page=4"
+    html = client.get(last.headers["Location"]).get_data(as_text=True)
+    assert "Page 4 of 4" in html and product_links(html)
+    assert client.get("/search?page=5").headers["Location"] == "/search?page=4"
+    assert client.get("/search?page=4").status_code == 200
+    nothing = client.get("/search?q=no-such-thing&page=3")
+    assert nothing.headers["Location"] == "/search?q=no-such-thing&page=1"
+    category = client.get("/c/kitchen?sort=newest&page=7&slug=toys")  # the path names it
+    assert category.status_code == 302
+    assert category.headers["Location"] == "/c/kitchen?sort=newest&page=1&slug=toys"
 
 
 class QueryCounter:

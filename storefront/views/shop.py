@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from .. import catalog
 from ..extensions import journey
@@ -33,6 +35,12 @@ def _listing(template: str, category=None, **extra):
         ), 400
     query = catalog.ListingQuery(**values)
     page = catalog.search(query, current_app.config["PAGE_SIZE"])
+    last = max(page.pages, 1)
+    if query.page > last:  # an old link or a typed number past the end: the last page
+        args = request.args.copy()
+        args["page"] = str(last)
+        return redirect(url_for(request.endpoint, **request.view_args) + "?"
+                        + urlencode(list(args.items(multi=True))))
     if query.terms and category is None:
         journey.track("search", query=query.q[:200], results=page.total)
     return render_template(

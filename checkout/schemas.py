@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, pre_load, validate
 
-from storefront.schemas import BaseSchema
+from storefront.schemas import EMAIL_MESSAGES, TOO_LONG, BaseSchema
 from storefront.shipping import METHODS
 
 COUNTRIES = {
@@ -14,13 +14,10 @@ COUNTRIES = {
 }
 
 
-TOO_LONG = "Use at most {max} characters."
-
-
 class AddressSchema(BaseSchema):
     email = fields.Email(
         required=True, validate=validate.Length(max=254, error=TOO_LONG),
-        error_messages={"required": "Enter your email address."},
+        error_messages=EMAIL_MESSAGES,
     )
     name = fields.String(
         required=True, validate=validate.Length(max=120, error=TOO_LONG),
@@ -56,7 +53,8 @@ class AddressSchema(BaseSchema):
 
 class ShippingSchema(BaseSchema):
     method = fields.String(
-        required=True, validate=validate.OneOf(list(METHODS), error="Choose a delivery method.")
+        required=True, validate=validate.OneOf(list(METHODS), error="Choose a delivery method."),
+        error_messages={"required": "Choose a delivery method."},
     )
 
 
@@ -73,7 +71,12 @@ class PaySchema(BaseSchema):
 class ReviewSchema(BaseSchema):
     product_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
     rating = fields.Integer(
-        required=True, validate=validate.Range(min=1, max=5, error="Choose 1 to 5 stars.")
+        required=True, validate=validate.Range(min=1, max=5, error="Choose 1 to 5 stars."),
+        error_messages={"required": "Choose a star rating.", "invalid": "Choose a star rating."},
     )
-    title = fields.String(load_default="", validate=validate.Length(max=200))
-    body = fields.String(required=True, validate=validate.Length(min=3, max=5000))
+    title = fields.String(load_default="", validate=validate.Length(max=200, error=TOO_LONG))
+    body = fields.String(
+        required=True, error_messages={"required": "Write at least 3 characters."},
+        validate=[validate.Length(min=3, error="Write at least {min} characters."),
+                  validate.Length(max=5000, error=TOO_LONG)],
+    )

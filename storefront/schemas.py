@@ -21,6 +21,10 @@ from .money import parse_major
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 CONTROL_CHARACTERS_MESSAGE = "Remove the invisible control characters."
 MAX_QUERY = 200  # characters of a search that are searched for
+# Shopper-facing words for the rules marshmallow would otherwise word for developers.
+TOO_LONG = "Use at most {max} characters."
+EMAIL_MESSAGES = {"required": "Enter your email address.",
+                  "invalid": "Enter an email address like ada@example.com."}
 
 
 def has_control_characters(text: str) -> bool:
@@ -78,12 +82,18 @@ class BaseSchema(Schema):
 
 class ListingSchema(BaseSchema):
     q = ClippedString(MAX_QUERY, load_default="")
-    category = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=80))
+    category = fields.String(load_default=None, allow_none=True, validate=validate.Length(
+        max=80, error="Choose a category from the list."))
     min_price = MoneyField(load_default=None)
     max_price = MoneyField(load_default=None)
-    in_stock = fields.Boolean(load_default=False, truthy={"1", "on", "true", "yes"})
-    sort = fields.String(load_default="relevance", validate=validate.OneOf(SORTS))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    in_stock = fields.Boolean(load_default=False, truthy={"1", "on", "true", "yes"},
+                              error_messages={"invalid": "Tick or untick In stock only."})
+    sort = fields.String(load_default="relevance", validate=validate.OneOf(
+        SORTS, error="Choose a sort order from the list."))
+    page = fields.Integer(
+        load_default=1, error_messages={"invalid": "A page is a number, like 2."},
+        validate=validate.Range(min=1, max=10_000, error="Pages go from {min} to {max}."),
+    )
 
     @pre_load
     def blank_to_default(self, data, **kwargs):
@@ -117,17 +127,22 @@ class CartUpdateSchema(BaseSchema):
 
 class SignUpSchema(BaseSchema):
     name = fields.String(required=True, validate=validate.Length(
-        min=1, max=120, error="Enter your name (at most {max} characters)."))
-    email = fields.Email(required=True, validate=validate.Length(max=254),
-                         error_messages={"invalid": "Enter an email address like "
-                                                    "ada@example.com."})
+        min=1, max=120, error="Enter your name (at most {max} characters)."),
+        error_messages={"required": "Enter your name."})
+    email = fields.Email(required=True, validate=validate.Length(max=254, error=TOO_LONG),
+                         error_messages=EMAIL_MESSAGES)
     password = fields.String(required=True, validate=validate.Length(
-        min=8, max=200, error="Use {min} to {max} characters for your password."))
+        min=8, max=200, error="Use {min} to {max} characters for your password."),
+        error_messages={"required": "Choose a password of 8 to 200 characters."})
 
 
 class LoginSchema(BaseSchema):
-    email = fields.Email(required=True)
-    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = fields.Email(required=True, error_messages=EMAIL_MESSAGES)
+    password = fields.String(
+        required=True, error_messages={"required": "Enter your password."},
+        validate=[validate.Length(min=1, error="Enter your password."),
+                  validate.Length(max=200, error=TOO_LONG)],
+    )
     next = fields.String(load_default=None, allow_none=True)
 
 

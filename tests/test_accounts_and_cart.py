@@ -43,6 +43,22 @@ def test_bad_signup_and_login_keep_what_was_typed(shopper, shop_db):
     assert "Email or password is wrong." in wrong.get_data(as_text=True)
 
 
+def test_empty_sign_up_and_login_forms_say_what_to_enter(shopper, shop_db):
+    login = shopper.post("/account/login", {"email": "", "password": ""})
+    assert login.status_code == 400
+    html = login.get_data(as_text=True)
+    assert "Enter an email address like ada@example.com." in html
+    assert "Enter your password." in html
+    signup = shopper.post("/account/signup", {})  # a form with none of its fields
+    assert signup.status_code == 400
+    html += signup.get_data(as_text=True)
+    for message in ("Enter your name.", "Enter your email address.",
+                    "Choose a password of 8 to 200 characters."):
+        assert message in html, message
+    for raw in ("Missing data", "Length must be", "Not a valid", "Longer than"):
+        assert raw not in html, raw
+
+
 def test_control_characters_in_a_sign_up_are_refused(shopper, shop_db):
     response = shopper.post("/account/signup", {"name": "Bo\x00", "email": "bo@example.com",
                                                   "password": "correct horse 1"})

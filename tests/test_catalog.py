@@ -154,7 +154,11 @@ def test_bad_filters_get_a_clear_error_page(client, catalog):
     response = client.get("/search?min_price=30&max_price=10")
     assert response.status_code == 400
     assert "minimum price is above the maximum" in response.get_data(as_text=True)
-    assert client.get("/search?sort=cheapest").status_code == 400
+    for url, message in (("/search?sort=cheapest", "Choose a sort order from the list."),
+                         ("/search?page=two", "A page is a number, like 2."),
+                         ("/search?page=0", "Pages go from 1 to 10000.")):
+        response = client.get(url)
+        assert response.status_code == 400 and message in response.get_data(as_text=True)
     assert client.get("/c/no-such-category").status_code == 404
 
 

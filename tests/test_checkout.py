@@ -63,13 +63,17 @@ def test_inline_validation_keeps_what_the_shopper_typed(shopper, mug):
     html = response.get_data(as_text=True)
     assert 'value="Ada Lovelace"' in html and 'value="12 Analytical Row"' in html
     assert 'value="ada@"' in html
-    assert "Not a valid email address." in html
+    assert "Enter an email address like ada@example.com." in html
+    assert "Not a valid" not in html
     assert "Use letters, digits, spaces or dashes." in html
     assert "Choose a country." in html
     assert 'aria-invalid="true"' in html
     shopper.address()
     bad = shopper.choose_shipping("teleport")
     assert bad.status_code == 400 and "Choose a delivery method." in bad.get_data(as_text=True)
+    none = shopper.post("/checkout/shipping", {})
+    assert none.status_code == 400 and "Choose a delivery method." in none.get_data(as_text=True)
+    assert "Missing data" not in none.get_data(as_text=True)
 
 
 def test_empty_address_fields_say_what_to_enter(shopper, mug):

@@ -139,6 +139,22 @@ def test_after_delivery_the_buyer_reviews_with_a_verified_badge(shopper, paid_or
     assert html.count('class="review-form"') == 1, "only the pen is left to review"
 
 
+def test_review_form_errors_are_in_the_shoppers_words(shopper, paid_order):
+    deliver(paid_order.id)
+    url = f"/orders/{order_token(paid_order.id)}/reviews"
+    mug_id = paid_order.lines[0].product_id
+    for form in ({"product_id": mug_id, "title": "", "body": "ok"},  # no star chosen
+                 {"product_id": mug_id, "rating": "", "body": ""},
+                 {"product_id": mug_id}):
+        response = shopper.post(url, form)
+        assert response.status_code == 400
+        html = response.get_data(as_text=True)
+        assert "Choose a star rating." in html and "Write at least 3 characters." in html, form
+        for raw in ("Missing data", "Length must be", "Not a valid"):
+            assert raw not in html, (raw, form)
+    assert db.session.scalar(select(Review)) is None
+
+
 def test_control_characters_in_a_review_are_refused(shopper, paid_order):
     deliver(paid_order.id)
     url = f"/orders/{order_token(paid_order.id)}/reviews"

@@ -54,9 +54,9 @@ def place_order(cart: Cart | None, state: dict, customer_id: int | None) -> Orde
     Prices come from the catalog now, never from the client; lines snapshot name, SKU and
     unit price. An order with a payment in flight or done is never rewritten.
     """
-    require_step("payment", state)
-    if cart is None or not cart.items:
+    if cart is None or not cart.items:  # first: after paying, the steps are done with too
         raise EmptyCart("Your cart is empty.")
+    require_step("payment", state)
     cfg = current_app.config
     method = shipping.METHODS[state["shipping"]["method"]]
     summary = cart_service.summarize(

@@ -151,6 +151,19 @@ def test_successful_payment_marks_the_order_paid_and_takes_stock(shopper, mug, l
     assert "Your cart is empty" in shopper.client.get("/cart/").get_data(as_text=True)
 
 
+def test_the_payment_page_with_an_empty_cart_says_the_cart_is_empty(shopper, mug):
+    for when in ("before shopping", "after paying"):
+        if when == "after paying":
+            shopper.add_to_cart(mug.id)
+            shopper.to_payment()
+            shopper.client.get(shopper.pay(CARD_OK).get_json()["redirect"])
+        response = shopper.client.get("/checkout/payment")
+        assert response.status_code == 302 and response.headers["Location"] == "/cart/", when
+        html = shopper.client.get("/cart/").get_data(as_text=True)
+        assert 'class="flash flash-error" role="alert">Your cart is empty.</p>' in html, when
+        assert "step first" not in html, when
+
+
 def test_declined_card_shows_a_message_and_another_card_works(shopper, mug):
     shopper.add_to_cart(mug.id)
     shopper.to_payment()

@@ -152,6 +152,7 @@ def payment():
         stripe_js_url=current_app.config["STRIPE_JS_URL"],
         publishable_key=current_app.config["STRIPE_PUBLISHABLE_KEY"],
         return_url=url_for("checkout.confirmation", token=links.order_token(order.id)),
+        demo=current_app.config["DEMO"],  # the demo's fake Stripe takes the README's cards
     )
 
 

@@ -22,7 +22,7 @@ from storefront.extensions import db
 from storefront.models import Product
 
 from . import factories
-from .support import CARD_3DS, CARD_DECLINED, CARD_OK, sign_payload
+from .support import CARD_3DS, CARD_DECLINED, CARD_OK, Shopper, sign_payload
 
 
 @pytest.fixture
@@ -54,6 +54,22 @@ def test_steps_are_a_declared_sequence_with_progress(shopper, mug):
     html = shopper.client.get("/checkout/payment").get_data(as_text=True)
     assert "Pay $27.99" in html, "express shipping is never free"
     assert 'id="card-element"' in html and "/js.stripe.com/v3/" in html
+
+
+TEST_CARDS = ("4242 4242 4242 4242: paid", "4000 0000 0000 0341: declined",
+              "4000 0025 0000 3155: asks for 3-D Secure",
+              "Any future expiry date (e.g. 12 / 34) and any CVC work.")
+
+
+@pytest.mark.parametrize("demo", [True, False])
+def test_only_the_demo_lists_the_test_cards_on_the_payment_page(app_factory, localstripe,
+                                                               shop_db, demo):
+    mug = factories.product("Mug", price=1500, stock=5)
+    shopper = Shopper(app_factory(DEMO=demo).test_client(), localstripe)
+    shopper.add_to_cart(mug.id)
+    html = shopper.to_payment().get_data(as_text=True)
+    for line in TEST_CARDS:
+        assert (line in html) is demo, line
 
 
 def test_inline_validation_keeps_what_the_shopper_typed(shopper, mug):

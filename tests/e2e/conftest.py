@@ -47,6 +47,7 @@ def e2e_artifacts() -> Path:
 def live_store(localstripe, tmp_path):
     app = create_app({
         "TESTING": True,
+        "DEMO": True,  # as `make demo` serves it: the payment page lists the test cards
         "SECRET_KEY": "e2e-secret-key",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'e2e.db'}",
         "STRIPE_API_BASE": localstripe.url,

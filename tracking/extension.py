@@ -686,8 +686,10 @@ class JourneyTracker:
         return ctx.state.v if ctx is not None and ctx.state is not None else None
 
     def tracks(self, touchpoint: str, **props: Any):
-        """Decorator: a view that is a touchpoint. Fires after a successful response;
-        a callable property gets the view's keyword arguments."""
+        """Decorator: a view that is a touchpoint. Fires after a successful response (for a
+        GET, a page: not a redirect to another, which is the touchpoint there; a form's
+        POST redirects when it succeeds); a callable property gets the view's keyword
+        arguments. Put it below the route decorator."""
 
         def decorator(view):
             @wraps(view)
@@ -695,7 +697,9 @@ class JourneyTracker:
                 from flask import make_response
 
                 response = make_response(view(*args, **kwargs))
-                if response.status_code < 400:
+                status = response.status_code
+                method = _current_request_context().request.method
+                if status < 300 or status < 400 and method not in ("GET", "HEAD"):
                     values = {k: (v(**kwargs) if callable(v) else v) for k, v in props.items()}
                     self.track(touchpoint, **values)
                 return response

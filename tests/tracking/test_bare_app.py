@@ -470,3 +470,30 @@ def test_database_urls_are_read_as_sqlalchemy_2_opens_them():
     app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL="postgres://u@127.0.0.1:1/db")
     JourneyTracker(app)
     assert app.extensions["journey"].engine.url.drivername == "postgresql+psycopg"
+
+
+def test_a_tracked_page_that_redirects_is_no_touchpoint_but_a_form_that_does_is(bare):
+    """@journey.tracks: a GET answered with a redirect (a page past the last, a canonical
+    address) is not the touchpoint, the page it leads to is; a POST's redirect is how a
+    form says it worked, and is one."""
+    from flask import redirect
+
+    app, journey = bare
+
+    @app.get("/old-category/<slug>")
+    @journey.tracks("category_view", category=lambda slug: slug)
+    def old_category(slug):
+        return redirect(f"/category/{slug}")
+
+    @app.post("/wishlist-less-cart")
+    @journey.tracks("add_to_cart", product_id="5", quantity=1)
+    def cart_form():
+        return redirect("/")
+
+    client = app.test_client()
+    client.get("/old-category/tea", follow_redirects=True)
+    client.post("/wishlist-less-cart")
+    with app.app_context():
+        journey.flush()
+    names = [e["touchpoint"] for e in rows(app, journey_events)]
+    assert names.count("category_view") == 1 and names.count("add_to_cart") == 1, names

@@ -14,7 +14,13 @@ from storefront.errors import OutOfStock
 from storefront.extensions import db, journey
 from storefront.models import Cart
 
-from .errors import CheckoutStepIncomplete, EmptyCart
+from . import payments
+from .errors import (
+    CheckoutStepIncomplete,
+    EmptyCart,
+    OrderNotPayable,
+    PaymentUnavailable,
+)
 from .models import Order, OrderLine, OrderStatus, PaymentStatus
 
 
@@ -52,7 +58,10 @@ def place_order(cart: Cart | None, state: dict, customer_id: int | None) -> Orde
     """Create, or bring up to date, the pending order for this cart.
 
     Prices come from the catalog now, never from the client; lines snapshot name, SKU and
-    unit price. An order with a payment in flight or done is never rewritten.
+    unit price. An order with a payment in flight or done is never rewritten. An order
+    left waiting for 3-D Secure is settled with Stripe first (its payment paid, failed, or
+    canceled) and then reused: a retry after a failed authentication keeps the number the
+    shopper was shown, and leaves no stuck order behind.
     """
     if cart is None or not cart.items:  # first: after paying, the steps are done with too
         raise EmptyCart("Your cart is empty.")
@@ -69,10 +78,18 @@ def place_order(cart: Cart | None, state: dict, customer_id: int | None) -> Orde
         .where(
             Order.cart_id == cart.id,
             Order.status == OrderStatus.PENDING,
-            Order.payment_status.in_([PaymentStatus.UNPAID, PaymentStatus.FAILED]),
+            Order.payment_status.in_([PaymentStatus.UNPAID, PaymentStatus.FAILED,
+                                      PaymentStatus.REQUIRES_ACTION]),
         )
         .order_by(Order.id.desc())
     )
+    if order is not None and order.payment_status == PaymentStatus.REQUIRES_ACTION:
+        payments.settle_waiting(order)
+        if order.is_paid or order.status != OrderStatus.PENDING:
+            raise OrderNotPayable("This order is already paid: see your confirmation.")
+        if order.payment_status == PaymentStatus.REQUIRES_ACTION:  # another attempt waits
+            raise PaymentUnavailable("Your bank is still checking an earlier payment. "
+                                     "Please try again in a moment.")
     if order is None:
         order = Order(cart_id=cart.id)
         db.session.add(order)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import stripe
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storefront import catalog
@@ -170,27 +170,63 @@ def _intent_id_from_error(exc: stripe.StripeError) -> str | None:
 
 
 def _fail(attempt: PaymentAttempt, code: str, message: str) -> PaymentResult:
-    first_time = attempt.status != AttemptStatus.FAILED
-    attempt.status = AttemptStatus.FAILED
-    attempt.error_code = code[:80]
-    attempt.error_message = message
-    if not attempt.order.is_paid:
-        attempt.order.payment_status = PaymentStatus.FAILED
+    first_time = _mark_failed(attempt, code, message)
     db.session.commit()
     if first_time:
-        _track_failed(attempt, code)
-    return PaymentResult(attempt, "failed", message=_decline_message(code, message))
+        _track_failed(attempt)
+    return PaymentResult(attempt, "failed",
+                         message=_decline_message(attempt.error_code or "",
+                                                  attempt.error_message or message))
 
 
-def _track_failed(attempt: PaymentAttempt, code: str) -> None:
+# Stripe's code for a failed 3-D Secure check, as the shop owner reads it in the panel and
+# the journey (Abandonment -> payment failures, the payment_failed touchpoint).
+AUTHENTICATION_FAILED = "authentication_failed"
+_CODES = {"payment_intent_authentication_failure": AUTHENTICATION_FAILED}
+
+
+def failure_code(code: str | None) -> str:
+    code = code or "failed"
+    return _CODES.get(code, code)[:80]
+
+
+def _mark_failed(attempt: PaymentAttempt, code: str, message: str) -> bool:
+    """Mark the attempt failed; True only for the one caller that changed it. The shopper's
+    browser (its report after 3-D Secure), the webhook and the next attempt can all learn of
+    the same failure at once: a compare-and-set on the attempt's status makes exactly one of
+    them record (and track) it. The order shows the failure unless it is paid, or a later
+    attempt of it is under way."""
+    db.session.flush()  # e.g. an intent id just linked to the attempt
+    order = _lock_order(attempt.order_id)  # the order first, as record_succeeded does
+    changed = db.session.execute(
+        update(PaymentAttempt)
+        .where(PaymentAttempt.id == attempt.id,
+               PaymentAttempt.status.in_([AttemptStatus.CREATED, AttemptStatus.REQUIRES_ACTION]))
+        .values(status=AttemptStatus.FAILED, error_code=failure_code(code),
+                error_message=message[:2000])
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(attempt)
+    latest = db.session.scalar(select(func.max(PaymentAttempt.id))
+                               .where(PaymentAttempt.order_id == order.id))
+    if changed and not order.is_paid and attempt.id == latest:
+        order.payment_status = PaymentStatus.FAILED
+    return bool(changed)
+
+
+def _track_failed(attempt: PaymentAttempt) -> None:
     journey.track("payment_failed", journey_id=attempt.order.journey_id,
-                  order_ref=attempt.order_id, code=(code or "failed")[:200])
+                  order_ref=attempt.order_id, code=(attempt.error_code or "failed")[:200])
 
 
 def _decline_message(code: str, message: str) -> str:
-    if code == "payment_intent_authentication_failure":
+    if failure_code(code) == AUTHENTICATION_FAILED:
         return "Card authentication failed. Please try again or use another card."
     return f"{message.rstrip('.')}. Please try another card."
+
+
+def decline_message(attempt: PaymentAttempt) -> str:
+    return _decline_message(attempt.error_code or "", attempt.error_message or "Declined")
 
 
 def _retrieve(intent_id: str):
@@ -242,6 +278,33 @@ def refresh(order: Order) -> Order:
     if attempt is None or attempt.status == AttemptStatus.FAILED:
         return order
     _result_from_intent(attempt, _retrieve(attempt.payment_intent_id))
+    db.session.refresh(order)
+    return order
+
+
+def settle_waiting(order: Order) -> Order:
+    """Before the shopper pays an order again, settle the attempts it left waiting for 3-D
+    Secure, asking Stripe about each: paid after all is recorded paid; failed (the bank
+    refused the authentication, and neither the browser nor the webhook told us) is
+    recorded failed; still waiting (the dialog was closed, the page reloaded) is canceled at
+    Stripe, so it can no longer charge, and recorded failed ("authentication_abandoned").
+    The retry then goes on the same order: the number the shopper sees is the one paid."""
+    for attempt in list(order.payments):
+        if attempt.status != AttemptStatus.REQUIRES_ACTION or not attempt.payment_intent_id:
+            continue
+        intent = _retrieve(attempt.payment_intent_id)
+        if intent.status == "requires_action":
+            try:
+                intent = client(retries=0).v1.payment_intents.cancel(intent.id)
+            except stripe.InvalidRequestError:  # completed meanwhile: ask what it is
+                intent = _retrieve(attempt.payment_intent_id)
+            except (stripe.APIConnectionError, stripe.RateLimitError):
+                db.session.rollback()
+                raise PaymentUnavailable(UNREACHABLE) from None
+            if intent.status == "canceled":
+                _fail(attempt, "authentication_abandoned", "3-D Secure was not completed")
+                continue
+        _result_from_intent(attempt, intent)
     db.session.refresh(order)
     return order
 
@@ -428,20 +491,13 @@ def _refund(intent_id: str, order: Order) -> None:
 
 
 def record_failed(intent_id: str, order_id: int | None, code: str, message: str) -> bool:
-    """A failed attempt never touches a paid order."""
+    """A failed attempt never touches a paid order; each failure is recorded (and tracked)
+    once, whoever reports it first."""
     attempt = _attempt_for(intent_id, order_id)
     if attempt is None:
         return False
-    if attempt.status in (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED,
-                          AttemptStatus.REFUNDED):
-        db.session.commit()  # the intent id may just have been linked
-        return False
-    attempt.status = AttemptStatus.FAILED
-    attempt.error_code = (code or "failed")[:80]
-    attempt.error_message = message
-    order = _lock_order(attempt.order_id)
-    if not order.is_paid:
-        order.payment_status = PaymentStatus.FAILED
+    changed = _mark_failed(attempt, code, message)
     db.session.commit()
-    _track_failed(attempt, code)
-    return True
+    if changed:
+        _track_failed(attempt)
+    return changed

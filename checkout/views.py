@@ -27,7 +27,7 @@ from . import flow, links, payments
 from . import reviews as review_service
 from .errors import CheckoutStepIncomplete
 from .fulfilment import TIMELINE
-from .models import Order, OrderStatus
+from .models import AttemptStatus, Order, OrderStatus
 from .schemas import COUNTRIES, AddressSchema, PaySchema, ReviewSchema, ShippingSchema
 
 bp = Blueprint(
@@ -175,13 +175,35 @@ def pay():
         return jsonify(error=str(exc), step=exc.step), 409
     except DomainError as exc:
         return jsonify(error=str(exc)), exc.status_code
-    confirmation = url_for("checkout.confirmation", token=links.order_token(order.id))
+    token = links.order_token(order.id)
+    confirmation = url_for("checkout.confirmation", token=token)
     if result.status == "failed":
-        return jsonify(status="failed", error=result.message), 402
+        return jsonify(status="failed", error=result.message, order_number=order.number), 402
     if result.status == "requires_action":
         return jsonify(status="requires_action", client_secret=result.client_secret,
-                       redirect=confirmation)
-    return jsonify(status="succeeded", redirect=confirmation)
+                       redirect=confirmation, order_number=order.number,
+                       check=url_for("checkout.check_payment", token=token))
+    return jsonify(status="succeeded", redirect=confirmation, order_number=order.number)
+
+
+@bp.post("/checkout/pay/<token>/check")
+def check_payment(token: str):
+    """JSON: the browser says 3-D Secure is over (it failed, or the dialog closed). Its word
+    is not taken: Stripe is asked how the payment stands, and a failure is recorded (and
+    tracked) once, however many of the browser, the webhook and the next attempt report it."""
+    order = _order_from_token(token)
+    try:
+        payments.refresh(order)
+    except DomainError as exc:
+        return jsonify(error=str(exc)), exc.status_code
+    confirmation = url_for("checkout.confirmation", token=token)
+    if order.is_paid:
+        return jsonify(status="succeeded", redirect=confirmation, order_number=order.number)
+    latest = order.payments[-1] if order.payments else None
+    if latest is not None and latest.status == AttemptStatus.FAILED:
+        return jsonify(status="failed", order_number=order.number,
+                       error=payments.decline_message(latest)), 402
+    return jsonify(status=order.payment_status, order_number=order.number)
 
 
 def _order_from_token(token: str) -> Order:

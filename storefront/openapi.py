@@ -54,6 +54,13 @@ def build_spec() -> dict:
         "summary": "Pay the order with a card reference from Stripe.js", "parameters": [CSRF],
         "requestBody": _body("Pay"),
         "responses": {**shop, "402": ERROR, "503": ERROR}}})
+    spec.path(path="/checkout/pay/{token}/check", operations={"post": {
+        "summary": "After 3-D Secure: ask Stripe how the order's payment stands (a failure "
+                   "is recorded once)",
+        "parameters": [CSRF, {"name": "token", "in": "path", "required": True,
+                              "schema": {"type": "string"}}],
+        "responses": {"200": JSON_OK, "400": ERROR, "402": ERROR, "404": ERROR,
+                      "503": ERROR}}})
     spec.path(path="/stripe/webhook", operations={"post": {
         "summary": "Stripe's signed webhook (400 unless the signature verifies)",
         "parameters": [{"name": "Stripe-Signature", "in": "header", "required": True,

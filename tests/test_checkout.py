@@ -451,12 +451,11 @@ def test_payment_failed_webhook_marks_the_attempt_failed(shopper, mug, localstri
     event = {"id": "evt_3ds_failed", "object": "event", "type": "payment_intent.payment_failed",
              "data": {"object": intent}}
     assert webhook(client, event).status_code == 200
-    code = "payment_intent_authentication_failure"
     db.session.expire_all()
     order = only_order()
     attempt = order.payments[0]
     assert attempt.status == AttemptStatus.FAILED
-    assert attempt.error_code == code
+    assert attempt.error_code == "authentication_failed"  # as the panel shows it
     assert order.payment_status == PaymentStatus.FAILED and not order.is_paid
 
 
@@ -487,3 +486,108 @@ def test_webhook_and_return_page_together_pay_once(shopper, mug, localstripe, cl
     db.session.expire_all()
     assert db.session.get(Product, mug.id).stock == 4
     assert db.session.get(Product, mug.id).sold_count == 1
+
+
+def failed_3ds(shopper, localstripe):
+    """A guest pays with the 3-D Secure card and clicks "Fail authentication"."""
+    body = shopper.pay(CARD_3DS).get_json()
+    order = only_order()
+    intent_id = order.payments[-1].payment_intent_id
+    localstripe.authenticate(intent_id, body["client_secret"], success=False)
+    return body, order, intent_id
+
+
+def authentication_failed_event(localstripe, intent_id: str, event_id: str) -> dict:
+    """payment_intent.payment_failed as Stripe sends it (localstripe sends none for 3DS)."""
+    intent = requests.get(f"{localstripe.url}/v1/payment_intents/{intent_id}",
+                          headers={"Authorization": "Bearer sk_test_x"}, timeout=5).json()
+    intent["last_payment_error"] = {"code": "payment_intent_authentication_failure",
+                                    "message": "The bank did not authenticate the payment."}
+    return {"id": event_id, "object": "event", "type": "payment_intent.payment_failed",
+            "data": {"object": intent}}
+
+
+def test_a_failed_3d_secure_reported_by_the_browser_is_tracked_once_and_retried_on_the_same_order(
+        shopper, mug, localstripe, client, touchpoints):
+    shopper.add_to_cart(mug.id)
+    page = shopper.to_payment().get_data(as_text=True)
+    body, order, intent_id = failed_3ds(shopper, localstripe)
+    assert f"Pay for order {order.number}" in page and body["order_number"] == order.number
+    # payment.js reports the end of 3-D Secure; the shop asks Stripe, not the browser.
+    checked = shopper.post_json(body["check"], {})
+    assert checked.status_code == 402
+    assert checked.get_json()["error"] == ("Card authentication failed. Please try again or "
+                                           "use another card.")
+    assert checked.get_json()["order_number"] == order.number
+    order = only_order()
+    assert order.payment_status == PaymentStatus.FAILED
+    assert (order.payments[0].status, order.payments[0].error_code) == (
+        AttemptStatus.FAILED, "authentication_failed")
+    # Stripe's webhook about the same failure, and the browser reporting twice: no more.
+    assert webhook(client, authentication_failed_event(localstripe, intent_id,
+                                                       "evt_3ds_fail")).status_code == 200
+    assert shopper.post_json(body["check"], {}).status_code == 402
+    failed = touchpoints.of("payment_failed")
+    assert [(f.props["code"], f.props["order_ref"]) for f in failed] == [
+        ("authentication_failed", str(order.id))]
+    # The retry pays the order the page named, and no other order is made.
+    shopper.client.get("/checkout/payment")
+    paid = shopper.pay(CARD_OK).get_json()
+    assert (paid["status"], paid["order_number"]) == ("succeeded", order.number)
+    assert db.session.scalars(select(Order)).all() == [only_order()]
+    assert only_order().is_paid
+
+
+def test_a_failed_3d_secure_told_only_by_the_webhook_is_tracked_once(
+        shopper, mug, localstripe, client, touchpoints):
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    _body, order, intent_id = failed_3ds(shopper, localstripe)
+    event = authentication_failed_event(localstripe, intent_id, "evt_3ds_fail_only")
+    assert webhook(client, event).status_code == 200
+    shopper.client.get("/checkout/payment")  # the next attempt asks Stripe again: no news
+    assert [f.props["code"] for f in touchpoints.of("payment_failed")] == [
+        "authentication_failed"]
+    assert shopper.pay(CARD_OK).get_json()["order_number"] == order.number
+
+
+def test_a_failed_3d_secure_nobody_reported_is_found_by_the_retry_on_the_same_order(
+        shopper, mug, localstripe, touchpoints):
+    """The browser's report is lost and the webhook has not come: the shopper pays again
+    from the payment page, which settles the waiting payment with Stripe first."""
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    _body, order, _intent_id = failed_3ds(shopper, localstripe)
+    assert only_order().payment_status == PaymentStatus.REQUIRES_ACTION
+    page = shopper.client.get("/checkout/payment").get_data(as_text=True)
+    assert f"Pay for order {order.number}" in page
+    assert only_order().payments[0].error_code == "authentication_failed"
+    assert shopper.pay(CARD_OK).get_json()["status"] == "succeeded"
+    assert db.session.scalars(select(Order)).all() == [only_order()] and only_order().is_paid
+    assert [f.props["code"] for f in touchpoints.of("payment_failed")] == [
+        "authentication_failed"]
+
+
+def test_a_3d_secure_dialog_left_open_is_canceled_when_the_shopper_pays_again(
+        shopper, mug, localstripe, touchpoints):
+    """The shopper closed the dialog (or reloaded) and pays again: the waiting payment is
+    canceled at Stripe, so it cannot charge as well, and the same order is paid."""
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    body = shopper.pay(CARD_3DS).get_json()
+    order = only_order()
+    shopper.client.get("/checkout/payment")
+    with pytest.raises(requests.HTTPError):  # Stripe will not complete it now
+        localstripe.authenticate(order.payments[0].payment_intent_id, body["client_secret"])
+    assert shopper.pay(CARD_OK).get_json()["order_number"] == order.number
+    order = only_order()
+    assert order.is_paid and [(a.status, a.error_code) for a in order.payments] == [
+        (AttemptStatus.FAILED, "authentication_abandoned"), (AttemptStatus.SUCCEEDED, None)]
+    assert db.session.scalars(select(Order)).all() == [order]
+    assert [f.props["code"] for f in touchpoints.of("payment_failed")] == [
+        "authentication_abandoned"]
+
+
+def test_the_browser_report_is_refused_without_csrf_and_for_an_unknown_order(shopper, mug):
+    assert shopper.client.post("/checkout/pay/nope/check").status_code == 400
+    assert shopper.post_json("/checkout/pay/nope/check", {}).status_code == 404

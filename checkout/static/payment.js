@@ -70,6 +70,7 @@
       show("We could not reach the shop. Please try again: a payment is never taken twice.");
       return;
     }
+    showOrderNumber(body.order_number);
     if (body.status === "succeeded") {
       window.location.assign(body.redirect);
     } else if (body.status === "requires_action") {
@@ -79,17 +80,42 @@
     }
   }
 
+  // The heading names the order this card is charged for, after every attempt.
+  function showOrderNumber(number) {
+    const heading = document.getElementById("payment-heading");
+    if (heading && number) heading.textContent = "Pay for order " + number;
+  }
+
+  // 3-D Secure did not complete: the shop asks Stripe how the payment stands (it does not take
+  // the browser's word) and records the failure, so the next attempt pays the same order.
+  async function check(url) {
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "Accept": "application/json", "X-CSRFToken": csrf },
+        credentials: "same-origin",
+      });
+      return await response.json();
+    } catch (err) {
+      return {};
+    }
+  }
+
   async function authenticate(body) {
     const auth = await stripe.confirmCardPayment(body.client_secret);
-    if (auth.error) {
-      show(shopperMessage(auth.error, "Card authentication failed. Please try another card."));
+    const failed = auth.error || (auth.paymentIntent && auth.paymentIntent.status !== "succeeded");
+    if (!failed) {
+      window.location.assign(body.redirect);
       return;
     }
-    if (auth.paymentIntent && auth.paymentIntent.status !== "succeeded") {
-      show("Card authentication failed. Please try again or use another card.");
+    const checked = body.check ? await check(body.check) : {};
+    if (checked.status === "succeeded") {
+      window.location.assign(checked.redirect || body.redirect);
       return;
     }
-    window.location.assign(body.redirect);
+    showOrderNumber(checked.order_number);
+    show(checked.error || shopperMessage(auth.error,
+      "Card authentication failed. Please try again or use another card."));
   }
 
   form.addEventListener("submit", function (event) {

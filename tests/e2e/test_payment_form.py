@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from ..support import CARD_OK
+from ..support import CARD_3DS, CARD_OK
 from .conftest import fill_guest_address
 
 pytestmark = pytest.mark.e2e
@@ -81,3 +81,37 @@ def test_a_card_the_api_refuses_gets_a_readable_message(payment_page: Page, page
     fill_card(payment_page, CARD_OK)
     payment_page.locator("#pay-button").click()
     payment_page.wait_for_url(re.compile(r"/checkout/confirmation/[^/]+$"), timeout=15_000)
+
+
+def test_a_failed_3d_secure_is_recorded_and_the_retry_pays_the_order_on_screen(
+        live_store, payment_page: Page, page_errors):
+    """The shopper clicks "Fail authentication", then pays again with 3-D Secure and
+    completes it: the confirmation names the order the payment page named, and the failed
+    attempt is recorded as an authentication failure (as the panel lists it)."""
+    from sqlalchemy import select
+
+    from checkout.models import AttemptStatus, Order, PaymentAttempt
+    from storefront.extensions import db
+
+    heading = payment_page.get_by_role("heading", name=re.compile(r"^Pay for order TP-\d{6}$"))
+    order_number = heading.inner_text().rsplit(" ", 1)[1]
+    fill_card(payment_page, CARD_3DS)
+    payment_page.locator("#pay-button").click()
+    payment_page.get_by_role("button", name="Fail authentication").click()
+    expect(payment_page.locator("#payment-message")).to_have_text(
+        "Card authentication failed. Please try again or use another card.", timeout=15_000)
+    expect_ready_for_another_try(payment_page, page_errors)
+    order_id = int(order_number.removeprefix("TP-"))
+    with live_store.app.app_context():  # told by the browser, checked with Stripe
+        attempts = db.session.scalars(select(PaymentAttempt).where(
+            PaymentAttempt.order_id == order_id)).all()
+        assert [(a.status, a.error_code) for a in attempts] == [
+            (AttemptStatus.FAILED, "authentication_failed")]
+    fill_card(payment_page, CARD_3DS)
+    payment_page.locator("#pay-button").click()
+    payment_page.get_by_role("button", name="Complete authentication").click()
+    payment_page.wait_for_url(re.compile(r"/checkout/confirmation/[^/]+$"), timeout=15_000)
+    expect(payment_page.locator("[data-order-number]")).to_have_text(order_number)
+    with live_store.app.app_context():
+        newest = db.session.scalar(select(Order).order_by(Order.id.desc()))
+        assert newest.number == order_number and newest.is_paid

@@ -7,7 +7,9 @@ of a SIGINT, which ends a worker inside its request with a SystemExit traceback.
 the terminal (SIGHUP) stops them the same way.
 
     PORT (5000), LOCALSTRIPE_PORT (8420), DEMO_DIR (.demo: logs, localstripe's state),
-    DEMO_SHOPPERS=0 (no simulated shoppers), DEMO_RATE (1.5 shoppers a second)
+    DEMO_SHOPPERS=0 (no simulated shoppers), DEMO_RATE (1.5 shoppers a second),
+    DEMO_EXPIRE_EVERY (180: seconds between runs of `orders expire`), DEMO_EXPIRE_AFTER
+    (600: seconds an order may wait for 3-D Secure before that job cancels it)
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ ADMIN_PASSWORD = "touchpoint-demo"  # the demo's only; a real shop runs `admin c
 # The simulated courier's own account: its logins and order moves are not the owner's in
 # the audit log, nor count against the owner's failed-login lockout.
 COURIER_EMAIL = "courier@touchpoint.demo"
+# What cron does hourly in production (`orders expire`), at the demo's pace.
+EXPIRE_EVERY = max(1.0, float(os.environ.get("DEMO_EXPIRE_EVERY", "180")))
+EXPIRE_AFTER = max(60, int(os.environ.get("DEMO_EXPIRE_AFTER", "600")))  # the CLI's least
+EXPIRE_WITHIN = 60.0  # seconds one run may take before it is killed
 
 
 def _shown(path: Path) -> str:
@@ -133,6 +139,50 @@ class Processes:
                     proc.wait()
 
 
+class Periodic:
+    """A job run every ``every`` seconds, like a cron entry: one run at a time, each killed
+    if it takes longer than ``within`` seconds, its output appended to ``log``. A run that
+    fails is reported and tried again next time; it never stops the demo. While it runs it
+    is one of the started processes, so a Ctrl-C stops it with the rest."""
+
+    def __init__(self, processes: Processes, what: str, cmd: list[str], *, every: float,
+                 within: float, log: Path, env: dict | None = None) -> None:
+        self.processes, self.what, self.cmd = processes, what, cmd
+        self.every, self.within, self.log, self.env = every, within, log, env
+        self.proc: subprocess.Popen | None = None
+        self.began = 0.0
+        self.next_at = time.monotonic() + every
+        self.runs = 0
+
+    def owns(self, proc: subprocess.Popen) -> bool:
+        return proc is self.proc
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                if now - self.began <= self.within:
+                    return
+                print(f"{self.what} took longer than {self.within:g} s; killed it.",
+                      flush=True)
+                self.proc.kill()
+                self.proc.wait()
+            elif self.proc.returncode != 0:
+                print(f"{self.what} exited with code {self.proc.returncode}; see "
+                      f"{_shown(self.log)}. It runs again in {self.every:g} s.", flush=True)
+            self.processes.started = [s for s in self.processes.started if s[0] is not self.proc]
+            self.proc = None
+            self.next_at = now + self.every
+        if now >= self.next_at:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log, "ab") as out:
+                self.proc = self.processes.start(self.what, self.cmd, env=self.env,
+                                                 stdout=out, stderr=subprocess.STDOUT,
+                                                 stop_within=10)
+            self.began = now
+            self.runs += 1
+
+
 def main() -> None:
     for port, what in ((STORE_PORT, "the store"), (STRIPE_PORT, "localstripe")):
         if port_in_use(port):
@@ -225,12 +275,20 @@ def run(processes: Processes) -> None:
     Shoppers   simulated ones arrive a few a second (DEMO_SHOPPERS=0 make demo: none)
     Idle       carts abandoned after {abandon} minutes, visits ended after {visit}
                (the demo's pace; a store waits 30 minutes for each)
+    Expiry     orders left at 3-D Secure for {EXPIRE_AFTER // 60} minutes are canceled
+               (`orders expire`, run every {EXPIRE_EVERY / 60:g} minutes; log in
+               {_shown(DEMO_DIR / "orders-expire.log")})
 
   Press Ctrl-C to stop.
 """, flush=True)
+    expiry = Periodic(
+        processes, "`orders expire`",
+        [*flask, "orders", "expire", "--after", str(EXPIRE_AFTER)],
+        every=EXPIRE_EVERY, within=EXPIRE_WITHIN, log=DEMO_DIR / "orders-expire.log", env=env)
     while True:
+        expiry.tick()
         for proc, _, _ in processes.started:
-            if proc.poll() is not None:
+            if proc.poll() is not None and not expiry.owns(proc):
                 print(f"A demo process exited with code {proc.returncode}; stopping.",
                       flush=True)
                 sys.exit(1)

@@ -5,12 +5,14 @@ shoppers, on ports of their own and a database in a temporary directory."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,7 @@ class Demo:
             "PORT": str(self.store_port), "LOCALSTRIPE_PORT": str(self.stripe_port),
             "DEMO_DIR": str(tmp / "demo"), "DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}",
             "DEMO_RATE": "4", "JOURNEY_SPOOL_DIR": str(tmp / "spool"),
+            "DEMO_EXPIRE_EVERY": "2",  # `orders expire`, every 3 minutes by default
         }
         self.seen: dict[int, str | None] = {}  # pid -> when it started
         with open(self.output, "wb") as out:
@@ -129,6 +132,10 @@ def test_ctrl_c_stops_every_process_it_started_and_the_demo_starts_again(tmp_pat
         assert poll(lambda: _journeys(tmp_path) >= 20, timeout=60), first.text()[-3000:]
         started = first.children()
         assert len(started) >= 5, started  # localstripe, gunicorn and 2 workers, shoppers
+        # Orders stuck at 3-D Secure expire as in production, where cron runs the job.
+        expired = tmp_path / "demo" / "orders-expire.log"
+        assert poll(lambda: expired.exists() and "orders canceled" in expired.read_text(),
+                    timeout=60), first.text()[-3000:]
         assert first.ctrl_c() == 0, first.text()[-3000:]
     finally:
         first.kill()
@@ -154,6 +161,52 @@ def test_ctrl_c_stops_every_process_it_started_and_the_demo_starts_again(tmp_pat
         assert not _listening(second.store_port) and not _listening(second.stripe_port)
     finally:
         second.kill()
+
+
+def _demo_module():
+    spec = importlib.util.spec_from_file_location("demo_script", ROOT / "scripts" / "demo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _processes(demo):
+    """The demo's process list without its signal handlers (pytest keeps its own)."""
+    processes = demo.Processes.__new__(demo.Processes)
+    processes.started, processes._holding, processes._requested = [], False, False
+    return processes
+
+
+def test_the_periodic_job_runs_again_and_again_one_run_at_a_time(tmp_path):
+    demo = _demo_module()
+    processes = _processes(demo)
+    log = tmp_path / "job.log"
+    job = demo.Periodic(processes, "the job", [sys.executable, "-c", "print('ran')"],
+                        every=0.2, within=10, log=log)
+    assert job.proc is None and job.runs == 0  # the first run waits one interval
+    deadline = time.monotonic() + 20
+    while job.runs < 3 and time.monotonic() < deadline:
+        job.tick()
+        assert len(processes.started) <= 1
+        time.sleep(0.05)
+    assert job.runs >= 3
+    assert poll(lambda: job.tick() or job.proc is None, timeout=10)
+    assert processes.started == [] and log.read_text().count("ran") >= 3
+
+
+def test_a_periodic_run_that_hangs_is_killed_and_the_job_goes_on(tmp_path, capsys):
+    demo = _demo_module()
+    processes = _processes(demo)
+    job = demo.Periodic(processes, "the job", [sys.executable, "-c", "import time; "
+                                                "time.sleep(60)"],
+                        every=0.1, within=0.5, log=tmp_path / "job.log")
+    assert poll(lambda: job.tick() or job.proc is not None, timeout=5)
+    hung = job.proc
+    assert poll(lambda: job.tick() or job.proc is not hung, timeout=10)
+    assert hung.poll() is not None and hung not in [p for p, _, _ in processes.started]
+    assert "took longer than 0.5 s; killed it." in capsys.readouterr().out
+    assert poll(lambda: job.tick() or job.runs >= 2, timeout=5)  # and it runs again
+    processes.stop()
 
 
 def test_a_port_in_use_is_said_and_nothing_is_started(tmp_path):

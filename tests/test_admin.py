@@ -518,3 +518,23 @@ def test_orders_and_revenue_are_all_paid_orders_and_say_how_many_were_tracked(
     page = admin_client.get("/admin/").get_data(as_text=True)
     assert "Orders, all paid" in page and 'data-kpi-note="tracked_orders"' in page
     assert "Revenue, all paid orders" in page
+
+
+def test_orders_advanced_with_the_admin_command_are_in_the_audit_log(app, admin_client, cli,
+                                                                     shopper, shop_db):
+    """/admin/audit lists changes made "in this panel or with the admin command"."""
+    mug = factories.product("Mug", price=1500, stock=5)
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    assert shopper.pay(CARD_OK).get_json()["status"] == "succeeded"
+    order = db.session.scalar(select(Order))
+    assert cli("orders", "advance", order.number).exit_code == 0
+    assert cli("orders", "advance", str(order.id), "--actor", "ada").exit_code == 0
+    assert cli("orders", "advance", "TP-999999").exit_code != 0  # nothing changed: no entry
+    entries = admin_client.get("/admin/api/audit").get_json()["entries"]
+    moved = [(e["actor"], e["action"], e["target"], e["detail"]) for e in reversed(entries)
+             if e["action"] == "order_advanced"]
+    assert moved == [("cli", "order_advanced", order.number, "unfulfilled -> packed"),
+                     ("ada", "order_advanced", order.number, "packed -> shipped")]
+    page = admin_client.get("/admin/audit").get_data(as_text=True)
+    assert "order advanced" in page and "ada" in page

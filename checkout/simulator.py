@@ -160,6 +160,9 @@ class Simulation:
         self._lock = threading.Lock()
         self.results: list[ShopperResult] = []
         self.courier_errors: list[str] = []
+        self._courier_session: Browser | None = None  # signed in once, kept
+        self._courier_refused = False
+        self._courier_lock = threading.Lock()
 
     # -- one shopper ---------------------------------------------------------------------
     def shop(self, n: int, rng: random.Random) -> ShopperResult:
@@ -348,6 +351,31 @@ class Simulation:
         courier.get("/admin/")  # a sign-in starts a fresh session: the panel's new CSRF token
         return courier
 
+    def _advance(self, order_id: int) -> int:
+        """One fulfilment step with the panel's API, in the courier's one long-lived
+        session: signed in the first time, and again only when the panel rejects the
+        session (401: signed out, password changed); a refused CSRF token (400: it is an
+        hour old) is refreshed from a panel page. A sign-in per round would fill the
+        200-entry audit log with courier logins within minutes. Answers the HTTP status;
+        a courier whose sign-in is refused stops trying (no lockout, no audit flood)."""
+        path = f"/admin/api/orders/{order_id}/advance"
+        with self._courier_lock:
+            if self._courier_refused:
+                return 401
+            if self._courier_session is None:
+                self._courier_session = self._courier()
+            courier = self._courier_session
+            r = courier.post_json(path, {})
+            if r.status_code == 400:
+                courier.get("/admin/")  # the panel's current CSRF token
+                r = courier.post_json(path, {})
+            if r.status_code == 401:
+                self._courier_session = courier = self._courier()
+                r = courier.post_json(path, {})
+                if r.status_code == 401:
+                    self._courier_refused = True
+        return r.status_code
+
     def _review(self, result: ShopperResult, journey: JourneyTruth,
                 rng: random.Random) -> None:
         """The buyer follows the link to their order page and reviews what came."""
@@ -368,13 +396,11 @@ class Simulation:
         paid = [(r, j) for r in self.results for j in r.journeys if j.purchased]
         if not paid or not self.config.admin_email:
             return
-        courier = self._courier()
         for _result, journey in paid:
             for step in ("packed", "shipped", "out_for_delivery", "delivered"):
-                r = courier.post_json(f"/admin/api/orders/{journey.order_id}/advance", {})
-                if r.status_code != 200:
-                    self.courier_errors.append(f"order {journey.order_id} {step}: "
-                                               f"{r.status_code}")
+                status = self._advance(journey.order_id)
+                if status != 200:
+                    self.courier_errors.append(f"order {journey.order_id} {step}: {status}")
                     break
                 if step in ("shipped", "delivered"):
                     journey.reach(step)
@@ -517,19 +543,16 @@ class Trickle:
         if not pending or not self.config.admin_email:
             return
         sim = self.simulation
-        courier = sim._courier()
         still = []
         for result, journey in pending:
             step = self._rounds.get(journey.order_id, 0)
-            if step < 4:
-                r = courier.post_json(f"/admin/api/orders/{journey.order_id}/advance", {})
-                if r.status_code == 200:
-                    step += 1
-                    self._rounds[journey.order_id] = step
-                    if step == 2:
-                        journey.reach("shipped")
-                    if step == 4:
-                        journey.reach("delivered")
+            if step < 4 and sim._advance(journey.order_id) == 200:
+                step += 1
+                self._rounds[journey.order_id] = step
+                if step == 2:
+                    journey.reach("shipped")
+                if step == 4:
+                    journey.reach("delivered")
             if step < 4:
                 still.append((result, journey))
             elif rng.random() < self.config.review_rate:

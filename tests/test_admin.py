@@ -11,6 +11,7 @@ import time_machine
 from sqlalchemy import insert, select
 
 from admin.auth import create_user
+from admin.models import AdminUser
 from checkout.models import FulfilmentStatus, Order
 from storefront.extensions import db
 from tracking.extension import utcnow
@@ -538,3 +539,69 @@ def test_orders_advanced_with_the_admin_command_are_in_the_audit_log(app, admin_
                      ("ada", "order_advanced", order.number, "packed -> shipped")]
     page = admin_client.get("/admin/audit").get_data(as_text=True)
     assert "order advanced" in page and "ada" in page
+
+
+@pytest.fixture
+def live_panel(app, shop_db):
+    """The app on a loopback port, for the simulator's courier (it speaks HTTP)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from .support import free_port
+
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+def test_the_simulated_courier_signs_in_once_and_again_only_when_rejected(
+        app, live_panel, localstripe, shop_db):
+    import random
+
+    from checkout.simulator import JourneyTruth, ShopperResult, SimulationConfig, Trickle
+
+    create_user("courier@example.com", PASSWORD)
+    mug = factories.product("Mug", price=1500, stock=20)
+    buyer = Shopper(app.test_client(), localstripe)
+    for _ in range(3):
+        buyer.add_to_cart(mug.id)
+        buyer.to_payment()
+        assert buyer.pay(CARD_OK).get_json()["status"] == "succeeded"
+    orders = db.session.scalars(select(Order).order_by(Order.id)).all()
+    trickle = Trickle(SimulationConfig(base_url=live_panel, admin_email="courier@example.com",
+                                       admin_password=PASSWORD, review_rate=0.0), rate=0)
+    trickle._pending = [(ShopperResult("p", "desktop"), JourneyTruth(purchased=True,
+                                                                     order_id=o.id))
+                        for o in orders]
+    rng = random.Random(1)
+
+    def logins() -> int:
+        return sum(1 for e in audit_entries() if e["action"] == "login")
+
+    def audit_entries():
+        from admin import audit
+        db.session.expire_all()
+        return audit.recent()
+
+    trickle._courier_round(rng)
+    trickle._courier_round(rng)
+    assert logins() == 1, "one session for every round"
+    # The owner signs the courier out everywhere: the next round signs in once more.
+    db.session.execute(AdminUser.__table__.update()
+                       .where(AdminUser.email == "courier@example.com")
+                       .values(session_version=AdminUser.session_version + 1))
+    db.session.commit()
+    trickle._courier_round(rng)
+    trickle._courier_round(rng)
+    assert logins() == 2
+    db.session.expire_all()
+    assert {o.fulfilment_status for o in db.session.scalars(select(Order))} == {
+        FulfilmentStatus.DELIVERED}
+    assert trickle.simulation.courier_errors == [] and trickle._pending == []

@@ -41,6 +41,51 @@ SOURCES = (  # (weight, query string, referrer)
     (0.15, "", "https://www.reddit.com/r/BuyItForLife/"),
 )
 
+# What simulated buyers write: the words match the stars (a 1-star review is no praise),
+# a few ways each, and none is a seeded review's (storefront/catalog_data.py) word for word.
+REVIEWS: dict[int, tuple[tuple[str, str], ...]] = {
+    5: (("Love it", "Even better than the pictures, and it arrived a day early."),
+        ("Excellent", "Sturdy, well finished and a pleasure to use every day."),
+        ("Just right", "Exactly what I was looking for. No complaints at all."),
+        ("Top marks", "Great quality for the money; I would happily buy it again.")),
+    4: (("Very pleased", "Does everything I wanted; the packaging could use less plastic."),
+        ("Good buy", "Nicely made and works well, though it is a little smaller than I thought."),
+        ("Works great", "Reliable so far. One star off for the slightly fiddly setup."),
+        ("Recommended", "Solid and good-looking; delivery took a day longer than promised.")),
+    3: (("Does the job", "Works as it should, but nothing about it stands out."),
+        ("It's okay", "Fine for everyday use; the finish is rougher than I expected."),
+        ("Average", "Some good points, some bad. Probably fair for the price."),
+        ("Middling", "Works, but I had to read the instructions twice to get it going.")),
+    2: (("Disappointing", "It works, just about, but it feels cheaper than the price suggests."),
+        ("Not great", "One part came loose in the first week. Customer service was helpful."),
+        ("Expected more", "Smaller and flimsier than the photos made it look."),
+        ("Meh", "Usable, but I would not buy it again.")),
+    1: (("Broke quickly", "Stopped working after a few days of normal use."),
+        ("Not as pictured", "Arrived scratched and looks nothing like the product photos."),
+        ("Sending it back", "Poorly made; it did not do what the description promised."),
+        ("Avoid", "Cheap materials and a wobbly build. Very disappointed.")),
+}
+# The spread of stars that online reviews have (J-shaped: most 5 and 4, a few 1).
+RATING_WEIGHTS = {5: 50, 4: 30, 3: 10, 2: 5, 1: 5}
+FIRST_NAMES = ("Alex", "Bea", "Chidi", "Dana", "Emil", "Fatima", "Grace", "Hugo", "Ines",
+               "Jonas", "Kavya", "Liam", "Maya", "Noor", "Oscar", "Paula", "Ravi", "Selin",
+               "Theo", "Ursula", "Vera", "Will", "Yara", "Zane")
+LAST_NAMES = ("Ahmed", "Brown", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hughes",
+              "Ito", "Jensen", "Kowalski", "Lopez", "Müller", "Nguyen", "Okafor", "Patel")
+
+
+def shopper_name(rng: random.Random) -> str:
+    """A buyer's name for the address (the review shows its first word)."""
+    return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+
+
+def review_for(rng: random.Random, words: random.Random) -> tuple[int, str, str]:
+    """Stars (drawn from ``rng``, as always) and a title and text that match them (from
+    ``words``: a seeded run's shoppers do what they did before)."""
+    rating = rng.choices(list(RATING_WEIGHTS), list(RATING_WEIGHTS.values()))[0]
+    title, body = words.choice(REVIEWS[rating])
+    return rating, title, body
+
 
 @dataclass(frozen=True)
 class Persona:
@@ -272,7 +317,8 @@ class Simulation:
             return False  # e.g. the cart emptied (sold out)
         journey.reach("checkout")
         b.get("/checkout/address")
-        address = {"email": f"buyer{rng.randrange(10**9)}@sim.example", "name": "Sim Shopper",
+        buyer = rng.randrange(10**9)  # the name follows from it: the seeded sequence is kept
+        address = {"email": f"buyer{buyer}@sim.example", "name": shopper_name(random.Random(buyer)),
                    "line1": f"{rng.randint(1, 999)} Market Street", "line2": "",
                    "city": "Springfield", "postcode": f"{rng.randint(10000, 99999)}",
                    "country": "US"}
@@ -386,10 +432,9 @@ class Simulation:
         match = re.search(r'name="product_id" value="(\d+)"', page)
         if match is None:
             return
-        rating = rng.choices([5, 4, 3, 2, 1], [50, 30, 10, 5, 5])[0]
+        rating, title, body = review_for(rng, random.Random(journey.order_url))
         buyer.post(f"{journey.order_url}/reviews", {
-            "product_id": match.group(1), "rating": rating, "title": "Simulated review",
-            "body": "Arrived on time and works as described."})
+            "product_id": match.group(1), "rating": rating, "title": title, "body": body})
         journey.reach("reviewed")
 
     def deliver_and_review(self, rng: random.Random) -> None:

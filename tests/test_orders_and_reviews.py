@@ -171,3 +171,48 @@ def test_reviews_before_delivery_are_refused(shopper, paid_order):
                                   "body": "Early!"})
     assert response.status_code == 409
     assert "once your order has been delivered" in response.get_data(as_text=True)
+
+
+def test_simulated_reviews_say_what_their_stars_say_under_varied_names(monkeypatch):
+    """The simulator's reviews are public on the product pages: a 1-star review is no
+    praise, the words vary, and so do the buyers' names."""
+    import random
+    from collections import Counter
+
+    from checkout import simulator
+
+    posted: list[dict] = []
+
+    class Buyer:  # the order page of a delivered order, with its review form
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def get(self, path):
+            return '<input type="hidden" name="product_id" value="7">'
+
+        def post(self, path, data, **kwargs):
+            posted.append(data)
+
+    monkeypatch.setattr(simulator, "Browser", Buyer)
+    sim = simulator.Simulation(simulator.SimulationConfig(base_url="http://127.0.0.1:9"))
+    rng = random.Random(20261207)
+    for _ in range(2000):
+        journey = simulator.JourneyTruth(order_url=f"/orders/{rng.random()}")
+        sim._review(simulator.ShopperResult("p", "desktop"), journey, rng)
+        assert journey.furthest == simulator.STAGES.index("reviewed")
+    texts = {stars: set(options) for stars, options in simulator.REVIEWS.items()}
+    for review in posted:
+        assert (review["title"], review["body"]) in texts[review["rating"]], review
+    assert "Arrived on time and works as described." not in {r["body"] for r in posted}
+    for stars in range(1, 6):
+        assert len({r["body"] for r in posted if r["rating"] == stars}) >= 3, stars
+    # The same J-shaped spread of stars as before, about 4.15 on average.
+    share = Counter(r["rating"] for r in posted)
+    assert abs(share[5] / len(posted) - 0.50) < 0.05 and abs(share[1] / len(posted) - 0.05) < 0.02
+    assert 4.0 < sum(r["rating"] for r in posted) / len(posted) < 4.3
+    # Nothing a seeded review says word for word (item 33 of the demo review).
+    from storefront.catalog_data import REVIEW_TEXTS
+    seeded = {body for options in REVIEW_TEXTS.values() for _title, body in options}
+    assert not seeded & {body for options in simulator.REVIEWS.values() for _t, body in options}
+    names = {simulator.shopper_name(rng).split(" ")[0] for _ in range(200)}
+    assert len(names) >= 15 and "Sim" not in names

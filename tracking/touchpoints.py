@@ -184,7 +184,10 @@ _CATALOGUE = (
         "card details sent for payment", order_ref=Id, value=Amount, currency=Currency),
     _tp("payment_requires_action", Stage.PAYMENT, "—", "—",
         "the bank asked for 3-D Secure authentication", order_ref=Id),
-    _tp("payment_failed", Stage.PAYMENT, "—", "—", "a payment attempt failed",
+    _tp("payment_failed", Stage.PAYMENT, "—", "—",
+        "a payment attempt failed (`code`: the card's decline code, `authentication_failed` "
+        "for a failed 3-D Secure, `authentication_abandoned` for one left open when the "
+        "shopper paid again)",
         order_ref=Id, code=Short),
     _tp("purchase", Stage.PURCHASE, "purchase", "Order Completed",
         "the order is paid, confirmed by the payment provider",

@@ -95,7 +95,12 @@ def seed_history(products: dict[str, Product], rng: random.Random, now, orders: 
 
     written = 0
     reviewed: set[tuple[int, int]] = set()
-    for _ in range(orders):
+    said: set[tuple[int, str]] = set()  # (product, review title) written
+    # Placed oldest first, so order numbers grow with time as a shop's do (a list newest
+    # first by number is newest first by date).
+    placed_at = sorted(now - timedelta(days=rng.uniform(8, 180), minutes=rng.uniform(0, 1440))
+                       for _ in range(orders))
+    for placed in placed_at:
         customer = rng.choice(customers)
         first = rng.choices(slugs, weights)[0]
         basket = {first: rng.choice([1, 1, 1, 2])}
@@ -103,7 +108,6 @@ def seed_history(products: dict[str, Product], rng: random.Random, now, orders: 
             basket[rng.choice(partners[first])] = 1
         if rng.random() < 0.25:
             basket[rng.choices(slugs, weights)[0]] = 1
-        placed = now - timedelta(days=rng.uniform(8, 180), minutes=rng.uniform(0, 1440))
         method = shipping.METHODS[rng.choice(["standard", "standard", "express"])]
         lines = [
             OrderLine(product_id=products[s].id, sku=products[s].sku, name=products[s].title,
@@ -143,7 +147,12 @@ def seed_history(products: dict[str, Product], rng: random.Random, now, orders: 
                 continue
             reviewed.add((customer.id, product.id))
             rating = round(min(5, max(1, rng.gauss(rows[slug]["quality"], 0.9))))
-            title, body = rng.choice(data.REVIEW_TEXTS[rating])
+            # The same words twice on one product read as a copy: another of the rating's
+            # texts while any is left
+            texts = data.REVIEW_TEXTS[rating]
+            fresh = [t for t in texts if (product.id, t[0]) not in said] or texts
+            title, body = rng.choice(fresh)
+            said.add((product.id, title))
             db.session.add(Review(
                 product_id=product.id, customer_id=customer.id, order_id=order.id,
                 author_name=first_name or last_name, rating=rating, title=title, body=body,

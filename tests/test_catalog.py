@@ -8,6 +8,7 @@ from sqlalchemy import DateTime, event, func, select
 
 from checkout.models import Order
 from checkout.seed import STEPS
+from storefront.catalog_data import REVIEW_TEXTS
 from storefront.extensions import db
 from storefront.models import Category, Product, Review, utcnow
 
@@ -55,6 +56,15 @@ def test_seeded_history_is_all_in_the_past_and_in_order(app, shop_db):
         times = [order.created_at, order.paid_at, *steps, review.created_at]
         assert times == sorted(times) and len(set(times)) == len(times), order.number
         assert order.delivered_at == steps[-1]
+    # Numbered as a shop numbers them: a later order has a later number
+    placed = shop_db.session.scalars(select(Order.created_at).order_by(Order.id)).all()
+    assert len(placed) > 100 and placed == sorted(placed)
+    # No product carries the same review twice while its rating has other words
+    said = [(r.product_id, r.rating, r.title) for r in reviews]
+    for product_id, rating, title in set(said):
+        others = {t for p, g, t in said if p == product_id and g == rating}
+        if len(others) < len(REVIEW_TEXTS[rating]):
+            assert said.count((product_id, rating, title)) == 1, (product_id, title)
 
 
 def test_seed_refuses_a_non_empty_catalog(seeded, app):

@@ -40,6 +40,36 @@ TIME_TO_CONVERT = (  # (label, upper bound in seconds)
 )
 MAX_ROWS = 100
 
+# Where an abandoned shopper left, in the owner's words, in checkout order: (key, stage,
+# label). The Abandonment page's "By checkout step" and each abandoned journey's "Left at".
+LEFT_AT = (
+    ("cart", "cart", "Left at the cart"),
+    ("address", "checkout", "Left at the address step"),
+    ("delivery", "checkout", "Left at delivery"),
+    ("payment_page", "checkout", "Left at the payment page"),
+    ("payment_sent", "payment", "Left after sending the card"),
+    ("authentication", "payment", "Left at 3-D Secure"),
+    ("declined", "payment", "Card declined"),
+)
+LEFT_AT_LABELS = {key: label for key, _stage, label in LEFT_AT}
+# The step a touchpoint leaves the shopper on. A checkout touchpoint fires when its step is
+# *submitted*: after checkout_address the shopper is on the delivery step, after
+# checkout_shipping on the payment page.
+STEP_AFTER = {
+    "add_to_cart": "cart", "remove_from_cart": "cart", "cart_view": "cart",
+    "checkout_start": "address", "checkout_address": "delivery",
+    "checkout_shipping": "payment_page", "payment_submitted": "payment_sent",
+    "payment_requires_action": "authentication", "payment_failed": "declined",
+}
+# The pages of those steps, by the endpoint a page_view names (their GETs track no
+# touchpoint of their own); a payment outcome is shown on the payment page itself.
+STEP_OF_PAGE = {"cart.view": "cart", "checkout.address": "address",
+                "checkout.shipping_step": "delivery", "checkout.payment": "payment_page"}
+PAGE_OF_STEP = {"payment_sent": "payment_page", "authentication": "payment_page",
+                "declined": "payment_page"}
+# A journey's first step at a stage, if its events name none (bought nothing yet).
+FIRST_STEP = {"cart": "cart", "checkout": "address", "payment": "payment_page"}
+
 
 @dataclass(frozen=True)
 class Period:
@@ -320,7 +350,8 @@ def dropped_at(period: Period, stage: Stage, limit: int = MAX_ROWS) -> list[dict
                                J.status == "abandoned")
         .order_by(J.last_seen_at.desc()).limit(limit)
     ).all()
-    return _with_carts([_journey_summary(r) for r in rows])
+    summaries = _with_carts([_journey_summary(r) for r in rows])
+    return _with_left_at(rows, summaries) if stage in ABANDONABLE else summaries
 
 
 def _with_carts(summaries: list[dict]) -> list[dict]:
@@ -355,6 +386,43 @@ def _product_titles(product_ids: set[str]) -> dict[str, str]:
 
 # -- abandonment ---------------------------------------------------------------------------
 
+def _left_at(rows) -> dict[str, str]:
+    """Each journey's step (LEFT_AT's key), from rows with ``id``, ``last_touchpoint`` and
+    ``abandoned_stage`` (or ``stage``). A last touchpoint that is a step says it; any other
+    (a product_view, a page_view, a search) is folded into the step the shopper was on,
+    read from that journey's step touchpoints and step pages (indexed by journey)."""
+    out: dict[str, str] = {}
+    unclear: dict[str, str] = {}
+    for row in rows:
+        stage = row.abandoned_stage or row.stage
+        if row.last_touchpoint in STEP_AFTER:
+            out[row.id] = STEP_AFTER[row.last_touchpoint]
+        else:
+            unclear[row.id] = stage
+    e = journey_events.c
+    ids = list(unclear)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        events = _conn().execute(
+            select(e.journey_id, e.touchpoint, e.props)
+            .where(e.journey_id.in_(chunk),
+                   e.touchpoint.in_([*STEP_AFTER, "page_view"]))
+            .order_by(e.journey_id, e.occurred_at, e.id)
+        ).all()
+        for event in events:
+            step = STEP_AFTER.get(event.touchpoint)
+            if step is None:  # a page_view: a step's page, unless it shows the step's outcome
+                page = STEP_OF_PAGE.get((event.props or {}).get("endpoint"))
+                current = out.get(event.journey_id)
+                if page is None or page == PAGE_OF_STEP.get(current, current):
+                    continue
+                step = page
+            out[event.journey_id] = step
+    for journey_id, stage in unclear.items():
+        out.setdefault(journey_id, FIRST_STEP.get(stage, "cart"))
+    return out
+
+
 def abandonment(period: Period) -> dict:
     """Carts, checkouts and payments left idle in the period. Abandoned means what it means
     on every page of the panel (the funnel's "stopped here", the overview's abandonment
@@ -378,6 +446,11 @@ def abandonment(period: Period) -> dict:
         .where(cart_abandoned).group_by(J.abandoned_stage, J.last_touchpoint)
         .order_by(func.count().desc())
     ).all()
+    left_at = dict.fromkeys(LEFT_AT_LABELS, 0)
+    for step in _left_at(_conn().execute(
+            select(J.id, J.last_touchpoint, J.abandoned_stage, J.stage)
+            .where(cart_abandoned)).all()).values():
+        left_at[step] += 1
     lines = journey_cart_lines.c
     top = _conn().execute(
         select(lines.product_id, func.count().label("journeys"),
@@ -403,6 +476,9 @@ def abandonment(period: Period) -> dict:
                      for s in CART_STAGES],
         "by_step": [{"stage": r.abandoned_stage, "last_touchpoint": r.last_touchpoint,
                      "journeys": r.n} for r in by_step],
+        # by_step in the owner's words: the checkout step each shopper was on, in order.
+        "left_at": [{"step": key, "stage": stage, "label": label, "journeys": left_at[key]}
+                    for key, stage, label in LEFT_AT],
         "recovered": int(recovered),
         # Of the carts left in the period, the share bought later.
         "recovery_rate": _ratio(recovered, total + recovered),
@@ -410,8 +486,17 @@ def abandonment(period: Period) -> dict:
         "top_products": [{"product_id": r.product_id, "title": titles.get(r.product_id, "?"),
                           "journeys": r.journeys, "units": int(r.units or 0),
                           "value": int(r.value or 0)} for r in top],
-        "journeys": _with_carts([_journey_summary(r) for r in recent]),
+        "journeys": _with_left_at(recent, _with_carts([_journey_summary(r) for r in recent])),
     }
+
+
+def _with_left_at(rows, summaries: list[dict]) -> list[dict]:
+    steps = _left_at(rows)
+    for summary in summaries:
+        step = steps.get(summary["id"])
+        summary["left_at"] = step
+        summary["left_at_label"] = LEFT_AT_LABELS.get(step)
+    return summaries
 
 
 # -- journey explorer ----------------------------------------------------------------------

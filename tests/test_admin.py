@@ -15,7 +15,7 @@ from admin.models import AdminUser
 from checkout.models import FulfilmentStatus, Order
 from storefront.extensions import db
 from tracking.extension import utcnow
-from tracking.models import journeys
+from tracking.models import journey_events, journeys
 from tracking.touchpoints import STAGES, Stage
 
 from . import factories
@@ -605,3 +605,66 @@ def test_the_simulated_courier_signs_in_once_and_again_only_when_rejected(
     assert {o.fulfilment_status for o in db.session.scalars(select(Order))} == {
         FulfilmentStatus.DELIVERED}
     assert trickle.simulation.courier_errors == [] and trickle._pending == []
+
+
+def add_events(app, journey: dict, events: list[tuple[str, dict]]) -> None:
+    """``journey``'s touchpoints, a minute apart, ending at its last_seen_at."""
+    at = journey["last_seen_at"] - timedelta(minutes=len(events))
+    with app.extensions["journey"].engine.begin() as conn:
+        conn.execute(insert(journey_events), [
+            {"event_id": uuid.uuid4().hex, "journey_id": journey["id"],
+             "visitor_id": journey["visitor_id"], "session_id": "s1", "touchpoint": name,
+             "stage": None, "occurred_at": at + timedelta(minutes=i + 1), "props": props}
+            for i, (name, props) in enumerate(events)])
+
+
+def test_abandoned_journeys_say_which_checkout_step_they_left_at(app, admin_client, shop_db):
+    """Not event names: checkout_address fires when the address is submitted, so its
+    shopper left at delivery; a page or product viewed on the way counts at the step the
+    shopper was on (a page_view of a step's page is that step)."""
+    def left(stage, last, events=()):
+        row = {**journey_row(stage, "abandoned"), "last_touchpoint": last}
+        return row, list(events)
+
+    page = "page_view"
+    cases = [
+        left("cart", "cart_view"),
+        left("cart", "product_view", [("add_to_cart", {"product_id": "1"}),
+                                      ("product_view", {"product_id": "2"})]),
+        left("checkout", "checkout_start"),
+        left("checkout", page, [("checkout_start", {}),
+                                (page, {"endpoint": "checkout.address"})]),
+        left("checkout", "checkout_address"),
+        left("checkout", "product_view", [("checkout_address", {}),
+                                          (page, {"endpoint": "checkout.shipping_step"}),
+                                          ("product_view", {"product_id": "2"})]),
+        left("checkout", "checkout_shipping"),
+        left("payment", "payment_failed"),
+        left("payment", page, [("payment_failed", {"code": "card_declined"}),
+                               (page, {"endpoint": "checkout.payment"})]),
+        left("payment", "payment_requires_action"),
+    ]
+    add_journeys(app, [row for row, _ in cases])
+    for row, events in cases:
+        if events:
+            add_events(app, row, events)
+
+    abandonment = admin_client.get("/admin/api/abandonment").get_json()
+    assert [(s["label"], s["journeys"]) for s in abandonment["left_at"]] == [
+        ("Left at the cart", 2), ("Left at the address step", 2), ("Left at delivery", 2),
+        ("Left at the payment page", 1), ("Left after sending the card", 0),
+        ("Left at 3-D Secure", 1), ("Card declined", 2)]
+    assert [s["step"] for s in abandonment["left_at"]][:4] == [
+        "cart", "address", "delivery", "payment_page"]
+    # by_step stays as it was (stage, last touchpoint), for API clients that read it.
+    assert sum(s["journeys"] for s in abandonment["by_step"]) == 10
+    assert {"stage", "last_touchpoint", "journeys"} == set(abandonment["by_step"][0])
+    by_id = {j["id"]: j for j in abandonment["journeys"]}
+    assert by_id[cases[4][0]["id"]]["left_at_label"] == "Left at delivery"
+    assert by_id[cases[5][0]["id"]]["left_at"] == "delivery"
+    assert by_id[cases[8][0]["id"]]["left_at_label"] == "Card declined"
+    dropped = admin_client.get("/admin/api/funnel/dropped?stage=checkout").get_json()
+    assert {j["left_at"] for j in dropped["journeys"]} == {"address", "delivery",
+                                                         "payment_page"}
+    page_html = admin_client.get("/admin/abandonment").get_data(as_text=True)
+    assert "Left at" in page_html and "Last touchpoint" not in page_html

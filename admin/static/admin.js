@@ -481,7 +481,7 @@ function funnelPage() {
     fill(table, d.journeys, (j) => h('tr', {},
       h('th', { scope: 'row' }, who(j)),
       td(`${j.source || '—'} · ${title(j.device)}`),
-      td(h('code', {}, j.last_touchpoint || '—')),
+      td(j.left_at_label || title(j.last_touchpoint)),
       td(when(j.last_seen_at), 'nowrap'),
       td(cartLines(j.cart)),
       tdNum(money(j.cart_value)),
@@ -531,9 +531,9 @@ function abandonmentPage() {
     chart($('#stage-chart'), 'bar', d.by_stage.map((s) => title(s.stage)),
       [{ label: 'Abandoned', data: d.by_stage.map((s) => s.journeys), backgroundColor: COLORS.orange, borderRadius: 4 },
         { label: 'Recovered', data: d.by_stage.map((s) => s.recovered ?? 0), backgroundColor: COLORS.green, borderRadius: 4 }]);
-    const steps = d.by_step.slice(0, 10);
-    chart($('#step-chart'), 'bar', steps.map((s) => [title(s.stage), s.last_touchpoint || '—']),
-      [{ label: 'Abandoned', data: steps.map((s) => s.journeys), backgroundColor: COLORS.star, borderRadius: 4 }],
+    // The step each shopper was on when they left, in checkout order (not event names).
+    chart($('#step-chart'), 'bar', d.left_at.map((s) => s.label),
+      [{ label: 'Abandoned', data: d.left_at.map((s) => s.journeys), backgroundColor: COLORS.star, borderRadius: 4 }],
       { options: { indexAxis: 'y' } });
     fill($('#failures-table'), d.payment_failures, (f) => h('tr', {},
       h('th', { scope: 'row' }, h('code', {}, f.code)), tdNum(num(f.attempts))), 'No failed payments in this period.');
@@ -545,7 +545,7 @@ function abandonmentPage() {
       td(cartLines(j.cart)),
       tdNum(money(j.cart_value)),
       td(pill(j.abandoned_stage || j.stage, 'stage-pill')),
-      td(h('code', {}, j.last_touchpoint || '—')),
+      td(j.left_at_label || '—'),
       td(when(j.last_seen_at), 'nowrap'),
       td(h('a', { href: journeyUrl(j.id) }, 'Explore'))), 'No abandoned journeys in this period.');
   });

@@ -350,7 +350,7 @@ def dropped_at(period: Period, stage: Stage, limit: int = MAX_ROWS) -> list[dict
                                J.status == "abandoned")
         .order_by(J.last_seen_at.desc()).limit(limit)
     ).all()
-    summaries = _with_carts([_journey_summary(r) for r in rows])
+    summaries = _with_contacts(_with_carts([_journey_summary(r) for r in rows]))
     return _with_left_at(rows, summaries) if stage in ABANDONABLE else summaries
 
 
@@ -373,6 +373,36 @@ def _with_carts(summaries: list[dict]) -> list[dict]:
         items = by_journey.get(summary["id"], [])
         summary["cart"] = items
         summary["cart_value"] = sum(i["value"] for i in items)
+    return summaries
+
+
+def _with_contacts(summaries: list[dict]) -> list[dict]:
+    """Who each journey's shopper is, for the owner to follow up: ``name`` and ``email``
+    from the customer's account, else from the journey's order (a guest's checkout
+    address), and that order's ``order_id`` and ``order_number``. Shown in the panel only
+    (behind its login), never in /metrics or a log."""
+    if not summaries:
+        return summaries
+    customer_ids = {int(s["customer_id"]) for s in summaries
+                    if (s["customer_id"] or "").isascii() and (s["customer_id"] or "").isdigit()}
+    customers = {str(c.id): c for c in db.session.scalars(
+        select(Customer).where(Customer.id.in_(customer_ids)))} if customer_ids else {}
+    refs = {int(s["order_ref"]) for s in summaries
+            if (s["order_ref"] or "").isascii() and (s["order_ref"] or "").isdigit()}
+    ids = [s["id"] for s in summaries]
+    found = db.session.execute(
+        select(Order.id, Order.journey_id, Order.email, Order.ship_name)
+        .where(or_(Order.id.in_(refs), Order.journey_id.in_(ids)))
+        .order_by(Order.id)).all()
+    by_id = {str(o.id): o for o in found}
+    by_journey = {o.journey_id: o for o in found if o.journey_id}  # the latest one
+    for summary in summaries:
+        order = by_id.get(summary["order_ref"] or "") or by_journey.get(summary["id"])
+        customer = customers.get(summary["customer_id"] or "")
+        summary["email"] = customer.email if customer else order.email if order else None
+        summary["name"] = customer.name if customer else order.ship_name if order else None
+        summary["order_id"] = order.id if order else None
+        summary["order_number"] = f"TP-{order.id:06d}" if order else None
     return summaries
 
 
@@ -486,7 +516,8 @@ def abandonment(period: Period) -> dict:
         "top_products": [{"product_id": r.product_id, "title": titles.get(r.product_id, "?"),
                           "journeys": r.journeys, "units": int(r.units or 0),
                           "value": int(r.value or 0)} for r in top],
-        "journeys": _with_left_at(recent, _with_carts([_journey_summary(r) for r in recent])),
+        "journeys": _with_left_at(recent, _with_contacts(
+            _with_carts([_journey_summary(r) for r in recent]))),
     }
 
 
@@ -529,7 +560,7 @@ def find_journeys(query: str) -> dict:
     rows = _conn().execute(
         select(journeys).where(or_(*conditions)).order_by(J.started_at.desc()).limit(50)
     ).all()
-    return {"query": q, "journeys": [_journey_summary(r) for r in rows]}
+    return {"query": q, "journeys": _with_contacts([_journey_summary(r) for r in rows])}
 
 
 def timeline(journey_ids: list[str]) -> list[dict]:
@@ -559,7 +590,7 @@ def journey_detail(journey_id: str) -> dict | None:
     row = _conn().execute(select(journeys).where(J.id == journey_id)).first()
     if row is None:
         return None
-    summary = _with_carts([_journey_summary(row)])[0]
+    summary = _with_contacts(_with_carts([_journey_summary(row)]))[0]
     entered = [(s.label, row._mapping[f"entered_{s.label}_at"]) for s in STAGES]
     # A list, in stage order (a JSON object's keys come back sorted).
     summary["stages"] = [{"stage": label, "at": at.isoformat(timespec="seconds") if at else None}
@@ -569,7 +600,8 @@ def journey_detail(journey_id: str) -> dict | None:
 
 # -- orders and reviews ----------------------------------------------------------------------
 
-def orders(status: str | None, today: date) -> dict:
+def orders(status: str | None, today: date, order_id: int | None = None) -> dict:
+    """Orders by status (``order_id``: that one order, as a journey's order links to it)."""
     counts = {
         "payment": dict(db.session.execute(
             select(Order.payment_status, func.count()).group_by(Order.payment_status)).all()),
@@ -584,6 +616,8 @@ def orders(status: str | None, today: date) -> dict:
                           Order.payment_status == PaymentStatus.PAID)
     elif status in {s.value for s in PaymentStatus}:
         stmt = stmt.where(Order.payment_status == status)
+    if order_id is not None:
+        stmt = stmt.where(Order.id == order_id)
     late_open = and_(Order.payment_status == PaymentStatus.PAID,
                      Order.fulfilment_status != FulfilmentStatus.DELIVERED,
                      Order.estimated_delivery < today)

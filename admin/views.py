@@ -11,7 +11,7 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 - ``/admin/api/journeys?q`` — find journeys by visitor, journey, customer or order
 - ``/admin/api/journeys/<id>`` — one journey with its timeline
 - ``/admin/api/visitors/<id>/timeline`` — every touchpoint of a visitor, across journeys
-- ``/admin/api/orders?status`` — orders by status, late deliveries
+- ``/admin/api/orders?status&order`` — orders by status (or one order), late deliveries
 - ``POST /admin/api/orders/<id>/advance`` — one fulfilment step (CSRF header required)
 - ``/admin/api/reviews`` — recent reviews, review rate, average rating
 - ``/admin/api/audit`` — the latest 200 admin actions: who, what, when, from which network
@@ -34,6 +34,7 @@ from flask import (
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from checkout import fulfilment
+from checkout.models import Order
 from storefront.errors import DomainError
 from storefront.extensions import db
 from storefront.schemas import BaseSchema, load_form
@@ -161,7 +162,13 @@ def orders():
     # Rendered on the server too, so the page (and its advance buttons) works without
     # JavaScript; the script redraws it from the JSON API.
     return _page("orders", data=queries.orders(request.args.get("status") or None,
-                                               utcnow().date()))
+                                               utcnow().date(), _order_id()),
+                 order_id=_order_id())
+
+
+def _order_id() -> int | None:
+    """?order=331 or ?order=TP-000331: one order (a journey's order links here)."""
+    return Order.id_from_number(request.args.get("order", "")[:20])
 
 
 @bp.post("/orders/<int(min=1, max=2147483647):order_id>/advance")
@@ -265,7 +272,7 @@ def api_visitor(visitor_id: str):
 @bp.get("/api/orders")
 def api_orders():
     status = request.args.get("status") or None
-    return jsonify(queries.orders(status, date.today()))
+    return jsonify(queries.orders(status, date.today(), _order_id()))
 
 
 def _advance(order_id: int):

@@ -668,3 +668,45 @@ def test_abandoned_journeys_say_which_checkout_step_they_left_at(app, admin_clie
                                                          "payment_page"}
     page_html = admin_client.get("/admin/abandonment").get_data(as_text=True)
     assert "Left at" in page_html and "Last touchpoint" not in page_html
+
+
+def test_abandoned_carts_and_journeys_say_who_the_shopper_is(app, admin_client, localstripe,
+                                                             flush_journeys, shop_db):
+    """As Shopify's abandoned checkouts do: a guest who typed an email at checkout is named
+    by it (and the name on the address), a signed-in shopper by their account; a journey's
+    order is linked to the Orders page; nobody's email reaches /metrics."""
+    mug = factories.product("Mug", price=1500, stock=20)
+    guest, member, stranger = (Shopper(app.test_client(), localstripe) for _ in range(3))
+    guest.client.get(f"/p/{mug.slug}")
+    guest.add_to_cart(mug.id)
+    guest.to_payment(email="grace@example.com", name="Grace Hopper")  # leaves at payment
+    member.signup("ada@example.com", name="Ada Lovelace")
+    member.client.get(f"/p/{mug.slug}")
+    member.add_to_cart(mug.id)
+    stranger.client.get(f"/p/{mug.slug}")
+    stranger.add_to_cart(mug.id)  # typed nothing: no one to name
+    flush_journeys()
+    swept_at = utcnow() + timedelta(hours=2)
+    app.extensions["journey"].sweep(swept_at)
+
+    abandonment = admin_client.get(
+        f"/admin/api/abandonment?to={swept_at.date().isoformat()}").get_json()
+    people = {(j["name"], j["email"]) for j in abandonment["journeys"]}
+    assert people == {("Grace Hopper", "grace@example.com"), ("Ada Lovelace", "ada@example.com"),
+                      (None, None)}
+    order = db.session.scalar(select(Order).where(Order.email == "grace@example.com"))
+    [left] = [j for j in abandonment["journeys"] if j["email"] == "grace@example.com"]
+    assert left["order_id"] == order.id and left["order_number"] == order.number
+
+    detail = admin_client.get(f"/admin/api/journeys/{order.journey_id}").get_json()["journey"]
+    assert (detail["email"], detail["name"], detail["order_number"]) == (
+        "grace@example.com", "Grace Hopper", order.number)
+    found = admin_client.get("/admin/api/journeys?q=grace@example.com").get_json()
+    assert [j["email"] for j in found["journeys"]] == ["grace@example.com"]
+    # The order link: the Orders page with that one order.
+    one = admin_client.get(f"/admin/api/orders?order={order.id}").get_json()
+    assert [o["number"] for o in one["orders"]] == [order.number]
+    page = admin_client.get(f"/admin/orders?order={order.number}").get_data(as_text=True)
+    assert f"Order {order.number}" in page and page.count('class="order"') == 1
+    metrics = app.test_client().get("/metrics")
+    assert metrics.status_code == 200 and "@example.com" not in metrics.get_data(as_text=True)

@@ -109,9 +109,25 @@ function stars(rating) {
 const journeyUrl = (id) => `${body.dataset.journeysUrl}?journey=${encodeURIComponent(id)}`;
 const visitorUrl = (id) => `${body.dataset.journeysUrl}?visitor=${encodeURIComponent(id)}`;
 
+const ordersUrl = (id) => `${body.dataset.ordersUrl}?order=${encodeURIComponent(id)}`;
+
+/** Who the shopper is: the name and email known from their account or their order's
+ *  checkout (so the owner can follow up), else the account number or the visitor. */
 function who(j) {
-  if (j.customer_id) return h('span', {}, `Customer #${j.customer_id}`);
+  const known = j.customer_id ? `Customer #${j.customer_id}` : null;
+  if (j.email || j.name) {
+    return h('span', { class: 'who' }, j.name ? h('span', {}, j.name) : null,
+      j.email ? h('a', { class: 'ellipsis who-email', href: `mailto:${j.email}`, title: j.email }, j.email) : null,
+      h('span', { class: 'muted small' }, known || 'Guest'));
+  }
+  if (known) return h('span', {}, known);
   return h('span', { title: j.visitor_id }, 'Visitor ', h('code', { class: 'ellipsis' }, j.visitor_id.slice(0, 10)));
+}
+
+/** A journey's order number, linked to it on the Orders page. */
+function orderLink(j) {
+  if (j.order_id) return h('a', { href: ordersUrl(j.order_id) }, j.order_number);
+  return j.order_ref ? orderNumber(j.order_ref) : '—';
 }
 
 function cartLines(items) {
@@ -600,7 +616,7 @@ function journeysPage() {
     return h('tr', {},
       h('th', { scope: 'row' }, h('a', { href: journeyUrl(j.id), 'data-journey': j.id }, h('code', {}, j.id.slice(0, 12)))),
       td(who(j)), td(when(j.started_at), 'nowrap'), td(pill(j.stage, 'stage-pill')), td(pill(j.status)),
-      td(`${j.source || '—'} · ${title(j.device)}`), td(j.order_ref ? orderNumber(j.order_ref) : '—'),
+      td(`${j.source || '—'} · ${title(j.device)}`), td(orderLink(j)),
       tdNum(j.value != null ? money(j.value) : '—'));
   }
 
@@ -620,12 +636,12 @@ function journeysPage() {
     $('[data-detail-title]').replaceChildren('Journey ', h('code', {}, j.id), ' ', pill(j.status));
     $('[data-facts]').replaceChildren(
       fact('Visitor', h('a', { href: visitorUrl(j.visitor_id), 'data-visitor': j.visitor_id }, h('code', {}, j.visitor_id))),
-      fact('Customer', j.customer_id ? `#${j.customer_id}` : 'Guest'),
+      fact('Customer', j.email || j.name ? who(j) : (j.customer_id ? `#${j.customer_id}` : 'Guest')),
       fact('Started', when(j.started_at)), fact('Last seen', when(j.last_seen_at)),
       fact('Furthest stage', pill(j.stage, 'stage-pill')),
       fact('Abandoned at', j.abandoned_stage ? title(j.abandoned_stage) : '—'),
       fact('Source · device', `${j.source || '—'} · ${title(j.device)}`),
-      fact('Order', j.order_ref ? orderNumber(j.order_ref) : '—'),
+      fact('Order', orderLink(j)),
       fact('Value', j.value != null ? money(j.value) : '—'),
       fact('Cart', [cartLines(j.cart), j.cart?.length ? ` ${money(j.cart_value)}` : '']));
     const reached = (j.stages || []).filter((s) => s.at).map((s) => [s.stage, s.at]);
@@ -697,7 +713,9 @@ const NEXT_STATUS = { unfulfilled: 'packed', packed: 'shipped', shipped: 'out_fo
 function ordersPage() {
   const status = body.dataset.status || '';
   const notice = $('[data-advance-status]');
-  const load = latest(() => api(`/orders${status ? `?status=${encodeURIComponent(status)}` : ''}`, { source: 'orders' }));
+  const order = body.dataset.order || '';
+  const params = new URLSearchParams([...(status ? [['status', status]] : []), ...(order ? [['order', order]] : [])]);
+  const load = latest(() => api(`/orders${params.size ? `?${params}` : ''}`, { source: 'orders' }));
 
   function advanceForm(o) {
     // A real form (the no-JS fallback posts it to /admin/orders/<id>/advance); the script

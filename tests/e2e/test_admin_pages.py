@@ -1,0 +1,79 @@
+"""What the panel's pages show an owner: the checkout step a shopper left at and who they
+are, charts that can be read, recent journeys, readable timelines, review measures."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from admin.auth import create_user
+from storefront.extensions import journey
+from tracking.extension import utcnow
+
+from .conftest import fill_guest_address, newest_journey, submit_admin_login
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "owner-password-1"
+PRODUCT = "/p/cast-iron-skillet-10-in"
+
+
+def log_in(page, base: str) -> None:
+    page.goto(base + "/admin/login")
+    submit_admin_login(page, "owner@example.com", PASSWORD)
+
+
+def leave_at_the_payment_page(live_store, page):
+    """A guest types their email and address, picks a delivery, opens the card form and
+    goes; two hours on, the cart is abandoned."""
+    page.goto(live_store.url + PRODUCT)
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page).to_have_url(re.compile(r"/cart/$"))
+    page.goto(f"{live_store.url}/checkout/address")
+    fill_guest_address(page)
+    page.get_by_role("button", name="Continue to delivery").click()
+    page.wait_for_url(re.compile(r"/checkout/shipping$"))
+    page.get_by_role("button", name="Continue to payment").click()
+    page.wait_for_url(re.compile(r"/checkout/payment$"))
+    row = newest_journey(live_store.app)
+    later = utcnow() + timedelta(hours=2)
+    with live_store.app.app_context():
+        journey.sweep(later)
+    return row, later.date().isoformat()
+
+
+def test_abandonment_names_the_step_and_the_shopper(live_store, page):
+    with live_store.app.app_context():
+        create_user("owner@example.com", PASSWORD)
+    row, day = leave_at_the_payment_page(live_store, page)
+    assert row.last_touchpoint == "page_view"  # the card form's page: no event of its own
+    log_in(page, live_store.url)
+    page.goto(f"{live_store.url}/admin/abandonment?from={day}&to={day}")
+    steps = page.locator("#step-chart")
+    expect(steps).to_have_attribute("aria-label", re.compile(r"Left at the payment page: 1"))
+    label = steps.get_attribute("aria-label")
+    assert "page_view" not in label and "checkout_" not in label, label
+    table = page.locator("#abandoned-table tbody")
+    expect(table.locator("tr")).to_have_count(1)
+    expect(table).to_contain_text("Ada Lovelace")
+    expect(table.get_by_role("link", name="ada@example.com")).to_have_attribute(
+        "href", "mailto:ada@example.com")
+    expect(table).to_contain_text("Left at the payment page")
+    expect(table).not_to_contain_text("Visitor")
+
+    # The journey says who it was, and its order links to the order.
+    table.get_by_role("link", name="Explore").click()
+    facts = page.locator("[data-facts]")
+    customer = facts.locator("div", has=page.locator("dt", has_text="Customer")).locator("dd")
+    expect(customer).to_contain_text("Ada Lovelace")
+    expect(customer).to_contain_text("ada@example.com")  # not "Guest" alone
+    order = facts.get_by_role("link", name=re.compile(r"^TP-\d{6}$"))
+    number = order.inner_text()
+    order.click()
+    expect(page).to_have_url(re.compile(r"/admin/orders\?order=\d+$"))
+    expect(page.locator("#orders-table tbody tr")).to_have_count(1)
+    expect(page.locator("#orders-table tbody")).to_contain_text(number)
+

@@ -264,17 +264,18 @@ function funnelChart(canvas, steps, mode) {
   // dropped: the journeys that stopped at this step (null where none can: purchase)
   const notes = (s, i) => [...(i === 0 ? [] : [`${pct(s.of_previous)} of previous`]),
     ...(s.dropped == null ? [] : [`${num(s.dropped)} stopped here`])];
-  const labels = funnel.map((s, i) => (i === 0
-    ? [title(s.stage), `${num(s.journeys)} journeys`, ...notes(s, i)]
-    : [title(s.stage), ...notes(s, i)]));
+  // Every step says how many journeys reached it: a sliver of a bar still has its count.
+  const labels = funnel.map((s, i) => [title(s.stage), `${num(s.journeys)} journeys`, ...notes(s, i)]);
   const summary = `${canvas.dataset.title}. ` + funnel.map((s, i) => {
     const more = notes(s, i);
-    return `${title(s.stage)} ${num(s.journeys)}${i === 0 ? ' journeys' : ''}`
+    return `${title(s.stage)} ${num(s.journeys)} journeys`
       + (more.length ? ` (${more.join(', ')})` : '');
   }).join('; ') + '.';
   const shades = ['#99f6e4', '#5eead4', '#2dd4bf', '#14b8a6', '#0d9488', COLORS.green];
+  const scales = { x: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' },
+    title: { display: true, text: 'Journeys that reached the stage' } }, y: { grid: { display: false } } };
   chart(canvas, 'bar', labels, [{ label: 'Journeys', data: funnel.map((s) => s.journeys),
-    backgroundColor: shades, borderRadius: 4 }], { options: { indexAxis: 'y' }, summary, mode });
+    backgroundColor: shades, borderRadius: 4 }], { options: { indexAxis: 'y', scales }, summary, mode });
 }
 
 // ---------------------------------------------------------------------------- period picker
@@ -397,7 +398,8 @@ function renderLive(live) {
     [{ label: 'Active journeys', data: stages.map((s) => s.live), borderRadius: 4,
       backgroundColor: stages.map((s) => (shopping.includes(s.stage) ? COLORS.teal : '#5eead4')) }],
     { mode: 'none', options: { scales: { x: { grid: { display: false }, ticks: { autoSkip: false, maxRotation: 60 } },
-      y: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' } } } } });
+      y: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' },
+        title: { display: true, text: 'Journeys' } } } } });
 }
 
 async function pollLive() {
@@ -421,10 +423,27 @@ function trendChart(canvas, trend, mode) {
   const summary = `${canvas.dataset.title}. In total ${num(sum('journeys'))} journeys, `
     + `${num(sum('purchases'))} purchases and ${num(sum('abandoned'))} abandoned carts`
     + (peak ? `; busiest ${hourly ? 'hour' : 'day'} ${labels[trend.indexOf(peak)]} with ${num(peak.journeys)} journeys.` : '.');
-  const line = (label, key, color) => ({ label, data: trend.map((t) => t[key]), borderColor: color,
-    backgroundColor: color, cubicInterpolationMode: 'monotone', pointRadius: trend.length > 40 ? 0 : 2, borderWidth: 2 });
-  chart(canvas, 'line', labels, [line('Journeys', 'journeys', COLORS.teal),
-    line('Purchases (tracked)', 'purchases', COLORS.blue), line('Abandoned', 'abandoned', COLORS.orange)], { summary, mode });
+  // Straight lines (a curve between two days suggests values there), and purchases and
+  // abandoned carts (tens) on their own axis, right, not flattened under journeys (1000s).
+  const line = (label, key, color, axis, dash) => ({ label, data: trend.map((t) => t[key]), borderColor: color,
+    backgroundColor: color, tension: 0, yAxisID: axis, borderDash: dash, pointRadius: trend.length > 40 ? 0 : 2, borderWidth: 2 });
+  const per = hourly ? 'per hour' : 'per day';
+  const axisTitle = (text) => ({ display: true, text });
+  const scales = {
+    x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 }, title: axisTitle(hourly ? 'Hour (UTC)' : 'Day (UTC)') },
+    y: { position: 'left', beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' },
+      title: axisTitle(`Journeys started, ${per}`) },
+    y1: { position: 'right', beginAtZero: true, ticks: { precision: 0 }, grid: { drawOnChartArea: false },
+      title: axisTitle(`Purchases and abandoned carts, ${per}`) },
+  };
+  const existing = charts.get(canvas);
+  if (existing) { // a period of a day or two is hourly: the titles follow
+    for (const key of Object.keys(scales)) existing.options.scales[key].title.text = scales[key].title.text;
+  }
+  chart(canvas, 'line', labels, [line('Journeys (left axis)', 'journeys', COLORS.teal, 'y'),
+    line('Purchases, tracked (right axis)', 'purchases', COLORS.blue, 'y1'),
+    line('Abandoned carts (right axis)', 'abandoned', COLORS.orange, 'y1', [6, 3])],
+  { summary, mode, options: { scales } });
 }
 
 const OVERVIEW_EVERY_MS = 30000;

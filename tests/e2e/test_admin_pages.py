@@ -77,3 +77,33 @@ def test_abandonment_names_the_step_and_the_shopper(live_store, page):
     expect(page.locator("#orders-table tbody tr")).to_have_count(1)
     expect(page.locator("#orders-table tbody")).to_contain_text(number)
 
+
+def test_overview_charts_give_purchases_their_own_axis_and_funnel_counts(live_store, page):
+    with live_store.app.app_context():
+        create_user("owner@example.com", PASSWORD)
+    log_in(page, live_store.url)
+    page.wait_for_function("""() => window.Chart
+        && Chart.getChart(document.getElementById('trend-chart'))
+        && Chart.getChart(document.getElementById('funnel-chart'))""")
+    trend = page.evaluate("""() => {
+        const c = Chart.getChart(document.getElementById('trend-chart'));
+        const s = c.options.scales;
+        return {datasets: c.data.datasets.map((d) => [d.label, d.yAxisID, d.tension,
+                                                      d.cubicInterpolationMode || null]),
+                titles: ['x', 'y', 'y1'].map((k) => s[k] && s[k].title.display
+                                                     ? s[k].title.text : null),
+                right: s.y1 && s.y1.position};
+    }""")
+    axes = {label.split(" (")[0].split(",")[0]: axis for label, axis, _, _ in trend["datasets"]}
+    assert axes == {"Journeys": "y", "Purchases": "y1", "Abandoned carts": "y1"}, trend
+    assert all(t == 0 and mode in (None, "default") for _, _, t, mode in trend["datasets"])
+    assert trend["right"] == "right"
+    assert all(trend["titles"]), trend["titles"]
+    assert "Journeys" in trend["titles"][1] and "Purchases" in trend["titles"][2]
+    labels = page.evaluate("""() => Chart.getChart(document.getElementById('funnel-chart'))
+        .data.labels.map((l) => [].concat(l).join(' | '))""")
+    assert len(labels) == 6
+    assert all(re.search(r"\| [\d,]+ journeys", label) for label in labels), labels
+    title = page.evaluate("""() => Chart.getChart(document.getElementById('funnel-chart'))
+        .options.scales.x.title.text""")
+    assert title

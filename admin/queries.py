@@ -563,6 +563,15 @@ def find_journeys(query: str) -> dict:
     return {"query": q, "journeys": _with_contacts([_journey_summary(r) for r in rows])}
 
 
+def recent_journeys(limit: int = 20) -> dict:
+    """The journeys started last (the explorer before a search, as PostHog's person list
+    opens): read by the started_at index, not a sort of every journey."""
+    rows = _conn().execute(
+        select(journeys).order_by(J.started_at.desc()).limit(limit)).all()
+    return {"query": "", "recent": True,
+            "journeys": _with_contacts([_journey_summary(r) for r in rows])}
+
+
 def timeline(journey_ids: list[str]) -> list[dict]:
     rows = _conn().execute(
         select(journey_events).where(journey_events.c.journey_id.in_(journey_ids))

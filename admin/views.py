@@ -8,7 +8,8 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 - ``/admin/api/funnel?from&to`` — funnel steps, by source, by device, time to convert
 - ``/admin/api/funnel/dropped?stage&from&to`` — journeys that stopped at a stage
 - ``/admin/api/abandonment?from&to`` — abandoned journeys, steps, failures, products, recovery
-- ``/admin/api/journeys?q`` — find journeys by visitor, journey, customer or order
+- ``/admin/api/journeys?q`` — find journeys by visitor, journey, customer or order (no q: the
+  latest 20)
 - ``/admin/api/journeys/<id>`` — one journey with its timeline
 - ``/admin/api/visitors/<id>/timeline`` — every touchpoint of a visitor, across journeys
 - ``/admin/api/orders?status&order`` — orders by status (or one order), late deliveries
@@ -242,7 +243,7 @@ def api_abandonment():
 
 
 class FindSchema(Schema):
-    q = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    q = fields.String(load_default="", validate=validate.Length(max=200))
 
     class Meta:
         unknown = "exclude"
@@ -251,6 +252,8 @@ class FindSchema(Schema):
 @bp.get("/api/journeys")
 def api_find():
     data = FindSchema().load(request.args)
+    if not data["q"].strip():  # no search: the latest journeys
+        return jsonify(queries.recent_journeys())
     return jsonify(queries.find_journeys(data["q"]))
 
 

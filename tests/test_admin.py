@@ -351,7 +351,8 @@ def test_explorer_timeline_through_delivery_and_review(app, admin_client, locals
         f"/admin/api/visitors/{journey['visitor_id']}/timeline").get_json()
     assert [e["touchpoint"] for e in visitor["timeline"]] == names
     assert admin_client.get("/admin/api/journeys/nope").status_code == 404
-    assert admin_client.get("/admin/api/journeys").status_code == 400
+    assert admin_client.get("/admin/api/journeys").get_json()["recent"] is True  # no q
+    assert admin_client.get(f"/admin/api/journeys?q={'x' * 201}").status_code == 400
 
 
 def test_orders_and_late_deliveries(app, admin_client, localstripe, flush_journeys, shop_db):
@@ -710,3 +711,18 @@ def test_abandoned_carts_and_journeys_say_who_the_shopper_is(app, admin_client, 
     assert f"Order {order.number}" in page and page.count('class="order"') == 1
     metrics = app.test_client().get("/metrics")
     assert metrics.status_code == 200 and "@example.com" not in metrics.get_data(as_text=True)
+
+
+def test_explorer_lists_the_latest_journeys_before_any_search(app, admin_client, shop_db):
+    """As PostHog's person list opens: no query lists the 20 journeys started last, with
+    their stage, status, source and last seen, instead of nothing (or a 400)."""
+    rows = [journey_row("browse", "abandoned", seen_ago=timedelta(hours=h), source=f"s{h}")
+            for h in range(1, 26)]
+    add_journeys(app, rows)
+    for query in ("", "?q=", "?q=%20"):
+        response = admin_client.get(f"/admin/api/journeys{query}")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        found = response.get_json()
+        assert found["recent"] is True and len(found["journeys"]) == 20
+        assert [j["source"] for j in found["journeys"]] == [f"s{h}" for h in range(1, 21)]
+        assert {"stage", "status", "source", "last_seen_at"} <= set(found["journeys"][0])

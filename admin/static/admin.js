@@ -628,13 +628,14 @@ function journeysPage() {
   const input = $('#journey-q');
   const results = $('#results');
   const detail = $('#detail');
-  const find = latest((q) => api(`/journeys?q=${encodeURIComponent(q)}`, { source: 'find' }));
+  const find = latest((q) => api(q ? `/journeys?q=${encodeURIComponent(q)}` : '/journeys', { source: 'find' }));
   const open = latest((path) => api(path, { source: 'journey' }));
 
   function resultRow(j) {
     return h('tr', {},
       h('th', { scope: 'row' }, h('a', { href: journeyUrl(j.id), 'data-journey': j.id }, h('code', {}, j.id.slice(0, 12)))),
-      td(who(j)), td(when(j.started_at), 'nowrap'), td(pill(j.stage, 'stage-pill')), td(pill(j.status)),
+      td(who(j)), td(when(j.started_at), 'nowrap'), td(when(j.last_seen_at), 'nowrap'),
+      td(pill(j.stage, 'stage-pill')), td(pill(j.status)),
       td(`${j.source || '—'} · ${title(j.device)}`), td(orderLink(j)),
       tdNum(j.value != null ? money(j.value) : '—'));
   }
@@ -643,8 +644,12 @@ function journeysPage() {
     results.hidden = false;
     const d = await find(q);
     if (!d) return;
-    $('[data-results-count]').textContent = `(${d.journeys.length} for “${d.query}”)`;
-    fill($('#results-table'), d.journeys, resultRow, 'No journey matches. Try a visitor id, a journey id, an email or an order number.');
+    $('[data-results-title]').textContent = q ? 'Results' : 'Recent journeys';
+    $('[data-results-count]').textContent = q ? `(${d.journeys.length} for “${d.query}”)`
+      : `(the latest ${d.journeys.length} started; search to find others)`;
+    fill($('#results-table'), d.journeys, resultRow, q
+      ? 'No journey matches. Try a visitor id, a journey id, an email or an order number.'
+      : 'No journeys yet.');
   }
 
   async function showJourney(id, focus) {
@@ -680,8 +685,8 @@ function journeysPage() {
     $('[data-facts]').replaceChildren(fact('Journeys', num(own.length)),
       fact('First seen', when(own.at(-1)?.started_at)), fact('Last seen', when(own[0]?.last_seen_at)));
     const table = h('table', { class: 'data' }, h('caption', { class: 'visually-hidden' }, 'Journeys of this visitor'),
-      h('thead', {}, h('tr', {}, ['Journey', 'Who', 'Started', 'Stage', 'Status', 'Source · device', 'Order', 'Value']
-        .map((c, i) => h('th', { scope: 'col', class: i === 7 ? 'num' : null }, c)))), h('tbody'));
+      h('thead', {}, h('tr', {}, ['Journey', 'Who', 'Started', 'Last seen', 'Stage', 'Status', 'Source · device', 'Order', 'Value']
+        .map((c, i) => h('th', { scope: 'col', class: i === 8 ? 'num' : null }, c)))), h('tbody'));
     fill(table, own, resultRow, 'No journeys.');
     $('[data-detail-extra]').replaceChildren(h('h3', {}, 'Journeys'), h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Journeys of this visitor, table' }, table));
     $('[data-timeline-count]').textContent = `(${d.timeline.length} touchpoints across journeys)`;
@@ -689,11 +694,15 @@ function journeysPage() {
     if (focus) $('#detail-title').focus();
   }
 
+  let listed = null; // the query whose journeys are listed ('' for the latest)
   function route(focus = false) {
     const p = new URLSearchParams(location.search);
-    if (p.get('q')) {
-      input.value = p.get('q');
-      run(() => search(p.get('q')));
+    const q = p.get('q') || '';
+    input.value = q;
+    // No search yet: the latest journeys, where the owner starts (PostHog's person list).
+    if (q !== listed) {
+      listed = q;
+      run(() => search(q));
     }
     if (p.get('journey')) run(() => showJourney(p.get('journey'), focus));
     else if (p.get('visitor')) run(() => showVisitor(p.get('visitor'), focus));

@@ -107,3 +107,23 @@ def test_overview_charts_give_purchases_their_own_axis_and_funnel_counts(live_st
     title = page.evaluate("""() => Chart.getChart(document.getElementById('funnel-chart'))
         .options.scales.x.title.text""")
     assert title
+
+
+def test_the_journey_explorer_opens_on_the_latest_journeys(live_store, page):
+    with live_store.app.app_context():
+        create_user("owner@example.com", PASSWORD)
+    page.goto(live_store.url + PRODUCT)  # a journey of this browser's
+    row = newest_journey(live_store.app)
+    log_in(page, live_store.url)
+    page.get_by_role("navigation", name="Admin sections").get_by_role(
+        "link", name="Journeys").click()
+    results = page.locator("#results")
+    expect(results).to_be_visible()
+    expect(results.get_by_role("heading", level=2)).to_contain_text("Recent journeys")
+    first = page.locator("#results-table tbody tr").first
+    expect(first.get_by_role("link", name=row.id[:12])).to_be_visible()
+    expect(page.locator("#results-table thead")).to_contain_text("Last seen")
+    expect(first).to_contain_text("Browse")
+    # A search still replaces them, and the journey opens from the list.
+    first.get_by_role("link", name=row.id[:12]).click()
+    expect(page.locator("[data-detail-title]")).to_contain_text(row.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from flask import current_app, g
+from flask import current_app, g, url_for
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
@@ -406,6 +406,16 @@ def _with_contacts(summaries: list[dict]) -> list[dict]:
     return summaries
 
 
+def _products(product_ids: set[str]) -> dict[str, dict]:
+    """Each product's title and shop page, by id (as the touchpoints' product_id has it)."""
+    ids = [int(p) for p in product_ids if p.isascii() and p.isdigit()]
+    if not ids:
+        return {}
+    return {str(pid): {"id": pid, "title": title, "url": url_for("shop.product", slug=slug)}
+            for pid, title, slug in db.session.execute(
+                select(Product.id, Product.title, Product.slug).where(Product.id.in_(ids)))}
+
+
 def _product_titles(product_ids: set[str]) -> dict[str, str]:
     ids = [int(p) for p in product_ids if p.isdigit()]
     if not ids:
@@ -577,8 +587,11 @@ def timeline(journey_ids: list[str]) -> list[dict]:
         select(journey_events).where(journey_events.c.journey_id.in_(journey_ids))
         .order_by(journey_events.c.occurred_at, journey_events.c.id).limit(2000)
     ).all()
+    products = _products({str((row.props or {}).get("product_id")) for row in rows
+                          if (row.props or {}).get("product_id") is not None})
     out, previous, session = [], None, None
     for row in rows:
+        product = products.get(str((row.props or {}).get("product_id")))
         out.append({
             "at": row.occurred_at.isoformat(timespec="seconds"),
             "touchpoint": row.touchpoint, "stage": row.stage, "journey_id": row.journey_id,
@@ -590,6 +603,8 @@ def timeline(journey_ids: list[str]) -> list[dict]:
             "since_previous": (row.occurred_at - previous).total_seconds()
             if previous else None,
             "props": row.props,
+            # The product a product_id names, for the timeline to show and link.
+            **({"product": product} if product else {}),
         })
         previous, session = row.occurred_at, row.session_id or session
     return out

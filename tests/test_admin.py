@@ -726,3 +726,19 @@ def test_explorer_lists_the_latest_journeys_before_any_search(app, admin_client,
         assert found["recent"] is True and len(found["journeys"]) == 20
         assert [j["source"] for j in found["journeys"]] == [f"s{h}" for h in range(1, 21)]
         assert {"stage", "status", "source", "last_seen_at"} <= set(found["journeys"][0])
+
+
+def test_timeline_names_the_products_its_touchpoints_are_about(app, admin_client, localstripe,
+                                                                flush_journeys, shop_db):
+    """product_id 7 is no help to an owner: each such touchpoint carries the product's
+    title and shop page."""
+    mug, _pen = shop(app, localstripe, flush_journeys)
+    order = db.session.scalar(select(Order))
+    detail = admin_client.get(f"/admin/api/journeys/{order.journey_id}").get_json()
+    viewed = [e for e in detail["timeline"] if e["touchpoint"] in ("product_view",
+                                                                   "add_to_cart")]
+    assert len(viewed) == 2
+    for event in viewed:
+        assert event["props"]["product_id"] == str(mug.id)  # as it was recorded
+        assert event["product"] == {"id": mug.id, "title": "Mug", "url": f"/p/{mug.slug}"}
+    assert all("product" not in e for e in detail["timeline"] if "product_id" not in e["props"])

@@ -590,13 +590,33 @@ function abandonmentPage() {
 
 const MONEY_PROPS = new Set(['value', 'price', 'cost', 'unit_value', 'amount']);
 
-function props(p) {
+// The pages a page_view names by endpoint, as the owner knows them.
+const PAGE_NAMES = {
+  'shop.landing': 'Home page', 'shop.category': 'Category page', 'shop.product': 'Product page',
+  'shop.search': 'Search results', 'cart.view': 'Cart', 'checkout.start': 'Checkout',
+  'checkout.address': 'Checkout: address', 'checkout.shipping_step': 'Checkout: delivery',
+  'checkout.payment': 'Checkout: payment (card form)', 'checkout.confirmation': 'Order confirmation',
+  'checkout.my_orders': 'My orders', 'checkout.order_page': 'Order page',
+  'account.login': 'Sign-in page', 'account.signup': 'Sign-up page',
+};
+// A property's name and value in words: the product's name (linked to its page), a
+// duration, a page's name; money formatted; anything else as it was sent.
+const PROP_NAMES = { product_id: 'product', delivery_seconds: 'delivered in', endpoint: 'page', order_ref: 'order' };
+
+function propValue(k, v, p, product) {
+  if (MONEY_PROPS.has(k) && Number.isInteger(v)) return money(v, p.currency || 'USD');
+  if (k === 'order_ref') return orderNumber(String(v));
+  if (k === 'product_id') return product ? h('a', { href: product.url }, product.title) : `#${v}`;
+  if (k === 'delivery_seconds' && typeof v === 'number') return duration(v);
+  if (k === 'endpoint') return PAGE_NAMES[v] || String(v);
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+function props(p, product) {
   const entries = Object.entries(p || {}).filter(([, v]) => v != null && v !== '');
   if (!entries.length) return null;
   return h('dl', { class: 'props' }, entries.map(([k, v]) => h('div', {},
-    h('dt', {}, k), h('dd', {}, MONEY_PROPS.has(k) && Number.isInteger(v) ? money(v, p.currency || 'USD')
-      : k === 'order_ref' ? orderNumber(String(v))
-      : typeof v === 'object' ? JSON.stringify(v) : String(v)))));
+    h('dt', {}, PROP_NAMES[k] || k), h('dd', {}, propValue(k, v, p, product)))));
 }
 
 function timeline(list, events, showJourney) {
@@ -616,7 +636,7 @@ function timeline(list, events, showJourney) {
         e.since_previous != null ? h('span', { class: 'tl-since' }, `+${duration(e.since_previous)} since previous`) : null,
         showJourney && e.journey_id !== journey
           ? h('a', { class: 'tl-journey', href: journeyUrl(e.journey_id) }, `journey ${e.journey_id.slice(0, 8)}…`) : null),
-      props(e.props)));
+      props(e.props, e.product)));
     journey = e.journey_id;
     return out;
   }));

@@ -4,14 +4,18 @@ are, charts that can be read, recent journeys, readable timelines, review measur
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import insert, select
 
 from admin.auth import create_user
-from storefront.extensions import journey
+from storefront.extensions import db, journey
+from storefront.models import Product
 from tracking.extension import utcnow
+from tracking.models import journey_events
 
 from .conftest import fill_guest_address, newest_journey, submit_admin_login
 
@@ -127,3 +131,39 @@ def test_the_journey_explorer_opens_on_the_latest_journeys(live_store, page):
     # A search still replaces them, and the journey opens from the list.
     first.get_by_role("link", name=row.id[:12]).click()
     expect(page.locator("[data-detail-title]")).to_contain_text(row.id)
+
+
+def test_the_timeline_reads_as_words_not_raw_properties(live_store, page):
+    """product_id 7 is the product's name, linked to its page; delivery_seconds 50.375946
+    a duration; endpoint checkout.shipping_step the page's name. Money stays formatted."""
+    page.goto(live_store.url + PRODUCT)
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page).to_have_url(re.compile(r"/cart/$"))
+    page.goto(f"{live_store.url}/checkout/address")
+    fill_guest_address(page)
+    page.get_by_role("button", name="Continue to delivery").click()
+    page.wait_for_url(re.compile(r"/checkout/shipping$"))
+    row = newest_journey(live_store.app)
+    with live_store.app.app_context():
+        create_user("owner@example.com", PASSWORD)
+        product = db.session.scalar(select(Product).where(
+            Product.slug == PRODUCT.removeprefix("/p/")))
+        with journey.state(live_store.app).engine.begin() as conn:  # the courier's scan
+            conn.execute(insert(journey_events).values(
+                event_id=uuid.uuid4().hex, journey_id=row.id, visitor_id=row.visitor_id,
+                session_id=None, touchpoint="delivered", stage="delivered",
+                occurred_at=utcnow(), props={"order_ref": "7", "delivery_seconds": 50.375946}))
+    log_in(page, live_store.url)
+    page.goto(f"{live_store.url}/admin/journeys?journey={row.id}")
+    timeline = page.locator("[data-timeline]")
+    viewed = timeline.locator("li", has=page.locator("strong", has_text="product_view"))
+    link = viewed.get_by_role("link", name=product.title)
+    expect(link).to_have_attribute("href", PRODUCT)
+    expect(viewed).not_to_contain_text(f"product_id{product.id}")
+    expect(timeline).to_contain_text("Checkout: delivery")
+    expect(timeline).not_to_contain_text("checkout.shipping_step")
+    delivered = timeline.locator("li", has=page.locator("strong", has_text="delivered"))
+    expect(delivered).to_contain_text("orderTP-000007")
+    expect(delivered).to_contain_text("delivered in50s")
+    expect(delivered).not_to_contain_text("50.375946")
+    expect(timeline).to_contain_text("$34.99")  # money, formatted as before

@@ -691,7 +691,10 @@ def reviews(limit: int = 20) -> dict:
     return {
         "reviews": count,
         "average_rating": round(float(average), 2) if average is not None else None,
+        # "Delivered orders reviewed": all time, by order (an order with two reviews is
+        # one). Not the funnel's Reviewed step, a share of journeys started in a period.
         "review_rate": _ratio(reviewed_orders, delivered),
+        "reviewed_orders": int(reviewed_orders or 0),
         "delivered_orders": delivered,
         "histogram": [{"rating": r, "reviews": int(histogram.get(r, 0))} for r in range(5, 0, -1)],
         "recent": [{"rating": r.rating, "title": r.title, "body": r.body,

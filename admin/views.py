@@ -14,7 +14,7 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 - ``/admin/api/visitors/<id>/timeline`` — every touchpoint of a visitor, across journeys
 - ``/admin/api/orders?status&order`` — orders by status (or one order), late deliveries
 - ``POST /admin/api/orders/<id>/advance`` — one fulfilment step (CSRF header required)
-- ``/admin/api/reviews`` — recent reviews, review rate, average rating
+- ``/admin/api/reviews`` — recent reviews, delivered orders reviewed, average rating
 - ``/admin/api/audit`` — the latest 200 admin actions: who, what, when, from which network
 """
 

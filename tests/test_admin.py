@@ -378,6 +378,13 @@ def test_reviews_rate_and_average(app, admin_client, cli, shop_db):
     assert cli("seed", "--orders", "30").exit_code == 0
     data = admin_client.get("/admin/api/reviews").get_json()
     assert data["delivered_orders"] == 30 and 0 < data["review_rate"] <= 1
+    # Named apart from the funnel's Reviewed step (journeys in a period), with its parts.
+    assert data["review_rate"] == round(data["reviewed_orders"] / 30, 4)
+    page = admin_client.get("/admin/reviews").get_data(as_text=True)
+    assert "Delivered orders reviewed" in page and "Review rate" not in page
+    assert "all time" in page
+    funnel = admin_client.get("/admin/funnel").get_data(as_text=True)
+    assert "journey review rate" in funnel and "Delivered orders reviewed" in funnel
     assert 1 <= data["average_rating"] <= 5
     assert sum(h["reviews"] for h in data["histogram"]) == data["reviews"]
     assert data["recent"][0]["verified"] is True

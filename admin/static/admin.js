@@ -86,6 +86,7 @@ const KPI_NOTES = {
   tracked_orders: (v) => `${num(v.tracked_orders)} in tracked journeys`,
   tracked_revenue: (v) => `${money(v.tracked_revenue)} in tracked journeys`,
   journeys: (v) => `of ${num(v.journeys)} tracked journeys`,
+  reviewed_orders: (v) => `${num(v.reviewed_orders)} of ${num(v.delivered_orders)} delivered orders, all time`,
 };
 
 function setKpis(root, values) {

@@ -167,3 +167,18 @@ def test_the_timeline_reads_as_words_not_raw_properties(live_store, page):
     expect(delivered).to_contain_text("delivered in50s")
     expect(delivered).not_to_contain_text("50.375946")
     expect(timeline).to_contain_text("$34.99")  # money, formatted as before
+
+
+def test_the_two_review_measures_are_named_apart_and_explained(live_store, page):
+    with live_store.app.app_context():
+        create_user("owner@example.com", PASSWORD)
+    log_in(page, live_store.url)
+    page.goto(live_store.url + "/admin/reviews")
+    kpi = page.locator(".kpi", has=page.locator("dt", has_text="Delivered orders reviewed"))
+    expect(kpi.locator("[data-kpi-note]")).to_have_text(
+        re.compile(r"^\d+ of \d+ delivered orders, all time$"))
+    expect(page.get_by_text("Review rate")).to_have_count(0)
+    expect(page.locator("#reviewed-hint")).to_be_visible()
+    expect(page.locator("#reviewed-hint")).to_contain_text("funnel’s “Reviewed” step")
+    page.goto(live_store.url + "/admin/funnel")
+    expect(page.get_by_text("journey review rate")).to_be_visible()

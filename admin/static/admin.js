@@ -274,7 +274,9 @@ function funnelChart(canvas, steps, mode) {
   }).join('; ') + '.';
   const shades = ['#99f6e4', '#5eead4', '#2dd4bf', '#14b8a6', '#0d9488', COLORS.green];
   const scales = { x: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' },
-    title: { display: true, text: 'Journeys that reached the stage' } }, y: { grid: { display: false } } };
+    title: { display: true, text: 'Journeys that reached the stage' } },
+  // Every stage labelled: four lines each would otherwise skip every other one.
+  y: { grid: { display: false }, ticks: { autoSkip: false } } };
   chart(canvas, 'bar', labels, [{ label: 'Journeys', data: funnel.map((s) => s.journeys),
     backgroundColor: shades, borderRadius: 4 }], { options: { indexAxis: 'y', scales }, summary, mode });
 }

@@ -14,7 +14,13 @@ from sqlalchemy.orm import contains_eager, joinedload
 from .extensions import db, journey
 from .models import Category, Product, ProductPair, Review
 
-SORTS = ("relevance", "price_asc", "price_desc", "rating", "newest")
+SORTS = ("relevance", "popular", "price_asc", "price_desc", "rating", "newest")
+# Relevance means a text match: it is the default for a search with words, and "popular"
+# (units sold, then rating) is the default where there are none (category pages, all products).
+SORT_LABELS = {
+    "relevance": "Relevance", "popular": "Most popular", "price_asc": "Price: low to high",
+    "price_desc": "Price: high to low", "rating": "Customer rating", "newest": "Newest",
+}
 MAX_TERMS = 8
 
 
@@ -25,12 +31,18 @@ class ListingQuery:
     min_price: int | None = None  # minor units
     max_price: int | None = None
     in_stock: bool = False
-    sort: str = "relevance"
+    sort: str | None = None  # None: relevance for a search with words, else popular
     page: int = 1
     terms: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.terms = [t for t in self.q.lower().split() if t][:MAX_TERMS]
+        if self.sort is None:
+            self.sort = default_sort(self.terms)
+
+
+def default_sort(terms) -> str:
+    return "relevance" if terms else "popular"
 
 
 def _like(term: str) -> str:
@@ -103,6 +115,7 @@ def listing_statement(query: ListingQuery) -> Select:
         "price_desc": [Product.price.desc()],
         "rating": [desc(_rating_expr()), Product.rating_count.desc()],
         "newest": [Product.created_at.desc()],
+        "popular": [Product.sold_count.desc(), desc(_rating_expr()), Product.rating_count.desc()],
     }.get(query.sort, [desc(relevance_expr(query.terms))])
     return stmt.order_by(*order, Product.id)
 

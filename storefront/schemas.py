@@ -88,7 +88,7 @@ class ListingSchema(BaseSchema):
     max_price = MoneyField(load_default=None)
     in_stock = fields.Boolean(load_default=False, truthy={"1", "on", "true", "yes"},
                               error_messages={"invalid": "Tick or untick In stock only."})
-    sort = fields.String(load_default="relevance", validate=validate.OneOf(
+    sort = fields.String(load_default=None, validate=validate.OneOf(
         SORTS, error="Choose a sort order from the list."))
     page = fields.Integer(
         load_default=1, error_messages={"invalid": "A page is a number, like 2."},

@@ -256,3 +256,23 @@ def test_listing_pages_make_no_n_plus_one_queries(app, client, shop_db, url):
         assert client.get(url).status_code == 200
     assert few.count > 0, "the counter sees the page's queries"
     assert many.count == few.count, f"{url}: {few.count} queries (3 products), {many.count} (33)"
+
+
+def test_category_pages_default_to_most_popular_and_searches_to_relevance(client, shop_db):
+    """Relevance is a text match: without words (a category page) it meant nothing."""
+    factories.product("Quiet Kettle", cat="kitchen", sold=5, description="A kettle.")
+    factories.product("Best Seller Pan", cat="kitchen", sold=300)
+    factories.product("Good Pan", cat="kitchen", sold=40, ratings=(3, 15))
+    html = client.get("/c/kitchen").get_data(as_text=True)
+    assert [s.rsplit("-", 1)[0] for s in product_links(html)] == [
+        "best-seller-pan", "good-pan", "quiet-kettle"]
+    assert '<option value="popular" selected>Most popular</option>' in html
+    assert 'value="relevance"' not in html, "no Relevance choice where nothing is searched"
+    # A search with words is still ranked, and offered, by relevance.
+    html = client.get("/search?q=kettle").get_data(as_text=True)
+    assert '<option value="relevance" selected>Relevance</option>' in html
+    assert product_links(html)[0].startswith("quiet-kettle")
+    # An old link asking a category page for relevance still works.
+    html = client.get("/c/kitchen?sort=relevance").get_data(as_text=True)
+    assert '<option value="relevance" selected>Relevance</option>' in html
+    assert len(product_links(html)) == 3

@@ -28,10 +28,13 @@ def _listing(template: str, category=None, **extra):
     if category is not None:
         args["category"] = category.slug
     values, errors = load_form(ListingSchema(), args)
+    sorts = {"sorts": catalog.SORTS, "sort_labels": catalog.SORT_LABELS}
     if errors:
+        current = values.get("sort") if values.get("sort") in catalog.SORTS else None
+        sorts["current_sort"] = current or catalog.default_sort(str(values.get("q", "")).split())
         return render_template(
             template, page=None, errors=errors, form=values, category=category,
-            categories=catalog.categories(), sorts=catalog.SORTS, **extra,
+            categories=catalog.categories(), **sorts, **extra,
         ), 400
     query = catalog.ListingQuery(**values)
     page = catalog.search(query, current_app.config["PAGE_SIZE"])
@@ -45,8 +48,8 @@ def _listing(template: str, category=None, **extra):
         journey.track("search", query=query.q[:200], results=page.total)
     return render_template(
         template, page=page, errors={}, form={**request.args.to_dict(), "q": query.q},
-        query=query, category=category, categories=catalog.categories(), sorts=catalog.SORTS,
-        **extra,
+        query=query, category=category, categories=catalog.categories(),
+        current_sort=query.sort, **sorts, **extra,
     )
 
 

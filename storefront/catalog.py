@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from cachetools import TTLCache
 from flask import current_app
-from sqlalchemy import Select, and_, case, desc, func, literal, or_, select
+from sqlalchemy import Select, String, and_, case, desc, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
@@ -45,9 +45,61 @@ def default_sort(terms) -> str:
     return "relevance" if terms else "popular"
 
 
+# Words are split at spaces and at these characters (both in the text and in a search term),
+# so "pour-over" holds the words "pour" and "over" and "KIT-0001" the words "kit" and "0001".
+SEPARATORS = "-/()[],.;:!?&+'\"*#|"
+SHORT_TERM = 3  # shorter terms ("a", "in") match titles, categories and SKUs, not descriptions
+
+
+def _escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{_escape(term)}%"
+
+
+def _words_of(column):
+    """' word word ... ' in lower case: a word starts after a space and ends before one."""
+    expr = func.lower(column, type_=String)
+    for char in SEPARATORS:
+        expr = func.replace(expr, char, " ", type_=String)
+    return literal(" ", String) + expr + literal(" ", String)
+
+
+def _normal_term(term: str) -> str:
+    for char in SEPARATORS:
+        term = term.replace(char, " ")
+    return " ".join(term.split())
+
+
+@dataclass(frozen=True)
+class _Match:
+    """How one search term matches a column: as a whole word, or as the start of a word.
+
+    A term with no letter or digit ("%", "-") has no word to start: it matches anywhere, as typed.
+    """
+
+    whole: object
+    prefix: object
+
+
+def _match(column, term: str) -> _Match:
+    words = _normal_term(term)
+    if not any(char.isalnum() for char in words):
+        anywhere = column.ilike(_like(term), escape="\\")
+        return _Match(anywhere, anywhere)
+    text = _words_of(column)
+    return _Match(text.like(f"% {_escape(words)} %", escape="\\"),
+                  text.like(f"% {_escape(words)}%", escape="\\"))
+
+
+def _fields(term: str):
+    """(column, weight) to look for a term in: title, then category and SKU, then description."""
+    fields = [(Product.title, 6.0), (Category.name, 3.0), (Product.sku, 3.0)]
+    if len(term) >= SHORT_TERM or not any(char.isalnum() for char in term):
+        fields.append((Product.description, 1.0))
+    return fields
 
 
 def _rating_expr():
@@ -58,14 +110,12 @@ def _rating_expr():
 
 
 def _text_score(terms: list[str]):
-    """Weighted text match: title beats category beats SKU beats description."""
+    """Weighted text match: a whole word counts in full, the start of a longer word half."""
     score = literal(0.0)
     for term in terms:
-        pattern = _like(term)
-        score = score + case((Product.title.ilike(pattern, escape="\\"), 6.0), else_=0.0)
-        score = score + case((Category.name.ilike(pattern, escape="\\"), 3.0), else_=0.0)
-        score = score + case((Product.sku.ilike(pattern, escape="\\"), 3.0), else_=0.0)
-        score = score + case((Product.description.ilike(pattern, escape="\\"), 1.0), else_=0.0)
+        for column, weight in _fields(term):
+            m = _match(column, term)
+            score = score + case((m.whole, weight), (m.prefix, weight / 2), else_=0.0)
     return score
 
 
@@ -89,18 +139,10 @@ def listing_statement(query: ListingQuery) -> Select:
         .options(contains_eager(Product.category))
     )
     if query.terms:
-        per_term = []
-        for term in query.terms:
-            pattern = _like(term)
-            per_term.append(
-                or_(
-                    Product.title.ilike(pattern, escape="\\"),
-                    Product.description.ilike(pattern, escape="\\"),
-                    Product.sku.ilike(pattern, escape="\\"),
-                    Category.name.ilike(pattern, escape="\\"),
-                )
-            )
-        stmt = stmt.where(or_(*per_term))
+        # A term matches the words it starts (kit: Kit, Kite; not Skittle).
+        stmt = stmt.where(or_(*(
+            _match(column, term).prefix for term in query.terms for column, _ in _fields(term)
+        )))
     if query.category:
         stmt = stmt.where(Category.slug == query.category)
     if query.min_price is not None:

@@ -208,9 +208,9 @@ def test_pagination(client, app, catalog):
     assert 'rel="next"' in html and "Page 1 of 4" in html
 
 def test_a_page_past_the_last_goes_to_the_last(client, app, catalog):
-    last = client.get("/search?q=a&sort=price_asc&page=999")
+    last = client.get("/search?q=&sort=price_asc&page=999")
     assert last.status_code == 302
-    assert last.headers["Location"] == "/search?q=a&sort=price_asc&page=4"
+    assert last.headers["Location"] == "/search?q=&sort=price_asc&page=4"
     html = client.get(last.headers["Location"]).get_data(as_text=True)
     assert "Page 4 of 4" in html and product_links(html)
     assert client.get("/search?page=5").headers["Location"] == "/search?page=4"
@@ -276,3 +276,30 @@ def test_category_pages_default_to_most_popular_and_searches_to_relevance(client
     html = client.get("/c/kitchen?sort=relevance").get_data(as_text=True)
     assert '<option value="relevance" selected>Relevance</option>' in html
     assert len(product_links(html)) == 3
+
+
+def test_search_matches_the_start_of_words_and_ranks_whole_words_first(client, shop_db):
+    factories.product("Rainbow Delta Kite", cat="toys", description="Flies in light wind.")
+    factories.product("Pour-Over Starter Kit", cat="coffee", description="Everything to begin.")
+    factories.product("Skittles Set", cat="toys", description="A tabletop game.")
+    factories.product("Tool Roll", cat="outdoor", description="Holds a repair kit and more.")
+    slugs = product_links(client.get("/search?q=KIT").get_data(as_text=True))
+    # A whole word in the title, then the start of one (Kite), then a description's word;
+    # never the middle of a word (sKITtles).
+    assert [s.rsplit("-", 1)[0] for s in slugs] == [
+        "pour-over-starter-kit", "rainbow-delta-kite", "tool-roll"]
+    # Words split at hyphens: "over" starts a word of "Pour-Over".
+    assert product_links(client.get("/search?q=over").get_data(as_text=True))[0].startswith(
+        "pour-over")
+    # A letter or two is looked for at the start of title, category and SKU words, not in
+    # every description's "a" or "an".
+    slugs = product_links(client.get("/search?q=a").get_data(as_text=True))
+    assert slugs == [], slugs
+    assert product_links(client.get("/search?q=ti").get_data(as_text=True)) == []
+    assert len(product_links(client.get("/search?q=sk").get_data(as_text=True))) == 1
+
+
+def test_searching_one_letter_does_not_match_the_whole_seeded_store(client, catalog):
+    html = client.get("/search?q=a").get_data(as_text=True)
+    total = int(re.search(r"(\d+) products?</p>", html).group(1))
+    assert 0 < total < 20, total

@@ -81,6 +81,7 @@ def start():
 @bp.route("/checkout/address", methods=["GET", "POST"])
 def address():
     if _nonempty_cart() is None:
+        flash("Your cart is empty.", "error")
         return redirect(url_for("cart.view"))
     state = _state()
     form = dict(state.get("address") or {})
@@ -106,6 +107,7 @@ def address():
 @bp.route("/checkout/shipping", methods=["GET", "POST"])
 def shipping_step():
     if _nonempty_cart() is None:
+        flash("Your cart is empty.", "error")
         return redirect(url_for("cart.view"))
     state = _state()
     try:

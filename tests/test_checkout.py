@@ -180,6 +180,14 @@ def test_the_payment_page_with_an_empty_cart_says_the_cart_is_empty(shopper, mug
         assert "step first" not in html, when
 
 
+def test_the_address_and_delivery_steps_with_an_empty_cart_say_the_cart_is_empty(shopper):
+    for step in ("/checkout/address", "/checkout/shipping"):
+        response = shopper.client.get(step)
+        assert response.status_code == 302 and response.headers["Location"] == "/cart/", step
+        html = shopper.client.get("/cart/").get_data(as_text=True)
+        assert 'class="flash flash-error" role="alert">Your cart is empty.</p>' in html, step
+
+
 def test_declined_card_shows_a_message_and_another_card_works(shopper, mug):
     shopper.add_to_cart(mug.id)
     shopper.to_payment()

@@ -94,9 +94,9 @@ def test_cart_add_change_remove_with_stock_checks(shopper, shop_db):
     assert shopper.add_to_cart(p.id, 2).status_code == 302
     html = shopper.client.get("/cart/").get_data(as_text=True)
     assert "Mug" in html and "$24.00" in html
-    too_many = shopper.add_to_cart(p.id, 2)
+    too_many = shopper.post_json("/cart/add", {"product_id": p.id, "quantity": 2})
     assert too_many.status_code == 409
-    assert "Only 3 of Mug left in stock." in too_many.get_data(as_text=True)
+    assert too_many.get_json()["error"] == "Only 3 of Mug left in stock."
     assert shopper.post("/cart/update", {"product_id": p.id, "quantity": 3}).status_code == 302
     over = shopper.post_json("/cart/update", {"product_id": p.id, "quantity": 4})
     assert over.status_code == 409 and over.get_json()["error"] == "Only 3 of Mug left in stock."
@@ -105,6 +105,33 @@ def test_cart_add_change_remove_with_stock_checks(shopper, shop_db):
     assert shopper.post("/cart/remove", {"product_id": p.id}).status_code == 302
     assert "Your cart is empty" in shopper.client.get("/cart/").get_data(as_text=True)
     assert shopper.add_to_cart(99999).status_code == 404
+
+
+def test_add_to_cart_past_the_stock_goes_back_to_the_product_page_and_says_so(
+        shopper, shop_db):
+    grinder = factories.product("Burr Grinder", stock=2)
+    page = f"/p/{grinder.slug}"
+    response = shopper.add_to_cart(grinder.id, 5)
+    assert response.status_code == 302 and response.headers["Location"] == page
+    html = shopper.client.get(page).get_data(as_text=True)
+    assert "Only 2 of Burr Grinder left in stock. Nothing was added." in html
+    assert "That did not work" not in html
+    assert shopper.add_to_cart(grinder.id, 2).headers["Location"] == "/cart/"
+    response = shopper.add_to_cart(grinder.id, 1)
+    assert response.headers["Location"] == page
+    assert ("Only 2 of Burr Grinder left in stock. Your cart already has 2. Nothing was added."
+            in shopper.client.get(page).get_data(as_text=True))
+    for quantity, message in ((150, "Choose a quantity from 1 to 99."),
+                              ("x", "Enter a whole number.")):
+        response = shopper.post("/cart/add", {"product_id": grinder.id, "quantity": quantity})
+        assert response.status_code == 302 and response.headers["Location"] == page
+        assert message in shopper.client.get(page).get_data(as_text=True)
+    assert 'name="quantity" value="2"' in shopper.client.get("/cart/").get_data(as_text=True)
+    # The JSON API keeps its documented answers.
+    over = shopper.post_json("/cart/add", {"product_id": grinder.id, "quantity": 1})
+    assert over.status_code == 409
+    assert shopper.post_json("/cart/add", {"product_id": grinder.id,
+                                           "quantity": 150}).status_code == 400
 
 
 def test_cart_update_past_the_stock_stays_on_the_cart_and_says_so(shopper, shop_db):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from .. import cart as cart_service
-from ..errors import DomainError
-from ..extensions import journey
+from ..errors import DomainError, OutOfStock
+from ..extensions import db, journey
+from ..models import Product
 from ..schemas import CartAddSchema, CartUpdateSchema, load_form
 from ..web import current_cart, current_summary, error_response, wants_json
 
@@ -59,11 +60,45 @@ def _apply(schema, action):
 
 @bp.post("/add")
 def add():
-    def action(cart, values):
-        item = cart_service.add_item(cart, values["product_id"], values["quantity"])
-        return f"Added {item.product.title} to your cart."
+    if wants_json():  # the API's answers stay as documented: 400, or 409 past the stock
+        def action(cart, values):
+            item = cart_service.add_item(cart, values["product_id"], values["quantity"])
+            return f"Added {item.product.title} to your cart."
 
-    return _apply(CartAddSchema(), action)
+        return _apply(CartAddSchema(), action)
+    return _add_from_product_page()
+
+
+def _add_from_product_page():
+    """A product page's Add to cart: a quantity past the stock (or not a quantity) goes back
+    to the product page with what went wrong said on it, instead of an error page."""
+    values, errors = load_form(CartAddSchema(), request.form)
+    product = _product_of(values.get("product_id"))
+    back = (url_for("shop.product", slug=product.slug) if product is not None
+            else url_for("cart.view"))
+    if errors:
+        flash(" ".join(errors.get("quantity") or ["That item could not be added."]), "error")
+        return redirect(back)
+    cart = current_cart(create=True)
+    try:
+        item = cart_service.add_item(cart, values["product_id"], values["quantity"])
+    except OutOfStock as exc:
+        line = next((i for i in cart.items if i.product_id == values["product_id"]), None)
+        held = f" Your cart already has {line.quantity}." if line else ""
+        flash(f"{exc}{held} Nothing was added.", "error")
+        return redirect(back)
+    except DomainError as exc:  # no such product: the error page, as before
+        return error_response(str(exc), exc.status_code)
+    flash(f"Added {item.product.title} to your cart.", "success")
+    return redirect(url_for("cart.view"))
+
+
+def _product_of(product_id) -> Product | None:
+    try:
+        number = int(product_id)
+    except (TypeError, ValueError):
+        return None
+    return db.session.get(Product, number) if 1 <= number < 2**31 else None
 
 
 @bp.post("/update")

@@ -228,8 +228,16 @@ def confirmation(token: str):
     _track_order_view(order)
     return render_template(
         "checkout/confirmation.html", order=order, steps=flow.STEPS, current="confirmation",
-        order_url=url_for("checkout.order_page", token=token),
+        order_url=url_for("checkout.order_page", token=token), **_receipt_context(),
     )
+
+
+PAYMENT_WORDS = {"unpaid": "not paid", "requires_action": "payment waiting for your bank",
+                 "paid": "paid", "failed": "payment failed", "refunded": "refunded"}
+
+
+def _receipt_context() -> dict:
+    return {"countries": COUNTRIES, "methods": shipping.METHODS, "payment_words": PAYMENT_WORDS}
 
 
 def _order_context(order: Order, token: str | None):
@@ -239,6 +247,7 @@ def _order_context(order: Order, token: str | None):
         timeline=[(s, history.get(s) if s != "paid" else order.paid_at) for s in TIMELINE],
         reviewable=review_service.reviewable_product_ids(order),
         token=token,
+        **_receipt_context(),
     )
 
 

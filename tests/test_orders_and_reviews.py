@@ -216,3 +216,35 @@ def test_simulated_reviews_say_what_their_stars_say_under_varied_names(monkeypat
     assert not seeded & {body for options in simulator.REVIEWS.values() for _t, body in options}
     names = {simulator.shopper_name(rng).split(" ")[0] for _ in range(200)}
     assert len(names) >= 15 and "Sim" not in names
+
+
+def test_confirmation_and_order_page_show_what_was_ordered_and_where_it_goes(shopper, shop_db):
+    mug = factories.product("Mug", price=1500, stock=5)
+    pen = factories.product("Pen", price=800, stock=5)
+    shopper.add_to_cart(mug.id, 2)
+    shopper.add_to_cart(pen.id)
+    shopper.to_payment(method="express", line2="Flat 3")
+    confirmation = shopper.pay(CARD_OK).get_json()["redirect"]
+    order = db.session.scalar(select(Order))
+    pages = {"confirmation": shopper.client.get(confirmation).get_data(as_text=True),
+             "order page": client_get(shopper, f"/orders/{order_token(order.id)}")}
+    for name, html in pages.items():
+        items = html[html.index('id="items-h"'):html.index('id="addr-h"')]
+        assert "<td>Mug</td>" in items and "<td>$15.00</td><td>2</td><td>$30.00</td>" in items
+        assert "<td>Pen</td>" in items and "<td>$8.00</td><td>1</td><td>$8.00</td>" in items
+        assert "Subtotal</th><td data-subtotal>$38.00</td>" in items, name
+        assert "Shipping (Express)</th><td data-shipping>$12.99</td>" in items, name
+        assert "Total</th><td data-total>$50.99</td>" in items, name
+        address = html[html.index("<address data-address>"):html.index("</address>")]
+        assert ("Ada Lovelace<br>12 Analytical Row<br>Flat 3<br>N1 9GU London<br>United Kingdom"
+                in address), name
+        assert order.created_at.strftime("%d %b %Y, %H:%M") + " UTC" in html, name
+    # Every time on the timeline says its zone.
+    assert order.paid_at.strftime("%d %b %H:%M") + " UTC</span>" in pages["order page"]
+    assert "payment paid" not in pages["order page"]
+
+
+def client_get(shopper, url: str) -> str:
+    response = shopper.client.get(url)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)

@@ -1,0 +1,60 @@
+"""The storefront on a phone (390x844): nothing a shopper needs is off the side of the screen
+or below a screenful of controls."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from checkout.links import order_token
+from checkout.models import Order
+from storefront.extensions import db
+
+pytestmark = pytest.mark.e2e
+
+PHONE = {"width": 390, "height": 844}
+
+
+def assert_on_screen(page: Page, locator, what: str) -> None:
+    """Inside the viewport's width, and nothing on the page scrolls sideways to get there."""
+    box = locator.bounding_box()
+    assert box is not None, what
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (what, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], what
+    scrolled = page.evaluate("""() => [...document.querySelectorAll('main *')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1
+                     && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+        .map(e => e.className || e.tagName)""")
+    assert scrolled == [], (what, scrolled)
+
+
+def test_the_cart_and_an_order_fit_a_phone_as_stacked_rows(live_store, page: Page):
+    page.set_viewport_size(PHONE)
+    page.goto(live_store.url + "/p/cast-iron-skillet-10-in")
+    page.get_by_role("button", name="Add to cart").click()
+    page.wait_for_url("**/cart/")
+    row = page.locator(".cart-table tbody tr").first
+    for what, cell in (("quantity", row.get_by_label("Quantity of Cast-Iron Skillet 10 in")),
+                       ("Update", row.get_by_role("button", name="Update")),
+                       ("line total", row.locator("[data-line-total]")),
+                       ("Remove", row.get_by_role("button", name="Remove"))):
+        expect(cell).to_be_visible()
+        assert_on_screen(page, cell, what)
+    expect(row.locator("[data-line-total]")).to_contain_text("$34.99")
+
+    with live_store.app.app_context():
+        order = db.session.scalar(select(Order).where(Order.paid_at.is_not(None))
+                                  .order_by(Order.id))
+        token = order_token(order.id)
+        db.session.remove()
+    page.goto(f"{live_store.url}/orders/{token}")
+    line = page.locator(".order-table tbody tr").first
+    for label in ("Price", "Qty", "Total"):
+        cell = line.locator(f'td[data-label="{label}"]')
+        expect(cell).to_be_visible()
+        assert_on_screen(page, cell, f"order {label}")
+    total = page.locator(".order-table [data-total]")
+    expect(total).to_be_visible()
+    assert_on_screen(page, total, "order total")
+    assert_on_screen(page, page.locator("address[data-address]"), "delivery address")

@@ -303,3 +303,13 @@ def test_searching_one_letter_does_not_match_the_whole_seeded_store(client, cata
     html = client.get("/search?q=a").get_data(as_text=True)
     total = int(re.search(r"(\d+) products?</p>", html).group(1))
     assert 0 < total < 20, total
+
+
+def test_filters_fold_into_filter_and_sort_open_when_they_need_correcting(client, catalog):
+    html = client.get("/c/kitchen").get_data(as_text=True)
+    assert '<details class="filters-box">' in html
+    assert "<summary>Filter &amp; sort</summary>" in html
+    html = client.get("/c/kitchen?in_stock=1&min_price=5").get_data(as_text=True)
+    assert '<summary>Filter &amp; sort <span class="applied">(2 applied)</span></summary>' in html
+    html = client.get("/c/kitchen?min_price=cheap").get_data(as_text=True)
+    assert '<details class="filters-box" open>' in html, "an error to correct is shown"

@@ -58,3 +58,33 @@ def test_the_cart_and_an_order_fit_a_phone_as_stacked_rows(live_store, page: Pag
     expect(total).to_be_visible()
     assert_on_screen(page, total, "order total")
     assert_on_screen(page, page.locator("address[data-address]"), "delivery address")
+
+
+@pytest.mark.parametrize("path", ["/c/kitchen", "/search?q=mug"])
+def test_listings_on_a_phone_open_on_products_with_the_filters_folded(live_store, page, path):
+    """The Sort, Price and In-stock filters filled the first screen (the first product at
+    y=690 of 844): they fold into "Filter & sort", and products come two a row."""
+    page.set_viewport_size(PHONE)
+    page.goto(live_store.url + path)
+    first = page.locator(".results .card h3").first
+    box = first.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= PHONE["height"], box
+    second = page.locator(".results .card").nth(1).bounding_box()
+    assert second is not None and abs(second["y"] - page.locator(
+        ".results .card").first.bounding_box()["y"]) < 1, "two cards a row"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    sort = page.get_by_label("Sort by")
+    expect(sort).to_be_hidden()
+    page.get_by_text("Filter & sort").click()
+    expect(sort).to_be_visible()
+    sort.select_option("price_asc")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**sort=price_asc**")
+    expect(page.locator(".results .card").first).to_be_visible()
+
+
+def test_on_a_laptop_the_filters_stay_open_beside_the_results(live_store, page):
+    page.goto(live_store.url + "/c/kitchen")
+    expect(page.get_by_label("Sort by")).to_be_visible()
+    expect(page.get_by_label("In stock only")).to_be_visible()
+    expect(page.get_by_text("Filter & sort")).to_be_hidden()

@@ -692,6 +692,17 @@ class JourneyTracker:
         arguments. Put it below the route decorator."""
 
         def decorator(view):
+            # Above the route decorator, the route has the view without this wrapper, and
+            # the touchpoint would never fire: say so (the apps known yet: JourneyTracker(app))
+            for state in list(self._states):
+                app = state.app()
+                if app is not None and view in app.view_functions.values():
+                    message = (f"@journey.tracks({touchpoint!r}) is above the route "
+                               f"decorator of {view.__name__}: put it below, or it never fires")
+                    if state.strict:
+                        raise TrackingError(message)
+                    log.warning("journey: %s", message)
+
             @wraps(view)
             def wrapper(*args, **kwargs):
                 from flask import make_response

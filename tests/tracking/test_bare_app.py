@@ -497,3 +497,14 @@ def test_a_tracked_page_that_redirects_is_no_touchpoint_but_a_form_that_does_is(
         journey.flush()
     names = [e["touchpoint"] for e in rows(app, journey_events)]
     assert names.count("category_view") == 1 and names.count("add_to_cart") == 1, names
+
+
+def test_tracks_above_the_route_decorator_is_said_at_once(bare):
+    """@journey.tracks above @app.get wraps a view the route already has without it: it
+    would never fire. Strict mode says so where it is written."""
+    app, journey = bare
+    with pytest.raises(TrackingError, match="above the route decorator of swapped"):
+        @journey.tracks("category_view", category="x")
+        @app.get("/swapped")
+        def swapped():
+            return "<h1>x</h1>"

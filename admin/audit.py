@@ -7,7 +7,7 @@ its record are stored together or not at all. Passwords and tokens never go in.
 from __future__ import annotations
 
 from flask import has_request_context, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from storefront.extensions import db
 from tracking.visitor import truncate_ip
@@ -24,9 +24,26 @@ def record(action: str, actor: str, target: str = "", detail: str = "") -> Admin
     return entry
 
 
-def recent(limit: int = 200) -> list[dict]:
-    rows = db.session.scalars(
-        select(AdminAction).order_by(AdminAction.at.desc(), AdminAction.id.desc()).limit(limit))
-    return [{"at": r.at.isoformat(timespec="seconds") + "Z", "actor": r.actor,
+def recent(limit: int = 200, *, actor: str | None = None, action: str | None = None,
+           before: int | None = None) -> list[dict]:
+    """The latest entries, newest first (by id: the order they were made in): those of one
+    ``actor`` or ``action`` if given, and older than the entry ``before`` (the next page)."""
+    query = select(AdminAction).order_by(AdminAction.id.desc()).limit(limit)
+    if actor:
+        query = query.where(AdminAction.actor == actor)
+    if action:
+        query = query.where(AdminAction.action == action)
+    if before:
+        query = query.where(AdminAction.id < before)
+    return [{"id": r.id, "at": r.at.isoformat(timespec="seconds") + "Z", "actor": r.actor,
              "action": r.action, "target": r.target, "detail": r.detail, "ip_net": r.ip_net}
-            for r in rows]
+            for r in db.session.scalars(query)]
+
+
+def choices(limit: int = 100) -> dict[str, list[str]]:
+    """Who and what the log holds, for its filters (the most recent first)."""
+    def distinct(column) -> list[str]:
+        return list(db.session.scalars(
+            select(column).group_by(column).order_by(func.max(AdminAction.id).desc())
+            .limit(limit)))
+    return {"actors": distinct(AdminAction.actor), "actions": distinct(AdminAction.action)}

@@ -15,7 +15,8 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 - ``/admin/api/orders?status&order`` — orders by status (or one order), late deliveries
 - ``POST /admin/api/orders/<id>/advance`` — one fulfilment step (CSRF header required)
 - ``/admin/api/reviews`` — recent reviews, delivered orders reviewed, average rating
-- ``/admin/api/audit`` — the latest 200 admin actions: who, what, when, from which network
+- ``/admin/api/audit`` — admin actions, newest first, 200 a page (``actor``, ``action``,
+  ``before``): who, what, when, from which network
 """
 
 from __future__ import annotations
@@ -298,11 +299,40 @@ def api_reviews():
     return jsonify(queries.reviews())
 
 
+class AuditSchema(Schema):
+    actor = fields.String(load_default=None, validate=validate.Length(max=254))
+    action = fields.String(load_default=None, validate=validate.Length(max=64))
+    before = fields.Integer(load_default=None, strict=False,
+                            validate=validate.Range(min=1, max=2**63 - 1))
+
+    class Meta:
+        unknown = "exclude"
+
+
+AUDIT_PAGE = 200
+
+
+def _audit(args) -> dict:
+    """One page of the log, filtered; ``older`` is where the next page starts (None: the
+    last page)."""
+    data = AuditSchema().load(args)
+    entries = audit.recent(AUDIT_PAGE, actor=data["actor"] or None,
+                           action=data["action"] or None, before=data["before"])
+    older = entries[-1]["id"] if len(entries) == AUDIT_PAGE else None
+    return {"entries": entries, "older": older, "actor": data["actor"] or "",
+            "action": data["action"] or ""}
+
+
 @bp.get("/audit", endpoint="audit")
 def audit_page():
-    return _page("audit", entries=audit.recent())
+    try:
+        found = _audit(request.args)
+    except ValidationError:  # a hand-edited address: the page, with what went wrong
+        found, error = _audit({}), "That filter or page does not exist; showing the latest."
+        return _page("audit", **found, error=error, **audit.choices()), 400
+    return _page("audit", **found, error=None, **audit.choices())
 
 
 @bp.get("/api/audit")
 def api_audit():
-    return jsonify(entries=audit.recent())
+    return jsonify(_audit(request.args))

@@ -749,3 +749,35 @@ def test_timeline_names_the_products_its_touchpoints_are_about(app, admin_client
         assert event["props"]["product_id"] == str(mug.id)  # as it was recorded
         assert event["product"] == {"id": mug.id, "title": "Mug", "url": f"/p/{mug.slug}"}
     assert all("product" not in e for e in detail["timeline"] if "product_id" not in e["props"])
+
+
+def test_the_audit_log_pages_and_filters_by_who_and_what(app, admin_client, shop_db):
+    """A courier's sign-ins must not push the owner's actions out of reach: the log pages
+    back (200 a page) and filters by who and by what, in the JSON and on the page."""
+    from admin import audit
+    from admin.models import AdminAction
+
+    with app.app_context():
+        for _ in range(205):
+            audit.record("login", "courier@example.com")
+        audit.record("order_advanced", "owner@example.com", target="TP-000001",
+                      detail="unfulfilled -> packed")
+        db.session.commit()
+    first = admin_client.get("/admin/api/audit").get_json()
+    assert len(first["entries"]) == 200 and first["older"] == first["entries"][-1]["id"]
+    rest = admin_client.get(f"/admin/api/audit?before={first['older']}").get_json()
+    total = db.session.scalar(select(db.func.count()).select_from(AdminAction))
+    assert len(first["entries"]) + len(rest["entries"]) == total and rest["older"] is None
+    assert {e["id"] for e in first["entries"]}.isdisjoint(e["id"] for e in rest["entries"])
+    owner = admin_client.get("/admin/api/audit?action=order_advanced").get_json()["entries"]
+    assert [(e["actor"], e["target"]) for e in owner] == [("owner@example.com", "TP-000001")]
+    courier = admin_client.get("/admin/api/audit?actor=courier@example.com").get_json()
+    assert {e["actor"] for e in courier["entries"]} == {"courier@example.com"}
+    assert admin_client.get("/admin/api/audit?before=x").status_code == 400
+    page = admin_client.get("/admin/audit?action=order_advanced").get_data(as_text=True)
+    assert "TP-000001" in page and "courier@example.com</td>" not in page
+    assert '<option value="order_advanced" selected>' in page
+    paged = admin_client.get("/admin/audit").get_data(as_text=True)
+    assert f'before={first["older"]}' in paged and "Older entries" in paged
+    bad = admin_client.get("/admin/audit?before=-3")
+    assert bad.status_code == 400 and "That filter or page does not exist" in bad.text

@@ -54,14 +54,17 @@ def require_step(name: str, state: dict) -> None:
             )
 
 
-def place_order(cart: Cart | None, state: dict, customer_id: int | None) -> Order:
+def place_order(cart: Cart | None, state: dict, customer_id: int | None, *,
+                settle: bool = True) -> Order:
     """Create, or bring up to date, the pending order for this cart.
 
     Prices come from the catalog now, never from the client; lines snapshot name, SKU and
     unit price. An order with a payment in flight or done is never rewritten. An order
     left waiting for 3-D Secure is settled with Stripe first (its payment paid, failed, or
     canceled) and then reused: a retry after a failed authentication keeps the number the
-    shopper was shown, and leaves no stuck order behind.
+    shopper was shown, and leaves no stuck order behind. ``settle=False`` (the page shown
+    again: a reload, a second tab, Back from the bank) records what Stripe says of such a
+    payment but cancels none still under way, and leaves that order as it is.
     """
     if cart is None or not cart.items:  # first: after paying, the steps are done with too
         raise EmptyCart("Your cart is empty.")
@@ -83,8 +86,13 @@ def place_order(cart: Cart | None, state: dict, customer_id: int | None) -> Orde
         )
         .order_by(Order.id.desc())
     )
+    # Settled (a payment still at 3-D Secure canceled at Stripe) only when the shopper pays
+    # again: showing the page (a reload, a second tab, Back from the bank) must not cancel
+    # an authentication under way.
     if order is not None and order.payment_status == PaymentStatus.REQUIRES_ACTION:
-        payments.settle_waiting(order)
+        payments.settle_waiting(order, cancel=settle)
+        if not settle and order.payment_status == PaymentStatus.REQUIRES_ACTION:
+            return order  # the bank still checking: shown as it is, not rewritten
         if order.is_paid or order.status != OrderStatus.PENDING:
             raise OrderNotPayable("This order is already paid: see your confirmation.")
         if order.payment_status == PaymentStatus.REQUIRES_ACTION:  # another attempt waits

@@ -282,17 +282,21 @@ def refresh(order: Order) -> Order:
     return order
 
 
-def settle_waiting(order: Order) -> Order:
+def settle_waiting(order: Order, cancel: bool = True) -> Order:
     """Before the shopper pays an order again, settle the attempts it left waiting for 3-D
     Secure, asking Stripe about each: paid after all is recorded paid; failed (the bank
     refused the authentication, and neither the browser nor the webhook told us) is
     recorded failed; still waiting (the dialog was closed, the page reloaded) is canceled at
     Stripe, so it can no longer charge, and recorded failed ("authentication_abandoned").
-    The retry then goes on the same order: the number the shopper sees is the one paid."""
+    The retry then goes on the same order: the number the shopper sees is the one paid.
+    ``cancel=False`` (the page shown again, no new payment): one still waiting is left to
+    the bank."""
     for attempt in list(order.payments):
         if attempt.status != AttemptStatus.REQUIRES_ACTION or not attempt.payment_intent_id:
             continue
         intent = _retrieve(attempt.payment_intent_id)
+        if intent.status == "requires_action" and not cancel:
+            continue
         if intent.status == "requires_action":
             try:
                 intent = client(retries=0).v1.payment_intents.cancel(intent.id)

@@ -141,7 +141,7 @@ def _endpoint(step_name: str) -> str:
 def payment():
     state = _state()
     try:
-        order = flow.place_order(current_cart(), state, customer_id())
+        order = flow.place_order(current_cart(), state, customer_id(), settle=False)
     except CheckoutStepIncomplete as exc:
         flash(str(exc), "error")
         return redirect(url_for(f"checkout.{_endpoint(exc.step)}"))

@@ -41,7 +41,7 @@ access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
 
 # A guest's order link carries a signed token that opens the order (its items, its delivery,
 # its review form) to whoever holds it: the access log keeps the path without it.
-_ORDER_LINK = re.compile(r"(/(?:orders|checkout/confirmation)/)[^/?#\s\"]+")
+_ORDER_LINK = re.compile(r"(/(?:orders|checkout/confirmation|checkout/pay)/)[^/?#\s\"]+")
 
 
 class AccessLogWithoutOrderTokens(glogging.Logger):

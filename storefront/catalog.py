@@ -47,7 +47,7 @@ def default_sort(terms) -> str:
 
 # Words are split at spaces and at these characters (both in the text and in a search term),
 # so "pour-over" holds the words "pour" and "over" and "KIT-0001" the words "kit" and "0001".
-SEPARATORS = "-/()[],.;:!?&+'\"*#|"
+SEPARATORS = "-/()[],.;:!?&+'\"*#|\n\r\t"
 SHORT_TERM = 3  # shorter terms ("a", "in") match titles, categories and SKUs, not descriptions
 
 

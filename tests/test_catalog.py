@@ -283,6 +283,10 @@ def test_search_matches_the_start_of_words_and_ranks_whole_words_first(client, s
     factories.product("Pour-Over Starter Kit", cat="coffee", description="Everything to begin.")
     factories.product("Skittles Set", cat="toys", description="A tabletop game.")
     factories.product("Tool Roll", cat="outdoor", description="Holds a repair kit and more.")
+    factories.product("Tool Box", cat="outdoor", description="Holds tools.\nGrinder\tincluded")
+    # A word after a line break or a tab starts a word, as after a space.
+    assert product_links(client.get("/search?q=grinder").get_data(as_text=True))[0].startswith(
+        "tool-box")
     slugs = product_links(client.get("/search?q=KIT").get_data(as_text=True))
     # A whole word in the title, then the start of one (Kite), then a description's word;
     # never the middle of a word (sKITtles).

@@ -584,16 +584,32 @@ def test_a_3d_secure_dialog_left_open_is_canceled_when_the_shopper_pays_again(
     shopper.to_payment()
     body = shopper.pay(CARD_3DS).get_json()
     order = only_order()
-    shopper.client.get("/checkout/payment")
+    assert order.number in shopper.client.get("/checkout/payment").text  # a reload
+    assert shopper.pay(CARD_OK).get_json()["order_number"] == order.number
     with pytest.raises(requests.HTTPError):  # Stripe will not complete it now
         localstripe.authenticate(order.payments[0].payment_intent_id, body["client_secret"])
-    assert shopper.pay(CARD_OK).get_json()["order_number"] == order.number
     order = only_order()
     assert order.is_paid and [(a.status, a.error_code) for a in order.payments] == [
         (AttemptStatus.FAILED, "authentication_abandoned"), (AttemptStatus.SUCCEEDED, None)]
     assert db.session.scalars(select(Order)).all() == [order]
     assert [f.props["code"] for f in touchpoints.of("payment_failed")] == [
         "authentication_abandoned"]
+
+
+def test_showing_the_payment_page_again_leaves_an_authentication_under_way(
+        shopper, mug, localstripe):
+    """A reload, a second tab or Back from the bank's page shows the same order and
+    cancels nothing: the bank's check under way can still complete."""
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    body = shopper.pay(CARD_3DS).get_json()
+    order = only_order()
+    for _ in range(2):
+        page = shopper.client.get("/checkout/payment")
+        assert page.status_code == 200 and order.number in page.text
+    localstripe.authenticate(order.payments[0].payment_intent_id, body["client_secret"],
+                             success=True)  # raises if the payment had been canceled
+    assert db.session.scalars(select(Order)).all() == [only_order()]
 
 
 def test_the_browser_report_is_refused_without_csrf_and_for_an_unknown_order(shopper, mug):

@@ -195,9 +195,10 @@ def test_gunicorn_two_workers_multiprocess_metrics(gunicorn, shop_db):
     result = promtool("check", "metrics", stdin=text)
     assert result.returncode == 0, result.stdout + result.stderr
     # A guest's order link opens the order: the access log keeps its path, not its token
-    for path in ("/orders/MzI4.SecretOrderToken", "/checkout/confirmation/MzI5.SecretToken2"):
+    for path in ("/orders/MzI4.SecretOrderToken", "/checkout/confirmation/MzI5.SecretToken2",
+                 "/checkout/pay/MzMw.SecretToken3/check"):
         requests.get(server.url + path, headers={"Referer": server.url + path}, timeout=10)
-    access = poll(lambda: (server.multiproc.parent / "access.log").read_text().count("…") >= 4
+    access = poll(lambda: (server.multiproc.parent / "access.log").read_text().count("…") >= 6
                   and (server.multiproc.parent / "access.log").read_text())
     assert access and "GET /orders/… HTTP/1.1" in access, access
     assert "Secret" not in access and "MzI" not in access

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial, wraps
+from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -204,6 +205,10 @@ class _AppState:
         self.spool = Spool(spool_dir, cfg["JOURNEY_SPOOL_MAX_BYTES"],
                            on_dropped=lambda reason, n: self.metrics.dropped.labels(reason)
                            .inc(n))
+        if not cfg["JOURNEY_SPOOL_DIR"] and self.enabled:
+            # Events an earlier version spooled in the folder's top level (one spool for
+            # every database) are this database's as far as anyone can tell: replayed here.
+            self.spool.adopt(Path(app.instance_path, "journey-spool"))
         # Read from the spool directory when scraped, as journey_active from the database.
         self.spool_sizes = SpoolCollector(self.spool.sizes)
         if not multiprocess_dir():

@@ -256,6 +256,37 @@ class Spool:
         if batch:
             yield batch
 
+    def adopt(self, older: Path) -> int:
+        """Files a spool of the same database left in ``older`` (the default folder before
+        it was one per database) moved into this one, to be replayed: sealed files, refused
+        ones, and those whose writer died. Returns how many."""
+        moved = 0
+        try:
+            paths = [p for p in older.glob("*.jsonl") if p.is_file()]
+        except OSError:
+            return 0
+        for path in paths:
+            kind = path.name.split("-", 1)[0]
+            if kind not in ("spool", "refused", "writing", "replaying"):
+                continue
+            if kind in ("writing", "replaying") and not _owner_dead(path):
+                continue
+            if kind == "replaying":  # replaying-<pid>-spool-…: the claim given back
+                name = path.name.split("-", 2)[2]
+            elif kind == "writing":  # sealed here, for replay
+                name = "spool-" + path.name.removeprefix("writing-")
+            else:
+                name = path.name
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                path.rename(self.directory / name)
+            except OSError:  # another worker adopted it first
+                continue
+            moved += 1
+        if moved:
+            log.info("journey spool: %d files from %s moved to %s", moved, older, self.directory)
+        return moved
+
     def recover_abandoned_claims(self) -> None:
         """Claims of processes that died mid-replay go back to the pool."""
         for path in self.directory.glob("replaying-*.jsonl"):

@@ -280,7 +280,13 @@ class EventWriter:
         that ties them to one may still be in another worker's queue (a webhook's purchase
         a second after the shopper's payment_submitted) or spool. Each is tried again after
         ``DEFER_DELAYS`` (about a replay interval of every process in all); returns those
-        it gives up on (tried that often, or too many waiting), for the caller to count."""
+        it gives up on (tried that often, or too many waiting), for the caller to count.
+        Once the writer stops, they go to the spool instead."""
+        if self._stopped and self._spool is not None and self._spool.append(events):
+            # The process is ending: the next one (or another worker) replays them, with
+            # tries of its own, instead of their being given up after a single one here.
+            self._on_spooled(len(events))
+            return []
         now = time.monotonic()
         given_up = []
         for event in events:

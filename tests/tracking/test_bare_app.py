@@ -1,5 +1,6 @@
 """The tracker on a bare Flask(__name__) app: a whole journey, from landing to review."""
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from sqlalchemy import select
 
 from tracking import JourneyTracker, TrackingError
 from tracking.config import ConfigError, database_url
+from tracking.events import Event
 from tracking.extension import utcnow
 from tracking.models import journey_events, journeys
 
@@ -185,11 +187,39 @@ def test_outside_a_request_an_order_or_visitor_reference_finds_the_journey(bare)
     events = rows(app, journey_events)
     assert [e["touchpoint"] for e in events][-2:] == ["purchase", "shipped"]
     # The order no journey holds is tried again (its journey may be in another worker's
-    # queue), and dropped only once the writer gives up on it: here, at its stop.
+    # queue): not dropped yet, and at the writer's stop kept in the spool for the next one.
+    state = app.extensions["journey"]
     dropped = 'tracking_events_dropped_total{reason="no_journey"} 1.0'
     assert dropped not in client.get("/metrics").get_data(as_text=True)
-    app.extensions["journey"].writer.stop()
-    assert dropped in client.get("/metrics").get_data(as_text=True)
+    state.writer.stop()
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert dropped not in metrics and "tracking_events_spooled_total 1.0" in metrics
+    assert state.spool.pending()
+
+
+def test_an_event_no_journey_ever_holds_is_dropped_after_its_tries(bare, caplog):
+    """Tried again after 2, 5 and 10 s, then dropped and counted (no_journey), logged."""
+    import logging
+
+    from tracking import writer as writer_module
+
+    app, journey = bare
+    state = app.extensions["journey"]
+    with app.app_context():
+        journey.track("delivered", order_ref="nobody-has-this", delivery_seconds=5)
+        journey.flush()  # the first try, deferred; flush tries each once more
+    delays = writer_module.DEFER_DELAYS
+    assert len(state.writer._deferred) == 1
+    with caplog.at_level(logging.INFO, logger="tracking"):
+        for _ in delays:  # each retry once it is due (the thread's turn, here by hand)
+            if state.writer._deferred:
+                _due, tries, event = state.writer._deferred[0]
+                state.writer._deferred[0] = (0.0, tries, event)
+                state.writer._retry_deferred()
+    assert not state.writer._deferred, "given up after its tries"
+    assert 'tracking_events_dropped_total{reason="no_journey"} 1.0' in \
+        app.test_client().get("/metrics").get_data(as_text=True)
+    assert "name an order or visitor no journey holds" in caplog.text
 
 
 def test_a_webhook_purchase_in_the_same_batch_as_its_payment_finds_the_journey(bare):
@@ -508,3 +538,32 @@ def test_tracks_above_the_route_decorator_is_said_at_once(bare):
         @app.get("/swapped")
         def swapped():
             return "<h1>x</h1>"
+
+
+def test_events_spooled_in_the_old_shared_folder_are_replayed_into_the_database(tmp_path):
+    """Before the spool was one per database, the default was instance/journey-spool itself:
+    what an earlier version left there is moved into this database's spool and replayed,
+    not left behind uncounted (files a live writer still holds stay where they are)."""
+    from tracking.spool import Spool
+
+    old = tmp_path / "journey-spool"
+    earlier = Spool(old, 10**6, on_dropped=lambda reason, n: None)
+    event = Event(None, "page_view", None, None, {"endpoint": "x"}, "j" * 32, "v" * 32,
+                  "s" * 32, stored=True, at=1.7e9)
+    assert earlier.append([event])
+    earlier._seal()  # as a stopped worker leaves it: spool-….jsonl
+    held = old / f"writing-{os.getpid()}-live.jsonl"  # a live writer's (this process)
+    held.write_text("")
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/j.db",
+                      JOURNEY_STRICT=True)
+    journey = JourneyTracker(app)
+    with app.app_context():
+        journey.create_all()
+        journey.flush()
+    state = app.extensions["journey"]
+    assert state.spool.directory.parent == old and not list(old.glob("spool-*.jsonl"))
+    assert held.exists(), "a live writer's file is not taken from under it"
+    [row] = rows(app, journey_events)
+    assert (row["event_id"], row["touchpoint"]) == (event.event_id, "page_view")
+    state.close()

@@ -30,9 +30,8 @@ def log_in(page, base: str) -> None:
     submit_admin_login(page, "owner@example.com", PASSWORD)
 
 
-def leave_at_the_payment_page(live_store, page):
-    """A guest types their email and address, picks a delivery, opens the card form and
-    goes; two hours on, the cart is abandoned."""
+def to_the_delivery_step(live_store, page):
+    """A guest puts the product in the cart and types their email and address."""
     page.goto(live_store.url + PRODUCT)
     page.get_by_role("button", name="Add to cart").click()
     expect(page).to_have_url(re.compile(r"/cart/$"))
@@ -40,6 +39,12 @@ def leave_at_the_payment_page(live_store, page):
     fill_guest_address(page)
     page.get_by_role("button", name="Continue to delivery").click()
     page.wait_for_url(re.compile(r"/checkout/shipping$"))
+
+
+def leave_at_the_payment_page(live_store, page):
+    """A guest types their email and address, picks a delivery, opens the card form and
+    goes; two hours on, the cart is abandoned."""
+    to_the_delivery_step(live_store, page)
     page.get_by_role("button", name="Continue to payment").click()
     page.wait_for_url(re.compile(r"/checkout/payment$"))
     row = newest_journey(live_store.app)
@@ -138,13 +143,7 @@ def test_the_journey_explorer_opens_on_the_latest_journeys(live_store, page):
 def test_the_timeline_reads_as_words_not_raw_properties(live_store, page):
     """product_id 7 is the product's name, linked to its page; delivery_seconds 50.375946
     a duration; endpoint checkout.shipping_step the page's name. Money stays formatted."""
-    page.goto(live_store.url + PRODUCT)
-    page.get_by_role("button", name="Add to cart").click()
-    expect(page).to_have_url(re.compile(r"/cart/$"))
-    page.goto(f"{live_store.url}/checkout/address")
-    fill_guest_address(page)
-    page.get_by_role("button", name="Continue to delivery").click()
-    page.wait_for_url(re.compile(r"/checkout/shipping$"))
+    to_the_delivery_step(live_store, page)
     row = newest_journey(live_store.app)
     with live_store.app.app_context():
         create_user("owner@example.com", PASSWORD)

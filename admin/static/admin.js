@@ -266,7 +266,9 @@ function funnelChart(canvas, steps, mode) {
   const notes = (s, i) => [...(i === 0 ? [] : [`${pct(s.of_previous)} of previous`]),
     ...(s.dropped == null ? [] : [`${num(s.dropped)} stopped here`])];
   // Every step says how many journeys reached it: a sliver of a bar still has its count.
-  const labels = funnel.map((s, i) => [title(s.stage), `${num(s.journeys)} journeys`, ...notes(s, i)]);
+  // Two lines a stage, so six fit the chart's height without running into each other.
+  const labels = funnel.map((s, i) => [`${title(s.stage)} · ${num(s.journeys)}`,
+    ...(notes(s, i).length ? [notes(s, i).join(' · ')] : [])]);
   const summary = `${canvas.dataset.title}. ` + funnel.map((s, i) => {
     const more = notes(s, i);
     return `${title(s.stage)} ${num(s.journeys)} journeys`
@@ -275,7 +277,7 @@ function funnelChart(canvas, steps, mode) {
   const shades = ['#99f6e4', '#5eead4', '#2dd4bf', '#14b8a6', '#0d9488', COLORS.green];
   const scales = { x: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' },
     title: { display: true, text: 'Journeys that reached the stage' } },
-  // Every stage labelled: four lines each would otherwise skip every other one.
+  // Every stage labelled: the chart library would otherwise skip some.
   y: { grid: { display: false }, ticks: { autoSkip: false } } };
   chart(canvas, 'bar', labels, [{ label: 'Journeys', data: funnel.map((s) => s.journeys),
     backgroundColor: shades, borderRadius: 4 }], { options: { indexAxis: 'y', scales }, summary, mode });

@@ -672,6 +672,9 @@ def _order_summary(order: Order, today: date) -> dict:
         if order.status == OrderStatus.PAID else 0,
         "journey_id": order.journey_id,
         "can_advance": order.is_paid and order.fulfilment_status != FulfilmentStatus.DELIVERED,
+        # left at 3-D Secure: the owner may cancel it (as `orders expire` does)
+        "can_cancel": (order.status == OrderStatus.PENDING
+                       and order.payment_status == PaymentStatus.REQUIRES_ACTION),
     }
 
 

@@ -35,7 +35,7 @@ from flask import (
 )
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from checkout import fulfilment
+from checkout import fulfilment, payments
 from checkout.models import Order
 from storefront.errors import DomainError
 from storefront.extensions import db
@@ -184,6 +184,42 @@ def advance_order(order_id: int):
         flash(f"Order {event.order.number} is now {event.to_status.replace('_', ' ')}.",
               "success")
     return redirect(url_for("admin.orders", status=request.args.get("status") or None))
+
+
+def _cancel(order_id: int) -> dict[str, int]:
+    """An order left waiting for 3-D Secure, canceled as `orders expire` cancels one (its
+    payment canceled at Stripe first; one paid after all is recorded paid instead)."""
+    done = payments.expire_unauthenticated(timedelta(0), order_id=order_id)
+    if done["canceled"] or done["paid"]:
+        audit.record("order_canceled" if done["canceled"] else "order_found_paid",
+                     auth.email(), target=f"TP-{order_id:06d}",
+                     detail="3-D Secure not completed" if done["canceled"] else "")
+        db.session.commit()
+    return done
+
+
+@bp.post("/orders/<int(min=1, max=2147483647):order_id>/cancel")
+def cancel_order(order_id: int):
+    """Cancel an order left at 3-D Secure (a form: the orders page's button)."""
+    done = _cancel(order_id)
+    number = f"TP-{order_id:06d}"
+    if done["canceled"]:
+        flash(f"Order {number} is canceled; its payment can no longer be completed.", "success")
+    elif done["paid"]:
+        flash(f"Order {number} was paid after all, and is recorded paid.", "success")
+    else:
+        flash(f"Order {number} is not waiting for 3-D Secure (or Stripe could not be asked: "
+              "try again in a moment).", "error")
+    return redirect(url_for("admin.orders", status=request.args.get("status") or None))
+
+
+@bp.post("/api/orders/<int(min=1, max=2147483647):order_id>/cancel")
+def api_cancel(order_id: int):
+    done = _cancel(order_id)
+    if not (done["canceled"] or done["paid"]):
+        return jsonify(error="This order is not waiting for 3-D Secure, or Stripe could not "
+                             "be asked just now."), 409
+    return jsonify(order_id=order_id, canceled=bool(done["canceled"]), paid=bool(done["paid"]))
 
 
 @bp.get("/reviews")

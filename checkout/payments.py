@@ -313,21 +313,23 @@ def settle_waiting(order: Order, cancel: bool = True) -> Order:
     return order
 
 
-def expire_unauthenticated(older_than: timedelta, now: datetime | None = None
-                           ) -> dict[str, int]:
+def expire_unauthenticated(older_than: timedelta, now: datetime | None = None,
+                           order_id: int | None = None) -> dict[str, int]:
     """Orders left waiting for 3-D Secure (the shopper closed the dialog, or placed a new
     order instead) longer than ``older_than``: Stripe is asked once more. One paid after all
     (its webhook lost) is recorded paid; any other has its payment canceled at Stripe, so
     it can no longer be completed, and is canceled here, its attempt failed
     ("authentication_abandoned"). Stock is taken only when paid, so none is released.
     Returns {"paid": n, "canceled": n}; an order Stripe cannot be asked about now is left
-    for the next run."""
+    for the next run. ``order_id``: that order only (the panel's Cancel, at any age)."""
     cutoff = (now or utcnow()) - older_than
     done = {"paid": 0, "canceled": 0}
-    waiting = db.session.scalars(
-        select(Order).where(Order.status == OrderStatus.PENDING,
-                            Order.payment_status == PaymentStatus.REQUIRES_ACTION)
-        .order_by(Order.id)).all()
+    query = (select(Order).where(Order.status == OrderStatus.PENDING,
+                                 Order.payment_status == PaymentStatus.REQUIRES_ACTION)
+             .order_by(Order.id))
+    if order_id is not None:  # the owner's cancel, from the panel
+        query = query.where(Order.id == order_id)
+    waiting = db.session.scalars(query).all()
     for order in waiting:
         attempt = next((a for a in reversed(order.payments)
                         if a.status == AttemptStatus.REQUIRES_ACTION and a.payment_intent_id),

@@ -89,16 +89,21 @@ def build_spec() -> dict:
         ("/admin/api/orders", [{"name": "status", "in": "query", "required": False,
                                 "schema": {"type": "string"}}], "Orders and late deliveries"),
         ("/admin/api/reviews", [], "Reviews, review rate, average rating"),
-        ("/admin/api/audit", [], "The latest admin actions"),
+        ("/admin/api/audit", [{"name": n, "in": "query", "schema": {"type": t}} for n, t in
+                              (("actor", "string"), ("action", "string"),
+                               ("before", "integer"))],
+         "Admin actions, newest first, 200 a page"),
     ):
         spec.path(path=path, operations={"get": {
             "summary": summary, "parameters": params,
             "responses": {**panel, "404": ERROR}}})
-    spec.path(path="/admin/api/orders/{order_id}/advance", operations={"post": {
-        "summary": "Move an order one fulfilment step",
-        "parameters": [CSRF, {"name": "order_id", "in": "path", "required": True,
-                              "schema": {"type": "integer"}}],
-        "responses": {**panel, "404": ERROR, "409": ERROR}}})
+    for action, summary in (("advance", "Move an order one fulfilment step"),
+                            ("cancel", "Cancel an order left waiting for 3-D Secure")):
+        spec.path(path=f"/admin/api/orders/{{order_id}}/{action}", operations={"post": {
+            "summary": summary,
+            "parameters": [CSRF, {"name": "order_id", "in": "path", "required": True,
+                                  "schema": {"type": "integer"}}],
+            "responses": {**panel, "404": ERROR, "409": ERROR}}})
     return spec.to_dict()
 
 

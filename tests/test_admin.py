@@ -781,3 +781,40 @@ def test_the_audit_log_pages_and_filters_by_who_and_what(app, admin_client, shop
     assert f'before={first["older"]}' in paged and "Older entries" in paged
     bad = admin_client.get("/admin/audit?before=-3")
     assert bad.status_code == 400 and "That filter or page does not exist" in bad.text
+
+
+def test_the_owner_cancels_an_order_left_at_3d_secure(app, admin_client, shopper, localstripe,
+                                                      shop_db):
+    """An order whose shopper never finished 3-D Secure has a Cancel on the orders page:
+    its payment is canceled at Stripe (it can no longer charge), the order canceled, and the
+    audit log says who did it. What `orders expire` does hourly, at once."""
+    import requests
+
+    from checkout.models import OrderStatus
+    from tests.support import CARD_3DS
+
+    mug = factories.product("Mug", price=1500, stock=5)
+    shopper.add_to_cart(mug.id)
+    shopper.to_payment()
+    body = shopper.pay(CARD_3DS).get_json()
+    order = db.session.scalar(select(Order))
+    page = admin_client.get("/admin/orders").get_data(as_text=True)
+    assert f'action="/admin/orders/{order.id}/cancel"' in page
+    headers = csrf_header(admin_client)
+    assert admin_client.post(f"/admin/api/orders/{order.id}/cancel").status_code == 400
+    done = admin_client.post(f"/admin/api/orders/{order.id}/cancel", headers=headers)
+    assert done.status_code == 200 and done.get_json()["canceled"] is True
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).status == OrderStatus.CANCELED
+    with pytest.raises(requests.HTTPError):  # Stripe will not complete it now
+        localstripe.authenticate(order.payments[0].payment_intent_id, body["client_secret"])
+    again = admin_client.post(f"/admin/api/orders/{order.id}/cancel", headers=headers)
+    assert again.status_code == 409
+    form = admin_client.post(f"/admin/orders/{order.id}/cancel",
+                             data={"csrf_token": csrf_token(admin_client)})
+    assert form.status_code == 302  # back to the orders page, saying it is not waiting
+    entries = admin_client.get("/admin/api/audit?action=order_canceled").get_json()["entries"]
+    assert [(e["target"], e["detail"]) for e in entries] == [
+        (order.number, "3-D Secure not completed")]
+    assert f'action="/admin/orders/{order.id}/cancel"' not in \
+        admin_client.get("/admin/orders").get_data(as_text=True)

@@ -101,6 +101,10 @@ except ImportError:  # a Flask that names them otherwise: the public, slower way
     _current_request_context, _current_app_context = _public_request_context, _public_app_context
 
 
+class NoAppContext(RuntimeError):
+    """Raised outside an application context by a tracker made for a factory."""
+
+
 class TrackingError(ValueError):
     """An unknown touchpoint or invalid properties (raised only in strict mode)."""
 
@@ -138,6 +142,7 @@ def _shop_database_url(url: str | None, instance_path: str) -> str | None:
     if (not database or database == ":memory:" or database.startswith("file:")
             or os.path.isabs(database)):
         return url
+    os.makedirs(instance_path, exist_ok=True)  # as Flask-SQLAlchemy makes it
     return parsed.set(database=os.path.join(instance_path, database)).render_as_string(
         hide_password=False)
 
@@ -510,6 +515,9 @@ class JourneyTracker:
     def __init__(self, app: Flask | None = None):
         self._exempt_views: set[Callable] = set()
         self._exempt_blueprints: set[str] = set()
+        # Views @tracks wrapped: a route that has one of them unwrapped got the decorators
+        # the wrong way round (checked once per endpoint, at its first request)
+        self._tracked_views: set[Callable] = set()
         self._states: weakref.WeakSet[_AppState] = weakref.WeakSet()
         # ``JourneyTracker(app)``: the one app, used outside its context too (a background
         # job); in a factory (``init_app``) the app comes from the context.
@@ -573,7 +581,7 @@ class JourneyTracker:
             context = _current_app_context()
             app = context.app if context is not None else self.app
             if app is None:
-                raise RuntimeError(
+                raise NoAppContext(
                     "JourneyTracker: no application context. Call it inside "
                     "`with app.app_context():` (a background job, the shell), or make the "
                     "tracker with JourneyTracker(app).")
@@ -605,7 +613,7 @@ class JourneyTracker:
         outside an application context, where there are no settings to read: logged)."""
         try:
             state = self._state()
-        except RuntimeError:
+        except NoAppContext:  # (a forgotten init_app still raises, as it always did)
             log.error("journey: %s dropped: track() needs an application context "
                       "(`with app.app_context():`) or JourneyTracker(app)", touchpoint)
             return None
@@ -697,6 +705,7 @@ class JourneyTracker:
         arguments. Put it below the route decorator."""
 
         def decorator(view):
+            self._tracked_views.add(view)
             # Above the route decorator, the route has the view without this wrapper, and
             # the touchpoint would never fire: say so (the apps known yet: JourneyTracker(app))
             for state in list(self._states):
@@ -970,6 +979,12 @@ class JourneyTracker:
                          or view is not None and view in self._exempt_views)
             if len(state._exempt_endpoints) < 4096:
                 state._exempt_endpoints[endpoint] = found
+            if view is not None and view in self._tracked_views:  # a blueprint's, a factory's
+                message = (f"@journey.tracks is above the route decorator of {endpoint}: put "
+                           "it below, or it never fires")
+                if state.strict:
+                    raise TrackingError(message)
+                log.warning("journey: %s", message)
         return found
 
     def _before_request(self, state: _AppState) -> None:
@@ -988,6 +1003,10 @@ class JourneyTracker:
                 issued = state.cookie.fields(req.cookies.get(state.cookie_name))
                 if issued is not None:
                     ctx.state, ctx.issued = VisitorState(*issued), issued
+        except TrackingError:  # a decorator the wrong way round: strict mode says so
+            ctx.trackable, ctx.state, ctx.issued = False, None, None
+            if state.strict:
+                raise
         except Exception:  # the request goes on, untracked (its count still taken)
             log.exception("journey: before_request failed")
             ctx.trackable, ctx.state, ctx.issued = False, None, None

@@ -474,6 +474,7 @@ def test_the_shops_relative_sqlite_file_is_read_where_flask_sqlalchemy_reads_it(
     JourneyTracker(app)
     state = app.extensions["journey"]
     assert state.database_url == f"sqlite:///{tmp_path}/instance/shop.db"
+    assert (tmp_path / "instance").is_dir(), "made, as Flask-SQLAlchemy makes it"
 
 
 def test_each_database_has_a_spool_of_its_own(tmp_path):
@@ -567,3 +568,42 @@ def test_events_spooled_in_the_old_shared_folder_are_replayed_into_the_database(
     [row] = rows(app, journey_events)
     assert (row["event_id"], row["touchpoint"]) == (event.event_id, "page_view")
     state.close()
+
+
+def test_tracks_above_a_blueprints_route_is_said_at_its_first_request(tmp_path):
+    """In a factory or on a blueprint the decorators run before any app is known: the
+    mistake is found at the page's first request (strict: an error; else a warning)."""
+    from flask import Blueprint
+
+    journey = JourneyTracker()
+    shop = Blueprint("shop", __name__)
+
+    @journey.tracks("category_view", category="x")
+    @shop.get("/swapped")
+    def swapped():
+        return "<h1>x</h1>"
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/j.db",
+                      TESTING=True)
+    journey.init_app(app)
+    app.register_blueprint(shop)
+    with pytest.raises(TrackingError, match="above the route decorator of shop.swapped"):
+        app.test_client().get("/swapped")
+    app.extensions["journey"].close()
+
+
+def test_a_forgotten_init_app_is_still_an_error_inside_a_request():
+    """Not taken for "no application context" (which track() logs and drops): the request
+    has one, and the tracker was never set up on its app."""
+    journey = JourneyTracker()
+    app = Flask(__name__)
+
+    @app.get("/")
+    def home():
+        journey.track("search", query="x", results=0)
+        return "<h1>x</h1>"
+
+    app.config["TESTING"] = True
+    with pytest.raises(RuntimeError, match=r"init_app\(app\) was not called"):
+        app.test_client().get("/")

@@ -88,3 +88,23 @@ def test_on_a_laptop_the_filters_stay_open_beside_the_results(live_store, page):
     expect(page.get_by_label("Sort by")).to_be_visible()
     expect(page.get_by_label("In stock only")).to_be_visible()
     expect(page.get_by_text("Filter & sort")).to_be_hidden()
+
+
+def test_the_landing_page_on_a_phone_has_one_search_a_one_row_header_and_products_soon(
+        live_store, page: Page):
+    """The header's brand and account links share a row; the hero does not repeat the
+    header's search box; categories go two a row by name, so the first products are within
+    two screens (one column of described categories put them three screens down)."""
+    page.set_viewport_size(PHONE)
+    page.goto(live_store.url + "/")
+    searches = page.locator("input[type=search]")
+    visible = [i for i in range(searches.count()) if searches.nth(i).is_visible()]
+    assert len(visible) == 1, visible
+    brand = page.locator(".site-header .brand").bounding_box()
+    cart = page.locator(".site-header .cart-link").bounding_box()
+    assert abs(brand["y"] + brand["height"] / 2 - (cart["y"] + cart["height"] / 2)) < 12, \
+        (brand, cart)
+    assert page.locator(".site-header").bounding_box()["height"] <= 120
+    first_card = page.locator(".card").first.bounding_box()
+    assert first_card["y"] < 2 * PHONE["height"], first_card
+    assert_on_screen(page, page.locator(".categories").first, "categories")

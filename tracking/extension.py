@@ -711,11 +711,7 @@ class JourneyTracker:
             for state in list(self._states):
                 app = state.app()
                 if app is not None and view in app.view_functions.values():
-                    message = (f"@journey.tracks({touchpoint!r}) is above the route "
-                               f"decorator of {view.__name__}: put it below, or it never fires")
-                    if state.strict:
-                        raise TrackingError(message)
-                    log.warning("journey: %s", message)
+                    _misplaced_tracks(state, f"@journey.tracks({touchpoint!r})", view.__name__)
 
             @wraps(view)
             def wrapper(*args, **kwargs):
@@ -980,11 +976,7 @@ class JourneyTracker:
             if len(state._exempt_endpoints) < 4096:
                 state._exempt_endpoints[endpoint] = found
             if view is not None and view in self._tracked_views:  # a blueprint's, a factory's
-                message = (f"@journey.tracks is above the route decorator of {endpoint}: put "
-                           "it below, or it never fires")
-                if state.strict:
-                    raise TrackingError(message)
-                log.warning("journey: %s", message)
+                _misplaced_tracks(state, "@journey.tracks", endpoint)
         return found
 
     def _before_request(self, state: _AppState) -> None:
@@ -1093,6 +1085,15 @@ class JourneyTracker:
 # The references track() takes beside the properties, at most as long as their columns.
 _REFERENCE_LIMITS = {name: journey_events.c[name].type.length
                      for name in ("journey_id", "visitor_id", "customer_id", "order_ref")}
+
+
+def _misplaced_tracks(state: _AppState, decorator: str, view: str | None) -> None:
+    """@journey.tracks above the route decorator: the route has the view unwrapped and the
+    touchpoint never fires. Strict mode raises; otherwise a warning."""
+    message = f"{decorator} is above the route decorator of {view}: put it below, or it never fires"
+    if state.strict:
+        raise TrackingError(message)
+    log.warning("journey: %s", message)
 
 
 def _check_references(**references) -> None:

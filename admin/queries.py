@@ -387,8 +387,7 @@ def _with_contacts(summaries: list[dict]) -> list[dict]:
                     if (s["customer_id"] or "").isascii() and (s["customer_id"] or "").isdigit()}
     customers = {str(c.id): c for c in db.session.scalars(
         select(Customer).where(Customer.id.in_(customer_ids)))} if customer_ids else {}
-    refs = {int(s["order_ref"]) for s in summaries
-            if (s["order_ref"] or "").isascii() and (s["order_ref"] or "").isdigit()}
+    refs = {Order.id_from_number(s["order_ref"]) for s in summaries if s["order_ref"]} - {None}
     ids = [s["id"] for s in summaries]
     found = db.session.execute(
         select(Order.id, Order.journey_id, Order.email, Order.ship_name)
@@ -402,7 +401,7 @@ def _with_contacts(summaries: list[dict]) -> list[dict]:
         summary["email"] = customer.email if customer else order.email if order else None
         summary["name"] = customer.name if customer else order.ship_name if order else None
         summary["order_id"] = order.id if order else None
-        summary["order_number"] = f"TP-{order.id:06d}" if order else None
+        summary["order_number"] = Order.number_of(order.id) if order else None
     return summaries
 
 
@@ -417,11 +416,7 @@ def _products(product_ids: set[str]) -> dict[str, dict]:
 
 
 def _product_titles(product_ids: set[str]) -> dict[str, str]:
-    ids = [int(p) for p in product_ids if p.isdigit()]
-    if not ids:
-        return {}
-    return {str(pid): title for pid, title in db.session.execute(
-        select(Product.id, Product.title).where(Product.id.in_(ids)))}
+    return {pid: product["title"] for pid, product in _products(product_ids).items()}
 
 
 # -- abandonment ---------------------------------------------------------------------------

@@ -192,7 +192,7 @@ def _cancel(order_id: int) -> dict[str, int]:
     done = payments.expire_unauthenticated(timedelta(0), order_id=order_id)
     if done["canceled"] or done["paid"]:
         audit.record("order_canceled" if done["canceled"] else "order_found_paid",
-                     auth.email(), target=f"TP-{order_id:06d}",
+                     auth.email(), target=Order.number_of(order_id),
                      detail="3-D Secure not completed" if done["canceled"] else "")
         db.session.commit()
     return done
@@ -202,7 +202,7 @@ def _cancel(order_id: int) -> dict[str, int]:
 def cancel_order(order_id: int):
     """Cancel an order left at 3-D Secure (a form: the orders page's button)."""
     done = _cancel(order_id)
-    number = f"TP-{order_id:06d}"
+    number = Order.number_of(order_id)
     if done["canceled"]:
         flash(f"Order {number} is canceled; its payment can no longer be completed.", "success")
     elif done["paid"]:

@@ -95,7 +95,12 @@ class Order(db.Model):
 
     @property
     def number(self) -> str:
-        return f"TP-{self.id:06d}"
+        return self.number_of(self.id)
+
+    @staticmethod
+    def number_of(order_id: int) -> str:
+        """The number the shop shows for an order id: 331 is "TP-000331"."""
+        return f"TP-{order_id:06d}"
 
     @staticmethod
     def id_from_number(text: str) -> int | None:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import make_url
 
 from tracking.config import apply_defaults as apply_journey_defaults
-from tracking.config import database_url
+from tracking.config import database_url, sqlite_file
 
 LOCALSTRIPE_URL = "http://127.0.0.1:8420"
 LOCALSTRIPE_WEBHOOK_SECRET = "whsec_localstripe"
@@ -100,16 +100,10 @@ def journey_database_url(shop_url: str, instance_path: str) -> str | None:
     Why a file of its own: SQLite lets one connection write a file at a time, so in the
     shop's file every journey batch, sweep or ``journey forget`` would make carts and orders
     wait for the write lock (tests/test_outage.py). ``flask db upgrade`` migrates both."""
-    url = make_url(shop_url)
-    path = url.database
-    if url.get_backend_name() != "sqlite" or not path or path == ":memory:" \
-            or path.startswith("file:") or url.query.get("mode") == "memory":
+    path = sqlite_file(shop_url, instance_path)
+    if path is None or _holds_journeys(path):
         return None
-    if not os.path.isabs(path):  # Flask-SQLAlchemy reads it from the instance folder
-        path = os.path.join(instance_path, path)
-    if _holds_journeys(path):
-        return None
-    return url.set(database=journeys_file_beside(path)).render_as_string(False)
+    return make_url(shop_url).set(database=journeys_file_beside(path)).render_as_string(False)
 
 
 def _holds_journeys(path: str) -> bool:

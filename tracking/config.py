@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 
 def database_url(url: str) -> str:
     """A database URL as SQLAlchemy 2 opens it: ``postgres://`` (Heroku's, Render's
@@ -23,6 +25,20 @@ def database_url(url: str) -> str:
     if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is not None:
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+def sqlite_file(url: str, instance_path: str) -> str | None:
+    """The file a SQLite URL names, as Flask-SQLAlchemy opens it (a relative path is read
+    from the instance folder, not the working directory); None for any other URL, and for
+    an in-memory or ``file:`` URI database."""
+    if not url.startswith("sqlite"):
+        return None
+    parsed = make_url(url)
+    path = parsed.database
+    if (not path or path == ":memory:" or path.startswith("file:")
+            or parsed.query.get("mode") == "memory"):
+        return None
+    return path if os.path.isabs(path) else os.path.join(instance_path, path)
 
 
 class ConfigError(RuntimeError):

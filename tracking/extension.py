@@ -135,16 +135,11 @@ class RequestJourney:
 def _shop_database_url(url: str | None, instance_path: str) -> str | None:
     """The shop's own database (SQLALCHEMY_DATABASE_URI) as Flask-SQLAlchemy opens it: a
     relative SQLite path lives in the instance folder, not the working directory."""
-    if not url or not url.startswith("sqlite"):
-        return url
-    parsed = make_url(url)
-    database = parsed.database
-    if (not database or database == ":memory:" or database.startswith("file:")
-            or os.path.isabs(database)):
+    path = settings.sqlite_file(url, instance_path) if url else None
+    if path is None or path == make_url(url).database:  # not a file, or named absolutely
         return url
     os.makedirs(instance_path, exist_ok=True)  # as Flask-SQLAlchemy makes it
-    return parsed.set(database=os.path.join(instance_path, database)).render_as_string(
-        hide_password=False)
+    return make_url(url).set(database=path).render_as_string(hide_password=False)
 
 
 def _database_key(url: str | None) -> str:

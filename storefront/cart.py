@@ -82,10 +82,15 @@ def _lock(cart: Cart) -> None:
     db.session.refresh(cart, ["items"])
 
 
+def line_of(cart: Cart, product_id: int) -> CartItem | None:
+    """The cart's line for that product, if it has one."""
+    return next((i for i in cart.items if i.product_id == product_id), None)
+
+
 def add_item(cart: Cart, product_id: int, quantity: int = 1) -> CartItem:
     product = _product(product_id)
     _lock(cart)
-    item = next((i for i in cart.items if i.product_id == product_id), None)
+    item = line_of(cart, product_id)
     wanted = (item.quantity if item else 0) + quantity
     _check_stock(product, wanted)
     wanted = min(wanted, MAX_QUANTITY)
@@ -115,7 +120,7 @@ def set_quantity(
     """Set a line's quantity (0 removes it). A quantity past the stock raises OutOfStock, or
     with ``up_to_stock`` is lowered to the stock (to 0, the line goes)."""
     _lock(cart)
-    item = next((i for i in cart.items if i.product_id == product_id), None)
+    item = line_of(cart, product_id)
     if item is None:
         raise NotFound("That product is not in your cart.")
     before, product = item.quantity, item.product

@@ -83,7 +83,7 @@ def _add_from_product_page():
     try:
         item = cart_service.add_item(cart, values["product_id"], values["quantity"])
     except OutOfStock as exc:
-        line = next((i for i in cart.items if i.product_id == values["product_id"]), None)
+        line = cart_service.line_of(cart, values["product_id"])
         held = f" Your cart already has {line.quantity}." if line else ""
         flash(f"{exc}{held} Nothing was added.", "error")
         return redirect(back)
@@ -121,7 +121,7 @@ def _update_from_cart_page():
         return redirect(url_for("cart.view"))
     cart = current_cart(create=True)
     wanted = values["quantity"]
-    line = next((i for i in cart.items if i.product_id == values["product_id"]), None)
+    line = cart_service.line_of(cart, values["product_id"])
     title = line.product.title if line else ""
     try:
         item = cart_service.set_quantity(cart, values["product_id"], wanted, up_to_stock=True)

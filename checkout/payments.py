@@ -282,6 +282,16 @@ def refresh(order: Order) -> Order:
     return order
 
 
+def _cancel_intent(intent):
+    """A payment still waiting at Stripe canceled, so it can no longer charge; one that
+    completed meanwhile (Stripe refuses to cancel it) is asked about again. The intent as
+    it now is."""
+    try:
+        return client(retries=0).v1.payment_intents.cancel(intent.id)
+    except stripe.InvalidRequestError:
+        return _retrieve(intent.id)
+
+
 def settle_waiting(order: Order, cancel: bool = True) -> Order:
     """Before the shopper pays an order again, settle the attempts it left waiting for 3-D
     Secure, asking Stripe about each: paid after all is recorded paid; failed (the bank
@@ -299,9 +309,7 @@ def settle_waiting(order: Order, cancel: bool = True) -> Order:
             continue
         if intent.status == "requires_action":
             try:
-                intent = client(retries=0).v1.payment_intents.cancel(intent.id)
-            except stripe.InvalidRequestError:  # completed meanwhile: ask what it is
-                intent = _retrieve(attempt.payment_intent_id)
+                intent = _cancel_intent(intent)
             except (stripe.APIConnectionError, stripe.RateLimitError):
                 db.session.rollback()
                 raise PaymentUnavailable(UNREACHABLE) from None
@@ -339,10 +347,7 @@ def expire_unauthenticated(older_than: timedelta, now: datetime | None = None,
         try:
             intent = _retrieve(attempt.payment_intent_id)
             if intent.status != "succeeded" and intent.status != "canceled":
-                try:
-                    intent = client(retries=0).v1.payment_intents.cancel(intent.id)
-                except stripe.InvalidRequestError:  # completed meanwhile: ask what it is
-                    intent = _retrieve(attempt.payment_intent_id)
+                intent = _cancel_intent(intent)
         except (PaymentUnavailable, stripe.StripeError):
             log.warning("order %s: Stripe could not be asked about its 3-D Secure payment; "
                         "left for the next run", order.id, exc_info=True)

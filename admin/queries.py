@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from checkout.models import (
     AttemptStatus,
+    CheckoutContact,
     FulfilmentStatus,
     Order,
     OrderStatus,
@@ -379,7 +380,8 @@ def _with_carts(summaries: list[dict]) -> list[dict]:
 def _with_contacts(summaries: list[dict]) -> list[dict]:
     """Who each journey's shopper is, for the owner to follow up: ``name`` and ``email``
     from the customer's account, else from the journey's order (a guest's checkout
-    address), and that order's ``order_id`` and ``order_number``. Shown in the panel only
+    address), else from what a guest typed at the address step before any order
+    (CheckoutContact), and the order's ``order_id`` and ``order_number``. Shown in the panel only
     (behind its login), never in /metrics or a log."""
     if not summaries:
         return summaries
@@ -395,11 +397,18 @@ def _with_contacts(summaries: list[dict]) -> list[dict]:
         .order_by(Order.id)).all()
     by_id = {str(o.id): o for o in found}
     by_journey = {o.journey_id: o for o in found if o.journey_id}  # the latest one
+    # A guest who left between the address step and the order: what they typed there.
+    typed = {c.journey_id: c for c in db.session.execute(
+        select(CheckoutContact.journey_id, CheckoutContact.email, CheckoutContact.name)
+        .where(CheckoutContact.journey_id.in_(ids)))}
     for summary in summaries:
         order = by_id.get(summary["order_ref"] or "") or by_journey.get(summary["id"])
         customer = customers.get(summary["customer_id"] or "")
-        summary["email"] = customer.email if customer else order.email if order else None
-        summary["name"] = customer.name if customer else order.ship_name if order else None
+        contact = typed.get(summary["id"])
+        summary["email"] = (customer.email if customer else order.email if order
+                            else contact.email if contact else None)
+        summary["name"] = (customer.name if customer else order.ship_name if order
+                           else contact.name if contact else None)
         summary["order_id"] = order.id if order else None
         summary["order_number"] = Order.number_of(order.id) if order else None
     return summaries
@@ -539,7 +548,8 @@ def _with_left_at(rows, summaries: list[dict]) -> list[dict]:
 
 def find_journeys(query: str) -> dict:
     """A visitor id, journey id, customer email or id, or order number (TP-000123) or id.
-    An email also finds the journeys of orders placed with it (a guest has no account)."""
+    An email also finds the journeys of orders placed with it (a guest has no account) and
+    of guests who typed it at checkout before any order."""
     q = query.strip()
     conditions = [J.visitor_id == q, J.id == q]
     customer = None
@@ -552,6 +562,12 @@ def find_journeys(query: str) -> dict:
         if ordered:
             conditions.append(J.order_ref.in_([str(o.id) for o in ordered]))
             conditions.append(J.id.in_([o.journey_id for o in ordered if o.journey_id]))
+        typed = db.session.scalars(
+            select(CheckoutContact.journey_id)
+            .where(func.lower(CheckoutContact.email) == q.lower())
+            .order_by(CheckoutContact.updated_at.desc()).limit(MAX_ROWS)).all()
+        if typed:
+            conditions.append(J.id.in_(typed))
     elif q.isascii() and q.isdigit():  # int() takes digits str.isdigit() does not
         customer = db.session.get(Customer, int(q))
     if customer is not None:

@@ -55,14 +55,21 @@ def advance_command(order_id: int, actor: str) -> None:
               help="Seconds an order may wait for 3-D Secure.")
 def expire_command(after: int) -> None:
     """Cancel orders left waiting for 3-D Secure longer than --after (asking Stripe first:
-    one paid after all is recorded paid). Run it from cron or a timer, hourly."""
+    one paid after all is recorded paid), and erase guests' checkout contacts older than
+    CHECKOUT_CONTACT_DAYS. Run it from cron or a timer, hourly."""
     from datetime import timedelta
 
+    from flask import current_app
+
+    from . import contacts
     from .payments import expire_unauthenticated
 
     done = expire_unauthenticated(timedelta(seconds=after))
     click.echo(f"{done['canceled']} orders canceled (3-D Secure not completed), "
                f"{done['paid']} found paid.")
+    days = current_app.config["CHECKOUT_CONTACT_DAYS"]
+    erased = contacts.erase_older_than(days)
+    click.echo(f"{erased} guest checkout contacts older than {days} days erased.")
 
 
 @click.command("simulate")

@@ -14,7 +14,7 @@ from storefront.errors import OutOfStock
 from storefront.extensions import db, journey
 from storefront.models import Cart
 
-from . import payments
+from . import contacts, payments
 from .errors import (
     CheckoutStepIncomplete,
     EmptyCart,
@@ -127,5 +127,6 @@ def place_order(cart: Cart | None, state: dict, customer_id: int | None, *,
         )
         for item in cart.items
     ]
+    contacts.drop_for(order.journey_id)  # the order carries the email from now on
     db.session.commit()
     return order

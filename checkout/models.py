@@ -183,3 +183,21 @@ class FulfilmentEvent(db.Model):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="history")
+
+
+class CheckoutContact(db.Model):
+    """The email and name a guest typed at checkout's first step, before any order exists:
+    whom the owner can follow up when they leave at the delivery step, as Shopify's
+    abandoned checkouts do (the panel's Abandonment and explorer, behind its login; never a
+    metric or a log). One row a journey. Gone once the journey's order carries them, with
+    the visitor (``journey forget``), and after CHECKOUT_CONTACT_DAYS (``orders expire``).
+    Never kept for a shopper the tracker does not follow (Do Not Track, GPC) nor for one
+    signed in (their account has it)."""
+
+    __tablename__ = "checkout_contacts"
+
+    journey_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    visitor_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)

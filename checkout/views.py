@@ -23,7 +23,7 @@ from storefront.extensions import db, journey
 from storefront.schemas import load_form
 from storefront.web import current_cart, current_summary, customer_id, error_response
 
-from . import flow, links, payments
+from . import contacts, flow, links, payments
 from . import reviews as review_service
 from .errors import CheckoutStepIncomplete
 from .fulfilment import TIMELINE
@@ -97,6 +97,7 @@ def address():
         if not errors:
             state["address"] = form
             _save(state)
+            contacts.keep(form)  # whom the owner can follow up if the guest leaves here
             journey.track("checkout_address", country=form["country"])
             return redirect(url_for("checkout.shipping_step"))
     return _render_step(

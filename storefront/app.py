@@ -50,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from admin import models as _admin_models  # noqa: F401  (tables for migrations)
     from admin import views as admin_views
     from checkout import cli as checkout_cli
+    from checkout import contacts as _contacts  # noqa: F401  (erased with a visitor)
     from checkout import models as _checkout_models  # noqa: F401  (tables for migrations)
     from checkout import seed, webhooks
     from checkout import views as checkout_views

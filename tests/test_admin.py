@@ -693,6 +693,10 @@ def test_abandoned_carts_and_journeys_say_who_the_shopper_is(app, admin_client, 
     member.add_to_cart(mug.id)
     stranger.client.get(f"/p/{mug.slug}")
     stranger.add_to_cart(mug.id)  # typed nothing: no one to name
+    typist = Shopper(app.test_client(), localstripe)  # leaves at delivery: no order yet
+    typist.client.get(f"/p/{mug.slug}")
+    typist.add_to_cart(mug.id)
+    assert typist.address(email="Alan@Example.com", name="Alan Turing").status_code == 302
     flush_journeys()
     swept_at = utcnow() + timedelta(hours=2)
     app.extensions["journey"].sweep(swept_at)
@@ -701,7 +705,11 @@ def test_abandoned_carts_and_journeys_say_who_the_shopper_is(app, admin_client, 
         f"/admin/api/abandonment?to={swept_at.date().isoformat()}").get_json()
     people = {(j["name"], j["email"]) for j in abandonment["journeys"]}
     assert people == {("Grace Hopper", "grace@example.com"), ("Ada Lovelace", "ada@example.com"),
-                      (None, None)}
+                      ("Alan Turing", "Alan@Example.com"), (None, None)}
+    [typed] = [j for j in abandonment["journeys"] if j["name"] == "Alan Turing"]
+    assert typed["order_id"] is None and typed["left_at"] == "delivery"
+    found = admin_client.get("/admin/api/journeys?q=alan@example.com").get_json()
+    assert [j["id"] for j in found["journeys"]] == [typed["id"]]
     order = db.session.scalar(select(Order).where(Order.email == "grace@example.com"))
     [left] = [j for j in abandonment["journeys"] if j["email"] == "grace@example.com"]
     assert left["order_id"] == order.id and left["order_number"] == order.number

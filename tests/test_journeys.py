@@ -10,7 +10,7 @@ import time_machine
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from checkout.models import Order
+from checkout.models import CheckoutContact, Order
 from storefront.extensions import db, journey
 from tracking import store
 from tracking.extension import utcnow
@@ -225,6 +225,50 @@ def test_forget_erases_a_visitor(app, new_shopper, mug, cli):
     assert all(e["visitor_id"] != target for e in stored(app, journey_events))
     views = [e for e in stored(app, journey_events) if e["touchpoint"] == "product_view"]
     assert len(views) == 1, "the other visitor's product view stays"
+
+
+def contacts() -> list[tuple[str, str | None, str, str]]:
+    db.session.expire_all()
+    return [(c.journey_id, c.visitor_id, c.email, c.name)
+            for c in db.session.scalars(select(CheckoutContact).order_by(CheckoutContact.email))]
+
+
+def test_a_guests_checkout_email_is_kept_until_an_order_carries_it(app, new_shopper, mug, cli):
+    """What a guest types at the address step is kept under their journey (the panel names
+    them if they leave before the order); the order takes over; a signed-in shopper's and a
+    Do Not Track shopper's are never kept; `journey forget` and `orders expire` erase."""
+    leaves, buys, member, private = (new_shopper() for _ in range(4))
+    for s in (leaves, buys, member, private):
+        if s is private:
+            s.client.environ_base["HTTP_DNT"] = "1"
+        if s is member:
+            assert s.signup("ada@example.com").status_code == 302
+        s.client.get(f"/p/{mug.slug}")
+        s.add_to_cart(mug.id)
+    assert leaves.address(email="Grace@Example.com", name="Grace Hopper").status_code == 302
+    assert leaves.address(email="grace@example.com", name="Grace B. Hopper").status_code == 302
+    buys.to_payment(email="alan@example.com", name="Alan Turing")
+    member.to_payment()
+    private.to_payment(email="anon@example.com")
+    app.extensions["journey"].writer.flush()
+    [left] = [j for j in stored(app, journeys) if j["last_touchpoint"] == "checkout_address"]
+    assert contacts() == [(left["id"], left["visitor_id"], "grace@example.com",
+                           "Grace B. Hopper")], "one row a journey, the latest typed"
+    assert {o.email for o in db.session.scalars(select(Order))} == {
+        "alan@example.com", "ada@example.com", "anon@example.com"}
+
+    old = CheckoutContact(journey_id="0" * 32, visitor_id=None, email="old@example.com",
+                          name="Old", updated_at=utcnow() - timedelta(days=31))
+    db.session.add(old)
+    db.session.commit()
+    result = cli("orders", "expire")
+    assert result.exit_code == 0, result.output
+    assert "1 guest checkout contacts older than 30 days erased" in result.output
+    assert [c[2] for c in contacts()] == ["grace@example.com"]
+
+    result = cli("journey", "forget", left["visitor_id"])
+    assert result.exit_code == 0, result.output
+    assert contacts() == []
 
 
 def test_abandoned_cart_then_recovered_by_a_later_purchase(app, new_shopper, mug, cli):

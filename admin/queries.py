@@ -689,24 +689,29 @@ def _order_summary(order: Order, today: date) -> dict:
     }
 
 
-def reviews(limit: int = 20) -> dict:
+def reviews(period: Period, limit: int = 20) -> dict:
+    """Reviews written in the period (how many, their average and stars, the latest
+    ``limit``), and of the orders delivered in it, how many their buyer has reviewed so far
+    (by order: an order with two reviews is one). Not the funnel's Reviewed step, a share of
+    the journeys started in the period."""
+    written = and_(Review.created_at >= period.start, Review.created_at < period.end)
+    delivered_in = and_(Order.fulfilment_status == FulfilmentStatus.DELIVERED,
+                        Order.delivered_at >= period.start, Order.delivered_at < period.end)
     recent = db.session.execute(
         select(Review, Product.title, Product.slug).join(Product, Product.id == Review.product_id)
-        .order_by(Review.created_at.desc()).limit(limit)
+        .where(written).order_by(Review.created_at.desc()).limit(limit)
     ).all()
-    delivered = db.session.scalar(select(func.count()).select_from(Order).where(
-        Order.fulfilment_status == FulfilmentStatus.DELIVERED))
+    delivered = db.session.scalar(select(func.count()).select_from(Order).where(delivered_in))
     reviewed_orders = db.session.scalar(
-        select(func.count(func.distinct(Review.order_id))).where(Review.order_id.is_not(None)))
+        select(func.count(func.distinct(Order.id))).select_from(Order)
+        .join(Review, Review.order_id == Order.id).where(delivered_in))
     count, average = db.session.execute(
-        select(func.count(), func.avg(Review.rating))).one()
+        select(func.count(), func.avg(Review.rating)).where(written)).one()
     histogram = dict(db.session.execute(
-        select(Review.rating, func.count()).group_by(Review.rating)).all())
+        select(Review.rating, func.count()).where(written).group_by(Review.rating)).all())
     return {
         "reviews": count,
         "average_rating": round(float(average), 2) if average is not None else None,
-        # "Delivered orders reviewed": all time, by order (an order with two reviews is
-        # one). Not the funnel's Reviewed step, a share of journeys started in a period.
         "review_rate": _ratio(reviewed_orders, delivered),
         "reviewed_orders": int(reviewed_orders or 0),
         "delivered_orders": delivered,

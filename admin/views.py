@@ -14,7 +14,8 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 - ``/admin/api/visitors/<id>/timeline`` — every touchpoint of a visitor, across journeys
 - ``/admin/api/orders?status&order`` — orders by status (or one order), late deliveries
 - ``POST /admin/api/orders/<id>/advance`` — one fulfilment step (CSRF header required)
-- ``/admin/api/reviews`` — recent reviews, delivered orders reviewed, average rating
+- ``/admin/api/reviews?from&to`` — reviews written in the period (latest, average, stars),
+  orders delivered in it and reviewed
 - ``/admin/api/audit`` — admin actions, newest first, 200 a page (``actor``, ``action``,
   ``before``): who, what, when, from which network
 """
@@ -55,7 +56,7 @@ MAX_PERIOD_DAYS = 366
 PAGES = (("overview", "Overview"), ("funnel", "Funnel"), ("abandonment", "Abandonment"),
          ("journeys", "Journeys"), ("orders", "Orders"), ("reviews", "Reviews"),
          ("audit", "Audit log"))
-PERIOD_PAGES = ("overview", "funnel", "abandonment")  # the pages with a period picker
+PERIOD_PAGES = ("overview", "funnel", "abandonment", "reviews")  # the pages with a period picker
 
 
 _DATES = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31),
@@ -332,7 +333,8 @@ def api_advance(order_id: int):
 
 @bp.get("/api/reviews")
 def api_reviews():
-    return jsonify(queries.reviews())
+    period = _period()
+    return jsonify(period=period.as_dict(), **queries.reviews(period))
 
 
 class AuditSchema(Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import time_machine
@@ -375,14 +375,34 @@ def test_orders_and_late_deliveries(app, admin_client, localstripe, flush_journe
 
 
 def test_reviews_rate_and_average(app, admin_client, cli, shop_db):
+    """The Reviews page over a period, as the other pages: reviews written in it, orders
+    delivered in it and how many of those are reviewed; periods that split a year add up."""
     assert cli("seed", "--orders", "30").exit_code == 0
-    data = admin_client.get("/admin/api/reviews").get_json()
+    today = utcnow().date()
+    year = f"from={today - timedelta(days=365)}&to={today}"
+    data = admin_client.get(f"/admin/api/reviews?{year}").get_json()
+    assert data["period"] == {"from": str(today - timedelta(days=365)), "to": str(today)}
     assert data["delivered_orders"] == 30 and 0 < data["review_rate"] <= 1
     # Named apart from the funnel's Reviewed step (journeys in a period), with its parts.
     assert data["review_rate"] == round(data["reviewed_orders"] / 30, 4)
+    middle = today - timedelta(days=90)
+    halves = [admin_client.get(f"/admin/api/reviews?{q}").get_json() for q in (
+        f"from={today - timedelta(days=365)}&to={middle}",
+        f"from={middle + timedelta(days=1)}&to={today}")]
+    for key in ("reviews", "delivered_orders", "reviewed_orders"):
+        assert sum(h[key] for h in halves) == data[key], key
+    assert all(h["delivered_orders"] for h in halves), "the seed spreads over both halves"
+    for half in halves:
+        first, last = (date.fromisoformat(half["period"][k]) for k in ("from", "to"))
+        assert all(first <= datetime.fromisoformat(r["created_at"]).date() <= last
+                   for r in half["recent"])
+    empty = admin_client.get("/admin/api/reviews?from=2020-01-01&to=2020-01-31").get_json()
+    assert (empty["reviews"], empty["average_rating"], empty["delivered_orders"],
+            empty["recent"]) == (0, None, 0, [])
+    assert admin_client.get("/admin/api/reviews?from=2026-05-01&to=2026-04-01").status_code == 400
     page = admin_client.get("/admin/reviews").get_data(as_text=True)
     assert "Delivered orders reviewed" in page and "Review rate" not in page
-    assert "all time" in page
+    assert "all time" not in page and "data-period" in page
     funnel = admin_client.get("/admin/funnel").get_data(as_text=True)
     assert "journey review rate" in funnel and "Delivered orders reviewed" in funnel
     assert 1 <= data["average_rating"] <= 5

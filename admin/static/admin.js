@@ -86,7 +86,7 @@ const KPI_NOTES = {
   tracked_orders: (v) => `${num(v.tracked_orders)} in tracked journeys`,
   tracked_revenue: (v) => `${money(v.tracked_revenue)} in tracked journeys`,
   journeys: (v) => `of ${num(v.journeys)} tracked journeys`,
-  reviewed_orders: (v) => `${num(v.reviewed_orders)} of ${num(v.delivered_orders)} delivered orders, all time`,
+  reviewed_orders: (v) => `${num(v.reviewed_orders)} of ${num(v.delivered_orders)} delivered in the period`,
 };
 
 function setKpis(root, values) {
@@ -825,10 +825,12 @@ function ordersPage() {
 // ---------------------------------------------------------------------------- reviews
 
 function reviewsPage() {
-  run(async () => {
-    const d = await api('/reviews');
+  const load = latest((q) => api(`/reviews?${q}`, { source: 'reviews' }));
+  periodPicker(async (q) => {
+    const d = await load(q);
+    if (!d) return;
     setKpis($('[data-kpis="reviews"]'), d);
-    if (d.average_rating != null) $('[data-average-stars]').replaceChildren(stars(d.average_rating));
+    $('[data-average-stars]').replaceChildren(...(d.average_rating != null ? [stars(d.average_rating)] : []));
     chart($('#histogram-chart'), 'bar', d.histogram.map((b) => `${b.rating} ★`),
       [{ label: 'Reviews', data: d.histogram.map((b) => b.reviews), backgroundColor: COLORS.star, borderRadius: 4 }],
       { options: { indexAxis: 'y' } });
@@ -839,7 +841,7 @@ function reviewsPage() {
         r.verified ? h('span', { class: 'verified' }, '✓ Verified purchase') : null),
       h('p', {}, r.body),
       h('p', { class: 'byline' }, `${r.author || 'Anonymous'} on `, h('a', { href: productUrl(r.slug) }, r.product),
-        ` · ${when(r.created_at)}`))) : [h('li', { class: 'muted' }, 'No reviews yet.')]));
+        ` · ${when(r.created_at)}`))) : [h('li', { class: 'muted' }, 'No reviews in this period.')]));
   });
 }
 

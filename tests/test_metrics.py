@@ -66,6 +66,14 @@ def test_the_stores_revenue_and_every_drop_reason_are_series_from_the_first_scra
     assert found[("storefront_revenue_total", (("currency", "USD"),))] == 0
     for reason in ("invalid", "queue_full", "error", "no_journey", "spool_full", "refused"):
         assert found[("tracking_events_dropped_total", (("reason", reason),))] == 0, reason
+    # Every stage a journey can be abandoned at, and no other: a purchased journey never is.
+    abandoned = {dict(labels)["stage"] for name, labels in found
+                 if name == "journey_abandoned_total"}
+    assert abandoned == {"landing", "browse", "cart", "checkout", "payment"}
+    entered = {dict(labels)["stage"] for name, labels in found
+               if name == "journey_stage_entered_total"}
+    assert entered == {"landing", "browse", "cart", "checkout", "payment", "purchase",
+                       "shipped", "delivered", "reviewed"}
 
 
 def test_every_contract_metric_with_its_labels(client, shop_db, localstripe, flush_journeys):

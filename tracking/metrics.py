@@ -23,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from .forks import MendedAfterFork
-from .touchpoints import STAGES
+from .touchpoints import ABANDONABLE, EXITS, STAGES
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,9 @@ class Metrics:
         # Pre-create the closed label sets so every series exists from the first scrape.
         for stage in STAGES:
             self.stage_entered.labels(stage.label)
-            self.abandoned.labels(stage.label)
             self.time_to_stage.labels(stage.label)
+        for stage in (*EXITS, *ABANDONABLE):  # a purchased journey is never abandoned
+            self.abandoned.labels(stage.label)
         for outcome in ("succeeded", "failed", "requires_action"):
             self.payments.labels(outcome)
         for rating in range(1, 6):

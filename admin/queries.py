@@ -6,11 +6,12 @@ every rate has one denominator; revenue and orders come from paid orders in the 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app, g, url_for
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
 from checkout.models import (
@@ -472,8 +473,7 @@ def abandonment(period: Period) -> dict:
     on every page of the panel (the funnel's "stopped here", the overview's abandonment
     rates and trend): status 'abandoned'. A cart the shopper came back and bought later is
     ``recovered``, counted beside it, not in it."""
-    in_period = and_(J.abandoned_at >= period.start, J.abandoned_at < period.end)
-    left = and_(in_period, J.abandoned_stage.in_(CART_STAGES))  # abandoned or recovered
+    left = _carts_left(period)  # abandoned or recovered
     cart_abandoned = and_(left, J.status == "abandoned")
     recent = _conn().execute(
         select(journeys).where(cart_abandoned)
@@ -533,6 +533,38 @@ def abandonment(period: Period) -> dict:
         "journeys": _with_left_at(recent, _with_contacts(
             _with_carts([_journey_summary(r) for r in recent]))),
     }
+
+
+def _carts_left(period: Period):
+    """Carts, checkouts and payments left idle in the period, abandoned or later recovered."""
+    return and_(J.abandoned_at >= period.start, J.abandoned_at < period.end,
+                J.abandoned_stage.in_(CART_STAGES))
+
+
+EXPORT_BATCH = 500
+EXPORT_LIMIT = 100_000
+
+
+def abandoned_journeys(period: Period, batch: int = EXPORT_BATCH,
+                       limit: int = EXPORT_LIMIT) -> Iterator[dict]:
+    """Every cart, checkout and payment abandoned in the period, not only the page's latest
+    50, newest first, each as the page lists it (who, cart, step): read ``batch`` at a time
+    by keyset on (abandoned_at, id), so an export of a busy year holds one batch in memory.
+    At most ``limit``."""
+    cart_abandoned = and_(_carts_left(period), J.status == "abandoned")
+    after, sent = None, 0
+    while sent < limit:
+        query = select(journeys).where(cart_abandoned)
+        if after is not None:
+            query = query.where(tuple_(J.abandoned_at, J.id) < after)
+        rows = _conn().execute(query.order_by(J.abandoned_at.desc(), J.id.desc())
+                               .limit(min(batch, limit - sent))).all()
+        yield from _with_left_at(rows, _with_contacts(
+            _with_carts([_journey_summary(r) for r in rows])))
+        sent += len(rows)
+        if len(rows) < batch:
+            return
+        after = (rows[-1].abandoned_at, rows[-1].id)
 
 
 def _with_left_at(rows, summaries: list[dict]) -> list[dict]:

@@ -14,6 +14,7 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 - ``/admin/api/visitors/<id>/timeline`` — every touchpoint of a visitor, across journeys
 - ``/admin/api/orders?status&order`` — orders by status (or one order), late deliveries
 - ``POST /admin/api/orders/<id>/advance`` — one fulfilment step (CSRF header required)
+- ``/admin/abandonment.csv?from&to`` — every abandoned cart of the period as CSV (audited)
 - ``/admin/api/reviews?from&to`` — reviews written in the period (latest, average, stars),
   orders delivered in it and reviewed
 - ``/admin/api/audit`` — admin actions, newest first, 200 a page (``actor``, ``action``,
@@ -26,12 +27,14 @@ from datetime import date, timedelta
 
 from flask import (
     Blueprint,
+    Response,
     current_app,
     flash,
     jsonify,
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -45,7 +48,7 @@ from storefront.web import safe_next
 from tracking.extension import utcnow
 from tracking.touchpoints import Stage
 
-from . import audit, auth, queries
+from . import audit, auth, export, queries
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -226,6 +229,26 @@ def api_cancel(order_id: int):
 @bp.get("/reviews")
 def reviews():
     return _page("reviews")
+
+
+@bp.get("/abandonment.csv")
+def abandonment_csv():
+    """Every cart, checkout and payment abandoned in the period as a spreadsheet (the page
+    lists the latest 50): whom to follow up, what they left and where. It holds shoppers'
+    emails, so it is audited, and never cached."""
+    period = _period()
+    days = period.as_dict()
+    audit.record("abandoned_exported", auth.email(), target=f"{days['from']} to {days['to']}")
+    db.session.commit()
+    rows = export.abandoned_rows(
+        queries.abandoned_journeys(period), current_app.config["STORE_CURRENCY"],
+        lambda journey_id: url_for("admin.journeys", journey=journey_id, _external=True))
+    response = Response(stream_with_context(export.csv_text(export.ABANDONED_HEADER, rows)),
+                        mimetype="text/csv")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="abandoned-{days["from"]}-to-{days["to"]}.csv"')
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # -- JSON API --------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import uuid
 from datetime import date, datetime, timedelta
@@ -10,6 +12,7 @@ import pytest
 import time_machine
 from sqlalchemy import insert, select
 
+from admin import queries
 from admin.auth import create_user
 from admin.models import AdminUser
 from checkout.models import FulfilmentStatus, Order
@@ -746,6 +749,62 @@ def test_abandoned_carts_and_journeys_say_who_the_shopper_is(app, admin_client, 
     assert f"Order {order.number}" in page and page.count('class="order"') == 1
     metrics = app.test_client().get("/metrics")
     assert metrics.status_code == 200 and "@example.com" not in metrics.get_data(as_text=True)
+
+
+def test_every_abandoned_cart_of_the_period_downloads_as_csv(app, admin_client, localstripe,
+                                                             flush_journeys, shop_db):
+    """The page lists the latest 50; the owner following up wants them all, in a spreadsheet:
+    who (a formula typed as a name stays text), the cart, its value, the step; read in
+    batches past the ties of one sweep's abandoned_at; audited, since it holds emails."""
+    mug = factories.product("Mug", price=1500, stock=50)
+    typed = {"grace@example.com": "Grace Hopper", "eve@example.com": '=HYPERLINK("http://x")'}
+    for n in range(5):
+        guest = Shopper(app.test_client(), localstripe)
+        guest.client.get(f"/p/{mug.slug}")
+        guest.add_to_cart(mug.id, quantity=n + 1)
+        if n < len(typed):
+            email = list(typed)[n]
+            assert guest.address(email=email, name=typed[email]).status_code == 302
+    flush_journeys()
+    swept_at = utcnow() + timedelta(hours=2)
+    app.extensions["journey"].sweep(swept_at)
+    query = f"from={swept_at.date()}&to={swept_at.date()}"
+
+    response = admin_client.get(f"/admin/abandonment.csv?{query}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="abandoned-{swept_at.date()}-to-{swept_at.date()}.csv"')
+    assert response.headers["Cache-Control"] == "no-store"
+    text = response.get_data().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    listed = admin_client.get(f"/admin/api/abandonment?{query}").get_json()
+    assert len(rows) == listed["abandoned"] == 5
+    assert {r["journey_id"] for r in rows} == {j["id"] for j in listed["journeys"]}
+    by_email = {r["email"]: r for r in rows}
+    assert by_email["grace@example.com"]["name"] == "Grace Hopper"
+    assert by_email["grace@example.com"]["left_at"] == "Left at delivery"
+    assert by_email["eve@example.com"]["name"] == '\'=HYPERLINK("http://x")'
+    assert sorted(r["cart"] for r in rows) == [f"{n} x Mug" for n in range(1, 6)]
+    assert sorted(r["cart_value"] for r in rows) == ["15.00", "30.00", "45.00", "60.00", "75.00"]
+    assert {r["currency"] for r in rows} == {"USD"}
+    assert {r["stage"] for r in rows} == {"cart", "checkout"}
+    assert all(r["journey_url"].endswith(f"/admin/journeys?journey={r['journey_id']}")
+               for r in rows)
+    # Batches of two, past the five journeys swept at one instant: each once, newest first.
+    with app.test_request_context():
+        period = queries.Period.days(swept_at.date(), swept_at.date())
+        batched = [j["id"] for j in queries.abandoned_journeys(period, batch=2)]
+        assert sorted(batched) == sorted(r["journey_id"] for r in rows)
+        assert len(set(batched)) == 5
+        first_three = queries.abandoned_journeys(period, batch=2, limit=3)
+        assert [j["id"] for j in first_three] == batched[:3]
+        queries.close_connection()
+    entry = admin_client.get("/admin/api/audit?action=abandoned_exported").get_json()
+    assert [(e["actor"], e["target"]) for e in entry["entries"]] == [
+        ("owner@example.com", f"{swept_at.date()} to {swept_at.date()}")]
+    assert app.test_client().get(f"/admin/abandonment.csv?{query}").status_code == 302
+    page = admin_client.get("/admin/abandonment").get_data(as_text=True)
+    assert 'href="/admin/abandonment.csv"' in page
 
 
 def test_explorer_lists_the_latest_journeys_before_any_search(app, admin_client, shop_db):

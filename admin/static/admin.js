@@ -563,7 +563,10 @@ function funnelPage() {
 
 function abandonmentPage() {
   const load = latest((q) => api(`/abandonment?${q}`, { source: 'abandonment' }));
+  const download = $('[data-export]');
+  const exportUrl = download.getAttribute('href');
   periodPicker(async (q) => {
+    download.href = `${exportUrl}?${q}`; // the spreadsheet of the period on screen
     const d = await load(q);
     if (!d) return;
     setKpis($('[data-kpis="totals"]'), d);

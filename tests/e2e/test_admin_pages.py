@@ -3,9 +3,12 @@ are, charts that can be read, recent journeys, readable timelines, review measur
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -72,6 +75,17 @@ def test_abandonment_names_the_step_and_the_shopper(live_store, page):
         "href", "mailto:ada@example.com")
     expect(table).to_contain_text("Left at the payment page")
     expect(table).not_to_contain_text("Visitor")
+
+    # The spreadsheet of the period on screen, downloaded as the owner would.
+    link = page.get_by_role("link", name="Download all as CSV")
+    expect(link).to_have_attribute("href", f"/admin/abandonment.csv?from={day}&to={day}")
+    with page.expect_download() as download:
+        link.click()
+    saved = download.value
+    assert saved.suggested_filename == f"abandoned-{day}-to-{day}.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(saved.path()).read_text("utf-8-sig"))))
+    assert [(r["name"], r["email"], r["left_at"]) for r in rows] == [
+        ("Ada Lovelace", "ada@example.com", "Left at the payment page")]
 
     # The journey says who it was, and its order links to the order.
     table.get_by_role("link", name="Explore").click()

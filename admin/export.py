@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from tracking.metrics import minor_units
 
 ABANDONED_HEADER = (
-    "abandoned_at_utc", "stage", "left_at", "name", "email", "order", "cart", "cart_value",
+    "last_seen_at_utc", "abandoned_at_utc", "stage", "left_at", "name", "email", "order", "cart", "cart_value",
     "currency", "source", "device", "started_at_utc", "journey_id", "journey_url",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP's CSV
@@ -34,7 +34,7 @@ def abandoned_rows(journeys: Iterable[dict], currency: str,
     """The rows of ABANDONED_HEADER, from queries.abandoned_journeys."""
     for j in journeys:
         yield (
-            j["abandoned_at"], j["abandoned_stage"], j.get("left_at_label"), j["name"],
+            j["last_seen_at"], j["abandoned_at"], j["abandoned_stage"], j.get("left_at_label"), j["name"],
             j["email"], j["order_number"],
             "; ".join(f"{item['quantity']} x {item['title']}" for item in j["cart"]),
             _money(j["cart_value"], currency), currency, j["source"], j["device"],

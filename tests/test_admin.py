@@ -783,6 +783,7 @@ def test_every_abandoned_cart_of_the_period_downloads_as_csv(app, admin_client, 
     by_email = {r["email"]: r for r in rows}
     assert by_email["grace@example.com"]["name"] == "Grace Hopper"
     assert by_email["grace@example.com"]["left_at"] == "Left at delivery"
+    assert all(r["last_seen_at_utc"] < r["abandoned_at_utc"] for r in rows)
     assert by_email["eve@example.com"]["name"] == '\'=HYPERLINK("http://x")'
     assert sorted(r["cart"] for r in rows) == [f"{n} x Mug" for n in range(1, 6)]
     assert sorted(r["cart_value"] for r in rows) == ["15.00", "30.00", "45.00", "60.00", "75.00"]

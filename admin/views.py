@@ -234,19 +234,29 @@ def reviews():
 @bp.get("/abandonment.csv")
 def abandonment_csv():
     """Every cart, checkout and payment abandoned in the period as a spreadsheet (the page
-    lists the latest 50): whom to follow up, what they left and where. It holds shoppers'
-    emails, so it is audited, and never cached."""
+    lists the latest 50; at most EXPORT_LIMIT): whom to follow up, what they left and where.
+    It holds shoppers' emails, so it is audited, never cached, and not made for another
+    site's link."""
     period = _period()
     days = period.as_dict()
-    audit.record("abandoned_exported", auth.email(), target=f"{days['from']} to {days['to']}")
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        # Another site's link: no download (and no audit entry) the owner did not ask for;
+        # the page, with the button to press.
+        return redirect(url_for("admin.abandonment", **days))
+    total = queries.count_abandoned(period)
+    limit = queries.EXPORT_LIMIT
+    audit.record("abandoned_exported", auth.email(), target=f"{days['from']} to {days['to']}",
+                 detail=f"{min(total, limit)} of {total} journeys")
     db.session.commit()
     rows = export.abandoned_rows(
-        queries.abandoned_journeys(period), current_app.config["STORE_CURRENCY"],
+        queries.abandoned_journeys(period, limit=limit), current_app.config["STORE_CURRENCY"],
         lambda journey_id: url_for("admin.journeys", journey=journey_id, _external=True))
     response = Response(stream_with_context(export.csv_text(export.ABANDONED_HEADER, rows)),
                         mimetype="text/csv")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="abandoned-{days["from"]}-to-{days["to"]}.csv"')
+    name = f"abandoned-{days['from']}-to-{days['to']}"
+    if total > limit:  # the latest only: said where the owner sees it, the file's name
+        name += f"-latest-{limit}-of-{total}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -36,9 +36,11 @@ def keep(address: dict) -> None:
         contact.email, contact.name = address["email"], address["name"]
         contact.updated_at = utcnow()
         db.session.commit()
-    except SQLAlchemyError:  # e.g. a second tab's step inserting the same journey's row
+    except SQLAlchemyError as exc:  # e.g. a second tab's step inserting the same journey's row
         db.session.rollback()
-        log.warning("checkout: the guest's contact was not kept", exc_info=True)
+        # The error's class and SQL only (the engine hides its values): never the email.
+        log.warning("checkout: the guest's contact was not kept: %s",
+                    type(getattr(exc, "orig", None) or exc).__name__)
 
 
 def drop_for(journey_id: str | None) -> None:

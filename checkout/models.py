@@ -189,10 +189,11 @@ class CheckoutContact(db.Model):
     """The email and name a guest typed at checkout's first step, before any order exists:
     whom the owner can follow up when they leave at the delivery step, as Shopify's
     abandoned checkouts do (the panel's Abandonment and explorer, behind its login; never a
-    metric or a log). One row a journey. Gone once the journey's order carries them, with
-    the visitor (``journey forget``), and after CHECKOUT_CONTACT_DAYS (``orders expire``).
-    Never kept for a shopper the tracker does not follow (Do Not Track, GPC) nor for one
-    signed in (their account has it)."""
+    metric or a log). One row a journey. Gone once that journey's order carries them (a
+    journey that ended mid-checkout keeps its own: it names who abandoned it), with the
+    visitor (``journey forget``), and after CHECKOUT_CONTACT_DAYS (``orders expire``).
+    Never kept for a shopper the tracker does not follow (Do Not Track, GPC, unless
+    JOURNEY_RESPECT_PRIVACY_SIGNALS is off) nor for one signed in (their account has it)."""
 
     __tablename__ = "checkout_contacts"
 

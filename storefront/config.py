@@ -173,4 +173,7 @@ def load(app, test_config: Mapping[str, Any] | None) -> None:
         own = journey_database_url(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
         if own:
             app.config["JOURNEY_DATABASE_URL"] = own
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # hide_parameters: a failed statement's error (and so any log of it) shows its SQL but
+    # not its values, which are shoppers' emails, names and addresses.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
+                          {"pool_pre_ping": True, "hide_parameters": True})

@@ -469,7 +469,8 @@ def _on_a_request_thread(conn, checkpoint: bool = False) -> None:
 
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # hide_parameters: an error's text (logged) names no visitor, search or property.
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # readers never wait for the writer
@@ -496,7 +497,7 @@ def _make_engine(url: str) -> Engine:
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
     # A request thread's read (_AppState.lookup) waits at most 2 s for a pooled connection.
     return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2, pool_timeout=2,
-                         connect_args=connect_args)
+                         connect_args=connect_args, hide_parameters=True)
 
 
 class JourneyTracker:

@@ -112,13 +112,17 @@ const visitorUrl = (id) => `${body.dataset.journeysUrl}?visitor=${encodeURICompo
 
 const ordersUrl = (id) => `${body.dataset.ordersUrl}?order=${encodeURIComponent(id)}`;
 
+/** A mailto: link to exactly this address: a typed "a?bcc=eve@…&x@example.com" is one
+ *  (odd) recipient, not a hidden Bcc (RFC 6068: the address part percent-encoded). */
+const mailto = (email) => `mailto:${encodeURIComponent(email).replace(/%40/g, '@')}`;
+
 /** Who the shopper is: the name and email known from their account or their order's
  *  checkout (so the owner can follow up), else the account number or the visitor. */
 function who(j) {
   const known = j.customer_id ? `Customer #${j.customer_id}` : null;
   if (j.email || j.name) {
     return h('span', { class: 'who' }, j.name ? h('span', {}, j.name) : null,
-      j.email ? h('a', { class: 'ellipsis who-email', href: `mailto:${j.email}`, title: j.email }, j.email) : null,
+      j.email ? h('a', { class: 'ellipsis who-email', href: mailto(j.email), title: j.email }, j.email) : null,
       h('span', { class: 'muted small' }, known || 'Guest'));
   }
   if (known) return h('span', {}, known);

@@ -76,6 +76,9 @@ def test_abandonment_names_the_step_and_the_shopper(live_store, page):
     expect(table).to_contain_text("Left at the payment page")
     expect(table).not_to_contain_text("Visitor")
 
+    # A typed address is one recipient: no "?bcc=" smuggled into the owner's mail.
+    assert page.evaluate("mailto('a?bcc=eve%40evil.example&x@example.com')") == (
+        "mailto:a%3Fbcc%3Deve%2540evil.example%26x@example.com")
     # The spreadsheet of the period on screen, downloaded as the owner would.
     link = page.get_by_role("link", name="Download all as CSV")
     expect(link).to_have_attribute("href", f"/admin/abandonment.csv?from={day}&to={day}")

@@ -1,4 +1,4 @@
-"""Benchmark the admin panel's JSON endpoints on a large journeys table (not a test).
+"""Benchmark the admin panel's endpoints, and its CSV export, on a big journeys table.
 
 Creates a fresh PostgreSQL database, builds the schema with the project's migrations, seeds
 the demo catalog, bulk-loads N synthetic journeys (spread over the last 90 days, with the
@@ -520,7 +520,7 @@ def samples(url: str) -> dict:
 
 
 def endpoints(today, ids: dict) -> list[tuple[str, str, str]]:
-    """(name, period, url) for every GET JSON endpoint of admin/views.py's docstring."""
+    """(name, period, url) for every GET endpoint of admin/views.py's docstring."""
     out = [("live", "-", "/admin/api/live")]
     periods = (("7d", today - timedelta(days=6)), ("30d", today - timedelta(days=29)))
     for label, first in periods:
@@ -529,6 +529,9 @@ def endpoints(today, ids: dict) -> list[tuple[str, str, str]]:
             ("overview", label, f"/admin/api/overview?{q}"),
             ("funnel", label, f"/admin/api/funnel?{q}"),
             ("abandonment", label, f"/admin/api/abandonment?{q}"),
+            # the whole file, generated and read (at most 10,000 rows)
+            ("abandonment.csv", label, f"/admin/abandonment.csv?{q}"),
+            ("reviews", label, f"/admin/api/reviews?{q}"),
         ]
         out += [(f"funnel/dropped?stage={s}", label, f"/admin/api/funnel/dropped?stage={s}&{q}")
                 for s in STAGES[:5]]
@@ -542,7 +545,6 @@ def endpoints(today, ids: dict) -> list[tuple[str, str, str]]:
         ("orders", "-", "/admin/api/orders"),
         ("orders?status=delivered", "-", "/admin/api/orders?status=delivered"),
         ("orders?status=unfulfilled", "-", "/admin/api/orders?status=unfulfilled"),
-        ("reviews", "-", "/admin/api/reviews"),
     ]
     return out
 

@@ -18,8 +18,10 @@ from checkout.models import (
     AttemptStatus,
     CheckoutContact,
     FulfilmentStatus,
+    MessageKind,
     Order,
     OrderStatus,
+    OutboxMessage,
     PaymentAttempt,
     PaymentStatus,
 )
@@ -762,4 +764,30 @@ def reviews(period: Period, limit: int = 20) -> dict:
                     "author": r.author_name, "verified": r.verified, "product": title,
                     "slug": slug, "created_at": r.created_at.isoformat(timespec="seconds")}
                    for r, title, slug in recent],
+    }
+
+
+# -- outbox ----------------------------------------------------------------------------------
+
+def outbox(kind: str | None, before: int | None, limit: int) -> dict:
+    """The latest messages (of one ``kind``), older than the message ``before``; how many of
+    each kind in all."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if kind:
+        query = query.where(OutboxMessage.kind == kind)
+    if before:
+        query = query.where(OutboxMessage.id < before)
+    found = db.session.scalars(query).all()
+    counts = dict(db.session.execute(
+        select(OutboxMessage.kind, func.count()).group_by(OutboxMessage.kind)).all())
+    return {
+        "messages": [{
+            "id": m.id, "kind": m.kind, "to": m.to_email, "subject": m.subject, "body": m.body,
+            "created_at": m.created_at.isoformat(timespec="seconds"),
+            "order_id": m.order_id,
+            "order_number": Order.number_of(m.order_id) if m.order_id else None,
+            "journey_id": m.journey_id,
+        } for m in found],
+        "older": found[-1].id if len(found) == limit else None,
+        "counts": {k.value: int(counts.get(k.value, 0)) for k in MessageKind},
     }

@@ -17,6 +17,7 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 - ``/admin/abandonment.csv?from&to`` — every abandoned cart of the period as CSV (audited)
 - ``/admin/api/reviews?from&to`` — reviews written in the period (latest, average, stars),
   orders delivered in it and reviewed
+- ``/admin/api/outbox?kind&before`` — the messages for shoppers, newest first, 100 a page
 - ``/admin/api/audit`` — admin actions, newest first, 200 a page (``actor``, ``action``,
   ``before``): who, what, when, from which network
 """
@@ -40,7 +41,7 @@ from flask import (
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from checkout import fulfilment, payments
-from checkout.models import Order
+from checkout.models import MessageKind, Order
 from storefront.errors import DomainError
 from storefront.extensions import db
 from storefront.schemas import BaseSchema, load_form
@@ -58,7 +59,8 @@ bp.teardown_request(queries.close_connection)
 MAX_PERIOD_DAYS = 366
 PAGES = (("overview", "Overview"), ("funnel", "Funnel"), ("abandonment", "Abandonment"),
          ("journeys", "Journeys"), ("orders", "Orders"), ("reviews", "Reviews"),
-         ("audit", "Audit log"))
+         ("outbox", "Outbox"), ("audit", "Audit"))
+OUTBOX_PAGE = 100
 PERIOD_PAGES = ("overview", "funnel", "abandonment", "reviews")  # the pages with a period picker
 
 
@@ -407,3 +409,33 @@ def audit_page():
 @bp.get("/api/audit")
 def api_audit():
     return jsonify(_audit(request.args))
+
+
+class OutboxSchema(Schema):
+    kind = fields.String(load_default=None,
+                         validate=validate.OneOf([k.value for k in MessageKind]))
+    before = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+
+    class Meta:
+        unknown = "exclude"
+
+
+def _outbox(args) -> dict:
+    data = OutboxSchema().load(args)
+    found = queries.outbox(data["kind"], data["before"], OUTBOX_PAGE)
+    return {**found, "kind": data["kind"] or ""}
+
+
+@bp.get("/outbox", endpoint="outbox")
+def outbox_page():
+    try:
+        found, status, error = _outbox(request.args), 200, None
+    except ValidationError:
+        found, status = _outbox({}), 400
+        error = "That kind or page does not exist; showing the latest."
+    return _page("outbox", **found, error=error, kinds=[k.value for k in MessageKind]), status
+
+
+@bp.get("/api/outbox")
+def api_outbox():
+    return jsonify(_outbox(request.args))

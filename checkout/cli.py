@@ -1,4 +1,4 @@
-"""flask --app wsgi orders advance ORDER | expire; journey simulate"""
+"""flask --app wsgi orders advance ORDER | expire | remind; journey simulate"""
 
 from __future__ import annotations
 
@@ -55,13 +55,13 @@ def advance_command(order_id: int, actor: str) -> None:
               help="Seconds an order may wait for 3-D Secure.")
 def expire_command(after: int) -> None:
     """Cancel orders left waiting for 3-D Secure longer than --after (asking Stripe first:
-    one paid after all is recorded paid), and erase guests' checkout contacts older than
-    CHECKOUT_CONTACT_DAYS. Run it from cron or a timer, hourly."""
+    one paid after all is recorded paid), and erase guests' checkout contacts and cart
+    reminders older than CHECKOUT_CONTACT_DAYS. Run it from cron or a timer, hourly."""
     from datetime import timedelta
 
     from flask import current_app
 
-    from . import contacts
+    from . import contacts, messages
     from .payments import expire_unauthenticated
 
     done = expire_unauthenticated(timedelta(seconds=after))
@@ -70,6 +70,29 @@ def expire_command(after: int) -> None:
     days = current_app.config["CHECKOUT_CONTACT_DAYS"]
     erased = contacts.erase_older_than(days)
     click.echo(f"{erased} guest checkout contacts older than {days} days erased.")
+    erased = messages.erase_reminders_older_than(days)
+    click.echo(f"{erased} cart reminders older than {days} days erased from the outbox.")
+
+
+@orders_cli.command("remind")
+@click.option("--after", default=3600, show_default=True, type=click.IntRange(60),
+              help="Seconds since a cart was abandoned before its reminder.")
+@click.option("--within", default=2 * 86400, show_default=True, type=click.IntRange(60),
+              help="Seconds since it was abandoned after which no reminder is made.")
+def remind_command(after: int, within: int) -> None:
+    """Put an abandoned-cart reminder in the outbox for each cart, checkout or payment left
+    between --within and --after ago whose shopper the store can write to, once per
+    journey, with a link that brings the cart back. Run it hourly, beside `orders expire`."""
+    from datetime import timedelta
+
+    from . import messages
+
+    if within <= after:
+        raise click.BadParameter("must be more than --after", param_hint="--within")
+    done = messages.remind(timedelta(seconds=after), timedelta(seconds=within))
+    click.echo(f"{done['reminded']} cart reminders put in the outbox; {done['skipped']} "
+               "abandoned carts had no one to write to, nothing left in them or a purchase "
+               "since.")
 
 
 @click.command("simulate")

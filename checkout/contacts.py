@@ -14,8 +14,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storefront.extensions import db, journey
 from storefront.models import utcnow
+from storefront.web import current_cart
 from tracking import visitor_forgotten
 
+from . import messages
 from .models import CheckoutContact
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ def keep(address: dict) -> None:
             db.session.add(contact)
         contact.visitor_id = journey.current_visitor_id()
         contact.email, contact.name = address["email"], address["name"]
+        cart = current_cart()
+        contact.cart_id = cart.id if cart is not None else None
         contact.updated_at = utcnow()
         db.session.commit()
     except SQLAlchemyError as exc:  # e.g. a second tab's step inserting the same journey's row
@@ -61,9 +65,11 @@ def erase_older_than(days: int) -> int:
 
 @visitor_forgotten.connect
 def _forget(sender: Flask, visitor_id: str, **_extra) -> None:
-    """``journey forget VISITOR``: their checkout contacts go with their journeys."""
+    """``journey forget VISITOR``: their checkout contacts and cart reminders go with their
+    journeys."""
     if "sqlalchemy" not in getattr(sender, "extensions", {}):  # not a store's app
         return
     with sender.app_context():
         db.session.execute(delete(CheckoutContact).where(CheckoutContact.visitor_id == visitor_id))
+        messages.erase_reminders_for(visitor_id)
         db.session.commit()

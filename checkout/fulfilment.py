@@ -7,6 +7,7 @@ from sqlalchemy import select
 from storefront.extensions import db, journey
 from storefront.models import utcnow
 
+from . import messages
 from .errors import InvalidTransition
 from .models import FulfilmentEvent, FulfilmentStatus, Order
 
@@ -48,6 +49,7 @@ def transition(order: Order, to: FulfilmentStatus, actor: str = "system") -> Ful
         if to == S.DELIVERED and order.paid_at:
             props["delivery_seconds"] = (order.delivered_at - order.paid_at).total_seconds()
         journey.track(TOUCHPOINTS[to], journey_id=order.journey_id, order_ref=order.id, **props)
+    messages.order_moved(order, to)  # the shopper's update, in the outbox
     return event
 
 

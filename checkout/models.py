@@ -201,4 +201,35 @@ class CheckoutContact(db.Model):
     visitor_id: Mapped[str | None] = mapped_column(String(32), index=True)
     email: Mapped[str] = mapped_column(String(254))
     name: Mapped[str] = mapped_column(String(120))
+    # The cart they were checking out: what a reminder brings back (messages.remind).
+    cart_id: Mapped[int | None] = mapped_column(ForeignKey("carts.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+
+
+class MessageKind(enum.StrEnum):
+    ORDER_CONFIRMATION = "order_confirmation"
+    SHIPPING_UPDATE = "shipping_update"
+    REVIEW_REQUEST = "review_request"
+    CART_REMINDER = "cart_reminder"
+
+
+class OutboxMessage(db.Model):
+    """A message to a shopper, recorded in the outbox the owner reads in the panel: the
+    order confirmation, each shipping update, the review request after delivery and the
+    abandoned-cart reminder. ``key`` makes each one once however often its cause is seen
+    (a webhook and the shopper's page both confirming a payment). This store records them;
+    sending them is a mail relay's job, reading this table."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    to_email: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"),
+                                                 index=True)
+    journey_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    visitor_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -16,6 +16,7 @@ from storefront.errors import DomainError
 from storefront.extensions import db, journey
 from storefront.models import Cart, Product, utcnow
 
+from . import messages
 from .errors import OrderNotPayable, PaymentUnavailable, SoldOutWhilePaying
 from .models import AttemptStatus, Order, OrderStatus, PaymentAttempt, PaymentStatus
 
@@ -463,6 +464,7 @@ def record_succeeded(intent_id: str, order_id: int | None, amount: int | None = 
     journey.track("purchase", journey_id=order.journey_id, order_ref=order.id,
                   value=order.total, currency=order.currency,
                   items=sum(line.quantity for line in order.lines))
+    messages.order_paid(order)  # the confirmation, in the outbox (its failure is logged)
     return True
 
 

@@ -21,9 +21,15 @@ from storefront import shipping
 from storefront.errors import DomainError
 from storefront.extensions import db, journey
 from storefront.schemas import load_form
-from storefront.web import current_cart, current_summary, customer_id, error_response
+from storefront.web import (
+    CART_TOKEN,
+    current_cart,
+    current_summary,
+    customer_id,
+    error_response,
+)
 
-from . import contacts, flow, links, payments
+from . import contacts, flow, links, messages, payments
 from . import reviews as review_service
 from .errors import CheckoutStepIncomplete
 from .fulfilment import TIMELINE
@@ -64,6 +70,33 @@ def _render_step(name: str, status: int = 200, **context):
         summary=current_summary(cart, method),
         **context,
     ), status
+
+
+@bp.get("/cart/return/<token>")
+def cart_return(token: str):
+    """A reminder's link: the cart it names, on this device (a guest's cart by its token in
+    this session; a customer's once signed in). A cart of their own with something in it
+    is not replaced. The reminder's utm parameters go on to the cart page, where the
+    journey lands, so it is counted as the reminder's."""
+    cart = messages.cart_from_token(token)
+    onward = url_for("cart.view", **{k: v for k, v in request.args.items()
+                                     if k in messages.REMINDER_UTM})
+    if cart is None or not cart.items:
+        flash("That cart link has expired, or its cart was bought or emptied.", "error")
+        return redirect(onward)
+    if cart.customer_id is not None:
+        if not (current_user.is_authenticated and current_user.id == cart.customer_id):
+            flash("Log in to see the cart you left.", "success")
+            return redirect(url_for("account.login", next=onward))
+        return redirect(onward)
+    mine = current_cart()
+    if mine is not None and mine.items and mine.id != cart.id:
+        flash("Your cart here already has items, so it is the one shown.", "success")
+    elif current_user.is_authenticated:
+        flash("That link is for a guest's cart: log out to see it.", "error")
+    else:
+        session[CART_TOKEN] = cart.token
+    return redirect(onward)
 
 
 @bp.route("/checkout/", methods=["GET"])

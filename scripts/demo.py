@@ -278,6 +278,9 @@ def run(processes: Processes) -> None:
     Expiry     orders left at 3-D Secure for {EXPIRE_AFTER // 60} minutes are canceled
                (`orders expire`, run every {EXPIRE_EVERY / 60:g} minutes; log in
                {_shown(DEMO_DIR / "orders-expire.log")})
+    Outbox     order confirmations, shipping updates, review requests, and reminders
+               for carts abandoned a minute ago (`orders remind`, as often): the
+               panel's Messages page
 
   Press Ctrl-C to stop.
 """, flush=True)
@@ -285,10 +288,16 @@ def run(processes: Processes) -> None:
         processes, "`orders expire`",
         [*flask, "orders", "expire", "--after", str(EXPIRE_AFTER)],
         every=EXPIRE_EVERY, within=EXPIRE_WITHIN, log=DEMO_DIR / "orders-expire.log", env=env)
+    reminders = Periodic(
+        processes, "`orders remind`",
+        [*flask, "orders", "remind", "--after", "60", "--within", "86400"],
+        every=EXPIRE_EVERY, within=EXPIRE_WITHIN, log=DEMO_DIR / "orders-remind.log", env=env)
+    jobs = (expiry, reminders)
     while True:
-        expiry.tick()
+        for job in jobs:
+            job.tick()
         for proc, _, _ in processes.started:
-            if proc.poll() is not None and not expiry.owns(proc):
+            if proc.poll() is not None and not any(job.owns(proc) for job in jobs):
                 print(f"A demo process exited with code {proc.returncode}; stopping.",
                       flush=True)
                 sys.exit(1)

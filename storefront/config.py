@@ -59,8 +59,12 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "SESSION_COOKIE_SECURE": (parse_bool, False),  # true behind HTTPS
     "ALSO_VIEWED_CACHE_SECONDS": (parse_int, 300),  # "customers also viewed", per product
     "TRUSTED_PROXIES": (parse_int, 0),  # proxies in front that set X-Forwarded-For/-Proto
-    # Days a guest's checkout email is kept when no order came of it (`orders expire`).
+    # Days a guest's checkout email is kept when no order came of it, and a cart reminder
+    # in the outbox (`orders expire`).
     "CHECKOUT_CONTACT_DAYS": (parse_int, 30),
+    # The store's public address, for the links in its messages (the outbox); unset: the
+    # address the request that caused the message came to.
+    "STORE_URL": (parse_str, None),
 }
 
 

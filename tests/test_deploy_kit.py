@@ -157,12 +157,14 @@ def test_the_expiry_timer_runs_the_command_as_the_store_does(tmp_path):
     assert environment(job)["JOURNEY_SPOOL_DIR"] == environment(store)["JOURNEY_SPOOL_DIR"]
     assert "OnCalendar=hourly" in (DEPLOY / "touchpoint-expire.timer").read_text()
     assert _migration_step(tmp_path).returncode == 0
-    (command,) = job["ExecStart"]
+    expire, remind = job["ExecStart"]
     venv_bin = str(Path(sys.executable).parent)
-    argv = [word.replace(f"{APP_HOME}/.venv/bin", venv_bin) for word in shlex.split(command)]
-    assert argv[-3:] == ["wsgi", "orders", "expire"]
     env = {**environment(job), "PATH": os.environ["PATH"], "HOME": str(tmp_path),
            "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool"), "SECRET_KEY": "deploy-kit",
            "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"}
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    for command, name in ((expire, "expire"), (remind, "remind")):
+        argv = [word.replace(f"{APP_HOME}/.venv/bin", venv_bin) for word in shlex.split(command)]
+        assert argv[-3:] == ["wsgi", "orders", name]
+        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -20,7 +20,7 @@ WIDTHS = {"laptop": (1280, 900), "phone": (390, 844)}
 SHOP = ["/", "/c/kitchen", "/search?q=mug", "/p/cast-iron-skillet-10-in", "/cart/",
         "/checkout/address", "/account/login", "/account/signup", "/no-such-page", "ORDER"]
 PANEL = ["/admin/", "/admin/funnel", "/admin/abandonment", "/admin/journeys?q=ada",
-         "/admin/orders", "/admin/reviews", "/admin/audit"]
+         "/admin/orders", "/admin/reviews", "/admin/outbox", "/admin/audit"]
 
 
 def violations(page, axe: Axe) -> list[str]:

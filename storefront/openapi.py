@@ -31,6 +31,7 @@ def _period(*extra: dict) -> list[dict]:
 
 def build_spec() -> dict:
     from admin.views import DROPPED_STAGES  # noqa: PLC0415 - admin imports the store
+    from checkout.models import MessageKind  # noqa: PLC0415
     from checkout.schemas import PaySchema  # noqa: PLC0415
 
     spec = APISpec(title="Touchpoint JSON API", version="1", openapi_version="3.0.3",
@@ -88,7 +89,13 @@ def build_spec() -> dict:
          "A visitor's touchpoints across journeys"),
         ("/admin/api/orders", [{"name": "status", "in": "query", "required": False,
                                 "schema": {"type": "string"}}], "Orders and late deliveries"),
-        ("/admin/api/reviews", [], "Reviews, review rate, average rating"),
+        ("/admin/api/reviews", _period(),
+         "Reviews written in a period, orders delivered in it and reviewed"),
+        ("/admin/api/outbox", [
+            {"name": "kind", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": [k.value for k in MessageKind]}},
+            {"name": "before", "in": "query", "required": False,
+             "schema": {"type": "integer"}}], "The messages for shoppers, newest first"),
         ("/admin/api/audit", [{"name": n, "in": "query", "schema": {"type": t}} for n, t in
                               (("actor", "string"), ("action", "string"),
                                ("before", "integer"))],

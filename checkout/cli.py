@@ -89,7 +89,10 @@ def remind_command(after: int, within: int) -> None:
 
     if within <= after:
         raise click.BadParameter("must be more than --after", param_hint="--within")
-    done = messages.remind(timedelta(seconds=after), timedelta(seconds=within))
+    try:
+        done = messages.remind(timedelta(seconds=after), timedelta(seconds=within))
+    except messages.MessageError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"{done['reminded']} cart reminders put in the outbox; {done['skipped']} "
                "abandoned carts had no one to write to, nothing left in them or a purchase "
                "since.")

@@ -15,12 +15,14 @@ from STORE_URL, else the request's own address.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 
 from flask import current_app, has_request_context, render_template, url_for
+from flask.globals import request_ctx
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import and_, delete, exists, select
+from sqlalchemy import and_, delete, exists, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from storefront.extensions import db, journey
@@ -41,6 +43,10 @@ from .models import (
 
 log = logging.getLogger(__name__)
 
+
+class MessageError(RuntimeError):
+    """A message cannot be made here (no address for its links): said to whoever ran it."""
+
 CART_LINK_SALT = "touchpoint.cart-reminder"
 CART_LINK_DAYS = 14
 # The reminder link's own traffic source: the journey it starts says it came from here.
@@ -55,11 +61,20 @@ SHIPPING_SUBJECTS = {
 
 def _absolute(endpoint: str, **values) -> str:
     """A link for a message: under STORE_URL if set, else the request's address (a webhook
-    or the panel's), else the demo's."""
-    base = current_app.config.get("STORE_URL")
-    if not base and has_request_context():
+    or the panel's); from the CLI with no STORE_URL, the demo's address in the demo and
+    tests, and an error elsewhere (a customer's link to 127.0.0.1 is no link)."""
+    config = current_app.config
+    base = config.get("STORE_URL")
+    # This app's own request (an app context pushed inside another app's request, as a CLI
+    # run from a test, is no request of this store's).
+    if not base and has_request_context() and request_ctx.app is current_app._get_current_object():
         return url_for(endpoint, _external=True, **values)
-    with current_app.test_request_context(base_url=base or "http://127.0.0.1:5000"):
+    if not base:
+        if not (config.get("DEMO") or current_app.testing):
+            raise MessageError("STORE_URL is not set: the links in shoppers' messages need "
+                               "the store's public address, e.g. https://shop.example.com")
+        base = "http://127.0.0.1:5000"
+    with current_app.test_request_context(base_url=base):
         return url_for(endpoint, _external=True, **values)
 
 
@@ -96,6 +111,23 @@ def _store_name() -> str:
     return current_app.config["STORE_NAME"]
 
 
+def _never_raises(make):
+    """A message's maker: whatever goes wrong (its link, its template, the database) is
+    logged, never the purchase's or the fulfilment step's failure."""
+    @functools.wraps(make)
+    def wrapper(order: Order, *args) -> None:
+        try:
+            make(order, *args)
+        except Exception as exc:  # noqa: BLE001
+            db.session.rollback()
+            log.warning("outbox: %s for order %s was not recorded: %s: %s", make.__name__,
+                        order.id, type(exc).__name__,
+                        exc if isinstance(exc, MessageError) else "see the debug log")
+            log.debug("outbox: %s failed", make.__name__, exc_info=True)
+    return wrapper
+
+
+@_never_raises
 def order_paid(order: Order) -> None:
     """The order confirmation (a paid order's items, total and delivery estimate)."""
     _record(MessageKind.ORDER_CONFIRMATION, f"order:{order.id}:confirmation", order.email,
@@ -104,6 +136,7 @@ def order_paid(order: Order) -> None:
             store=_store_name())
 
 
+@_never_raises
 def order_moved(order: Order, to: FulfilmentStatus) -> None:
     """A shipping update; with the delivery, the request for a review."""
     subject = SHIPPING_SUBJECTS.get(to)
@@ -121,68 +154,98 @@ def order_moved(order: Order, to: FulfilmentStatus) -> None:
 
 # -- abandoned-cart reminders -----------------------------------------------------------------
 
+LINK_LINES = 20  # a reminder's link carries at most this many cart lines
+
+
 def _cart_links() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=CART_LINK_SALT)
 
 
-def cart_link_token(cart_id: int) -> str:
-    return _cart_links().dumps(cart_id)
+def cart_link_token(lines: list[tuple[int, int]]) -> str:
+    """A link's token: the lines the reminder lists, (product id, quantity), signed. It names
+    no cart: following it adds these to the follower's own cart, so a forwarded (or an old)
+    link can neither open nor change the shopper's cart, its checkout or its order."""
+    return _cart_links().dumps([[p, q] for p, q in lines[:LINK_LINES]])
 
 
-def cart_from_token(token: str) -> Cart | None:
-    """The cart a reminder's link names, while the link is fresh (CART_LINK_DAYS)."""
+def lines_from_token(token: str) -> list[tuple[int, int]] | None:
+    """The lines a reminder's link lists, while it is fresh (CART_LINK_DAYS); None if it
+    is not one of the store's, or too old."""
     try:
-        cart_id = _cart_links().loads(token, max_age=CART_LINK_DAYS * 86400)
+        value = _cart_links().loads(token, max_age=CART_LINK_DAYS * 86400)
     except BadSignature:  # also SignatureExpired
         return None
-    return db.session.get(Cart, cart_id) if isinstance(cart_id, int) else None
+    if not isinstance(value, list):
+        return None
+    return [(p, q) for p, q in value if isinstance(p, int) and isinstance(q, int) and q > 0]
 
 
 def remind(after: timedelta, within: timedelta, now: datetime | None = None) -> dict[str, int]:
     """Record a reminder for each journey abandoned with a cart between ``within`` and
     ``after`` ago (and still abandoned: not bought later), whose shopper the store can
     write to (their account, the email they typed at checkout, or their unpaid order) and
-    whose cart still holds something. Once per journey, and not to an email that has
-    bought since the shopper left."""
+    whose cart still holds something: one per journey, and at most one to an email in any
+    ``within`` (two devices, two visits: one message), none to an email that has bought
+    since the shopper left. Every such journey is looked at, REMIND_BATCH at a time."""
     now = now or utcnow()
-    found = _abandoned_carts(since=now - within, until=now - after)
     done = {"reminded": 0, "skipped": 0}
-    for row in found:
-        target = _reminder_target(row)
-        if target is None:
-            done["skipped"] += 1
-            continue
-        email, name, cart = target
-        if _bought_since(email, row["last_seen_at"]):
-            done["skipped"] += 1
-            continue
-        link = _absolute("checkout.cart_return", token=cart_link_token(cart.id), **REMINDER_UTM)
-        items = [(item.quantity, item.product.title) for item in cart.items]
-        if _record(MessageKind.CART_REMINDER, f"journey:{row['id']}:reminder", email,
-                   f"You left something in your {_store_name()} cart", "cart_reminder",
-                   journey_id=row["id"], visitor_id=row["visitor_id"], name=name,
-                   items=items, link=link, store=_store_name()):
-            done["reminded"] += 1
+    for batch in _abandoned_carts(since=now - within, until=now - after):
+        keys = {f"journey:{row['id']}:reminder": row for row in batch}
+        made = set(db.session.scalars(select(OutboxMessage.key)
+                                      .where(OutboxMessage.key.in_(list(keys)))))
+        for key, row in keys.items():
+            if key in made:
+                continue
+            target = _reminder_target(row)
+            if target is None:
+                done["skipped"] += 1
+                continue
+            email, name, cart = target
+            if _bought_since(email, row["last_seen_at"]) or _reminded_since(email, now - within):
+                done["skipped"] += 1
+                continue
+            lines = [(item.product_id, item.quantity) for item in cart.items]
+            try:
+                link = _absolute("checkout.cart_return", token=cart_link_token(lines),
+                                 **REMINDER_UTM)
+            except Exception as exc:  # noqa: BLE001 - e.g. STORE_URL unset: said once per run
+                raise MessageError(str(exc)) from exc
+            items = [(item.quantity, item.product.title) for item in cart.items]
+            if _record(MessageKind.CART_REMINDER, key, email,
+                       f"You left something in your {_store_name()} cart", "cart_reminder",
+                       journey_id=row["id"], visitor_id=row["visitor_id"], name=name,
+                       items=items, link=link, store=_store_name()):
+                done["reminded"] += 1
     return done
 
 
-REMIND_AT_MOST = 5000  # journeys a run looks at (the oldest first); the next run goes on
+REMIND_BATCH = 500
 
 
-def _abandoned_carts(since: datetime, until: datetime) -> list[dict]:
+def _abandoned_carts(since: datetime, until: datetime):
     """Journeys left at the cart, checkout or payment in [since, until), still abandoned,
-    from the tracker's database (which may be another than the shop's)."""
+    from the tracker's database (which may be another than the shop's): batches in
+    (abandoned_at, id) order, read by keyset, so a run sees them all in bounded memory."""
     state = journey.state()
     if not state.enabled or not state.database_url:
-        return []
+        return
     j = journeys.c
-    with state.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(
-            select(j.id, j.visitor_id, j.customer_id, j.last_seen_at)
-            .where(j.status == "abandoned",
-                   j.abandoned_stage.in_([s.label for s in ABANDONABLE]),
-                   j.abandoned_at >= since, j.abandoned_at < until)
-            .order_by(j.abandoned_at).limit(REMIND_AT_MOST)).mappings()]
+    after = None
+    while True:
+        query = (select(j.id, j.visitor_id, j.customer_id, j.last_seen_at, j.abandoned_at)
+                 .where(j.status == "abandoned",
+                        j.abandoned_stage.in_([s.label for s in ABANDONABLE]),
+                        j.abandoned_at >= since, j.abandoned_at < until)
+                 .order_by(j.abandoned_at, j.id).limit(REMIND_BATCH))
+        if after is not None:
+            query = query.where(tuple_(j.abandoned_at, j.id) > after)
+        with state.engine.connect() as conn:
+            batch = [dict(r) for r in conn.execute(query).mappings()]
+        if batch:
+            yield batch
+        if len(batch) < REMIND_BATCH:
+            return
+        after = (batch[-1]["abandoned_at"], batch[-1]["id"])
 
 
 def _reminder_target(row: dict) -> tuple[str, str, Cart] | None:
@@ -199,22 +262,40 @@ def _reminder_target(row: dict) -> tuple[str, str, Cart] | None:
         contact = db.session.get(CheckoutContact, row["id"])
         if contact is not None:
             email, name = contact.email, contact.name
-            cart = db.session.get(Cart, contact.cart_id) if contact.cart_id else None
+            cart = _their_cart(contact.cart_id, contact.updated_at)
     if email is None:
         order = db.session.scalar(
             select(Order).where(Order.journey_id == row["id"], Order.status == OrderStatus.PENDING)
             .order_by(Order.id.desc()).limit(1))
         if order is not None:
             email, name = order.email, order.ship_name
-            cart = db.session.get(Cart, order.cart_id) if order.cart_id else None
+            cart = _their_cart(order.cart_id, order.created_at)
     if email is None or cart is None or not cart.items:
         return None
     return email, name, cart
 
 
+def _their_cart(cart_id: int | None, known_at: datetime) -> Cart | None:
+    """The guest cart with this id, if it is the one they had then: SQLite hands a deleted
+    cart's id (merged into an account at login) to the next new cart, and a cart made after
+    the shopper typed their email is someone else's."""
+    cart = db.session.get(Cart, cart_id) if cart_id else None
+    if cart is None or cart.customer_id is not None or cart.created_at > known_at:
+        return None
+    return cart
+
+
 def _bought_since(email: str, at: datetime) -> bool:
     return bool(db.session.scalar(select(exists().where(and_(
-        Order.email == email, Order.paid_at.is_not(None), Order.paid_at >= at)))))
+        func.lower(Order.email) == email.lower(), Order.paid_at.is_not(None),
+        Order.paid_at >= at)))))
+
+
+def _reminded_since(email: str, at: datetime) -> bool:
+    return bool(db.session.scalar(select(exists().where(and_(
+        OutboxMessage.kind == MessageKind.CART_REMINDER,
+        func.lower(OutboxMessage.to_email) == email.lower(),
+        OutboxMessage.created_at >= at)))))
 
 
 def erase_reminders_for(visitor_id: str) -> None:

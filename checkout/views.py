@@ -17,12 +17,12 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from storefront import cart as cart_service
 from storefront import shipping
 from storefront.errors import DomainError
 from storefront.extensions import db, journey
 from storefront.schemas import load_form
 from storefront.web import (
-    CART_TOKEN,
     current_cart,
     current_summary,
     customer_id,
@@ -74,28 +74,31 @@ def _render_step(name: str, status: int = 200, **context):
 
 @bp.get("/cart/return/<token>")
 def cart_return(token: str):
-    """A reminder's link: the cart it names, on this device (a guest's cart by its token in
-    this session; a customer's once signed in). A cart of their own with something in it
-    is not replaced. The reminder's utm parameters go on to the cart page, where the
-    journey lands, so it is counted as the reminder's."""
-    cart = messages.cart_from_token(token)
+    """A reminder's link: the lines it lists put in this browser's own cart (on any device,
+    signed in or not). It opens no one's cart: a forwarded link shares a list of products,
+    never a cart, its checkout or its order. A cart that already holds something is left
+    as it is. The reminder's utm parameters go on to the cart page, where the journey
+    lands, so it is counted as the reminder's."""
+    lines = messages.lines_from_token(token)
     onward = url_for("cart.view", **{k: v for k, v in request.args.items()
                                      if k in messages.REMINDER_UTM})
-    if cart is None or not cart.items:
-        flash("That cart link has expired, or its cart was bought or emptied.", "error")
-        return redirect(onward)
-    if cart.customer_id is not None:
-        if not (current_user.is_authenticated and current_user.id == cart.customer_id):
-            flash("Log in to see the cart you left.", "success")
-            return redirect(url_for("account.login", next=onward))
+    if not lines:
+        flash("That cart link has expired: its products are still in the shop.", "error")
         return redirect(onward)
     mine = current_cart()
-    if mine is not None and mine.items and mine.id != cart.id:
-        flash("Your cart here already has items, so it is the one shown.", "success")
-    elif current_user.is_authenticated:
-        flash("That link is for a guest's cart: log out to see it.", "error")
-    else:
-        session[CART_TOKEN] = cart.token
+    if mine is not None and mine.items:
+        flash("Your cart already holds something, so it is kept as it is.", "success")
+        return redirect(onward)
+    cart, missing = current_cart(create=True), 0
+    for product_id, quantity in lines:
+        try:
+            cart_service.add_item(cart, product_id, quantity)
+        except DomainError:  # sold out, fewer left, or no longer sold
+            db.session.rollback()
+            missing += 1
+    if missing:
+        flash(f"{missing} of the products you left are no longer available as they were.",
+              "error")
     return redirect(onward)
 
 

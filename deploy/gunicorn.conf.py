@@ -40,8 +40,10 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s'
 
 # A guest's order link carries a signed token that opens the order (its items, its delivery,
-# its review form) to whoever holds it: the access log keeps the path without it.
-_ORDER_LINK = re.compile(r"(/(?:orders|checkout/confirmation|checkout/pay)/)[^/?#\s\"]+")
+# its review form) to whoever holds it, and a cart reminder's link the products a shopper
+# left: the access log keeps the path without them.
+_ORDER_LINK = re.compile(
+    r"(/(?:orders|checkout/confirmation|checkout/pay|cart/return)/)[^/?#\s\"]+")
 
 
 class AccessLogWithoutOrderTokens(glogging.Logger):

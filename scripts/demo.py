@@ -280,7 +280,7 @@ def run(processes: Processes) -> None:
                {_shown(DEMO_DIR / "orders-expire.log")})
     Outbox     order confirmations, shipping updates, review requests, and reminders
                for carts abandoned a minute ago (`orders remind`, as often): the
-               panel's Messages page
+               panel's Outbox page
 
   Press Ctrl-C to stop.
 """, flush=True)

@@ -161,6 +161,10 @@ def load(app, test_config: Mapping[str, Any] | None) -> None:
             "demo."
         )
 
+    store_url = app.config.get("STORE_URL")
+    if store_url and not store_url.startswith(("https://", "http://")):
+        raise ConfigError(f"STORE_URL={store_url!r} is not an address: give it with its "
+                          "scheme, e.g. https://shop.example.com")
     url = app.config.get("SQLALCHEMY_DATABASE_URI") or app.config["DATABASE_URL"]
     if not url:
         # Only this default needs the instance folder made here (Flask-SQLAlchemy makes it

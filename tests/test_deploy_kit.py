@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from .support import ROOT
@@ -148,23 +149,24 @@ def test_dashboard_time_series_are_rates_over_an_interval_not_the_whole_range():
                 assert "$__range" not in target["expr"], (panel["title"], target["expr"])
 
 
-def test_the_expiry_timer_runs_the_command_as_the_store_does(tmp_path):
-    """touchpoint-expire.service: the store's user, code, secrets and spool, and the command
-    the README names (here run, against a migrated SQLite shop, as the unit gives it)."""
-    store, job = service(), service("touchpoint-expire.service")
+@pytest.mark.parametrize("unit, command", [("expire", "expire"), ("remind", "remind")])
+def test_the_timers_run_their_command_as_the_store_does(tmp_path, unit, command):
+    """touchpoint-expire and touchpoint-remind: the store's user, code, secrets and spool,
+    hourly, and the command the README names (here run, against a migrated SQLite shop, as
+    the unit gives it). Units of their own: one failing does not stop the other."""
+    store, job = service(), service(f"touchpoint-{unit}.service")
     for key in ("User", "Group", "WorkingDirectory", "EnvironmentFile"):
         assert job[key] == store[key], key
     assert environment(job)["JOURNEY_SPOOL_DIR"] == environment(store)["JOURNEY_SPOOL_DIR"]
-    assert "OnCalendar=hourly" in (DEPLOY / "touchpoint-expire.timer").read_text()
+    assert "OnCalendar=hourly" in (DEPLOY / f"touchpoint-{unit}.timer").read_text()
     assert _migration_step(tmp_path).returncode == 0
-    expire, remind = job["ExecStart"]
+    (line,) = job["ExecStart"]
     venv_bin = str(Path(sys.executable).parent)
+    argv = [word.replace(f"{APP_HOME}/.venv/bin", venv_bin) for word in shlex.split(line)]
+    assert argv[-3:] == ["wsgi", "orders", command]
     env = {**environment(job), "PATH": os.environ["PATH"], "HOME": str(tmp_path),
            "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool"), "SECRET_KEY": "deploy-kit",
+           "STORE_URL": "https://shop.example.com",
            "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"}
-    for command, name in ((expire, "expire"), (remind, "remind")):
-        argv = [word.replace(f"{APP_HOME}/.venv/bin", venv_bin) for word in shlex.split(command)]
-        assert argv[-3:] == ["wsgi", "orders", name]
-        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -202,13 +202,15 @@ def test_gunicorn_two_workers_multiprocess_metrics(gunicorn, shop_db):
     assert all(int(n) > 50_000 for _, n in frozen), frozen
     result = promtool("check", "metrics", stdin=text)
     assert result.returncode == 0, result.stdout + result.stderr
-    # A guest's order link opens the order: the access log keeps its path, not its token
+    # A guest's order link opens the order, a reminder's lists what they left: the access
+    # log keeps their paths, not their tokens
     for path in ("/orders/MzI4.SecretOrderToken", "/checkout/confirmation/MzI5.SecretToken2",
-                 "/checkout/pay/MzMw.SecretToken3/check"):
+                 "/checkout/pay/MzMw.SecretToken3/check", "/cart/return/MzMx.SecretToken4"):
         requests.get(server.url + path, headers={"Referer": server.url + path}, timeout=10)
-    access = poll(lambda: (server.multiproc.parent / "access.log").read_text().count("…") >= 6
+    access = poll(lambda: (server.multiproc.parent / "access.log").read_text().count("…") >= 8
                   and (server.multiproc.parent / "access.log").read_text())
     assert access and "GET /orders/… HTTP/1.1" in access, access
+    assert "GET /cart/return/… HTTP/1.1" in access, access
     assert "Secret" not in access and "MzI" not in access
 
 

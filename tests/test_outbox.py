@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -45,7 +46,10 @@ def outbox() -> list[OutboxMessage]:
 
 
 def link_in(body: str) -> str:
-    return re.search(r"http://\S+", body).group(0).removeprefix("http://localhost")
+    """The message's link, as this test's browser follows it (path, query and fragment)."""
+    link = urlsplit(re.search(r"https?://\S+", body).group(0))
+    return link.path + (f"?{link.query}" if link.query else "") + (
+        f"#{link.fragment}" if link.fragment else "")
 
 
 def test_an_order_gets_its_confirmation_updates_and_review_request_once(
@@ -144,14 +148,20 @@ def test_a_reminder_brings_an_abandoned_cart_back_on_another_device(
                               .limit(1)).mappings().one()
     assert (newest["source"], newest["medium"]) == ("reminder", "email")
 
-    # The member's link asks them to log in; a cart of one's own is not replaced.
+    # The link lists products; it opens no one's cart: what the phone does is its own.
+    phone.add_to_cart(mug.id)
+    assert [i["quantity"] for i in guest.client.get(
+        "/cart/", headers={"Accept": "application/json"}).get_json()["items"]] == [1]
     to_ada = next(m for m in reminders if m.to_email == "ada@example.com")
-    stranger = app.test_client().get(link_in(to_ada.body))
-    assert "/account/login?next=" in stranger.headers["Location"]
+    stranger = Shopper(app.test_client(), localstripe)
+    stranger.client.get(link_in(to_ada.body))
+    assert [i["quantity"] for i in stranger.client.get(
+        "/cart/", headers={"Accept": "application/json"}).get_json()["items"]] == [1]
+    # A cart that holds something is kept as it is.
     mine = Shopper(app.test_client(), localstripe)
     mine.add_to_cart(factories.product("Pan", price=4000, stock=5).id)
     kept = mine.client.get(link, follow_redirects=True).get_data(as_text=True)
-    assert "Pan" in kept and "already has items" in kept
+    assert "Pan" in kept and "already holds something" in kept and "Mug" not in kept
     # A link that was tampered with, or is too old, says so.
     forged = app.test_client().get(link.replace("/cart/return/", "/cart/return/x"),
                                    follow_redirects=True)
@@ -188,3 +198,68 @@ def test_a_message_that_cannot_be_recorded_never_undoes_the_order(app, localstri
     assert db.session.scalar(select(Order)).is_paid
     assert "order_confirmation message for order:" in caplog.text
     assert "grace@example.com" not in caplog.text
+
+
+def test_one_reminder_an_email_and_none_after_a_purchase_in_other_letters(
+        app, localstripe, mug, cli):
+    """Two devices, one email: one message. A purchase under the same email in capitals
+    since: none."""
+    laptop, phone, buyer = (Shopper(app.test_client(), localstripe) for _ in range(3))
+    with time_machine.travel(utcnow() - timedelta(hours=3)):
+        for shopper, email in ((laptop, "grace@example.com"), (phone, "Grace@Example.com"),
+                               (buyer, "alan@example.com")):
+            shopper.add_to_cart(mug.id)
+            assert shopper.address(email=email, name="G").status_code == 302
+        app.extensions["journey"].writer.flush()
+    app.extensions["journey"].sweep(utcnow() - timedelta(minutes=90))
+    again = Shopper(app.test_client(), localstripe)
+    again.add_to_cart(mug.id)
+    again.to_payment(email="ALAN@example.com")
+    assert again.pay(CARD_OK).get_json()["status"] == "succeeded"
+    result = cli("orders", "remind")
+    assert "1 cart reminders put in the outbox; 2 abandoned carts" in result.output, result.output
+    assert [m.to_email.lower() for m in outbox()
+            if m.kind == MessageKind.CART_REMINDER] == ["grace@example.com"]
+
+
+def test_messages_need_the_stores_address_outside_a_request(app, localstripe, mug, cli,
+                                                            caplog):
+    """From the CLI of a real store (not the demo or tests) there is no address for the
+    links: `orders remind` says to set STORE_URL; a fulfilment step still moves the order
+    and logs the message it could not make; a STORE_URL without a scheme is refused."""
+    buyer = Shopper(app.test_client(), localstripe)
+    buyer.add_to_cart(mug.id)
+    buyer.to_payment(email="grace@example.com")
+    assert buyer.pay(CARD_OK).get_json()["status"] == "succeeded"
+    order = db.session.scalar(select(Order))
+    with time_machine.travel(utcnow() - timedelta(hours=3)):
+        left = Shopper(app.test_client(), localstripe)
+        left.add_to_cart(mug.id)
+        assert left.address(email="ada@example.com").status_code == 302
+        app.extensions["journey"].writer.flush()
+    app.extensions["journey"].sweep(utcnow() - timedelta(minutes=90))
+    app.config["TESTING"] = False
+    try:
+        refused = cli("orders", "remind")
+        assert refused.exit_code != 0 and "STORE_URL is not set" in refused.output, refused.output
+        with caplog.at_level("WARNING"):
+            assert cli("orders", "advance", str(order.id)).exit_code == 0  # packed
+            moved = cli("orders", "advance", str(order.id))  # shipped: a message
+        assert moved.exit_code == 0 and "packed -> shipped" in moved.output
+        assert "order_moved for order" in caplog.text and "STORE_URL is not set" in caplog.text
+        assert [m.kind for m in outbox()] == [MessageKind.ORDER_CONFIRMATION]
+        app.config["STORE_URL"] = "https://shop.example.com"
+        assert "1 cart reminders" in cli("orders", "remind").output
+        assert link_in_https(outbox()[-1].body).startswith(
+            "https://shop.example.com/cart/return/")
+    finally:
+        app.config["TESTING"] = True
+        app.config.pop("STORE_URL", None)
+    from storefront.app import create_app  # noqa: PLC0415
+    from storefront.config import ConfigError  # noqa: PLC0415
+    with pytest.raises(ConfigError, match="STORE_URL"):
+        create_app({"TESTING": True, "SECRET_KEY": "x", "STORE_URL": "shop.example.com"})
+
+
+def link_in_https(body: str) -> str:
+    return re.search(r"https://\S+", body).group(0)

@@ -4,13 +4,13 @@
 - a shipping update when it ships, goes out for delivery and is delivered;
 - a review request with the delivery, linking to the order's review form;
 - the abandoned-cart reminder (``flask orders remind``, hourly), to a shopper who left a
-  cart, a checkout or a payment, whose email the store knows, with a link that brings the
-  cart back on any device.
+  cart, a checkout or a payment, whose email the store knows, with a link that puts the
+  products it lists in the cart of whoever follows it, on any device.
 
 Recorded after the change that causes them is committed, in a transaction of their own: a
 message that cannot be recorded is logged (never with its address) and never undoes an
 order. The texts are templates (``checkout/templates/messages/``); links are absolute,
-from STORE_URL, else the request's own address.
+from STORE_URL, else the address of the store's own request that caused the message.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 class MessageError(RuntimeError):
     """A message cannot be made here (no address for its links): said to whoever ran it."""
+
 
 CART_LINK_SALT = "touchpoint.cart-reminder"
 CART_LINK_DAYS = 14

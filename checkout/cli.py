@@ -82,7 +82,9 @@ def expire_command(after: int) -> None:
 def remind_command(after: int, within: int) -> None:
     """Put an abandoned-cart reminder in the outbox for each cart, checkout or payment left
     between --within and --after ago whose shopper the store can write to, once per
-    journey, with a link that brings the cart back. Run it hourly, beside `orders expire`."""
+    journey and at most once per email in --within, with a link that puts the products in
+    the cart of whoever follows it. Needs STORE_URL (outside the demo). Run it hourly:
+    deploy/touchpoint-remind.timer."""
     from datetime import timedelta
 
     from . import messages

@@ -117,12 +117,13 @@ def _never_raises(make):
     logged, never the purchase's or the fulfilment step's failure."""
     @functools.wraps(make)
     def wrapper(order: Order, *args) -> None:
+        order_id = order.id  # read now: after a rollback it would be a query
         try:
             make(order, *args)
         except Exception as exc:  # noqa: BLE001
             db.session.rollback()
             log.warning("outbox: %s for order %s was not recorded: %s: %s", make.__name__,
-                        order.id, type(exc).__name__,
+                        order_id, type(exc).__name__,
                         exc if isinstance(exc, MessageError) else "see the debug log")
             log.debug("outbox: %s failed", make.__name__, exc_info=True)
     return wrapper
@@ -155,7 +156,7 @@ def order_moved(order: Order, to: FulfilmentStatus) -> None:
 
 # -- abandoned-cart reminders -----------------------------------------------------------------
 
-LINK_LINES = 20  # a reminder's link carries at most this many cart lines
+LINK_LINES = 50  # a reminder lists, and its link carries, at most this many cart lines
 
 
 def _cart_links() -> URLSafeTimedSerializer:
@@ -205,17 +206,19 @@ def remind(after: timedelta, within: timedelta, now: datetime | None = None) -> 
             if _bought_since(email, row["last_seen_at"]) or _reminded_since(email, now - within):
                 done["skipped"] += 1
                 continue
-            lines = [(item.product_id, item.quantity) for item in cart.items]
+            shown = cart.items[:LINK_LINES]
+            lines = [(item.product_id, item.quantity) for item in shown]
             try:
                 link = _absolute("checkout.cart_return", token=cart_link_token(lines),
                                  **REMINDER_UTM)
             except Exception as exc:  # noqa: BLE001 - e.g. STORE_URL unset: said once per run
                 raise MessageError(str(exc)) from exc
-            items = [(item.quantity, item.product.title) for item in cart.items]
+            items = [(item.quantity, item.product.title) for item in shown]
             if _record(MessageKind.CART_REMINDER, key, email,
                        f"You left something in your {_store_name()} cart", "cart_reminder",
                        journey_id=row["id"], visitor_id=row["visitor_id"], name=name,
-                       items=items, link=link, store=_store_name()):
+                       items=items, more=len(cart.items) - len(shown), link=link,
+                       store=_store_name()):
                 done["reminded"] += 1
     return done
 
@@ -286,16 +289,18 @@ def _their_cart(cart_id: int | None, known_at: datetime) -> Cart | None:
     return cart
 
 
+# Both sides lowered by the database's own lower(): SQLite's folds ASCII only, so "ÅSA@x" and
+# "åsa@x" differ there, but the same address typed the same way always matches.
 def _bought_since(email: str, at: datetime) -> bool:
     return bool(db.session.scalar(select(exists().where(and_(
-        func.lower(Order.email) == email.lower(), Order.paid_at.is_not(None),
+        func.lower(Order.email) == func.lower(email), Order.paid_at.is_not(None),
         Order.paid_at >= at)))))
 
 
 def _reminded_since(email: str, at: datetime) -> bool:
     return bool(db.session.scalar(select(exists().where(and_(
         OutboxMessage.kind == MessageKind.CART_REMINDER,
-        func.lower(OutboxMessage.to_email) == email.lower(),
+        func.lower(OutboxMessage.to_email) == func.lower(email),
         OutboxMessage.created_at >= at)))))
 
 

@@ -21,6 +21,7 @@ from storefront import cart as cart_service
 from storefront import shipping
 from storefront.errors import DomainError
 from storefront.extensions import db, journey
+from storefront.models import Product
 from storefront.schemas import load_form
 from storefront.web import (
     current_cart,
@@ -91,14 +92,18 @@ def cart_return(token: str):
         return redirect(onward)
     cart, missing = current_cart(create=True), 0
     for product_id, quantity in lines:
+        product = db.session.get(Product, product_id) if 0 < product_id < 2**31 else None
+        left = min(quantity, product.stock) if product is not None else 0
         try:
-            cart_service.add_item(cart, product_id, quantity)
-        except DomainError:  # sold out, fewer left, or no longer sold
+            if left > 0:
+                cart_service.add_item(cart, product_id, left)
+        except DomainError:  # no longer sold, or sold out meanwhile
             db.session.rollback()
-            missing += 1
+            left = 0
+        missing += left < quantity
     if missing:
-        flash(f"{missing} of the products you left are no longer available as they were.",
-              "error")
+        flash(f"{missing} of the products you left are no longer available as they were: "
+              "your cart has what is left of them.", "error")
     return redirect(onward)
 
 

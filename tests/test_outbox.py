@@ -263,3 +263,24 @@ def test_messages_need_the_stores_address_outside_a_request(app, localstripe, mu
 
 def link_in_https(body: str) -> str:
     return re.search(r"https://\S+", body).group(0)
+
+
+def test_a_reminder_link_puts_back_what_is_left_of_each_product(app, localstripe, mug, cli):
+    """Fewer left than the shopper had: the cart gets what is left, and says so."""
+    guest = Shopper(app.test_client(), localstripe)
+    with time_machine.travel(utcnow() - timedelta(hours=3)):
+        guest.add_to_cart(mug.id, quantity=3)
+        assert guest.address(email="grace@example.com").status_code == 302
+        app.extensions["journey"].writer.flush()
+    app.extensions["journey"].sweep(utcnow() - timedelta(minutes=90))
+    assert "1 cart reminders" in cli("orders", "remind").output
+    [reminder] = outbox()
+    assert "3 x Mug" in reminder.body
+    mug.stock = 2
+    db.session.commit()
+    phone = Shopper(app.test_client(), localstripe)
+    page = phone.client.get(link_in(reminder.body), follow_redirects=True)
+    assert "1 of the products you left are no longer available as they were" in page.get_data(
+        as_text=True)
+    cart = phone.client.get("/cart/", headers={"Accept": "application/json"}).get_json()
+    assert [(i["title"], i["quantity"]) for i in cart["items"]] == [("Mug", 2)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app, g, url_for
-from sqlalchemy import and_, case, func, literal, or_, select, tuple_
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
 from checkout.models import (
@@ -560,23 +560,14 @@ def count_abandoned(period: Period) -> int:
 def abandoned_journeys(period: Period, batch: int = EXPORT_BATCH,
                        limit: int = EXPORT_LIMIT) -> Iterator[dict]:
     """Every cart, checkout and payment abandoned in the period, not only the page's latest
-    50, newest first, each as the page lists it (who, cart, step): read ``batch`` at a time
-    by keyset on (abandoned_at, id), so an export of a busy year holds one batch in memory.
-    At most ``limit``."""
-    cart_abandoned = and_(_carts_left(period), J.status == "abandoned")
-    after, sent = None, 0
-    while sent < limit:
-        query = select(journeys).where(cart_abandoned)
-        if after is not None:
-            query = query.where(tuple_(J.abandoned_at, J.id) < after)
-        rows = _conn().execute(query.order_by(J.abandoned_at.desc(), J.id.desc())
-                               .limit(min(batch, limit - sent))).all()
+    50, newest first, each as the page lists it (who, cart, step): ``batch`` at a time
+    (store.abandoned_carts), so an export of a busy year holds one batch in memory. At most
+    ``limit``."""
+    for rows in store.abandoned_carts(lambda query: _conn().execute(query).all(),
+                                      period.start, period.end, newest_first=True,
+                                      batch=batch, limit=limit):
         yield from _with_left_at(rows, _with_contacts(
             _with_carts([_journey_summary(r) for r in rows])))
-        sent += len(rows)
-        if len(rows) < batch:
-            return
-        after = (rows[-1].abandoned_at, rows[-1].id)
 
 
 def _with_left_at(rows, summaries: list[dict]) -> list[dict]:

@@ -22,14 +22,13 @@ from datetime import datetime, timedelta
 from flask import current_app, has_request_context, render_template, url_for
 from flask.globals import request_ctx
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import and_, delete, exists, func, select, tuple_
+from sqlalchemy import and_, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from storefront.extensions import db, journey
 from storefront.models import Cart, Customer, utcnow
 from storefront.money import Money
-from tracking.models import journeys
-from tracking.touchpoints import ABANDONABLE
+from tracking import store
 
 from . import links
 from .models import (
@@ -192,7 +191,7 @@ def remind(after: timedelta, within: timedelta, now: datetime | None = None) -> 
     now = now or utcnow()
     done = {"reminded": 0, "skipped": 0}
     for batch in _abandoned_carts(since=now - within, until=now - after):
-        keys = {f"journey:{row['id']}:reminder": row for row in batch}
+        keys = {f"journey:{row.id}:reminder": row for row in batch}
         made = set(db.session.scalars(select(OutboxMessage.key)
                                       .where(OutboxMessage.key.in_(list(keys)))))
         for key, row in keys.items():
@@ -203,7 +202,7 @@ def remind(after: timedelta, within: timedelta, now: datetime | None = None) -> 
                 done["skipped"] += 1
                 continue
             email, name, cart = target
-            if _bought_since(email, row["last_seen_at"]) or _reminded_since(email, now - within):
+            if _bought_since(email, row.last_seen_at) or _reminded_since(email, now - within):
                 done["skipped"] += 1
                 continue
             shown = cart.items[:LINK_LINES]
@@ -216,7 +215,7 @@ def remind(after: timedelta, within: timedelta, now: datetime | None = None) -> 
             items = [(item.quantity, item.product.title) for item in shown]
             if _record(MessageKind.CART_REMINDER, key, email,
                        f"You left something in your {_store_name()} cart", "cart_reminder",
-                       journey_id=row["id"], visitor_id=row["visitor_id"], name=name,
+                       journey_id=row.id, visitor_id=row.visitor_id, name=name,
                        items=items, more=len(cart.items) - len(shown), link=link,
                        store=_store_name()):
                 done["reminded"] += 1
@@ -227,49 +226,38 @@ REMIND_BATCH = 500
 
 
 def _abandoned_carts(since: datetime, until: datetime):
-    """Journeys left at the cart, checkout or payment in [since, until), still abandoned,
-    from the tracker's database (which may be another than the shop's): batches in
-    (abandoned_at, id) order, read by keyset, so a run sees them all in bounded memory."""
+    """store.abandoned_carts from the tracker's database (which may be another than the
+    shop's), oldest first, each batch on a connection of its own (none is held while the
+    shop's database is asked about the batch)."""
     state = journey.state()
     if not state.enabled or not state.database_url:
-        return
-    j = journeys.c
-    after = None
-    while True:
-        query = (select(j.id, j.visitor_id, j.customer_id, j.last_seen_at, j.abandoned_at)
-                 .where(j.status == "abandoned",
-                        j.abandoned_stage.in_([s.label for s in ABANDONABLE]),
-                        j.abandoned_at >= since, j.abandoned_at < until)
-                 .order_by(j.abandoned_at, j.id).limit(REMIND_BATCH))
-        if after is not None:
-            query = query.where(tuple_(j.abandoned_at, j.id) > after)
+        return iter(())
+
+    def read(query):
         with state.engine.connect() as conn:
-            batch = [dict(r) for r in conn.execute(query).mappings()]
-        if batch:
-            yield batch
-        if len(batch) < REMIND_BATCH:
-            return
-        after = (batch[-1]["abandoned_at"], batch[-1]["id"])
+            return conn.execute(query).all()
+
+    return store.abandoned_carts(read, since, until, batch=REMIND_BATCH)
 
 
-def _reminder_target(row: dict) -> tuple[str, str, Cart] | None:
+def _reminder_target(row) -> tuple[str, str, Cart] | None:
     """(email, name, cart) for an abandoned journey, or None: no one to write to, or the
     cart is empty now (bought, or emptied)."""
     email = name = cart = None
-    customer_id = row["customer_id"]
+    customer_id = row.customer_id
     if customer_id and customer_id.isascii() and customer_id.isdigit():
         customer = db.session.get(Customer, int(customer_id))
         if customer is not None:
             email, name = customer.email, customer.name
             cart = db.session.scalar(select(Cart).where(Cart.customer_id == customer.id))
     if email is None:
-        contact = db.session.get(CheckoutContact, row["id"])
+        contact = db.session.get(CheckoutContact, row.id)
         if contact is not None:
             email, name = contact.email, contact.name
             cart = _their_cart(contact.cart_id, contact.updated_at)
     if email is None:
         order = db.session.scalar(
-            select(Order).where(Order.journey_id == row["id"], Order.status == OrderStatus.PENDING)
+            select(Order).where(Order.journey_id == row.id, Order.status == OrderStatus.PENDING)
             .order_by(Order.id.desc()).limit(1))
         if order is not None:
             email, name = order.email, order.ship_name

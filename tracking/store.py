@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,9 +24,11 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    tuple_,
     update,
 )
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, Row
+from sqlalchemy.sql import Select
 
 from .events import Event
 from .models import journey_cart_lines, journey_events, journeys
@@ -703,6 +705,34 @@ def co_viewed(conn: Connection, product_id: str, since: datetime, viewers: int,
         .limit(limit)
     )
     return [(str(pid), n) for pid, n in rows]
+
+
+def abandoned_carts(read: Callable[[Select], Sequence[Row]], since: datetime, until: datetime,
+                    *, newest_first: bool = False, batch: int = 500,
+                    limit: int | None = None) -> Iterator[Sequence[Row]]:
+    """Journeys left at the cart, checkout or payment in [since, until) and still abandoned
+    (not recovered by a later purchase), whole rows, ``batch`` at a time in (abandoned_at,
+    id) order (``newest_first``: the reverse), at most ``limit``. Read by keyset, not
+    offset: one sweep gives many journeys the same abandoned_at, and only a batch is held.
+    ``read`` runs a query (the panel's request connection; a job's own, per batch)."""
+    c = journeys.c
+    where = (c.status == "abandoned", c.abandoned_stage.in_([s.label for s in ABANDONABLE]),
+             c.abandoned_at >= since, c.abandoned_at < until)
+    key = tuple_(c.abandoned_at, c.id)
+    order = (c.abandoned_at.desc(), c.id.desc()) if newest_first else (c.abandoned_at, c.id)
+    after, sent = None, 0
+    while limit is None or sent < limit:
+        size = batch if limit is None else min(batch, limit - sent)
+        query = select(journeys).where(*where).order_by(*order).limit(size)
+        if after is not None:
+            query = query.where(key < after if newest_first else key > after)
+        rows = read(query)
+        if rows:
+            yield rows
+        sent += len(rows)
+        if len(rows) < size:
+            return
+        after = (rows[-1].abandoned_at, rows[-1].id)
 
 
 def is_purchased(conn: Connection, journey_id: str) -> bool:

@@ -21,14 +21,8 @@ from storefront import cart as cart_service
 from storefront import shipping
 from storefront.errors import DomainError
 from storefront.extensions import db, journey
-from storefront.models import Product
 from storefront.schemas import load_form
-from storefront.web import (
-    current_cart,
-    current_summary,
-    customer_id,
-    error_response,
-)
+from storefront.web import current_cart, current_summary, customer_id, error_response
 
 from . import contacts, flow, links, messages, payments
 from . import reviews as review_service
@@ -92,7 +86,7 @@ def cart_return(token: str):
         return redirect(onward)
     cart, missing = current_cart(create=True), 0
     for product_id, quantity in lines:
-        product = db.session.get(Product, product_id) if 0 < product_id < 2**31 else None
+        product = cart_service.find_product(product_id)
         left = min(quantity, product.stock) if product is not None else 0
         try:
             if left > 0:

@@ -53,6 +53,15 @@ def get_or_create_cart(token: str, customer_id: int | None) -> Cart:
     return cart
 
 
+def find_product(product_id) -> Product | None:
+    """The product with this id (any form a request gives it in), or None."""
+    try:
+        number = int(product_id)
+    except (TypeError, ValueError):
+        return None
+    return db.session.get(Product, number) if 1 <= number < 2**31 else None
+
+
 def _product(product_id: int) -> Product:
     product = db.session.get(Product, product_id)
     if product is None:

@@ -6,8 +6,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 
 from .. import cart as cart_service
 from ..errors import DomainError, OutOfStock
-from ..extensions import db, journey
-from ..models import Product
+from ..extensions import journey
 from ..schemas import CartAddSchema, CartUpdateSchema, load_form
 from ..web import current_cart, current_summary, error_response, wants_json
 
@@ -73,7 +72,7 @@ def _add_from_product_page():
     """A product page's Add to cart: a quantity past the stock (or not a quantity) goes back
     to the product page with what went wrong said on it, instead of an error page."""
     values, errors = load_form(CartAddSchema(), request.form)
-    product = _product_of(values.get("product_id"))
+    product = cart_service.find_product(values.get("product_id"))
     back = (url_for("shop.product", slug=product.slug) if product is not None
             else url_for("cart.view"))
     if errors:
@@ -91,14 +90,6 @@ def _add_from_product_page():
         return error_response(str(exc), exc.status_code)
     flash(f"Added {item.product.title} to your cart.", "success")
     return redirect(url_for("cart.view"))
-
-
-def _product_of(product_id) -> Product | None:
-    try:
-        number = int(product_id)
-    except (TypeError, ValueError):
-        return None
-    return db.session.get(Product, number) if 1 <= number < 2**31 else None
 
 
 @bp.post("/update")

@@ -762,7 +762,8 @@ def reviews(period: Period, limit: int = 20) -> dict:
 
 def outbox(kind: str | None, before: int | None, limit: int) -> dict:
     """The latest messages (of one ``kind``), older than the message ``before``; how many of
-    each kind in all."""
+    each kind in all; how many are sent, waiting and not sent, and since when the oldest
+    waiting one has waited."""
     query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
     if kind:
         query = query.where(OutboxMessage.kind == kind)
@@ -771,6 +772,13 @@ def outbox(kind: str | None, before: int | None, limit: int) -> dict:
     found = db.session.scalars(query).all()
     counts = dict(db.session.execute(
         select(OutboxMessage.kind, func.count()).group_by(OutboxMessage.kind)).all())
+    waiting, sent, not_sent, oldest = db.session.execute(select(
+        func.count(OutboxMessage.send_after), func.count(OutboxMessage.sent_at),
+        func.count(case((and_(OutboxMessage.send_after.is_(None),
+                              OutboxMessage.sent_at.is_(None),
+                              OutboxMessage.error.is_not(None)), 1))),
+        func.min(case((OutboxMessage.send_after.is_not(None), OutboxMessage.created_at))),
+    )).one()
     return {
         "messages": [{
             "id": m.id, "kind": m.kind, "to": m.to_email, "subject": m.subject, "body": m.body,
@@ -778,7 +786,22 @@ def outbox(kind: str | None, before: int | None, limit: int) -> dict:
             "order_id": m.order_id,
             "order_number": Order.number_of(m.order_id) if m.order_id else None,
             "journey_id": m.journey_id,
+            "status": message_status(m), "attempts": m.attempts, "error": m.error,
+            "sent_at": m.sent_at.isoformat(timespec="seconds") if m.sent_at else None,
+            "send_after": m.send_after.isoformat(timespec="seconds") if m.send_after else None,
         } for m in found],
         "older": found[-1].id if len(found) == limit else None,
         "counts": {k.value: int(counts.get(k.value, 0)) for k in MessageKind},
+        "sending": {"sent": sent, "waiting": waiting, "not_sent": not_sent,
+                    "oldest_waiting": oldest.isoformat(timespec="seconds") if oldest else None},
     }
+
+
+def message_status(m: OutboxMessage) -> str:
+    """sent; waiting (to be sent, perhaps again); not_sent (refused for good, or too old);
+    recorded (no MAIL_URL when it was made: the outbox's only)."""
+    if m.sent_at is not None:
+        return "sent"
+    if m.send_after is not None:
+        return "waiting"
+    return "not_sent" if m.error else "recorded"

@@ -17,7 +17,8 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 - ``/admin/abandonment.csv?from&to`` — every abandoned cart of the period as CSV (audited)
 - ``/admin/api/reviews?from&to`` — reviews written in the period (latest, average, stars),
   orders delivered in it and reviewed
-- ``/admin/api/outbox?kind&before`` — the messages for shoppers, newest first, 100 a page
+- ``/admin/api/outbox?kind&before`` — the messages for shoppers, newest first, 100 a page,
+  each with whether it was sent
 - ``/admin/api/audit`` — admin actions, newest first, 200 a page (``actor``, ``action``,
   ``before``): who, what, when, from which network
 """
@@ -40,7 +41,7 @@ from flask import (
 )
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from checkout import fulfilment, payments
+from checkout import fulfilment, mail, payments
 from checkout.models import MessageKind, Order
 from storefront.errors import DomainError
 from storefront.extensions import db
@@ -423,7 +424,7 @@ class OutboxSchema(Schema):
 def _outbox(args) -> dict:
     data = OutboxSchema().load(args)
     found = queries.outbox(data["kind"], data["before"], OUTBOX_PAGE)
-    return {**found, "kind": data["kind"] or ""}
+    return {**found, "kind": data["kind"] or "", "mail": mail.enabled()}
 
 
 @bp.get("/outbox", endpoint="outbox")

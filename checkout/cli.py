@@ -1,4 +1,4 @@
-"""flask --app wsgi orders advance ORDER | expire | remind; journey simulate"""
+"""flask --app wsgi orders advance ORDER | expire | remind | send-mail; journey simulate"""
 
 from __future__ import annotations
 
@@ -98,6 +98,33 @@ def remind_command(after: int, within: int) -> None:
     click.echo(f"{done['reminded']} cart reminders put in the outbox; {done['skipped']} "
                "abandoned carts had no one to write to, nothing left in them or a purchase "
                "since.")
+
+
+@orders_cli.command("send-mail")
+@click.option("--limit", default=500, show_default=True, type=click.IntRange(1, 100_000),
+              help="Most messages to send in this run (the oldest due first).")
+def send_mail_command(limit: int) -> None:
+    """Send the outbox's waiting messages through MAIL_URL (SMTP), and record what became
+    of each: sent, to be tried again (a temporary refusal, the server down) or not sent (a
+    refused address, or older than MAIL_MAX_AGE). Run it every minute:
+    deploy/touchpoint-mail.timer. Exits 1 if the server cannot be reached."""
+    from . import mail
+
+    if not mail.enabled():
+        raise click.ClickException(
+            "MAIL_URL is not set: the mail server to send through, e.g. "
+            "smtp+tls://user:password@smtp.example.com:587 (and MAIL_FROM, the sender)")
+    try:
+        done = mail.send_due(limit)
+    except mail.MailError as exc:
+        click.echo(_sent(exc.done))
+        raise click.ClickException(f"{exc}; the messages wait for the next run.") from None
+    click.echo(_sent(done))
+
+
+def _sent(done: dict[str, int]) -> str:
+    return (f"{done['sent']} messages sent, {done['retrying']} to try again later, "
+            f"{done['failed']} not sent (refused for good, or too old).")
 
 
 @click.command("simulate")

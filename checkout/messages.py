@@ -9,7 +9,8 @@
 
 Recorded after the change that causes them is committed, in a transaction of their own: a
 message that cannot be recorded is logged (never with its address) and never undoes an
-order. The texts are templates (``checkout/templates/messages/``); links are absolute,
+order. With MAIL_URL set, each waits to be sent by ``flask orders send-mail``
+(checkout.mail). The texts are templates (``checkout/templates/messages/``); links are absolute,
 from STORE_URL, else the address of the store's own request that caused the message.
 """
 
@@ -30,7 +31,7 @@ from storefront.models import Cart, Customer, utcnow
 from storefront.money import Money
 from tracking import store
 
-from . import links
+from . import links, mail
 from .models import (
     CheckoutContact,
     FulfilmentStatus,
@@ -86,11 +87,13 @@ def _record(kind: MessageKind, key: str, to: str, subject: str, template: str, *
         if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)):
             return False
         body = render_template(f"messages/{template}.txt", order=order, **context)
+        now = utcnow()
         db.session.add(OutboxMessage(
             key=key, kind=kind, to_email=to, subject=subject[:200], body=body,
             order_id=order.id if order is not None else None,
             journey_id=journey_id or (order.journey_id if order is not None else None),
-            visitor_id=visitor_id))
+            visitor_id=visitor_id, created_at=now,
+            send_after=now if mail.enabled() else None))
         db.session.commit()
         return True
     except IntegrityError:  # the webhook and the shopper's page, at the same moment

@@ -217,8 +217,8 @@ class OutboxMessage(db.Model):
     """A message to a shopper, recorded in the outbox the owner reads in the panel: the
     order confirmation, each shipping update, the review request after delivery and the
     abandoned-cart reminder. ``key`` makes each one once however often its cause is seen
-    (a webhook and the shopper's page both confirming a payment). This store records them;
-    sending them is a mail relay's job, reading this table."""
+    (a webhook and the shopper's page both confirming a payment). ``flask orders send-mail``
+    sends them through MAIL_URL (checkout.mail); without it, they are recorded only."""
 
     __tablename__ = "outbox_messages"
 
@@ -233,3 +233,9 @@ class OutboxMessage(db.Model):
     journey_id: Mapped[str | None] = mapped_column(String(32), index=True)
     visitor_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Sending (checkout.mail): when it may be tried (next); None once sent or given up, and
+    # for a message recorded with no MAIL_URL set (the outbox's only).
+    send_after: Mapped[datetime | None] = mapped_column(index=True)
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(String(200))  # our phrase and the SMTP code

@@ -9,7 +9,9 @@ the terminal (SIGHUP) stops them the same way.
     PORT (5000), LOCALSTRIPE_PORT (8420), DEMO_DIR (.demo: logs, localstripe's state),
     DEMO_SHOPPERS=0 (no simulated shoppers), DEMO_RATE (1.5 shoppers a second),
     DEMO_EXPIRE_EVERY (180: seconds between runs of `orders expire`), DEMO_EXPIRE_AFTER
-    (600: seconds an order may wait for 3-D Secure before that job cancels it)
+    (600: seconds an order may wait for 3-D Secure before that job cancels it),
+    MAIL_PORT (8025: the mail catcher the outbox is sent to), DEMO_MAIL_EVERY (20: seconds
+    between runs of `orders send-mail`)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 STORE_PORT = int(os.environ.get("PORT", "5000"))
 STRIPE_PORT = int(os.environ.get("LOCALSTRIPE_PORT", "8420"))
+MAIL_PORT = int(os.environ.get("MAIL_PORT", "8025"))
 DEMO_DIR = Path(os.environ.get("DEMO_DIR") or ROOT / ".demo").resolve()
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ADMIN_EMAIL = "owner@touchpoint.demo"
@@ -42,6 +45,8 @@ COURIER_EMAIL = "courier@touchpoint.demo"
 EXPIRE_EVERY = max(1.0, float(os.environ.get("DEMO_EXPIRE_EVERY", "180")))
 EXPIRE_AFTER = max(60, int(os.environ.get("DEMO_EXPIRE_AFTER", "600")))  # the CLI's least
 EXPIRE_WITHIN = 60.0  # seconds one run may take before it is killed
+# What a timer does every minute in production (`orders send-mail`), a little more often.
+MAIL_EVERY = max(1.0, float(os.environ.get("DEMO_MAIL_EVERY", "20")))
 
 
 def _shown(path: Path) -> str:
@@ -184,7 +189,8 @@ class Periodic:
 
 
 def main() -> None:
-    for port, what in ((STORE_PORT, "the store"), (STRIPE_PORT, "localstripe")):
+    for port, what in ((STORE_PORT, "the store"), (STRIPE_PORT, "localstripe"),
+                       (MAIL_PORT, "the mail catcher")):
         if port_in_use(port):
             sys.exit(f"Port {port} ({what}) is already in use. Stop whatever holds it "
                      f"(an earlier `make demo`?) and run again.")
@@ -214,6 +220,9 @@ def run(processes: Processes) -> None:
         "JOURNEY_SESSION_TIMEOUT": os.environ.get("JOURNEY_SESSION_TIMEOUT", "300"),
         "JOURNEY_SWEEP_INTERVAL": os.environ.get("JOURNEY_SWEEP_INTERVAL", "15"),
         "JOURNEY_SWEEP_GRACE": os.environ.get("JOURNEY_SWEEP_GRACE", "15"),
+        # The outbox is sent to a mail catcher on this machine, never to anyone's inbox.
+        "MAIL_URL": f"smtp://{HOST}:{MAIL_PORT}",
+        "MAIL_FROM": "Touchpoint Store <shop@touchpoint.demo>",
     }
     flask = [str(BIN / "flask"), "--app", "wsgi"]
     print("• Migrating the database…", flush=True)
@@ -241,6 +250,15 @@ def run(processes: Processes) -> None:
               "secret": env["STRIPE_WEBHOOK_SECRET"]},
         timeout=10,
     ).raise_for_status()
+
+    print("• Starting the mail catcher (aiosmtpd) …", flush=True)
+    mailbox = DEMO_DIR / "mail"  # a Maildir: one file a message in mail/new
+    catcher = processes.start(
+        "the mail catcher",
+        [str(BIN / "python"), "-m", "aiosmtpd", "-n", "-l", f"{HOST}:{MAIL_PORT}",
+         "-c", "aiosmtpd.handlers.Mailbox", str(mailbox)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stop_within=10)
+    wait_for(MAIL_PORT, catcher, "the mail catcher")
 
     print("• Starting the store under gunicorn …", flush=True)
     store = processes.start(
@@ -281,6 +299,9 @@ def run(processes: Processes) -> None:
     Outbox     order confirmations, shipping updates, review requests, and reminders
                for carts abandoned a minute ago (`orders remind`, as often): the
                panel's Outbox page
+    Mail       the outbox, sent every {MAIL_EVERY:g} s (`orders send-mail`) to a mail
+               catcher on smtp://{HOST}:{MAIL_PORT} that keeps each message as a file
+               in {_shown(mailbox / "new")} (a Maildir: `mutt -f {_shown(mailbox)}`)
 
   Press Ctrl-C to stop.
 """, flush=True)
@@ -292,7 +313,10 @@ def run(processes: Processes) -> None:
         processes, "`orders remind`",
         [*flask, "orders", "remind", "--after", "60", "--within", "86400"],
         every=EXPIRE_EVERY, within=EXPIRE_WITHIN, log=DEMO_DIR / "orders-remind.log", env=env)
-    jobs = (expiry, reminders)
+    sender = Periodic(
+        processes, "`orders send-mail`", [*flask, "orders", "send-mail"],
+        every=MAIL_EVERY, within=EXPIRE_WITHIN, log=DEMO_DIR / "orders-send-mail.log", env=env)
+    jobs = (expiry, reminders, sender)
     while True:
         for job in jobs:
             job.tick()

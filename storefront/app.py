@@ -21,6 +21,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config and test_config.get("TESTING"):
         app.testing = True
     config.load(app, test_config)
+    from checkout import mail
+
+    mail.configure(app)  # MAIL_URL read now: a typo is said at start
     if app.config["TRUSTED_PROXIES"]:
         # The client's address and scheme as the proxies saw them, not the last proxy's:
         # the login throttle, the audit log and the tracker key on the client's network.

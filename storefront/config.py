@@ -65,6 +65,15 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     # The store's public address, for the links in its messages (the outbox); unset: the
     # address the request that caused the message came to.
     "STORE_URL": (parse_str, None),
+    # The mail server the outbox is sent through (`orders send-mail`): smtp://host:25,
+    # smtp+tls://user:password@host:587 (STARTTLS) or smtps://user:password@host:465.
+    # Unset: messages are recorded in the outbox, not sent. Checked at start (checkout.mail).
+    "MAIL_URL": (parse_str, None),
+    "MAIL_FROM": (parse_str, None),  # the sender, e.g. "Touchpoint Store <shop@example.com>"
+    "MAIL_TIMEOUT": (parse_int, 10),  # seconds to wait for the mail server
+    # Seconds after which a message the mail server would not take is no longer tried (a
+    # three-day-old "out for delivery" is noise).
+    "MAIL_MAX_AGE": (parse_int, 2 * 86400),
 }
 
 

@@ -95,7 +95,8 @@ def build_spec() -> dict:
             {"name": "kind", "in": "query", "required": False,
              "schema": {"type": "string", "enum": [k.value for k in MessageKind]}},
             {"name": "before", "in": "query", "required": False,
-             "schema": {"type": "integer"}}], "The messages for shoppers, newest first"),
+             "schema": {"type": "integer"}}],
+         "The messages for shoppers, newest first, and whether each was sent"),
         ("/admin/api/audit", [{"name": n, "in": "query", "schema": {"type": t}} for n, t in
                               (("actor", "string"), ("action", "string"),
                                ("before", "integer"))],

@@ -70,7 +70,7 @@ class Demo:
     makes a foreground job: a Ctrl-C is a SIGINT to that whole group."""
 
     def __init__(self, tmp: Path, run: int):
-        self.store_port, self.stripe_port = free_port(), free_port()
+        self.store_port, self.stripe_port, self.mail_port = free_port(), free_port(), free_port()
         self.output = tmp / f"demo-{run}.out"
         env = {
             **{k: v for k, v in os.environ.items()
@@ -79,6 +79,7 @@ class Demo:
             "DEMO_DIR": str(tmp / "demo"), "DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}",
             "DEMO_RATE": "4", "JOURNEY_SPOOL_DIR": str(tmp / "spool"),
             "DEMO_EXPIRE_EVERY": "2",  # `orders expire`, every 3 minutes by default
+            "MAIL_PORT": str(self.mail_port), "DEMO_MAIL_EVERY": "2",
         }
         self.seen: dict[int, str | None] = {}  # pid -> when it started
         with open(self.output, "wb") as out:
@@ -131,11 +132,16 @@ def test_ctrl_c_stops_every_process_it_started_and_the_demo_starts_again(tmp_pat
         # The shoppers are arriving: the store stores their journeys while we watch.
         assert poll(lambda: _journeys(tmp_path) >= 20, timeout=60), first.text()[-3000:]
         started = first.children()
-        assert len(started) >= 5, started  # localstripe, gunicorn and 2 workers, shoppers
+        assert len(started) >= 6, started  # localstripe, mail, gunicorn + 2 workers, shoppers
         # Orders stuck at 3-D Secure expire as in production, where cron runs the job.
         expired = tmp_path / "demo" / "orders-expire.log"
         assert poll(lambda: expired.exists() and "orders canceled" in expired.read_text(),
                     timeout=60), first.text()[-3000:]
+        # The outbox is sent to the demo's mail catcher: an order confirmation arrives.
+        inbox = tmp_path / "demo" / "mail" / "new"
+        assert poll(lambda: any("Subject: Your Touchpoint Store order TP-" in p.read_text()
+                                for p in (inbox.iterdir() if inbox.exists() else ())),
+                    timeout=120), first.text()[-3000:]
         assert first.ctrl_c() == 0, first.text()[-3000:]
     finally:
         first.kill()
@@ -146,7 +152,7 @@ def test_ctrl_c_stops_every_process_it_started_and_the_demo_starts_again(tmp_pat
     assert "Traceback" not in text, text[-3000:]
     assert "Handling signal: term" in text and "Handling signal: int" not in text
     assert not [pid for pid in started if _alive(pid)]
-    assert not _listening(first.store_port) and not _listening(first.stripe_port)
+    assert not any(_listening(p) for p in (first.store_port, first.stripe_port, first.mail_port))
     stored = _journeys(tmp_path)
 
     second = Demo(tmp_path, 2)  # the same database and localstripe state: it starts again

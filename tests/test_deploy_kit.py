@@ -4,6 +4,7 @@ each dashboard panel shows one unit. (promtool and a real Prometheus: tests/test
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -149,16 +150,19 @@ def test_dashboard_time_series_are_rates_over_an_interval_not_the_whole_range():
                 assert "$__range" not in target["expr"], (panel["title"], target["expr"])
 
 
-@pytest.mark.parametrize("unit, command", [("expire", "expire"), ("remind", "remind")])
-def test_the_timers_run_their_command_as_the_store_does(tmp_path, unit, command):
-    """touchpoint-expire and touchpoint-remind: the store's user, code, secrets and spool,
-    hourly, and the command the README names (here run, against a migrated SQLite shop, as
-    the unit gives it). Units of their own: one failing does not stop the other."""
+@pytest.mark.parametrize("unit, command, every", [("expire", "expire", "hourly"),
+                                                  ("remind", "remind", "hourly"),
+                                                  ("mail", "send-mail", "minutely")])
+def test_the_timers_run_their_command_as_the_store_does(tmp_path, unit, command, every):
+    """touchpoint-expire, touchpoint-remind and touchpoint-mail: the store's user, code,
+    secrets and spool, on their timers, and the command the README names (here run, against
+    a migrated SQLite shop, as the unit gives it; the mail one with a mail server to reach).
+    Units of their own: one failing does not stop the others."""
     store, job = service(), service(f"touchpoint-{unit}.service")
     for key in ("User", "Group", "WorkingDirectory", "EnvironmentFile"):
         assert job[key] == store[key], key
     assert environment(job)["JOURNEY_SPOOL_DIR"] == environment(store)["JOURNEY_SPOOL_DIR"]
-    assert "OnCalendar=hourly" in (DEPLOY / f"touchpoint-{unit}.timer").read_text()
+    assert f"OnCalendar={every}" in (DEPLOY / f"touchpoint-{unit}.timer").read_text()
     assert _migration_step(tmp_path).returncode == 0
     (line,) = job["ExecStart"]
     venv_bin = str(Path(sys.executable).parent)
@@ -168,5 +172,13 @@ def test_the_timers_run_their_command_as_the_store_does(tmp_path, unit, command)
            "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool"), "SECRET_KEY": "deploy-kit",
            "STORE_URL": "https://shop.example.com",
            "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"}
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    with contextlib.ExitStack() as stack:
+        if unit == "mail":
+            from .test_mail import Inbox, SMTPServer
+
+            server = SMTPServer(Inbox())
+            stack.callback(server.stop)
+            env.update(MAIL_URL=server.url(), MAIL_FROM="Shop <shop@example.com>")
+        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

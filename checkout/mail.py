@@ -20,15 +20,19 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import hmac
+import logging
 import smtplib
 import ssl
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 from flask import Flask, current_app
-from sqlalchemy import select, update
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import case, func, select, update
 
 from storefront.config import ConfigError
 from storefront.extensions import db
@@ -44,6 +48,8 @@ SCHEMES = {
     "smtps": (True, False, 465),
     "smtp+ssl": (True, False, 465),
 }
+log = logging.getLogger(__name__)
+
 CLAIM = timedelta(minutes=5)  # a claimed message is another sender's again after this
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_MOST = timedelta(hours=6)
@@ -302,3 +308,61 @@ def _try_later(message: OutboxMessage, why: str, now: datetime, config: MailConf
 def _given_up(message: OutboxMessage, why: str) -> None:
     message.send_after, message.error = None, why[:200]
     db.session.commit()
+
+
+class OutboxCollector:
+    """storefront_outbox_waiting and storefront_outbox_overdue_seconds on /metrics: the
+    messages waiting to be sent (some perhaps tried again later), and how long the one due
+    the longest has been due, counted in the shop's database when scraped
+    (JourneyTracker.collect_when_scraped), so the numbers are the same from every worker and
+    host. With the sender running every minute a message is due for a minute at most; mail
+    that stops going out (the server down, the timer never enabled) shows as a time that
+    grows: the OutboxNotSending alert. A message waiting out a temporary refusal is not due
+    until its time, so one full mailbox does not raise it. Cached briefly."""
+
+    CACHE_SECONDS = 10.0
+
+    def __init__(self, app: Flask):
+        self._app = weakref.ref(app)
+        self._cached: tuple[float, tuple[int, float]] | None = None
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (GaugeMetricFamily("storefront_outbox_waiting",
+                                  "Messages to shoppers waiting to be sent (MAIL_URL)."),
+                GaugeMetricFamily("storefront_outbox_overdue_seconds",
+                                  "How long the message due the longest has been due to be "
+                                  "sent (0: the sender keeps up)."))
+
+    def describe(self):
+        return list(self._families())
+
+    def collect(self):
+        waiting, overdue = self._families()
+        numbers = self._numbers()
+        if numbers is not None:  # the database could not say: no sample, not a false 0
+            waiting.add_metric([], numbers[0])
+            overdue.add_metric([], numbers[1])
+        yield waiting
+        yield overdue
+
+    def _numbers(self) -> tuple[int, float] | None:
+        cached, now = self._cached, time.monotonic()
+        if cached and now - cached[0] < self.CACHE_SECONDS:
+            return cached[1]
+        app = self._app()
+        if app is None:
+            return None
+        at = utcnow()
+        try:  # a scrape must not fail because the database did
+            with app.app_context(), db.engine.connect() as conn:
+                count, due_since = conn.execute(select(
+                    func.count(), func.min(case((OutboxMessage.send_after <= at,
+                                                 OutboxMessage.send_after))))
+                    .where(OutboxMessage.send_after.is_not(None))).one()
+        except Exception:  # noqa: BLE001
+            log.warning("storefront_outbox_waiting: counting the outbox failed", exc_info=True)
+            return cached[1] if cached else None
+        overdue = (at - due_since).total_seconds() if due_since is not None else 0.0
+        self._cached = (now, (count, overdue))
+        return count, overdue

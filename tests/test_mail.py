@@ -382,3 +382,33 @@ def test_mail_settings_are_checked_at_start_and_never_shown_with_their_password(
     off = app_factory()
     result = off.test_cli_runner().invoke(args=["orders", "send-mail"])
     assert result.exit_code == 1 and "MAIL_URL is not set" in result.output
+
+
+def test_mail_that_waits_shows_on_metrics_until_it_is_sent(app, shop_db, client, inbox):
+    """storefront_outbox_waiting / _overdue_seconds: read from the database at the scrape
+    (the same from every worker), 0 once the outbox is sent; a message waiting out a
+    temporary refusal waits but is not overdue; no address in them."""
+    from .support import value
+
+    collector = next(c for c in app.extensions["journey"].scraped
+                     if isinstance(c, mail.OutboxCollector))
+
+    def scrape() -> tuple[float, float]:
+        collector._cached = None  # (cached 10 s, which a scrape every 15 s never notices)
+        text = client.get("/metrics").get_data(as_text=True)
+        assert "example.com" not in text
+        return (value(text, "storefront_outbox_waiting"),
+                value(text, "storefront_outbox_overdue_seconds"))
+
+    assert scrape() == (0, 0)
+    message("G-1", age=timedelta(minutes=20))  # the sender has not run for 20 minutes
+    message("G-2", "ada@example.com")
+    message("G-3", age=timedelta(hours=1), waiting=False)  # recorded only: not waiting
+    waiting, overdue = scrape()
+    assert waiting == 2 and 20 * 60 <= overdue < 21 * 60
+    inbox.refuse["ada@example.com"] = "452 4.2.2 mailbox full"
+    assert mail.send_due() == {"sent": 1, "retrying": 1, "failed": 0}
+    assert scrape() == (1, 0), "tried again in a minute: waiting, not overdue"
+    del inbox.refuse["ada@example.com"]
+    assert mail.send_due(now=utcnow() + timedelta(minutes=1))["sent"] == 1
+    assert scrape() == (0, 0)

@@ -45,6 +45,9 @@ CONTRACT = {
     "tracking_spool_bytes": ("gauge", set()),
     "tracking_spool_refused_bytes": ("gauge", set()),
     "tracking_queue_depth": ("gauge", set()),
+    # The store's own, read from its database at the scrape (collect_when_scraped)
+    "storefront_outbox_waiting": ("gauge", set()),
+    "storefront_outbox_overdue_seconds": ("gauge", set()),
 }
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"}
 

@@ -213,6 +213,7 @@ class _AppState:
         self.spool_sizes = SpoolCollector(self.spool.sizes)
         if not multiprocess_dir():
             self.registry.register(self.spool_sizes)
+        self.scraped: list = []  # the host's own collectors (JourneyTracker.collect_when_scraped)
         self.writer = EventWriter(
             self._write, self.sweep if self.database_url else None,
             queue_size=cfg["JOURNEY_QUEUE_SIZE"], batch_size=cfg["JOURNEY_BATCH_SIZE"],
@@ -690,6 +691,18 @@ class JourneyTracker:
             return None
         return ctx.state.j if ctx.state is not None else None
 
+    def collect_when_scraped(self, collector, app: Flask | None = None) -> None:
+        """Add the host's own prometheus_client collector (``collect()``, and ``describe()``)
+        to this app's /metrics, read at every scrape, in the scrape's request: a number
+        kept in the shop's database (mail waiting to be sent, stock running low) that no
+        worker's counter could get right. Under gunicorn (PROMETHEUS_MULTIPROC_DIR) it is
+        read by the worker that answers the scrape, as journey_active is; its metric names
+        must not be the tracker's. A collector that raises fails the scrape: catch there."""
+        state = self._state(app)
+        state.scraped.append(collector)
+        if not multiprocess_dir():
+            state.registry.register(collector)
+
     def current_visitor_id(self) -> str | None:
         ctx = self._request_journey()
         return ctx.state.v if ctx is not None and ctx.state is not None else None
@@ -1074,7 +1087,8 @@ class JourneyTracker:
         state = self._state()
         state.tally.flush()
         state.metrics.queue_depth.set(state.writer.depth)
-        body, content_type = exposition(state.registry, state.active, state.spool_sizes)
+        body, content_type = exposition(state.registry, state.active, state.spool_sizes,
+                                        *state.scraped)
         return Response(body, content_type=content_type)
 
 

@@ -80,6 +80,30 @@ def test_metrics_on_the_bare_app(bare):
         in text
 
 
+def test_a_host_collector_is_read_at_every_scrape(bare):
+    """collect_when_scraped: the host's own number on the tracker's /metrics, read when
+    scraped (as journey_active is), beside the tracker's own."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    app, journey = bare
+    low = {"n": 3}
+
+    class LowStock:
+        def describe(self):
+            return [GaugeMetricFamily("shop_products_low_stock", "Products nearly gone.")]
+
+        def collect(self):
+            yield GaugeMetricFamily("shop_products_low_stock", "Products nearly gone.",
+                                    value=low["n"])
+
+    journey.collect_when_scraped(LowStock(), app)
+    client = app.test_client()
+    assert "shop_products_low_stock 3.0" in client.get("/metrics").text
+    low["n"] = 1
+    text = client.get("/metrics").text
+    assert "shop_products_low_stock 1.0" in text and "journey_active{" in text
+
+
 def test_registering_twice_is_a_clear_error(tmp_path):
     app = Flask(__name__)
     app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/j.db")

@@ -25,7 +25,7 @@ import smtplib
 import ssl
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
@@ -72,7 +72,7 @@ class MailConfig:
     tls: bool  # TLS from the start (SMTPS)
     starttls: bool
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)  # never in a traceback's locals
     sender: str
     timeout: float
     max_age: timedelta
@@ -85,23 +85,44 @@ class MailConfig:
         shown = redacted(url)
         try:
             parts = urlsplit(url)
-            port = parts.port
         except ValueError:
             raise ValueError(f"MAIL_URL={shown!r} is not a URL: smtp://host:25, "
                              "smtp+tls://user:password@host:587 or smtps://…:465") from None
-        if parts.scheme not in SCHEMES or not parts.hostname:
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            # e.g. a password's own "/": the rest would be read as a path, the host wrong
+            raise ValueError(f"MAIL_URL={shown!r} has more than a server: URL-encode any "
+                             "/ ? # @ : in the user or password (%2F %3F %23 %40 %3A)")
+        try:
+            port = parts.port
+            host = parts.hostname
+            if host:
+                host.encode("idna")  # "mail..example.com" would fail only when connecting
+        except (ValueError, UnicodeError):
+            raise ValueError(f"MAIL_URL={shown!r} is not a URL: smtp://host:25, "
+                             "smtp+tls://user:password@host:587 or smtps://…:465") from None
+        if parts.scheme not in SCHEMES or not host:
             raise ValueError(f"MAIL_URL={shown!r} is not a mail server's URL: give "
                              "smtp://host:25, smtp+tls://user:password@host:587 (STARTTLS) "
                              "or smtps://user:password@host:465")
+        if parts.password is not None and not parts.username:
+            raise ValueError(f"MAIL_URL={shown!r} has a password but no user")
+        if (parts.password is not None and parts.scheme == "smtp"
+                and host not in ("127.0.0.1", "localhost", "::1")):
+            raise ValueError(f"MAIL_URL={shown!r} would send its password unencrypted: use "
+                             "smtp+tls:// (STARTTLS) or smtps://")
         tls, starttls, default_port = SCHEMES[parts.scheme]
         sender = cfg.get("MAIL_FROM") or ""
-        if "@" not in email.utils.parseaddr(sender)[1]:
+        address = email.utils.parseaddr(sender)[1]
+        if "@" not in address:
             raise ValueError(f"MAIL_FROM={sender!r} is not an address: e.g. "
                              "\"Touchpoint Store <shop@example.com>\"")
+        if not address.isascii():  # a server without SMTPUTF8 would refuse every message
+            raise ValueError(f"MAIL_FROM={sender!r}: give the address in ASCII (a domain "
+                             "as its xn-- form); the name before it may be in any script")
         if cfg["MAIL_TIMEOUT"] <= 0 or cfg["MAIL_MAX_AGE"] <= 0:
             raise ValueError("MAIL_TIMEOUT and MAIL_MAX_AGE are seconds, more than 0")
         return cls(
-            host=parts.hostname, port=port or default_port, tls=tls, starttls=starttls,
+            host=host, port=port or default_port, tls=tls, starttls=starttls,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password is not None else None,
             sender=sender, timeout=cfg["MAIL_TIMEOUT"],
@@ -113,15 +134,13 @@ class MailConfig:
 
 
 def redacted(url: str) -> str:
-    """The URL as it may be shown: its password (if any) as ***."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        return parts._replace(netloc=f"{parts.username}:***@{netloc}").geturl()
-    except ValueError:
-        return "(not shown: it may hold a password)"
+    """The URL as it may be shown: everything between ``scheme://`` and the last ``@`` (the
+    user and password, however badly escaped; a provider's user may be its API token) as
+    ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 def configure(app: Flask) -> None:
@@ -177,26 +196,40 @@ def send_due(limit: int = 500, now: datetime | None = None) -> dict[str, int]:
             if smtp is None:
                 try:
                     smtp = _connect(config)
-                except (smtplib.SMTPException, OSError) as exc:
-                    raise _unreachable(message, exc, now, config, done) from None
+                except (smtplib.SMTPException, OSError, UnicodeError) as exc:
+                    raise _unreachable(message, _connection_error(exc), now, config,
+                                       done) from None
             try:
                 smtp.send_message(mail)
             except smtplib.SMTPRecipientsRefused as exc:
                 code = next(iter(exc.recipients.values()))[0]
+                if code == 421:  # closing the connection (smtplib has closed it): stop
+                    raise _unreachable(message, CLOSING, now, config, done) from None
                 done[_refused(message, code, "the server refused the address", now,
                               config)] += 1
+            except smtplib.SMTPSenderRefused as exc:  # at MAIL FROM: for every message...
+                code = exc.smtp_code
+                if code == 552:  # ...but this: too large (SIZE), for this one alone
+                    _given_up(message, "552 the message is larger than the server takes")
+                    done["failed"] += 1
+                    continue
+                why = (CLOSING if code == 421 else
+                       f"{code} the server takes no mail for now" if 400 <= code < 500 else
+                       f"{code} the server refused the sender MAIL_FROM")
+                raise _unreachable(message, why, now, config, done) from None
             except smtplib.SMTPNotSupportedError:
                 _given_up(message, "the server takes no addresses in this alphabet")
                 done["failed"] += 1
             except smtplib.SMTPDataError as exc:
+                if exc.smtp_code == 421:
+                    raise _unreachable(message, CLOSING, now, config, done) from None
                 done[_refused(message, exc.smtp_code, "the server refused the message", now,
                               config)] += 1
             except (smtplib.SMTPException, OSError) as exc:  # the server, not this message
-                raise _unreachable(message, exc, now, config, done) from None
+                raise _unreachable(message, _connection_error(exc), now, config,
+                                   done) from None
             else:
-                message.sent_at, message.send_after = utcnow(), None
-                message.error = None
-                db.session.commit()
+                _set(message, sent_at=utcnow(), send_after=None, error=None)
                 done["sent"] += 1
     finally:
         if smtp is not None:
@@ -207,12 +240,20 @@ def send_due(limit: int = 500, now: datetime | None = None) -> dict[str, int]:
     return done
 
 
-def _unreachable(message: OutboxMessage, exc: BaseException, now: datetime,
-                 config: MailConfig, done: dict[str, int]) -> MailError:
+CLOSING = "421 the server is closing the connection for now"
+
+
+def _unreachable(message: OutboxMessage, why: str, now: datetime, config: MailConfig,
+                 done: dict[str, int]) -> MailError:
     """The server, not this message: it waits for the next run, and this one stops."""
-    why = _connection_error(exc)
     done[_try_later(message, why, now, config)] += 1
     return MailError(f"the mail server at {config.server}: {why}", done)
+
+
+def _clock(now: datetime) -> datetime:
+    """The time now, for a claim or a retry: a long run's later messages are claimed from
+    when they are taken, not from the run's start (``now``, which a test may set ahead)."""
+    return max(now, utcnow())
 
 
 def _claim(message_id: int, seen: datetime, now: datetime) -> OutboxMessage | None:
@@ -221,7 +262,8 @@ def _claim(message_id: int, seen: datetime, now: datetime) -> OutboxMessage | No
     claimed = db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id, OutboxMessage.send_after == seen)
-        .values(send_after=now + CLAIM, attempts=OutboxMessage.attempts + 1)).rowcount
+        .values(send_after=_clock(now) + CLAIM,
+                attempts=OutboxMessage.attempts + 1)).rowcount
     db.session.commit()
     return db.session.get(OutboxMessage, message_id) if claimed == 1 else None
 
@@ -271,14 +313,14 @@ def _connection_error(exc: BaseException) -> str:
     the server's code, never its text nor our login."""
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return f"{exc.smtp_code} the server refused the login in MAIL_URL"
-    if isinstance(exc, smtplib.SMTPSenderRefused):
-        return f"{exc.smtp_code} the server refused the sender MAIL_FROM"
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} the server answered with an error"
     if isinstance(exc, ssl.SSLError):
         return f"no TLS with the server ({type(exc).__name__})"
     if isinstance(exc, TimeoutError):
         return "the server did not answer in MAIL_TIMEOUT"
+    if isinstance(exc, UnicodeError):
+        return "not a host name MAIL_URL can have"
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return "the server does not offer STARTTLS (or AUTH)"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
@@ -297,16 +339,23 @@ def _refused(message: OutboxMessage, code: int, why: str, now: datetime,
 def _try_later(message: OutboxMessage, why: str, now: datetime, config: MailConfig) -> str:
     """Again after 1, 4, 16 … minutes (at most RETRY_MOST), while it is young enough."""
     wait = min(RETRY_FIRST * 4 ** min(max(message.attempts - 1, 0), 8), RETRY_MOST)
+    now = _clock(now)
     if now + wait - message.created_at > config.max_age:
         _given_up(message, f"{why}; too old to try again")
         return "failed"
-    message.send_after, message.error = now + wait, why[:200]
-    db.session.commit()
+    _set(message, send_after=now + wait, error=why[:200])
     return "retrying"
 
 
 def _given_up(message: OutboxMessage, why: str) -> None:
-    message.send_after, message.error = None, why[:200]
+    _set(message, send_after=None, error=why[:200])
+
+
+def _set(message: OutboxMessage, **values) -> None:
+    """What became of a message, by its id: one erased meanwhile (`journey forget`, the
+    reminders' expiry) is simply not there to update."""
+    db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id)
+                       .values(**values))
     db.session.commit()
 
 

@@ -201,7 +201,7 @@ def main() -> None:
         started = any(proc.poll() is None for proc, _, _ in processes.started)
         processes.stop()
         if started:
-            print("\nStopped the store and localstripe.", flush=True)
+            print("\nStopped the store, localstripe and the mail catcher.", flush=True)
 
 
 def run(processes: Processes) -> None:

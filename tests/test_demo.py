@@ -146,7 +146,7 @@ def test_ctrl_c_stops_every_process_it_started_and_the_demo_starts_again(tmp_pat
     finally:
         first.kill()
     text = first.text()
-    assert "Stopped the store and localstripe." in text
+    assert "Stopped the store, localstripe and the mail catcher." in text
     # gunicorn stopped gracefully (SIGTERM), not its quick SIGINT exit, which ends a worker
     # inside its request with a SystemExit traceback.
     assert "Traceback" not in text, text[-3000:]

@@ -20,10 +20,12 @@ from checkout.models import (
     FulfilmentStatus,
     MessageKind,
     Order,
+    OrderReturn,
     OrderStatus,
     OutboxMessage,
     PaymentAttempt,
     PaymentStatus,
+    ReturnStatus,
 )
 from storefront.extensions import db
 from storefront.models import Customer, Product, Review
@@ -721,6 +723,35 @@ def _order_summary(order: Order, today: date) -> dict:
         # left at 3-D Secure: the owner may cancel it (as `orders expire` does)
         "can_cancel": (order.status == OrderStatus.PENDING
                        and order.payment_status == PaymentStatus.REQUIRES_ACTION),
+    }
+
+
+def returns(status: str | None = None, order_id: int | None = None,
+            limit: int = MAX_ROWS) -> dict:
+    """Returns, the requested (waiting for the owner) first, then the latest decided; how
+    many of each status."""
+    query = (select(OrderReturn)
+             .order_by((OrderReturn.status == ReturnStatus.REQUESTED).desc(),
+                       OrderReturn.id.desc()).limit(limit))
+    if status:
+        query = query.where(OrderReturn.status == status)
+    if order_id is not None:
+        query = query.where(OrderReturn.order_id == order_id)
+    counts = dict(db.session.execute(
+        select(OrderReturn.status, func.count()).group_by(OrderReturn.status)).all())
+    return {
+        "returns": [{
+            "id": r.id, "number": r.number, "order_id": r.order_id,
+            "order_number": Order.number_of(r.order_id), "email": r.order.email,
+            "status": r.status, "reason": r.reason, "note": r.note, "items": r.items,
+            "amount": r.amount, "currency": r.currency,
+            "created_at": r.created_at.isoformat(timespec="seconds"),
+            "decided_at": r.decided_at.isoformat(timespec="seconds") if r.decided_at else None,
+            "decided_by": r.decided_by,
+            "lines": [{"name": line.order_line.name, "quantity": line.quantity}
+                      for line in r.lines],
+        } for r in db.session.scalars(query)],
+        "counts": {s.value: int(counts.get(s.value, 0)) for s in ReturnStatus},
     }
 
 

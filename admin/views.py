@@ -14,6 +14,8 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 - ``/admin/api/visitors/<id>/timeline`` — every touchpoint of a visitor, across journeys
 - ``/admin/api/orders?status&order`` — orders by status (or one order), late deliveries
 - ``POST /admin/api/orders/<id>/advance`` — one fulfilment step (CSRF header required)
+- ``/admin/api/returns?status&order`` — buyers' returns, the requested first;
+  ``POST /admin/api/returns/<id>/refund`` (through Stripe) or ``/decline`` (CSRF header)
 - ``/admin/abandonment.csv?from&to`` — every abandoned cart of the period as CSV (audited)
 - ``/admin/api/reviews?from&to`` — reviews written in the period (latest, average, stars),
   orders delivered in it and reviewed
@@ -41,8 +43,8 @@ from flask import (
 )
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from checkout import fulfilment, mail, payments
-from checkout.models import MessageKind, Order
+from checkout import fulfilment, mail, payments, returns
+from checkout.models import MessageKind, Order, ReturnStatus
 from storefront.errors import DomainError
 from storefront.extensions import db
 from storefront.schemas import BaseSchema, load_form
@@ -172,7 +174,7 @@ def orders():
     # JavaScript; the script redraws it from the JSON API.
     return _page("orders", data=queries.orders(request.args.get("status") or None,
                                                utcnow().date(), _order_id()),
-                 order_id=_order_id())
+                 order_id=_order_id(), returns=queries.returns(order_id=_order_id()))
 
 
 def _order_id() -> int | None:
@@ -227,6 +229,62 @@ def api_cancel(order_id: int):
         return jsonify(error="This order is not waiting for 3-D Secure, or Stripe could not "
                              "be asked just now."), 409
     return jsonify(order_id=order_id, canceled=bool(done["canceled"]), paid=bool(done["paid"]))
+
+
+def _decide_return(return_id: int, action: str):
+    """Refund or decline a return (checkout.returns), audited with the order and amount."""
+    made = (returns.refund if action == "refund" else returns.decline)(return_id, auth.email())
+    audit.record(f"return_{made.status}", auth.email(), target=made.number,
+                 detail=f"order {made.order.number}, "
+                        f"{made.order.money(made.amount).format()}, {made.items} item(s)")
+    db.session.commit()
+    return made
+
+
+def _decide_return_form(return_id: int, action: str):
+    """The orders page's Refund and Decline buttons (forms)."""
+    try:
+        made = _decide_return(return_id, action)
+    except DomainError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Return {made.number} is {made.status}"
+              + (f": {made.order.money(made.amount).format()} back to the buyer's card."
+                 if made.status == "refunded" else "."), "success")
+    return redirect(url_for("admin.orders", _anchor="returns"))
+
+
+@bp.post("/returns/<int(min=1, max=2147483647):return_id>/refund")
+def refund_return(return_id: int):
+    return _decide_return_form(return_id, "refund")
+
+
+@bp.post("/returns/<int(min=1, max=2147483647):return_id>/decline")
+def decline_return(return_id: int):
+    return _decide_return_form(return_id, "decline")
+
+
+@bp.get("/api/returns")
+def api_returns():
+    status = request.args.get("status") or None
+    if status is not None and status not in {s.value for s in ReturnStatus}:
+        return jsonify(error="status is one of requested, refunded, declined"), 400
+    return jsonify(queries.returns(status, _order_id()))
+
+
+def _decided(made) -> Response:
+    return jsonify(id=made.id, number=made.number, status=made.status, amount=made.amount,
+                   currency=made.currency, refund_id=made.refund_id)
+
+
+@bp.post("/api/returns/<int(min=1, max=2147483647):return_id>/refund")
+def api_refund_return(return_id: int):
+    return _decided(_decide_return(return_id, "refund"))
+
+
+@bp.post("/api/returns/<int(min=1, max=2147483647):return_id>/decline")
+def api_decline_return(return_id: int):
+    return _decided(_decide_return(return_id, "decline"))
 
 
 @bp.get("/reviews")

@@ -3,6 +3,7 @@
 - the order confirmation, when an order is paid;
 - a shipping update when it ships, goes out for delivery and is delivered;
 - a review request with the delivery, linking to the order's review form;
+- a return's request, refund or refusal (checkout.returns);
 - the abandoned-cart reminder (``flask orders remind``, hourly), to a shopper who left a
   cart, a checkout or a payment, whose email the store knows, with a link that puts the
   products it lists in the cart of whoever follows it, on any device.
@@ -154,6 +155,23 @@ def order_moved(order: Order, to: FulfilmentStatus) -> None:
         _record(MessageKind.REVIEW_REQUEST, f"order:{order.id}:review", order.email,
                 f"How was your order {order.number}?", "review_request", order=order,
                 link=f"{link}#review", store=_store_name())
+
+
+RETURN_SUBJECTS = {
+    "requested": "We have your return request for order {number}",
+    "refunded": "Your refund for order {number}",
+    "declined": "About your return for order {number}",
+}
+
+
+@_never_raises
+def return_moved(order: Order, order_return) -> None:
+    """The buyer's return: requested, refunded or declined (checkout.returns)."""
+    _record(MessageKind.RETURN_UPDATE, f"return:{order_return.id}:{order_return.status}",
+            order.email, RETURN_SUBJECTS[order_return.status].format(number=order.number),
+            "return_update", order=order, order_return=order_return,
+            link=_order_link(order), amount=order.money(order_return.amount).format(),
+            store=_store_name())
 
 
 # -- abandoned-cart reminders -----------------------------------------------------------------

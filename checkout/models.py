@@ -1,4 +1,4 @@
-"""Orders, their lines, payments, Stripe events and the fulfilment history."""
+"""Orders, their lines, payments, Stripe events, the fulfilment history and returns."""
 
 from __future__ import annotations
 
@@ -206,11 +206,75 @@ class CheckoutContact(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
 
+class ReturnStatus(enum.StrEnum):
+    REQUESTED = "requested"  # the buyer asked; the owner has not decided
+    REFUNDED = "refunded"  # the owner refunded the returned lines (Stripe)
+    DECLINED = "declined"
+
+
+class ReturnReason(enum.StrEnum):
+    DAMAGED = "damaged"
+    WRONG_ITEM = "wrong_item"
+    NOT_AS_DESCRIBED = "not_as_described"
+    NO_LONGER_NEEDED = "no_longer_needed"
+    OTHER = "other"
+
+
+class OrderReturn(db.Model):
+    """A buyer's request to send back some of a delivered order's lines, within RETURN_DAYS
+    of delivery, and what the owner made of it: refunded (their price, through Stripe) or
+    declined. A line is never returned more than it was bought (checkout.returns)."""
+
+    __tablename__ = "order_returns"
+    __table_args__ = (CheckConstraint("amount >= 0", name="amount_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = enum_column(ReturnStatus, ReturnStatus.REQUESTED)
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    amount: Mapped[int]  # minor units: the returned lines' price (shipping is not refunded)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(254))
+    refund_id: Mapped[str | None] = mapped_column(String(120))  # Stripe's re_...
+
+    order: Mapped[Order] = relationship()
+    lines: Mapped[list[OrderReturnLine]] = relationship(
+        back_populates="order_return", cascade="all, delete-orphan",
+        order_by="OrderReturnLine.id")
+
+    @property
+    def number(self) -> str:
+        return f"R-{self.id:06d}"
+
+    @property
+    def items(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
+class OrderReturnLine(db.Model):
+    __tablename__ = "order_return_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("order_returns.id", ondelete="CASCADE"),
+                                           index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id", ondelete="CASCADE"),
+                                               index=True)
+    quantity: Mapped[int]
+
+    order_return: Mapped[OrderReturn] = relationship(back_populates="lines")
+    order_line: Mapped[OrderLine] = relationship()
+
+
 class MessageKind(enum.StrEnum):
     ORDER_CONFIRMATION = "order_confirmation"
     SHIPPING_UPDATE = "shipping_update"
     REVIEW_REQUEST = "review_request"
     CART_REMINDER = "cart_reminder"
+    RETURN_UPDATE = "return_update"
 
 
 class OutboxMessage(db.Model):

@@ -80,3 +80,35 @@ class ReviewSchema(BaseSchema):
         validate=[validate.Length(min=3, error="Write at least {min} characters."),
                   validate.Length(max=5000, error=TOO_LONG)],
     )
+
+
+RETURN_REASONS = {
+    "damaged": "It arrived damaged",
+    "wrong_item": "I received the wrong item",
+    "not_as_described": "It is not as described",
+    "no_longer_needed": "I no longer need it",
+    "other": "Another reason",
+}
+
+
+class ReturnSchema(BaseSchema):
+    """A return request: the reason, a note, and ``qty-<order line id>`` fields gathered into
+    ``quantities``."""
+
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(list(RETURN_REASONS), error="Choose why you are sending it back."),
+        error_messages={"required": "Choose why you are sending it back."},
+    )
+    note = fields.String(load_default="", validate=validate.Length(max=500, error=TOO_LONG))
+    quantities = fields.Dict(
+        keys=fields.Integer(validate=validate.Range(min=1, max=2**31 - 1)),
+        values=fields.Integer(validate=validate.Range(min=0, max=10_000)),
+        load_default=dict)
+
+    @pre_load
+    def gather_quantities(self, data, **kwargs):
+        quantities = {key[4:]: value for key, value in data.items()
+                      if key.startswith("qty-") and value not in ("", "0")}
+        rest = {key: value for key, value in data.items() if not key.startswith("qty-")}
+        return {**rest, "quantities": quantities}

@@ -122,6 +122,8 @@ class SimulationConfig:
     decline_rate: float = 0.10
     three_ds_rate: float = 0.15
     review_rate: float = 0.40
+    return_rate: float = 0.10  # delivered buyers who send a line back
+    refund_rate: float = 0.80  # returns the shop refunds (the rest it declines)
     admin_email: str | None = None
     admin_password: str | None = None
     timeout: float = 20.0
@@ -137,6 +139,8 @@ class JourneyTruth:
     revenue: int = 0
     order_id: int | None = None
     order_url: str | None = None
+    returned: str | None = None  # the return's outcome: requested, refunded, declined
+    refunded: int = 0  # minor units refunded
 
     def reach(self, stage: str) -> None:
         self.furthest = max(self.furthest, STAGES.index(stage))
@@ -398,13 +402,16 @@ class Simulation:
         return courier
 
     def _advance(self, order_id: int) -> int:
-        """One fulfilment step with the panel's API, in the courier's one long-lived
+        return self._admin_post(f"/admin/api/orders/{order_id}/advance")
+
+    def _admin_post(self, path: str) -> int:
+        """One action with the panel's API (a fulfilment step, a return's refund), in the
+        courier's one long-lived
         session: signed in the first time, and again only when the panel rejects the
         session (401: signed out, password changed); a refused CSRF token (400: it is an
         hour old) is refreshed from a panel page. A sign-in per round would fill the
         200-entry audit log with courier logins within minutes. Answers the HTTP status;
         a courier whose sign-in is refused stops trying (no lockout, no audit flood)."""
-        path = f"/admin/api/orders/{order_id}/advance"
         with self._courier_lock:
             if self._courier_refused:
                 return 401
@@ -437,6 +444,36 @@ class Simulation:
             "product_id": match.group(1), "rating": rating, "title": title, "body": body})
         journey.reach("reviewed")
 
+    def _return(self, result: ShopperResult, journey: JourneyTruth,
+                rng: random.Random) -> None:
+        """The buyer sends one of the first line back from their order page; the shop
+        refunds it (``refund_rate``) or declines it with the panel's API."""
+        buyer = Browser(self.config.base_url,
+                        MOBILE_UA if result.device == "mobile" else DESKTOP_UA,
+                        self.config.timeout)
+        page = buyer.get(journey.order_url)
+        line = re.search(r'for="q-(\d+)">[^<]*<span class="muted">\(\$([\d,]+)\.(\d\d) each',
+                         page)
+        if line is None:
+            return
+        buyer.post(f"{journey.order_url}/returns", {
+            f"qty-{line.group(1)}": "1",
+            "reason": rng.choice(("damaged", "wrong_item", "not_as_described",
+                                  "no_longer_needed", "other"))})
+        number = re.search(r"<strong>R-(\d{6})</strong>", buyer.get(journey.order_url))
+        if number is None:
+            raise ShopperError(f"no return number on {journey.order_url}")
+        journey.returned = "requested"
+        refund = rng.random() < self.config.refund_rate
+        status = self._admin_post(
+            f"/admin/api/returns/{int(number.group(1))}/{'refund' if refund else 'decline'}")
+        if status != 200:
+            self.courier_errors.append(f"return {number.group(1)}: {status}")
+            return
+        journey.returned = "refunded" if refund else "declined"
+        if refund:
+            journey.refunded = int(line.group(2).replace(",", "")) * 100 + int(line.group(3))
+
     def deliver_and_review(self, rng: random.Random) -> None:
         paid = [(r, j) for r in self.results for j in r.journeys if j.purchased]
         if not paid or not self.config.admin_email:
@@ -450,9 +487,19 @@ class Simulation:
                 if step in ("shipped", "delivered"):
                     journey.reach(step)
         for result, journey in paid:
-            if journey.furthest >= STAGES.index("delivered") and \
-                    rng.random() < self.config.review_rate:
-                self._review(result, journey, rng)
+            if journey.furthest >= STAGES.index("delivered"):
+                self._after_delivery(result, journey, rng)
+
+    def _after_delivery(self, result: ShopperResult, journey: JourneyTruth,
+                        rng: random.Random) -> None:
+        """Some buyers review what came; some send a line back."""
+        if rng.random() < self.config.review_rate:
+            self._review(result, journey, rng)
+        if rng.random() < self.config.return_rate:
+            try:
+                self._return(result, journey, rng)
+            except (ShopperError, requests.RequestException) as exc:
+                self.courier_errors.append(f"return of order {journey.order_id}: {exc}")
 
     # -- running -----------------------------------------------------------------------------
     def run(self, progress=None) -> dict:
@@ -513,6 +560,9 @@ class Simulation:
             "currency": "USD",
             "declined_payments": sum(r.declined for r in self.results),
             "recovered": recovered,
+            "returns": {outcome: sum(1 for j in journeys if j.returned == outcome)
+                        for outcome in ("requested", "refunded", "declined")},
+            "refunded": sum(j.refunded for j in journeys),
             "personas": dict(Counter(r.persona for r in self.results)),
             "devices": dict(Counter(r.device for r in self.results)),
             "errors": [e for r in self.results for e in r.errors] + self.courier_errors,
@@ -527,6 +577,11 @@ def format_truth(truth: dict) -> str:
         lines.append(f"{stage:<10} {row['reached']:>8} {row['abandoned']:>10}")
     lines.append(f"declined payments: {truth['declined_payments']}, "
                  f"recovered carts: {truth['recovered']}, errors: {len(truth['errors'])}")
+    returns = truth.get("returns") or {}
+    if any(returns.values()):
+        lines.append(f"returns: {returns['refunded']} refunded "
+                     f"(${truth['refunded'] / 100:,.2f}), {returns['declined']} declined, "
+                     f"{returns['requested']} undecided")
     return "\n".join(lines)
 
 
@@ -600,8 +655,8 @@ class Trickle:
                     journey.reach("delivered")
             if step < 4:
                 still.append((result, journey))
-            elif rng.random() < self.config.review_rate:
-                sim._review(result, journey, rng)
+            else:
+                sim._after_delivery(result, journey, rng)
             if step >= 4:
                 self._rounds.pop(journey.order_id, None)
         with self.simulation._lock:

@@ -1,4 +1,4 @@
-"""Checkout steps, payment, confirmation, order pages and buyer reviews."""
+"""Checkout steps, payment, confirmation, order pages, buyer reviews and returns."""
 
 from __future__ import annotations
 
@@ -24,12 +24,20 @@ from storefront.extensions import db, journey
 from storefront.schemas import load_form
 from storefront.web import current_cart, current_summary, customer_id, error_response
 
-from . import contacts, flow, links, messages, payments
+from . import contacts, flow, links, messages, payments, returns
 from . import reviews as review_service
 from .errors import CheckoutStepIncomplete
 from .fulfilment import TIMELINE
-from .models import AttemptStatus, Order, OrderStatus
-from .schemas import COUNTRIES, AddressSchema, PaySchema, ReviewSchema, ShippingSchema
+from .models import AttemptStatus, Order, OrderReturn, OrderStatus
+from .schemas import (
+    COUNTRIES,
+    RETURN_REASONS,
+    AddressSchema,
+    PaySchema,
+    ReturnSchema,
+    ReviewSchema,
+    ShippingSchema,
+)
 
 bp = Blueprint(
     "checkout", __name__, template_folder="templates", static_folder="static",
@@ -282,6 +290,11 @@ def _order_context(order: Order, token: str | None):
         order=order,
         timeline=[(s, history.get(s) if s != "paid" else order.paid_at) for s in TIMELINE],
         reviewable=review_service.reviewable_product_ids(order),
+        returnable=returns.returnable(order),
+        returns_made=db.session.scalars(select(OrderReturn).where(OrderReturn.order_id == order.id)
+                                        .order_by(OrderReturn.id)).all(),
+        return_closes=returns.window_closes(order),
+        return_reasons=RETURN_REASONS, return_form={}, return_errors={},
         token=token,
         **_receipt_context(),
     )
@@ -308,6 +321,24 @@ def my_orders():
         .order_by(Order.id.desc())
     ).all()
     return render_template("orders/list.html", orders=orders, token_for=links.order_token)
+
+
+@bp.post("/orders/<token>/returns")
+def return_request(token: str):
+    order = _order_from_token(token)
+    form, errors = load_form(ReturnSchema(), request.form)
+    if not errors:
+        try:
+            made = returns.request_return(order, form["quantities"], form["reason"],
+                                          form.get("note", ""))
+        except DomainError as exc:
+            errors = {"quantities": [str(exc)]}
+        else:
+            flash(f"Your return {made.number} is requested. We have emailed you what to do "
+                  "next.", "success")
+            return redirect(url_for("checkout.order_page", token=token, _anchor="returns"))
+    context = {**_order_context(order, token), "return_form": form, "return_errors": errors}
+    return render_template("orders/detail.html", **context, form={}, errors={}), 400
 
 
 @bp.post("/orders/<token>/reviews")

@@ -46,6 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     journey.init_app(app)
     if app.config["JOURNEY_ENABLED"]:  # the store's revenue series from the first scrape
         journey.state(app).metrics.revenue.labels(app.config["STORE_CURRENCY"])
+        journey.state(app).metrics.refunds.labels(app.config["STORE_CURRENCY"])
     journey.collect_when_scraped(mail.OutboxCollector(app), app)  # mail waiting to go out
     login_manager.login_view = "account.login"
     login_manager.login_message = "Please log in to see that page."

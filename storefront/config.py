@@ -62,6 +62,7 @@ SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     # Days a guest's checkout email is kept when no order came of it, and a cart reminder
     # in the outbox (`orders expire`).
     "CHECKOUT_CONTACT_DAYS": (parse_int, 30),
+    "RETURN_DAYS": (parse_int, 30),  # days after delivery a buyer may ask to return lines
     # The store's public address, for the links in its messages (the outbox); unset: the
     # address the request that caused the message came to.
     "STORE_URL": (parse_str, None),

@@ -97,6 +97,11 @@ def build_spec() -> dict:
             {"name": "before", "in": "query", "required": False,
              "schema": {"type": "integer"}}],
          "The messages for shoppers, newest first, and whether each was sent"),
+        ("/admin/api/returns", [
+            {"name": "status", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["requested", "refunded", "declined"]}},
+            {"name": "order", "in": "query", "required": False, "schema": {"type": "string"}}],
+         "Buyers' returns, the requested first"),
         ("/admin/api/audit", [{"name": n, "in": "query", "schema": {"type": t}} for n, t in
                               (("actor", "string"), ("action", "string"),
                                ("before", "integer"))],
@@ -112,6 +117,13 @@ def build_spec() -> dict:
             "parameters": [CSRF, {"name": "order_id", "in": "path", "required": True,
                                   "schema": {"type": "integer"}}],
             "responses": {**panel, "404": ERROR, "409": ERROR}}})
+    for action, summary in (("refund", "Refund a requested return through Stripe"),
+                            ("decline", "Decline a requested return")):
+        spec.path(path=f"/admin/api/returns/{{return_id}}/{action}", operations={"post": {
+            "summary": summary,
+            "parameters": [CSRF, {"name": "return_id", "in": "path", "required": True,
+                                  "schema": {"type": "integer"}}],
+            "responses": {**panel, "404": ERROR, "409": ERROR, "503": ERROR}}})
     return spec.to_dict()
 
 

@@ -43,12 +43,14 @@ def test_panel_and_prometheus_equal_the_simulators_ground_truth(gunicorn, cli, l
     simulation = Simulation(SimulationConfig(
         base_url=server.url, shoppers=SHOPPERS, concurrency=8, seed=20261122,
         think=(0.0, 0.05), return_after=6.5, admin_email=ADMIN[0], admin_password=ADMIN[1],
+        return_rate=0.5,  # enough returns among the few purchases to count them
     ))
     truth = simulation.run()
     (artifacts_dir / "accuracy-ground-truth.txt").write_text(format_truth(truth) + "\n")
     assert truth["errors"] == []
     assert truth["shoppers"] == SHOPPERS and truth["purchases"] >= 3
     assert truth["recovered"] >= 1 and truth["declined_payments"] >= 1
+    assert truth["returns"]["refunded"] + truth["returns"]["declined"] >= 1
 
     expected_abandoned = {s: truth["stages"][s]["abandoned"] for s in STAGES}
 
@@ -91,3 +93,14 @@ def test_panel_and_prometheus_equal_the_simulators_ground_truth(gunicorn, cli, l
     assert overview["kpis"]["revenue"] == truth["revenue"]
     assert overview["kpis"]["bounce_rate"] == round(
         truth["stages"]["landing"]["abandoned"] / truth["journeys"], 4)
+
+    # Returns: the panel's, the refunds counter and the touchpoints, as the buyers made them
+    # (the seeded orders have none).
+    returns = admin.get(f"{server.url}/admin/api/returns", timeout=30).json()
+    assert returns["counts"] == truth["returns"]
+    assert abs(value(text, "storefront_refunds_total", currency="USD")
+               - truth["refunded"] / 100) < 1e-6
+    assert value(text, "journey_touchpoints_total", touchpoint="return_requested") == sum(
+        truth["returns"].values())
+    assert value(text, "journey_touchpoints_total", touchpoint="order_refunded") == \
+        truth["returns"]["refunded"]

@@ -39,6 +39,7 @@ CONTRACT = {
     "storefront_payments": ("counter", {"outcome"}),
     "storefront_delivery_seconds": ("histogram", set()),
     "storefront_reviews": ("counter", {"rating"}),
+    "storefront_refunds": ("counter", {"currency"}),
     "tracking_events_written": ("counter", set()),
     "tracking_events_dropped": ("counter", {"reason"}),
     "tracking_events_spooled": ("counter", set()),

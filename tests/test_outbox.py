@@ -90,7 +90,7 @@ def test_an_order_gets_its_confirmation_updates_and_review_request_once(
     listed = owner_client.get("/admin/api/outbox").get_json()
     assert [m["kind"] for m in listed["messages"]][0] == "review_request"
     assert listed["counts"] == {"order_confirmation": 1, "shipping_update": 3,
-                                "review_request": 1, "cart_reminder": 0}
+                                "review_request": 1, "cart_reminder": 0, "return_update": 0}
     updates = owner_client.get("/admin/api/outbox?kind=shipping_update").get_json()
     assert {m["order_number"] for m in updates["messages"]} == {order.number}
     assert len(updates["messages"]) == 3

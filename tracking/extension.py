@@ -966,6 +966,9 @@ class JourneyTracker:
             m.payments.labels("requires_action").inc()
         elif tp.name == "delivered" and props.get("delivery_seconds") is not None:
             m.delivery.observe(props["delivery_seconds"])
+        elif tp.name == "order_refunded" and props.get("value") and props.get("currency"):
+            currency = props["currency"]
+            m.refunds.labels(currency).inc(props["value"] / minor_units(currency))
         elif tp.name == "review_submitted" and props.get("rating"):
             m.reviews.labels(str(props["rating"])).inc()
 
@@ -1127,5 +1130,5 @@ def _untimed(context) -> RequestJourney:
 
 # The touchpoints with metrics of their own (orders, payments, deliveries, reviews).
 _AGGREGATED = frozenset({"purchase", "payment_failed", "payment_requires_action", "delivered",
-                         "review_submitted"})
+                         "review_submitted", "order_refunded"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

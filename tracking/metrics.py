@@ -88,6 +88,9 @@ class Metrics:
         self.revenue = Counter(
             "storefront_revenue", "Revenue of paid orders, in major units.", ["currency"],
             registry=r)
+        self.refunds = Counter(
+            "storefront_refunds", "Refunds of returned lines, in major units (revenue "
+            "less refunds is what the shop keeps).", ["currency"], registry=r)
         self.payments = Counter(
             "storefront_payments", "Payment attempt outcomes.", ["outcome"], registry=r)
         self.delivery = Histogram(

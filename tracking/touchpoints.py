@@ -204,6 +204,13 @@ _CATALOGUE = (
     _tp("order_view", None, "—", "Order Viewed",
         "the buyer looked at their order (confirmation, tracking): filed under the order's "
         "journey, so checking an order is never a new visit that bounces", order_ref=Id),
+    _tp("return_requested", None, "—", "Order Return Requested",
+        "the buyer asked to send back lines of a delivered order (`reason`: damaged, "
+        "wrong_item, not_as_described, no_longer_needed, other; `value`: their price)",
+        order_ref=Id, reason=Short, items=Count(), value=Amount, currency=Currency),
+    _tp("order_refunded", None, "refund", "Order Refunded",
+        "the shop refunded returned lines through the payment provider",
+        order_ref=Id, value=Amount, currency=Currency),
     _tp("signup", None, "sign_up", "Signed Up", "an account was created"),
     _tp("login", None, "login", "Signed In", "the shopper logged in"),
 )

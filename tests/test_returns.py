@@ -1,0 +1,228 @@
+"""Returns: a buyer sends back lines of a delivered order within RETURN_DAYS; the owner
+refunds them through Stripe (localstripe) or declines; each step a touchpoint of the order's
+journey, a message in the outbox and, for a refund, storefront_refunds_total."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from admin.models import AdminAction
+from checkout import fulfilment, links
+from checkout.models import (
+    MessageKind,
+    Order,
+    OrderReturn,
+    OutboxMessage,
+    PaymentAttempt,
+    ReturnStatus,
+)
+from storefront.extensions import db
+from storefront.models import utcnow
+
+from . import factories
+from .support import CARD_OK, Shopper, value
+from .test_outbox import owner_client  # noqa: F401 - the panel's signed-in owner
+
+
+@pytest.fixture
+def delivered(app, shop_db, localstripe):
+    """A buyer's delivered order of 3 mugs and a teapot, and the buyer's browser."""
+    mug = factories.product("Mug", price=1500, stock=50)
+    pot = factories.product("Teapot", price=4000, stock=50)
+    buyer = Shopper(app.test_client(), localstripe)
+    buyer.add_to_cart(mug.id, quantity=3)
+    buyer.add_to_cart(pot.id)
+    buyer.to_payment(email="grace@example.com", name="Grace Hopper")
+    assert buyer.pay(CARD_OK).get_json()["status"] == "succeeded"
+    order = db.session.scalar(select(Order))
+    for _ in range(4):
+        fulfilment.advance(order.id, "courier")
+    db.session.expire_all()
+    order = db.session.get(Order, order.id)
+    return buyer, order, {line.name: line.id for line in order.lines}
+
+
+def page(buyer, order) -> tuple[str, str]:
+    url = f"/orders/{links.order_token(order.id)}"
+    return url, buyer.client.get(url).get_data(as_text=True)
+
+
+def ask(buyer, order, reason="damaged", note="", **quantities):
+    url = f"/orders/{links.order_token(order.id)}/returns"
+    return buyer.post(url, {"reason": reason, "note": note,
+                            **{f"qty-{k}": str(v) for k, v in quantities.items()}})
+
+
+def returns_of(order) -> list[OrderReturn]:
+    db.session.expire_all()
+    return db.session.scalars(select(OrderReturn).where(OrderReturn.order_id == order.id)
+                              .order_by(OrderReturn.id)).all()
+
+
+def test_a_buyer_returns_lines_and_the_owner_refunds_them_through_stripe(
+        app, delivered, localstripe, touchpoints, owner_client, flush_journeys):  # noqa: F811
+    buyer, order, line = delivered
+    url, shown = page(buyer, order)
+    assert "Request a return" in shown and f'name="qty-{line["Mug"]}"' in shown
+    response = ask(buyer, order, "damaged", "one cracked", **{str(line["Mug"]): 2})
+    assert response.status_code == 302 and response.headers["Location"].endswith("#returns")
+    [made] = returns_of(order)
+    assert (made.status, made.reason, made.note, made.amount, made.items) == (
+        ReturnStatus.REQUESTED, "damaged", "one cracked", 3000, 2)
+    shown = buyer.client.get(url).get_data(as_text=True)
+    assert made.number in shown and "requested" in shown
+    # One mug and the teapot are still returnable; the two mugs asked for are not.
+    assert re.search(rf'name="qty-{line["Mug"]}">(<option[^>]*>\d</option>){{2}}</select>',
+                     shown)
+    assert ask(buyer, order, **{str(line["Mug"]): 2}).status_code == 400  # only 1 left
+    assert len(returns_of(order)) == 1
+
+    request_message = db.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.kind == MessageKind.RETURN_UPDATE))
+    assert request_message.subject == f"We have your return request for order {order.number}"
+    assert "2 x Mug" in request_message.body and "$30.00" in request_message.body
+
+    listed = owner_client.get("/admin/api/returns").get_json()
+    assert listed["counts"] == {"requested": 1, "refunded": 0, "declined": 0}
+    assert listed["returns"][0]["lines"] == [{"name": "Mug", "quantity": 2}]
+    orders_page = owner_client.get("/admin/orders").get_data(as_text=True)
+    assert made.number in orders_page and "1 waiting for you" in orders_page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', orders_page).group(1)
+    refunded = owner_client.post(f"/admin/returns/{made.id}/refund",
+                                 data={"csrf_token": token})
+    assert refunded.status_code == 302
+    [made] = returns_of(order)
+    assert made.status == ReturnStatus.REFUNDED and made.refund_id.startswith("re_")
+    assert made.decided_by == "owner@example.com"
+    [stripe_refund] = [r for r in localstripe.list_all("refunds") if r["id"] == made.refund_id]
+    assert stripe_refund["amount"] == 3000
+    # Twice is refused, and Stripe is not asked again.
+    again = owner_client.post(f"/admin/returns/{made.id}/refund", data={"csrf_token": token},
+                              follow_redirects=True)
+    assert "already refunded" in again.get_data(as_text=True)
+    intent = db.session.scalar(select(PaymentAttempt.payment_intent_id).where(
+        PaymentAttempt.order_id == order.id, PaymentAttempt.status == "succeeded"))
+    assert [r["amount"] for r in localstripe.list_all("refunds")
+            if r.get("payment_intent") == intent] == [3000]
+    assert db.session.scalar(select(AdminAction.detail).where(
+        AdminAction.action == "return_refunded")) == f"order {order.number}, $30.00, 2 item(s)"
+    assert f"Your refund for order {order.number}" in [
+        m.subject for m in db.session.scalars(select(OutboxMessage))]
+
+    flush_journeys()
+    returned = [e for e in touchpoints.events
+                if e.touchpoint in ("return_requested", "order_refunded")]
+    assert [e.touchpoint for e in returned] == ["return_requested", "order_refunded"]
+    assert {e.journey_id for e in returned} == {order.journey_id}
+    assert (returned[0].props["reason"], returned[0].props["items"]) == ("damaged", 2)
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert value(text, "storefront_refunds_total", currency="USD") == 30.0
+    assert value(text, "journey_touchpoints_total", touchpoint="return_requested") == 1
+
+
+def test_the_owner_declines_and_the_lines_can_be_asked_for_again(
+        app, delivered, owner_client):  # noqa: F811
+    buyer, order, line = delivered
+    assert ask(buyer, order, "no_longer_needed", **{str(line["Teapot"]): 1}).status_code == 302
+    [made] = returns_of(order)
+    csrf = {"X-CSRFToken": re.search(
+        r'name="csrf-token" content="([^"]+)"',
+        owner_client.get("/admin/orders").get_data(as_text=True)).group(1)}
+    answer = owner_client.post(f"/admin/api/returns/{made.id}/decline", headers=csrf)
+    assert answer.status_code == 200 and answer.get_json()["status"] == "declined"
+    assert owner_client.post(f"/admin/api/returns/{made.id}/refund",
+                             headers=csrf).status_code == 409
+    assert owner_client.post(f"/admin/api/returns/{made.id}/refund").status_code == 400, \
+        "no CSRF token"
+    assert app.test_client().post(f"/admin/api/returns/{made.id}/refund").status_code in (
+        302, 400, 401)
+    assert "About your return" in db.session.scalars(
+        select(OutboxMessage.subject).order_by(OutboxMessage.id.desc())).first()
+    # Declined lines are the buyer's again to return.
+    assert ask(buyer, order, "damaged", **{str(line["Teapot"]): 1}).status_code == 302
+
+
+def test_returns_need_a_delivered_order_inside_the_window_and_a_valid_form(
+        app, shop_db, localstripe, delivered):
+    buyer, order, line = delivered
+    mug = str(line["Mug"])
+    for bad, said in (({"reason": "bored"}, "Choose why"),
+                      ({"reason": "damaged"}, "Choose how many"),
+                      ({"reason": "damaged", mug: 4}, "at most 3 of Mug"),
+                      ({"reason": "damaged", "999999": 1}, "not in this order"),
+                      ({"reason": "damaged", mug: -1}, "Choose a number"),
+                      ({"reason": "damaged", "note": "x" * 501, mug: 1}, "")):
+        reason = bad.pop("reason")
+        note = bad.pop("note", "")
+        response = ask(buyer, order, reason, note, **bad)
+        assert response.status_code == 400, bad
+        assert said in response.get_data(as_text=True), (bad, said)
+    assert returns_of(order) == []
+    with time_machine.travel(utcnow() + timedelta(days=31)):
+        _url, shown = page(buyer, order)
+        assert "Request a return" not in shown
+        buyer._csrf = None  # a month on: a fresh page's token
+        refused = ask(buyer, order, "damaged", **{mug: 1})
+        assert refused.status_code == 400 and "return window" in refused.get_data(as_text=True)
+    # Not delivered yet: no form, and a forged request is refused.
+    other = Shopper(app.test_client(), localstripe)
+    other.add_to_cart(db.session.get(Order, order.id).lines[0].product_id)
+    other.to_payment(email="alan@example.com", name="Alan Turing")
+    assert other.pay(CARD_OK).get_json()["status"] == "succeeded"
+    undelivered = db.session.scalars(select(Order).order_by(Order.id.desc())).first()
+    assert "Request a return" not in page(other, undelivered)[1]
+    line_id = undelivered.lines[0].id
+    refused = ask(other, undelivered, "damaged", **{str(line_id): 1})
+    assert refused.status_code == 400 and "once your order has been delivered" in \
+        refused.get_data(as_text=True)
+
+
+def test_two_requests_at_once_never_return_more_than_was_bought(app, delivered, backend):
+    """Both at the same moment for the last 3 mugs: one gets them, the other is told."""
+    buyer, order, line = delivered
+    from checkout import returns
+
+    barrier, results = threading.Barrier(2), []
+
+    def request_all():
+        with app.app_context():
+            barrier.wait(5)
+            try:
+                results.append(returns.request_return(
+                    db.session.get(Order, order.id), {line["Mug"]: 3}, "damaged").id)
+            except returns.ReturnNotAllowed as exc:
+                results.append(str(exc))
+
+    threads = [threading.Thread(target=request_all) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 2 and sum(isinstance(r, int) for r in results) == 1, results
+    assert sum(r.items for r in returns_of(order)) == 3
+
+
+def test_a_refund_stripe_cannot_make_leaves_the_return_requested(
+        app, delivered, owner_client, monkeypatch):  # noqa: F811
+    """localstripe unreachable (a port nothing listens on): nothing is marked refunded, the
+    owner is told, and the return can be refunded once Stripe answers."""
+    buyer, order, line = delivered
+    assert ask(buyer, order, "wrong_item", **{str(line["Mug"]): 1}).status_code == 302
+    [made] = returns_of(order)
+    csrf = {"X-CSRFToken": re.search(
+        r'name="csrf-token" content="([^"]+)"',
+        owner_client.get("/admin/orders").get_data(as_text=True)).group(1)}
+    real = app.config["STRIPE_API_BASE"]
+    app.config.update(STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_TIMEOUT=2)
+    answer = owner_client.post(f"/admin/api/returns/{made.id}/refund", headers=csrf)
+    assert answer.status_code == 503 and "nothing was refunded" in answer.get_json()["error"]
+    assert returns_of(order)[0].status == ReturnStatus.REQUESTED
+    app.config["STRIPE_API_BASE"] = real
+    assert owner_client.post(f"/admin/api/returns/{made.id}/refund",
+                             headers=csrf).get_json()["status"] == "refunded"

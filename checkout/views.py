@@ -334,8 +334,8 @@ def return_request(token: str):
         except DomainError as exc:
             errors = {"quantities": [str(exc)]}
         else:
-            flash(f"Your return {made.number} is requested. We have emailed you what to do "
-                  "next.", "success")
+            flash(f"Your return {made.number} is requested: send the items back with its "
+                  "number, and we refund you once we have looked at them.", "success")
             return redirect(url_for("checkout.order_page", token=token, _anchor="returns"))
     context = {**_order_context(order, token), "return_form": form, "return_errors": errors}
     return render_template("orders/detail.html", **context, form={}, errors={}), 400

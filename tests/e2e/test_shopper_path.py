@@ -14,11 +14,12 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from admin.auth import create_user
 from checkout.models import AttemptStatus, Order, PaymentAttempt, PaymentStatus, StripeEvent
 from storefront.extensions import db
 
 from ..support import CARD_3DS, CARD_DECLINED
-from .conftest import ARTIFACTS, fill_guest_address
+from .conftest import ARTIFACTS, fill_guest_address, submit_admin_login
 
 pytestmark = pytest.mark.e2e
 
@@ -212,6 +213,33 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
     expect(page.locator("ol.reviews > li.review").first).to_contain_text(REVIEW_BODY)
     review.scroll_into_view_if_needed()
     shot(page, "11-product-review")
+
+    # The skillet goes back: the buyer asks on the order page, the owner refunds it.
+    page.goto(order_url)
+    form = page.locator("form.return-form")
+    form.get_by_label(re.compile("Skillet")).select_option("1")
+    form.get_by_label("Why?").select_option("damaged")
+    form.get_by_role("button", name="Request a return").click()
+    page.wait_for_url(re.compile(r"#returns$"))
+    expect(page.get_by_role("status")).to_contain_text("Your return R-")
+    returns = page.locator("#returns")
+    expect(returns).to_contain_text("requested")
+    expect(returns.locator("form.return-form")).to_have_count(0)  # nothing left to return
+    shot(page, "12-return-requested")
+    with live_store.app.app_context():
+        create_user("owner@example.com", "owner-password-1")
+        db.session.commit()
+    page.goto(base + "/admin/login")
+    submit_admin_login(page, "owner@example.com", "owner-password-1")
+    page.goto(base + "/admin/orders#returns")
+    row = page.locator("#returns-table tbody tr", has_text=order_number)
+    expect(row).to_contain_text("damaged")
+    row.get_by_role("button", name=re.compile("^Refund")).click()
+    expect(page.get_by_role("status")).to_contain_text("is refunded")
+    expect(page.locator("#returns-table tbody tr", has_text=order_number)).to_contain_text(
+        "refunded")
+    page.goto(order_url)
+    expect(page.locator("#returns")).to_contain_text("refunded")
 
 
 @pytest.mark.parametrize("width", [1280, 390])

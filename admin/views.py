@@ -232,13 +232,14 @@ def api_cancel(order_id: int):
 
 
 def _decide_return(return_id: int, action: str):
-    """Refund or decline a return (checkout.returns), audited with the order and amount."""
-    made = (returns.refund if action == "refund" else returns.decline)(return_id, auth.email())
-    audit.record(f"return_{made.status}", auth.email(), target=made.number,
-                 detail=f"order {made.order.number}, "
-                        f"{made.order.money(made.amount).format()}, {made.items} item(s)")
-    db.session.commit()
-    return made
+    """Refund or decline a return (checkout.returns), its audit entry committed with it."""
+    def record(made) -> None:
+        audit.record(f"return_{made.status}", auth.email(), target=made.number,
+                     detail=f"order {made.order.number}, "
+                            f"{made.order.money(made.amount).format()}, {made.items} item(s)")
+
+    decide = returns.refund if action == "refund" else returns.decline
+    return decide(return_id, auth.email(), record=record)
 
 
 def _decide_return_form(return_id: int, action: str):
@@ -268,7 +269,8 @@ def decline_return(return_id: int):
 def api_returns():
     status = request.args.get("status") or None
     if status is not None and status not in {s.value for s in ReturnStatus}:
-        return jsonify(error="status is one of requested, refunded, declined"), 400
+        return jsonify(error="status is one of "
+                             + ", ".join(s.value for s in ReturnStatus)), 400
     return jsonify(queries.returns(status, _order_id()))
 
 

@@ -208,6 +208,9 @@ class CheckoutContact(db.Model):
 
 class ReturnStatus(enum.StrEnum):
     REQUESTED = "requested"  # the buyer asked; the owner has not decided
+    # The owner asked for the refund; Stripe's answer is not in (or was lost): never
+    # declined, never asked of Stripe again before the store has looked for the refund
+    REFUNDING = "refunding"
     REFUNDED = "refunded"  # the owner refunded the returned lines (Stripe)
     DECLINED = "declined"
 
@@ -239,6 +242,10 @@ class OrderReturn(db.Model):
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(254))
     refund_id: Mapped[str | None] = mapped_column(String(120))  # Stripe's re_...
+    # The refund's own key, random (a fresh database's return 1 is not another's): Stripe's
+    # idempotency key, and the metadata the store finds a refund by when an answer was lost
+    refund_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    refunding_since: Mapped[datetime | None]  # when the refund was last asked for
 
     order: Mapped[Order] = relationship()
     lines: Mapped[list[OrderReturnLine]] = relationship(

@@ -4,8 +4,9 @@ the owner refunds them (their price, through Stripe: shipping is not refunded) o
 - A line is never returned more than it was bought: the order is locked while a request is
   checked and saved (PostgreSQL's row lock; SQLite's one writer), and the quantities are
   checked again with the request in place.
-- A refund is asked of Stripe once (an idempotency key per return), before the return is
-  marked refunded; one Stripe could not make leaves it requested, to try again.
+- A refund is claimed before Stripe is asked (two clicks, or a Refund and a Decline, never
+  both go on, on SQLite as on PostgreSQL), asked once under a random key of its own, and
+  looked for at Stripe before it is ever asked again: a lost answer never refunds twice.
 - Each step is a touchpoint of the order's journey (``return_requested``,
   ``order_refunded``: no stage moves) and a message in the outbox.
 """
@@ -13,11 +14,13 @@ the owner refunds them (their price, through Stripe: shipping is not refunded) o
 from __future__ import annotations
 
 import logging
+import secrets
+from collections.abc import Callable
 from datetime import timedelta
 
 import stripe
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
 
 from storefront.errors import DomainError
 from storefront.extensions import db, journey
@@ -121,53 +124,137 @@ def request_return(order: Order, quantities: dict[int, int], reason: str,
     return order_return
 
 
-def _locked(return_id: int) -> OrderReturn:
-    found = db.session.scalar(
-        select(OrderReturn).where(OrderReturn.id == return_id).with_for_update())
+# Longer than a refund request can take (Stripe's timeout, no retries): a refund still
+# "refunding" after this was lost on the way, and may be asked for again, after a look.
+REFUND_CLAIM = timedelta(minutes=2)
+# Stripe's answers that say what it did not do; any other failure (no answer, a 5xx, a
+# timeout) leaves the refund's fate unknown.
+_UNKNOWN = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
+
+
+def _get(return_id: int) -> OrderReturn:
+    found = db.session.get(OrderReturn, return_id)
     if found is None:
         raise ReturnNotFound(f"There is no return {return_id}.")
-    if found.status != ReturnStatus.REQUESTED:
-        db.session.rollback()
-        raise ReturnNotAllowed(f"Return {found.number} is already {found.status}.")
     return found
 
 
-def refund(return_id: int, actor: str) -> OrderReturn:
-    """Refund a requested return's lines through Stripe, then mark it refunded."""
-    order_return = _locked(return_id)
-    order = order_return.order
+def refund(return_id: int, actor: str,
+           record: Callable[[OrderReturn], object] | None = None) -> OrderReturn:
+    """Refund a requested return's lines through Stripe, then mark it refunded.
+
+    1. The return is claimed (requested -> refunding, a compare-and-set committed before
+       Stripe is asked: two clicks, or a click and a Decline, never both go on) with a
+       random key of its own.
+    2. Stripe is asked for the refund once (no automatic resend), under that key and with it
+       in the metadata. A refund whose answer was lost stays "refunding": it cannot be
+       declined, and may be asked for again after REFUND_CLAIM, when the store first looks
+       for a refund with its key at Stripe and takes that one if it is there.
+    3. Marked refunded (refunding -> refunded, with ``record``'s audit entry in the same
+       commit); the touchpoint and the buyer's message follow.
+    """
+    now = utcnow()
+    claimed = db.session.execute(
+        update(OrderReturn)
+        .where(OrderReturn.id == return_id,
+               or_(OrderReturn.status == ReturnStatus.REQUESTED,
+                   and_(OrderReturn.status == ReturnStatus.REFUNDING,
+                        OrderReturn.refunding_since < now - REFUND_CLAIM)))
+        .values(status=ReturnStatus.REFUNDING, refunding_since=now,
+                refund_key=func.coalesce(OrderReturn.refund_key, secrets.token_hex(16)))
+    ).rowcount
+    db.session.commit()
+    order_return = _get(return_id)
+    if claimed != 1:
+        if order_return.status == ReturnStatus.REFUNDING:
+            raise ReturnNotAllowed(
+                f"Return {order_return.number} is being refunded, or Stripe's answer to its "
+                "refund was lost. Try again in two minutes: the store looks for the refund "
+                "at Stripe first, so it is never made twice.")
+        raise ReturnNotAllowed(f"Return {order_return.number} is already {order_return.status}.")
+    order, key = order_return.order, order_return.refund_key
     intent = db.session.scalar(
         select(PaymentAttempt.payment_intent_id)
         .where(PaymentAttempt.order_id == order.id,
                PaymentAttempt.status == AttemptStatus.SUCCEEDED)
         .order_by(PaymentAttempt.id.desc()).limit(1))
     if intent is None:
-        db.session.rollback()
+        _unclaim(return_id, now)
         raise ReturnNotAllowed(f"Order {order.number} has no card payment to refund.")
     try:
-        refunded = payments.client().v1.refunds.create(
+        made = _refund_made(intent, key) or payments.client(retries=0).v1.refunds.create(
             params={"payment_intent": intent, "amount": order_return.amount,
-                    "metadata": {"order_id": str(order.id), "return_id": str(return_id)}},
-            options={"idempotency_key": f"return-{return_id}"})
+                    "metadata": {"return_key": key, "order_id": str(order.id),
+                                 "return": order_return.number}},
+            options={"idempotency_key": f"return-{key}"})
+    except _UNKNOWN as exc:
+        log.warning("refund of return %s (order %s): no answer from Stripe (%s); it stays "
+                    "refunding", return_id, order.id, type(exc).__name__)
+        raise RefundUnavailable(
+            "Stripe did not answer, so the refund may or may not have been made. Try again "
+            "in two minutes: the store looks for it at Stripe first, so it is never made "
+            "twice.") from None
     except stripe.StripeError as exc:
-        db.session.rollback()
-        log.warning("refund of return %s (order %s) failed: %s", return_id, order.id,
-                    type(exc).__name__)
-        raise RefundUnavailable("Stripe could not make the refund just now; nothing was "
-                                "refunded. Try again in a moment.") from None
-    order_return.status, order_return.refund_id = ReturnStatus.REFUNDED, refunded.id
-    order_return.decided_at, order_return.decided_by = utcnow(), actor[:254]
+        _unclaim(return_id, now)
+        log.warning("refund of return %s (order %s) refused by Stripe: %s %s", return_id,
+                    order.id, type(exc).__name__, getattr(exc, "code", None) or "")
+        raise ReturnNotAllowed(
+            f"Stripe refused the refund ({getattr(exc, 'code', None) or type(exc).__name__}): "
+            "nothing was refunded. Refund it in Stripe's dashboard, or decline the "
+            "return.") from None
+    done = db.session.execute(
+        update(OrderReturn)
+        .where(OrderReturn.id == return_id, OrderReturn.status == ReturnStatus.REFUNDING,
+               OrderReturn.refund_key == key)
+        .values(status=ReturnStatus.REFUNDED, refund_id=made.id, decided_at=utcnow(),
+                decided_by=actor[:254])).rowcount
+    db.session.expire_all()
+    order_return = _get(return_id)
+    if done == 1 and record is not None:
+        record(order_return)
     db.session.commit()
-    journey.track("order_refunded", journey_id=order.journey_id, order_ref=order.id,
-                  value=order_return.amount, currency=order_return.currency)
-    messages.return_moved(order_return.order, order_return)
+    if done == 1:
+        journey.track("order_refunded", journey_id=order.journey_id, order_ref=order.id,
+                      value=order_return.amount, currency=order_return.currency)
+        messages.return_moved(order, order_return)
     return order_return
 
 
-def decline(return_id: int, actor: str) -> OrderReturn:
-    order_return = _locked(return_id)
-    order_return.status = ReturnStatus.DECLINED
-    order_return.decided_at, order_return.decided_by = utcnow(), actor[:254]
+def _refund_made(intent: str, key: str):
+    """The refund made earlier under this key, if its answer was lost (None if none)."""
+    found = payments.client(retries=1).v1.refunds.list(
+        params={"payment_intent": intent, "limit": 100})
+    return next((r for r in found.data
+                 if r.metadata and r.metadata.to_dict().get("return_key") == key), None)
+
+
+def _unclaim(return_id: int, claimed_at) -> None:
+    """Stripe said no (or there is nothing to refund): requested again, to decline or
+    retry."""
+    db.session.execute(
+        update(OrderReturn)
+        .where(OrderReturn.id == return_id, OrderReturn.status == ReturnStatus.REFUNDING,
+               OrderReturn.refunding_since == claimed_at)
+        .values(status=ReturnStatus.REQUESTED, refunding_since=None))
+    db.session.commit()
+
+
+def decline(return_id: int, actor: str,
+            record: Callable[[OrderReturn], object] | None = None) -> OrderReturn:
+    """Decline a requested return (one being refunded cannot be), with ``record``'s audit
+    entry in the same commit."""
+    done = db.session.execute(
+        update(OrderReturn)
+        .where(OrderReturn.id == return_id, OrderReturn.status == ReturnStatus.REQUESTED)
+        .values(status=ReturnStatus.DECLINED, decided_at=utcnow(), decided_by=actor[:254])
+    ).rowcount
+    db.session.expire_all()
+    order_return = _get(return_id)
+    if done != 1:
+        db.session.rollback()
+        raise ReturnNotAllowed(f"Return {order_return.number} is already {order_return.status}.")
+    if record is not None:
+        record(order_return)
     db.session.commit()
     messages.return_moved(order_return.order, order_return)
     return order_return

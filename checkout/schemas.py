@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, pre_load, validate
+import re
+
+from marshmallow import ValidationError, fields, pre_load, validate
 
 from storefront.schemas import EMAIL_MESSAGES, TOO_LONG, BaseSchema
 from storefront.shipping import METHODS
@@ -108,7 +110,25 @@ class ReturnSchema(BaseSchema):
 
     @pre_load
     def gather_quantities(self, data, **kwargs):
-        quantities = {key[4:]: value for key, value in data.items()
-                      if key.startswith("qty-") and value not in ("", "0")}
-        rest = {key: value for key, value in data.items() if not key.startswith("qty-")}
-        return {**rest, "quantities": quantities}
+        return {**{key: value for key, value in data.items() if not key.startswith("qty-")},
+                "quantities": quantities_of(data)}
+
+
+QUANTITY_FIELD = re.compile(r"qty-([1-9][0-9]{0,9})")
+
+
+def quantities_of(data) -> dict[str, str]:
+    """``qty-<order line id>`` fields as {line id: quantity}: only ASCII digits, each line
+    once (``qty-01`` beside ``qty-1``, or a full-width digit, is an error, not a guess)."""
+    found: dict[str, str] = {}
+    for key, value in data.items():
+        if not key.startswith("qty-"):
+            continue
+        match = QUANTITY_FIELD.fullmatch(key)
+        value = value if isinstance(value, str) else ""
+        if match is None or match.group(1) in found or not (
+                value == "" or value.isascii() and value.isdigit() and len(value) <= 5):
+            raise ValidationError({"quantities": ["Choose a number for each item."]})
+        if value not in ("", "0"):
+            found[match.group(1)] = value
+    return found

@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from storefront import cart as cart_service
@@ -37,6 +38,7 @@ from .schemas import (
     ReturnSchema,
     ReviewSchema,
     ShippingSchema,
+    quantities_of,
 )
 
 bp = Blueprint(
@@ -327,7 +329,12 @@ def my_orders():
 def return_request(token: str):
     order = _order_from_token(token)
     form, errors = load_form(ReturnSchema(), request.form)
-    if not errors:
+    if errors:  # what the buyer chose stays chosen
+        try:
+            form["quantities"] = {int(k): int(v) for k, v in quantities_of(request.form).items()}
+        except ValidationError:
+            form["quantities"] = {}
+    else:
         try:
             made = returns.request_return(order, form["quantities"], form["reason"],
                                           form.get("note", ""))

@@ -158,6 +158,10 @@ def load(app, test_config: Mapping[str, Any] | None) -> None:
                 "or DEMO=true for a local demo."
             )
 
+    if not 0 <= app.config["RETURN_DAYS"] <= 3650:
+        raise ConfigError(f"RETURN_DAYS={app.config['RETURN_DAYS']!r} is not valid: the days "
+                          "after delivery a buyer may ask to return items, 0 (no returns) to "
+                          "3650")
     if app.config["TRUSTED_PROXIES"] < 0:
         raise ConfigError(f"TRUSTED_PROXIES={app.config['TRUSTED_PROXIES']!r} is not valid: "
                           "the number of proxies in front of the app, 0 for none")

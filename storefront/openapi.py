@@ -99,7 +99,8 @@ def build_spec() -> dict:
          "The messages for shoppers, newest first, and whether each was sent"),
         ("/admin/api/returns", [
             {"name": "status", "in": "query", "required": False,
-             "schema": {"type": "string", "enum": ["requested", "refunded", "declined"]}},
+             "schema": {"type": "string",
+                        "enum": ["requested", "refunding", "refunded", "declined"]}},
             {"name": "order", "in": "query", "required": False, "schema": {"type": "string"}}],
          "Buyers' returns, the requested first"),
         ("/admin/api/audit", [{"name": n, "in": "query", "schema": {"type": t}} for n, t in

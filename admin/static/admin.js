@@ -870,4 +870,9 @@ if (window.Chart) {
   const kept = storedPeriod(); // every page: its nav leads back to the period chosen
   if (kept) linkPeriod(kept);
 }
+// A form that moves money asks first (<form data-confirm="...">), on every page.
+document.addEventListener('submit', (e) => {
+  const form = e.target.closest('form[data-confirm]');
+  if (form && !window.confirm(form.dataset.confirm)) e.preventDefault();
+});
 PAGES[body.dataset.page]?.();

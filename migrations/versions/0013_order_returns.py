@@ -41,11 +41,14 @@ def upgrade_shop():
         sa.Column('decided_at', sa.DateTime(), nullable=True),
         sa.Column('decided_by', sa.String(length=254), nullable=True),
         sa.Column('refund_id', sa.String(length=120), nullable=True),
+        sa.Column('refund_key', sa.String(length=64), nullable=True),
+        sa.Column('refunding_since', sa.DateTime(), nullable=True),
         sa.CheckConstraint('amount >= 0', name=op.f('ck_order_returns_amount_not_negative')),
         sa.ForeignKeyConstraint(['order_id'], ['orders.id'],
                                 name=op.f('fk_order_returns_order_id_orders'),
                                 ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_order_returns')),
+        sa.UniqueConstraint('refund_key', name=op.f('uq_order_returns_refund_key')),
     )
     with op.batch_alter_table('order_returns', schema=None) as batch_op:
         for column in ('created_at', 'order_id', 'status'):

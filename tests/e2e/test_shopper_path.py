@@ -234,8 +234,11 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
     page.goto(base + "/admin/orders#returns")
     row = page.locator("#returns-table tbody tr", has_text=order_number)
     expect(row).to_contain_text("damaged")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     row.get_by_role("button", name=re.compile("^Refund")).click()
     expect(page.get_by_role("status")).to_contain_text("is refunded")
+    assert asked and "Refund 34.99 USD to ada@example.com's card" in asked[0]
     expect(page.locator("#returns-table tbody tr", has_text=order_number)).to_contain_text(
         "refunded")
     page.goto(order_url)

@@ -111,20 +111,17 @@ def build_spec() -> dict:
         spec.path(path=path, operations={"get": {
             "summary": summary, "parameters": params,
             "responses": {**panel, "404": ERROR}}})
-    for action, summary in (("advance", "Move an order one fulfilment step"),
-                            ("cancel", "Cancel an order left waiting for 3-D Secure")):
-        spec.path(path=f"/admin/api/orders/{{order_id}}/{action}", operations={"post": {
+    for thing, action, summary, errors in (
+            ("order", "advance", "Move an order one fulfilment step", ()),
+            ("order", "cancel", "Cancel an order left waiting for 3-D Secure", ()),
+            ("return", "refund", "Refund a requested return through Stripe", ("503",)),
+            ("return", "decline", "Decline a requested return", ())):
+        spec.path(path=f"/admin/api/{thing}s/{{{thing}_id}}/{action}", operations={"post": {
             "summary": summary,
-            "parameters": [CSRF, {"name": "order_id", "in": "path", "required": True,
+            "parameters": [CSRF, {"name": f"{thing}_id", "in": "path", "required": True,
                                   "schema": {"type": "integer"}}],
-            "responses": {**panel, "404": ERROR, "409": ERROR}}})
-    for action, summary in (("refund", "Refund a requested return through Stripe"),
-                            ("decline", "Decline a requested return")):
-        spec.path(path=f"/admin/api/returns/{{return_id}}/{action}", operations={"post": {
-            "summary": summary,
-            "parameters": [CSRF, {"name": "return_id", "in": "path", "required": True,
-                                  "schema": {"type": "integer"}}],
-            "responses": {**panel, "404": ERROR, "409": ERROR, "503": ERROR}}})
+            "responses": {**panel, "404": ERROR, "409": ERROR,
+                          **dict.fromkeys(errors, ERROR)}}})
     return spec.to_dict()
 
 

@@ -97,7 +97,7 @@ def test_panel_and_prometheus_equal_the_simulators_ground_truth(gunicorn, cli, l
     # Returns: the panel's, the refunds counter and the touchpoints, as the buyers made them
     # (the seeded orders have none).
     returns = admin.get(f"{server.url}/admin/api/returns", timeout=30).json()
-    assert returns["counts"] == truth["returns"]
+    assert returns["counts"] == {**truth["returns"], "refunding": 0}
     assert abs(value(text, "storefront_refunds_total", currency="USD")
                - truth["refunded"] / 100) < 1e-6
     assert value(text, "journey_touchpoints_total", touchpoint="return_requested") == sum(

@@ -8,7 +8,6 @@ import email
 import email.policy
 import logging
 import re
-import socket
 import ssl
 import threading
 import time
@@ -29,17 +28,11 @@ from storefront.extensions import db
 from storefront.models import utcnow
 
 from . import factories
-from .support import CARD_OK, Shopper
+from .support import CARD_OK, Shopper, free_port
 from .test_outbox import owner_client  # noqa: F401 - the panel's signed-in owner
 
 SENDER = "Touchpoint Store <shop@example.com>"
 PASSWORD = "pa ss/w@rd:secret"  # every character a URL must escape, and never to be shown
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Inbox:

@@ -26,7 +26,7 @@ from storefront.extensions import db
 from storefront.models import utcnow
 
 from . import factories
-from .support import CARD_OK, FlakyProxy, Shopper, value
+from .support import CARD_OK, FlakyProxy, Shopper, csrf_token, value
 from .test_outbox import owner_client  # noqa: F401 - the panel's signed-in owner
 
 
@@ -132,9 +132,7 @@ def test_the_owner_declines_and_the_lines_can_be_asked_for_again(
     buyer, order, line = delivered
     assert ask(buyer, order, "no_longer_needed", **{str(line["Teapot"]): 1}).status_code == 302
     [made] = returns_of(order)
-    csrf = {"X-CSRFToken": re.search(
-        r'name="csrf-token" content="([^"]+)"',
-        owner_client.get("/admin/orders").get_data(as_text=True)).group(1)}
+    csrf = {"X-CSRFToken": csrf_token(owner_client)}
     answer = owner_client.post(f"/admin/api/returns/{made.id}/decline", headers=csrf)
     assert answer.status_code == 200 and answer.get_json()["status"] == "declined"
     assert owner_client.post(f"/admin/api/returns/{made.id}/refund",
@@ -221,12 +219,6 @@ def test_two_requests_at_once_never_return_more_than_was_bought(app, delivered, 
     assert sum(r.items for r in returns_of(order)) == 3
 
 
-def csrf_of(client) -> dict:
-    return {"X-CSRFToken": re.search(
-        r'name="csrf-token" content="([^"]+)"',
-        client.get("/admin/orders").get_data(as_text=True)).group(1)}
-
-
 def refunds_at_stripe(localstripe, order) -> list[int]:
     intent = db.session.scalar(select(PaymentAttempt.payment_intent_id).where(
         PaymentAttempt.order_id == order.id, PaymentAttempt.status == "succeeded"))
@@ -242,7 +234,7 @@ def test_a_refund_whose_answer_was_lost_is_never_made_twice(
     buyer, order, line = delivered
     assert ask(buyer, order, "wrong_item", **{str(line["Mug"]): 1}).status_code == 302
     [made] = returns_of(order)
-    csrf = csrf_of(owner_client)
+    csrf = {"X-CSRFToken": csrf_token(owner_client)}
     proxy = FlakyProxy(int(localstripe.url.rsplit(":", 1)[1]))
     real = app.config["STRIPE_API_BASE"]
     try:
@@ -332,7 +324,7 @@ def test_a_refund_stripe_refuses_is_requested_again_to_decline(
         PaymentAttempt.order_id == order.id, PaymentAttempt.status == "succeeded"))
     attempt.payment_intent_id = "pi_nosuchpayment000"
     db.session.commit()
-    csrf = csrf_of(owner_client)
+    csrf = {"X-CSRFToken": csrf_token(owner_client)}
     refused = owner_client.post(f"/admin/api/returns/{made.id}/refund", headers=csrf)
     assert refused.status_code == 409 and "Stripe refused the refund" in \
         refused.get_json()["error"]

@@ -184,14 +184,12 @@ def send_due(limit: int = 500, now: datetime | None = None) -> dict[str, int]:
             if message is None:  # another sender has it
                 continue
             if now - message.created_at > config.max_age:
-                _given_up(message, "too old to send")
-                done["failed"] += 1
+                done[_given_up(message, "too old to send")] += 1
                 continue
             try:
                 mail = _compose(message, config)
             except (ValueError, TypeError):  # a header Python's email will not write
-                _given_up(message, "not a message the store can write (its address?)")
-                done["failed"] += 1
+                done[_given_up(message, "not a message the store can write (its address?)")] += 1
                 continue
             if smtp is None:
                 try:
@@ -210,16 +208,15 @@ def send_due(limit: int = 500, now: datetime | None = None) -> dict[str, int]:
             except smtplib.SMTPSenderRefused as exc:  # at MAIL FROM: for every message...
                 code = exc.smtp_code
                 if code == 552:  # ...but this: too large (SIZE), for this one alone
-                    _given_up(message, "552 the message is larger than the server takes")
-                    done["failed"] += 1
+                    done[_given_up(message,
+                                   "552 the message is larger than the server takes")] += 1
                     continue
                 why = (CLOSING if code == 421 else
                        f"{code} the server takes no mail for now" if 400 <= code < 500 else
                        f"{code} the server refused the sender MAIL_FROM")
                 raise _unreachable(message, why, now, config, done) from None
             except smtplib.SMTPNotSupportedError:
-                _given_up(message, "the server takes no addresses in this alphabet")
-                done["failed"] += 1
+                done[_given_up(message, "the server takes no addresses in this alphabet")] += 1
             except smtplib.SMTPDataError as exc:
                 if exc.smtp_code == 421:
                     raise _unreachable(message, CLOSING, now, config, done) from None
@@ -332,8 +329,7 @@ def _refused(message: OutboxMessage, code: int, why: str, now: datetime,
              config: MailConfig) -> str:
     if 400 <= code < 500:
         return _try_later(message, f"{code} {why}, for now", now, config)
-    _given_up(message, f"{code} {why}")
-    return "failed"
+    return _given_up(message, f"{code} {why}")
 
 
 def _try_later(message: OutboxMessage, why: str, now: datetime, config: MailConfig) -> str:
@@ -341,14 +337,15 @@ def _try_later(message: OutboxMessage, why: str, now: datetime, config: MailConf
     wait = min(RETRY_FIRST * 4 ** min(max(message.attempts - 1, 0), 8), RETRY_MOST)
     now = _clock(now)
     if now + wait - message.created_at > config.max_age:
-        _given_up(message, f"{why}; too old to try again")
-        return "failed"
+        return _given_up(message, f"{why}; too old to try again")
     _set(message, send_after=now + wait, error=why[:200])
     return "retrying"
 
 
-def _given_up(message: OutboxMessage, why: str) -> None:
+def _given_up(message: OutboxMessage, why: str) -> str:
+    """Not sent, and not tried again: "failed", as _try_later answers "retrying"."""
     _set(message, send_after=None, error=why[:200])
+    return "failed"
 
 
 def _set(message: OutboxMessage, **values) -> None:

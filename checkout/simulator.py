@@ -429,12 +429,16 @@ class Simulation:
                     self._courier_refused = True
         return r.status_code
 
+    def _buyer(self, result: ShopperResult) -> Browser:
+        """A buyer back later (from their email's link): a new tab, their device."""
+        return Browser(self.config.base_url,
+                       MOBILE_UA if result.device == "mobile" else DESKTOP_UA,
+                       self.config.timeout)
+
     def _review(self, result: ShopperResult, journey: JourneyTruth,
                 rng: random.Random) -> None:
         """The buyer follows the link to their order page and reviews what came."""
-        buyer = Browser(self.config.base_url,
-                        MOBILE_UA if result.device == "mobile" else DESKTOP_UA,
-                        self.config.timeout)
+        buyer = self._buyer(result)
         page = buyer.get(journey.order_url)
         match = re.search(r'name="product_id" value="(\d+)"', page)
         if match is None:
@@ -448,9 +452,7 @@ class Simulation:
                 rng: random.Random) -> None:
         """The buyer sends one of the first line back from their order page; the shop
         refunds it (``refund_rate``) or declines it with the panel's API."""
-        buyer = Browser(self.config.base_url,
-                        MOBILE_UA if result.device == "mobile" else DESKTOP_UA,
-                        self.config.timeout)
+        buyer = self._buyer(result)
         page = buyer.get(journey.order_url)
         line = re.search(r'for="q-(\d+)">[^<]*<span class="muted">\(\$([\d,]+)\.(\d\d) each',
                          page)

@@ -194,10 +194,11 @@ class _AppState:
         self._engine: Engine | None = None
         self._lookups_paused_until = 0.0  # is_purchased, after a failed read (monotonic)
         self._wal: str | None = None  # the SQLite WAL's path ("" when there is none)
-        self.active = ActiveJourneysCollector(self._count_active,
-                                              cfg["JOURNEY_ACTIVE_CACHE_SECONDS"])
-        if not multiprocess_dir():
-            self.registry.register(self.active)
+        # Collectors read when /metrics is scraped, with no per-process files: the tracker's
+        # own (journey_active, the spool) and the host's (collect_when_scraped).
+        self.scraped: list = []
+        self.active = self.read_when_scraped(ActiveJourneysCollector(
+            self._count_active, cfg["JOURNEY_ACTIVE_CACHE_SECONDS"]))
         # One spool per database by default: two apps sharing an instance folder never
         # replay each other's events into the wrong database.
         spool_dir = cfg["JOURNEY_SPOOL_DIR"] or os.path.join(
@@ -210,10 +211,7 @@ class _AppState:
             # every database) are this database's as far as anyone can tell: replayed here.
             self.spool.adopt(Path(app.instance_path, "journey-spool"))
         # Read from the spool directory when scraped, as journey_active from the database.
-        self.spool_sizes = SpoolCollector(self.spool.sizes)
-        if not multiprocess_dir():
-            self.registry.register(self.spool_sizes)
-        self.scraped: list = []  # the host's own collectors (JourneyTracker.collect_when_scraped)
+        self.spool_sizes = self.read_when_scraped(SpoolCollector(self.spool.sizes))
         self.writer = EventWriter(
             self._write, self.sweep if self.database_url else None,
             queue_size=cfg["JOURNEY_QUEUE_SIZE"], batch_size=cfg["JOURNEY_BATCH_SIZE"],
@@ -227,6 +225,14 @@ class _AppState:
         )
         self.tally.on_first = self.writer.ensure_started
         _APP_STATES.add(self)  # last: the fork hook finds only whole states
+
+    def read_when_scraped(self, collector):
+        """Read at every scrape of this app's /metrics: in one process from the app's
+        registry; under gunicorn added to each scrape's (metrics.exposition)."""
+        self.scraped.append(collector)
+        if not multiprocess_dir():
+            self.registry.register(collector)
+        return collector
 
     # -- database -------------------------------------------------------------------------
     @property
@@ -698,10 +704,7 @@ class JourneyTracker:
         worker's counter could get right. Under gunicorn (PROMETHEUS_MULTIPROC_DIR) it is
         read by the worker that answers the scrape, as journey_active is; its metric names
         must not be the tracker's. A collector that raises fails the scrape: catch there."""
-        state = self._state(app)
-        state.scraped.append(collector)
-        if not multiprocess_dir():
-            state.registry.register(collector)
+        self._state(app).read_when_scraped(collector)
 
     def current_visitor_id(self) -> str | None:
         ctx = self._request_journey()
@@ -1090,8 +1093,7 @@ class JourneyTracker:
         state = self._state()
         state.tally.flush()
         state.metrics.queue_depth.set(state.writer.depth)
-        body, content_type = exposition(state.registry, state.active, state.spool_sizes,
-                                        *state.scraped)
+        body, content_type = exposition(state.registry, *state.scraped)
         return Response(body, content_type=content_type)
 
 

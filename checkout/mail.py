@@ -20,10 +20,8 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import hmac
-import logging
 import smtplib
 import ssl
-import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +35,7 @@ from sqlalchemy import case, func, select, update
 from storefront.config import ConfigError
 from storefront.extensions import db
 from storefront.models import utcnow
+from tracking.metrics import ScrapeCache
 
 from .models import OutboxMessage
 
@@ -48,8 +47,6 @@ SCHEMES = {
     "smtps": (True, False, 465),
     "smtp+ssl": (True, False, 465),
 }
-log = logging.getLogger(__name__)
-
 CLAIM = timedelta(minutes=5)  # a claimed message is another sender's again after this
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_MOST = timedelta(hours=6)
@@ -370,7 +367,8 @@ class OutboxCollector:
 
     def __init__(self, app: Flask):
         self._app = weakref.ref(app)
-        self._cached: tuple[float, tuple[int, float]] | None = None
+        self._numbers = ScrapeCache(self._count, self.CACHE_SECONDS,
+                                    "storefront_outbox_waiting: counting the outbox")
 
     @staticmethod
     def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
@@ -392,23 +390,14 @@ class OutboxCollector:
         yield waiting
         yield overdue
 
-    def _numbers(self) -> tuple[int, float] | None:
-        cached, now = self._cached, time.monotonic()
-        if cached and now - cached[0] < self.CACHE_SECONDS:
-            return cached[1]
+    def _count(self) -> tuple[int, float] | None:
         app = self._app()
         if app is None:
             return None
         at = utcnow()
-        try:  # a scrape must not fail because the database did
-            with app.app_context(), db.engine.connect() as conn:
-                count, due_since = conn.execute(select(
-                    func.count(), func.min(case((OutboxMessage.send_after <= at,
-                                                 OutboxMessage.send_after))))
-                    .where(OutboxMessage.send_after.is_not(None))).one()
-        except Exception:  # noqa: BLE001
-            log.warning("storefront_outbox_waiting: counting the outbox failed", exc_info=True)
-            return cached[1] if cached else None
-        overdue = (at - due_since).total_seconds() if due_since is not None else 0.0
-        self._cached = (now, (count, overdue))
-        return count, overdue
+        with app.app_context(), db.engine.connect() as conn:
+            count, due_since = conn.execute(select(
+                func.count(), func.min(case((OutboxMessage.send_after <= at,
+                                             OutboxMessage.send_after))))
+                .where(OutboxMessage.send_after.is_not(None))).one()
+        return count, (at - due_since).total_seconds() if due_since is not None else 0.0

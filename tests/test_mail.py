@@ -412,7 +412,7 @@ def test_mail_that_waits_shows_on_metrics_until_it_is_sent(app, shop_db, client,
                      if isinstance(c, mail.OutboxCollector))
 
     def scrape() -> tuple[float, float]:
-        collector._cached = None  # (cached 10 s, which a scrape every 15 s never notices)
+        collector._numbers.invalidate()  # (cached 10 s: a scrape every 15 s never notices)
         text = client.get("/metrics").get_data(as_text=True)
         assert "example.com" not in text
         return (value(text, "storefront_outbox_waiting"),

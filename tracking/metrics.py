@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,6 +27,7 @@ from .forks import MendedAfterFork
 from .touchpoints import ABANDONABLE, EXITS, STAGES
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"
@@ -237,6 +239,50 @@ def _observe_all(histogram, amounts: list[float]) -> None:
         buckets[i].inc(n)
 
 
+class ScrapeCache:
+    """A number a scrape reads from somewhere slow (the database), kept for ``seconds``.
+
+    One reading at a time: a scrape that meets one under way answers with the last reading
+    (or none) instead of queueing behind it. A reading that fails (or answers None) is
+    logged as ``what`` and the last one stands: a scrape must not fail because the
+    database did. For the host's collectors too (JourneyTracker.collect_when_scraped)."""
+
+    def __init__(self, read: Callable[[], T | None], seconds: float, what: str):
+        self._read = read
+        self._seconds = seconds
+        self._what = what
+        self._cached: tuple[float, T] | None = None
+        self._lock = threading.Lock()
+        _CACHES.add(self)
+
+    def _renew_lock(self) -> None:
+        """A forked child's own lock: a scrape in the parent may have held it at the fork."""
+        self._lock = threading.Lock()
+
+    def __call__(self) -> T | None:
+        cached = self._cached
+        now = time.monotonic()
+        if cached and now - cached[0] < self._seconds:
+            return cached[1]
+        if not self._lock.acquire(blocking=False):
+            return cached[1] if cached else None
+        try:
+            try:
+                value = self._read()  # None: it could not say (logged there)
+            except Exception:
+                log.warning("%s failed", self._what, exc_info=True)
+                value = None
+            if value is None:
+                return cached[1] if cached else None
+            self._cached = (now, value)
+            return value
+        finally:
+            self._lock.release()
+
+    def invalidate(self) -> None:
+        self._cached = None  # one assignment: atomic
+
+
 class ActiveJourneysCollector:
     """journey_active{stage}: live journeys now, counted in the shared database.
 
@@ -245,15 +291,8 @@ class ActiveJourneysCollector:
     """
 
     def __init__(self, count: Callable[[], dict[str, int]], cache_seconds: float):
-        self._count = count
-        self._cache_seconds = cache_seconds
-        self._cached: tuple[float, dict[str, int]] | None = None
-        self._lock = threading.Lock()
-        _COLLECTORS.add(self)
-
-    def _renew_lock(self) -> None:
-        """A forked child's own lock: a scrape in the parent may have held it at the fork."""
-        self._lock = threading.Lock()
+        self._counts = ScrapeCache(count, cache_seconds, "journey_active: counting live journeys")
+        self.invalidate = self._counts.invalidate
 
     def describe(self):
         return [GaugeMetricFamily("journey_active", "Live journeys per stage.", labels=["stage"])]
@@ -266,31 +305,6 @@ class ActiveJourneysCollector:
             for stage in STAGES:
                 family.add_metric([stage.label], counts.get(stage.label, 0))
         yield family
-
-    def _counts(self) -> dict[str, int] | None:
-        cached = self._cached
-        now = time.monotonic()
-        if cached and now - cached[0] < self._cache_seconds:
-            return cached[1]
-        # One count at a time; a scrape that meets one under way answers with the last
-        # count (or none) instead of queueing behind it.
-        if not self._lock.acquire(blocking=False):
-            return cached[1] if cached else None
-        try:
-            try:
-                counts = self._count()  # None: the database could not say (logged there)
-            except Exception:  # a scrape must not fail because the database did
-                log.warning("journey_active: counting live journeys failed", exc_info=True)
-                counts = None
-            if counts is None:
-                return cached[1] if cached else None
-            self._cached = (now, counts)
-            return counts
-        finally:
-            self._lock.release()
-
-    def invalidate(self) -> None:
-        self._cached = None  # one assignment: atomic
 
 
 class SpoolCollector:
@@ -345,5 +359,5 @@ def exposition(app_registry: CollectorRegistry, *read_when_scraped):
     return generate_latest(app_registry), CONTENT_TYPE_LATEST
 
 
-_COLLECTORS: MendedAfterFork[ActiveJourneysCollector] = MendedAfterFork(
-    ActiveJourneysCollector._renew_lock, "renew a journey_active collector's lock")
+_CACHES: MendedAfterFork[ScrapeCache] = MendedAfterFork(
+    ScrapeCache._renew_lock, "renew a scrape cache's lock")

@@ -461,7 +461,7 @@ def test_a_fork_while_the_spool_or_the_active_gauge_is_locked_leaves_the_child_f
     held, release = threading.Event(), threading.Event()
 
     def hold():
-        with spool._lock, gauge._lock:
+        with spool._lock, gauge._counts._lock:
             held.set()
             release.wait(10)
 
@@ -470,7 +470,7 @@ def test_a_fork_while_the_spool_or_the_active_gauge_is_locked_leaves_the_child_f
     held.wait(5)
     pid = os.fork()
     if pid == 0:  # the child: both locks are its own, and free
-        free = spool._lock.acquire(timeout=2) and gauge._lock.acquire(timeout=2)
+        free = spool._lock.acquire(timeout=2) and gauge._counts._lock.acquire(timeout=2)
         os._exit(0 if free else 1)
     release.set()
     thread.join()

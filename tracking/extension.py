@@ -960,18 +960,15 @@ class JourneyTracker:
         if tp.name == "purchase":
             m.orders.inc()
             m.payments.labels("succeeded").inc()
-            if props.get("value") is not None and props.get("currency"):
-                currency = props["currency"]
-                m.revenue.labels(currency).inc(props["value"] / minor_units(currency))
+            _add_money(m.revenue, props)
         elif tp.name == "payment_failed":
             m.payments.labels("failed").inc()
         elif tp.name == "payment_requires_action":
             m.payments.labels("requires_action").inc()
         elif tp.name == "delivered" and props.get("delivery_seconds") is not None:
             m.delivery.observe(props["delivery_seconds"])
-        elif tp.name == "order_refunded" and props.get("value") and props.get("currency"):
-            currency = props["currency"]
-            m.refunds.labels(currency).inc(props["value"] / minor_units(currency))
+        elif tp.name == "order_refunded":
+            _add_money(m.refunds, props)
         elif tp.name == "review_submitted" and props.get("rating"):
             m.reviews.labels(str(props["rating"])).inc()
 
@@ -1100,6 +1097,14 @@ class JourneyTracker:
 # The references track() takes beside the properties, at most as long as their columns.
 _REFERENCE_LIMITS = {name: journey_events.c[name].type.length
                      for name in ("journey_id", "visitor_id", "customer_id", "order_ref")}
+
+
+def _add_money(counter, props: dict) -> None:
+    """A touchpoint's ``value`` (minor units) added to a counter by currency, in major
+    units (storefront_revenue_total, storefront_refunds_total)."""
+    if props.get("value") is not None and props.get("currency"):
+        currency = props["currency"]
+        counter.labels(currency).inc(props["value"] / minor_units(currency))
 
 
 def _misplaced_tracks(state: _AppState, decorator: str, view: str | None) -> None:

@@ -127,8 +127,8 @@ def request_return(order: Order, quantities: dict[int, int], reason: str,
 # Longer than a refund request can take (Stripe's timeout, no retries): a refund still
 # "refunding" after this was lost on the way, and may be asked for again, after a look.
 REFUND_CLAIM = timedelta(minutes=2)
-# Stripe's answers that say what it did not do; any other failure (no answer, a 5xx, a
-# timeout) leaves the refund's fate unknown.
+# The failures that leave the refund's fate unknown (no answer, a timeout, a 5xx; a 429,
+# treated alike); any other StripeError is Stripe saying it made no refund.
 _UNKNOWN = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
 
 

@@ -263,13 +263,25 @@ def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
     # the tracker, Do-Not-Track shoppers, bots). AOV is revenue over those same orders.
     # ``tracked_orders`` (and their revenue) are the ones placed in a tracked journey, the
     # side of the page the funnel and conversion rate count, as GA4 would.
+    # A refunded order is still paid (payment_status stays so: its lines' price went back,
+    # not the order), so revenue is what was taken; refunds are the money that went back in
+    # the period, on the day the owner refunded it, as a bank statement has them, and net
+    # revenue the difference. The return rate is a cohort's: of the period's paid orders,
+    # how many the buyer asked to return something from (refunded, declined or waiting).
     tracked = Order.journey_id.is_not(None)
-    orders, revenue, tracked_orders, tracked_revenue = db.session.execute(
+    returned = select(OrderReturn.id).where(OrderReturn.order_id == Order.id).exists()
+    orders, revenue, tracked_orders, tracked_revenue, returned_orders = db.session.execute(
         select(func.count(), func.coalesce(func.sum(Order.total), 0),
                _count_if(tracked), func.coalesce(func.sum(case((tracked, Order.total),
-                                                                else_=0)), 0)).where(
+                                                                else_=0)), 0),
+               _count_if(returned)).where(
             Order.payment_status == PaymentStatus.PAID,
             Order.paid_at >= period.start, Order.paid_at < period.end)
+    ).one()
+    refunds, refunded_returns = db.session.execute(
+        select(func.coalesce(func.sum(OrderReturn.amount), 0), func.count()).where(
+            OrderReturn.status == ReturnStatus.REFUNDED,
+            OrderReturn.decided_at >= period.start, OrderReturn.decided_at < period.end)
     ).one()
     return {
         "visitors": r["visitors"],
@@ -283,6 +295,11 @@ def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
         "average_order_value": int(revenue) // int(orders) if orders else None,
         "tracked_orders": int(tracked_orders or 0),
         "tracked_revenue": int(tracked_revenue or 0),
+        "refunds": int(refunds),
+        "refunded_returns": int(refunded_returns),
+        "net_revenue": int(revenue) - int(refunds),
+        "returned_orders": int(returned_orders or 0),
+        "return_rate": _ratio(int(returned_orders or 0), int(orders)),
     }
 
 

@@ -342,3 +342,46 @@ def test_return_days_are_checked_at_start():
         with pytest.raises(ConfigError, match="RETURN_DAYS"):
             create_app({**base, "RETURN_DAYS": bad})
     assert create_app({**base, "RETURN_DAYS": 0}).config["RETURN_DAYS"] == 0
+
+
+def test_the_overview_takes_refunds_off_revenue_on_the_day_and_counts_returned_orders(
+        app, delivered, owner_client):  # noqa: F811
+    """Net revenue is revenue less the refunds made in the period (by the day refunded, as a
+    bank statement has them); the return rate is the share of the period's paid orders with
+    a return asked for, whatever the owner made of it."""
+    buyer, order, line = delivered
+    today = utcnow().date()
+
+    def kpis(first, last=today):
+        overview = owner_client.get(
+            f"/admin/api/overview?from={first.isoformat()}&to={last.isoformat()}").get_json()
+        return overview["kpis"]
+
+    before = kpis(today)
+    assert before["revenue"] == order.total and before["net_revenue"] == order.total
+    assert (before["refunds"], before["returned_orders"], before["return_rate"]) == (0, 0, 0)
+    assert ask(buyer, order, **{str(line["Mug"]): 2}).status_code == 302
+    [made] = returns_of(order)
+    asked = kpis(today)
+    assert (asked["returned_orders"], asked["return_rate"], asked["refunds"]) == (1, 1.0, 0)
+    csrf = {"X-CSRFToken": csrf_token(owner_client)}
+    assert owner_client.post(f"/admin/api/returns/{made.id}/refund",
+                             headers=csrf).status_code == 200
+    refunded = kpis(today)
+    assert refunded["revenue"] == order.total, "the order was paid: revenue is what was taken"
+    assert (refunded["refunds"], refunded["refunded_returns"]) == (3000, 1)
+    assert refunded["net_revenue"] == order.total - 3000
+    assert refunded["return_rate"] == 1.0
+    # A declined return is still an order returned; it takes nothing off.
+    assert ask(buyer, order, **{str(line["Teapot"]): 1}).status_code == 302
+    declined = returns_of(order)[-1]
+    assert owner_client.post(f"/admin/api/returns/{declined.id}/decline",
+                             headers=csrf).status_code == 200
+    assert kpis(today)["refunds"] == 3000 and kpis(today)["returned_orders"] == 1
+    # A period the refund was not made in takes nothing off; nor one with no orders.
+    yesterday = today - timedelta(days=1)
+    earlier = kpis(today - timedelta(days=7), yesterday)
+    assert (earlier["refunds"], earlier["net_revenue"], earlier["return_rate"]) == (0, 0, None)
+    page = owner_client.get("/admin/").get_data(as_text=True)
+    assert 'data-kpi="net_revenue"' in page and 'data-kpi-note="refunds"' in page
+    assert 'data-kpi="return_rate"' in page

@@ -85,6 +85,8 @@ function fill(table, items, render, empty = 'Nothing in this period.') {
 const KPI_NOTES = {
   tracked_orders: (v) => `${num(v.tracked_orders)} in tracked journeys`,
   tracked_revenue: (v) => `${money(v.tracked_revenue)} in tracked journeys`,
+  refunds: (v) => `${money(v.refunds)} refunded (${num(v.refunded_returns)} ${v.refunded_returns === 1 ? 'return' : 'returns'})`,
+  returned_orders: (v) => `${num(v.returned_orders)} of ${num(v.orders)} paid orders`,
   journeys: (v) => `of ${num(v.journeys)} tracked journeys`,
   reviewed_orders: (v) => `${num(v.reviewed_orders)} of ${num(v.delivered_orders)} delivered in the period`,
 };

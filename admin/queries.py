@@ -771,6 +771,9 @@ def returns(status: str | None = None, order_id: int | None = None,
             "created_at": r.created_at.isoformat(timespec="seconds"),
             "decided_at": r.decided_at.isoformat(timespec="seconds") if r.decided_at else None,
             "decided_by": r.decided_by,
+            "restocked_at": (r.restocked_at.isoformat(timespec="seconds")
+                             if r.restocked_at else None),
+            "restocked_by": r.restocked_by,
             "lines": [{"name": line.order_line.name, "quantity": line.quantity}
                       for line in r.lines],
         } for r in db.session.scalars(query)],

@@ -15,7 +15,8 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 - ``/admin/api/orders?status&order`` — orders by status (or one order), late deliveries
 - ``POST /admin/api/orders/<id>/advance`` — one fulfilment step (CSRF header required)
 - ``/admin/api/returns?status&order`` — buyers' returns, the requested first;
-  ``POST /admin/api/returns/<id>/refund`` (through Stripe) or ``/decline`` (CSRF header)
+  ``POST /admin/api/returns/<id>/refund`` (through Stripe) or ``/decline``, and a refunded
+  one's ``/restock`` (its items back in stock, once) (CSRF header)
 - ``/admin/abandonment.csv?from&to`` — every abandoned cart of the period as CSV (audited)
 - ``/admin/api/reviews?from&to`` — reviews written in the period (latest, average, stars),
   orders delivered in it and reviewed
@@ -231,27 +232,36 @@ def api_cancel(order_id: int):
     return jsonify(order_id=order_id, canceled=bool(done["canceled"]), paid=bool(done["paid"]))
 
 
+# What the owner can do with a return (checkout.returns), and its audit entry's action.
+RETURN_ACTIONS = {"refund": (returns.refund, None), "decline": (returns.decline, None),
+                  "restock": (returns.restock, "return_restocked")}
+
+
 def _decide_return(return_id: int, action: str):
-    """Refund or decline a return (checkout.returns), its audit entry committed with it."""
+    """Refund, decline or restock a return, its audit entry committed with it."""
+    decide, audited_as = RETURN_ACTIONS[action]
+
     def record(made) -> None:
-        audit.record(f"return_{made.status}", auth.email(), target=made.number,
+        audit.record(audited_as or f"return_{made.status}", auth.email(), target=made.number,
                      detail=f"order {made.order.number}, "
                             f"{made.order.money(made.amount).format()}, {made.items} item(s)")
 
-    decide = returns.refund if action == "refund" else returns.decline
     return decide(return_id, auth.email(), record=record)
 
 
 def _decide_return_form(return_id: int, action: str):
-    """The orders page's Refund and Decline buttons (forms)."""
+    """The orders page's Refund, Decline and Restock buttons (forms)."""
     try:
         made = _decide_return(return_id, action)
     except DomainError as exc:
         flash(str(exc), "error")
     else:
-        flash(f"Return {made.number} is {made.status}"
-              + (f": {made.order.money(made.amount).format()} back to the buyer's card."
-                 if made.status == "refunded" else "."), "success")
+        if action == "restock":
+            flash(f"Return {made.number}: {made.items} item(s) back in stock.", "success")
+        else:
+            flash(f"Return {made.number} is {made.status}"
+                  + (f": {made.order.money(made.amount).format()} back to the buyer's card."
+                     if made.status == "refunded" else "."), "success")
     return redirect(url_for("admin.orders", _anchor="returns"))
 
 
@@ -265,6 +275,11 @@ def decline_return(return_id: int):
     return _decide_return_form(return_id, "decline")
 
 
+@bp.post("/returns/<int(min=1, max=2147483647):return_id>/restock")
+def restock_return(return_id: int):
+    return _decide_return_form(return_id, "restock")
+
+
 @bp.get("/api/returns")
 def api_returns():
     status = request.args.get("status") or None
@@ -275,8 +290,10 @@ def api_returns():
 
 
 def _decided(made) -> Response:
+    restocked = made.restocked_at
     return jsonify(id=made.id, number=made.number, status=made.status, amount=made.amount,
-                   currency=made.currency, refund_id=made.refund_id)
+                   currency=made.currency, refund_id=made.refund_id,
+                   restocked_at=restocked and restocked.isoformat(timespec="seconds"))
 
 
 @bp.post("/api/returns/<int(min=1, max=2147483647):return_id>/refund")
@@ -287,6 +304,11 @@ def api_refund_return(return_id: int):
 @bp.post("/api/returns/<int(min=1, max=2147483647):return_id>/decline")
 def api_decline_return(return_id: int):
     return _decided(_decide_return(return_id, "decline"))
+
+
+@bp.post("/api/returns/<int(min=1, max=2147483647):return_id>/restock")
+def api_restock_return(return_id: int):
+    return _decided(_decide_return(return_id, "restock"))
 
 
 @bp.get("/reviews")

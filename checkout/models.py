@@ -246,6 +246,9 @@ class OrderReturn(db.Model):
     # idempotency key, and the metadata the store finds a refund by when an answer was lost
     refund_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     refunding_since: Mapped[datetime | None]  # when the refund was last asked for
+    # The owner put the returned items back in stock (checkout.returns.restock): once.
+    restocked_at: Mapped[datetime | None]
+    restocked_by: Mapped[str | None] = mapped_column(String(254))
 
     order: Mapped[Order] = relationship()
     lines: Mapped[list[OrderReturnLine]] = relationship(

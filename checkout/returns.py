@@ -7,6 +7,8 @@ the owner refunds them (their price, through Stripe: shipping is not refunded) o
 - A refund is claimed before Stripe is asked (two clicks, or a Refund and a Decline, never
   both go on, on SQLite as on PostgreSQL), asked once under a random key of its own, and
   looked for at Stripe before it is ever asked again: a lost answer never refunds twice.
+- A refund does not restock by itself (the owner looks the goods over first): ``restock``
+  puts a refunded return's quantities back in stock, once.
 - Each step is a touchpoint of the order's journey (``return_requested``,
   ``order_refunded``: no stage moves) and a message in the outbox.
 """
@@ -24,7 +26,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from storefront.errors import DomainError
 from storefront.extensions import db, journey
-from storefront.models import utcnow
+from storefront.models import Product, utcnow
 
 from . import messages, payments
 from .models import (
@@ -217,6 +219,38 @@ def refund(return_id: int, actor: str,
         journey.track("order_refunded", journey_id=order.journey_id, order_ref=order.id,
                       value=order_return.amount, currency=order_return.currency)
         messages.return_moved(order, order_return)
+    return order_return
+
+
+def restock(return_id: int, actor: str,
+            record: Callable[[OrderReturn], object] | None = None) -> OrderReturn:
+    """Put a refunded return's items back in stock, once (after the owner has looked the
+    goods over: a refund does not restock by itself), with ``record``'s audit entry in the
+    same commit. A line whose product was deleted since has no stock to go back to."""
+    done = db.session.execute(
+        update(OrderReturn)
+        .where(OrderReturn.id == return_id, OrderReturn.status == ReturnStatus.REFUNDED,
+               OrderReturn.restocked_at.is_(None))
+        .values(restocked_at=utcnow(), restocked_by=actor[:254])
+    ).rowcount
+    db.session.expire_all()
+    order_return = _get(return_id)
+    if done != 1:
+        db.session.rollback()
+        if order_return.restocked_at is not None:
+            raise ReturnNotAllowed(f"Return {order_return.number}'s items are already back "
+                                   "in stock.")
+        raise ReturnNotAllowed(f"Return {order_return.number} is {order_return.status}: only "
+                               "a refunded return's items go back in stock.")
+    for line in order_return.lines:
+        if line.order_line.product_id is not None:
+            db.session.execute(
+                update(Product).where(Product.id == line.order_line.product_id)
+                .values(stock=Product.stock + line.quantity)
+                .execution_options(synchronize_session=False))
+    if record is not None:
+        record(order_return)
+    db.session.commit()
     return order_return
 
 

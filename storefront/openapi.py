@@ -115,7 +115,8 @@ def build_spec() -> dict:
             ("order", "advance", "Move an order one fulfilment step", ()),
             ("order", "cancel", "Cancel an order left waiting for 3-D Secure", ()),
             ("return", "refund", "Refund a requested return through Stripe", ("503",)),
-            ("return", "decline", "Decline a requested return", ())):
+            ("return", "decline", "Decline a requested return", ()),
+            ("return", "restock", "Put a refunded return's items back in stock, once", ())):
         spec.path(path=f"/admin/api/{thing}s/{{{thing}_id}}/{action}", operations={"post": {
             "summary": summary,
             "parameters": [CSRF, {"name": f"{thing}_id", "in": "path", "required": True,

@@ -385,3 +385,67 @@ def test_the_overview_takes_refunds_off_revenue_on_the_day_and_counts_returned_o
     page = owner_client.get("/admin/").get_data(as_text=True)
     assert 'data-kpi="net_revenue"' in page and 'data-kpi-note="refunds"' in page
     assert 'data-kpi="return_rate"' in page
+
+
+def test_a_refunded_returns_items_go_back_in_stock_once_when_the_owner_says_so(
+        app, delivered, owner_client):  # noqa: F811
+    """A refund does not restock by itself (the goods are looked over first); Restock puts
+    the returned quantities back, once however often or at once it is asked, and only for a
+    refunded return; it is audited."""
+    from storefront.models import Product  # noqa: PLC0415
+
+    buyer, order, line = delivered
+
+    def stock() -> dict[str, int]:
+        db.session.expire_all()
+        return {p.title: p.stock for p in db.session.scalars(select(Product))}
+
+    assert stock() == {"Mug": 47, "Teapot": 49}
+    assert ask(buyer, order, **{str(line["Mug"]): 2, str(line["Teapot"]): 1}).status_code == 302
+    [made] = returns_of(order)
+    csrf = {"X-CSRFToken": csrf_token(owner_client)}
+    early = owner_client.post(f"/admin/api/returns/{made.id}/restock", headers=csrf)
+    assert early.status_code == 409 and "only a refunded" in early.get_json()["error"]
+    assert owner_client.post(f"/admin/api/returns/{made.id}/refund",
+                             headers=csrf).status_code == 200
+    assert stock() == {"Mug": 47, "Teapot": 49}, "a refund alone restocks nothing"
+    orders_page = owner_client.get("/admin/orders").get_data(as_text=True)
+    assert f'action="/admin/returns/{made.id}/restock"' in orders_page
+    assert f"Put the 3 item(s) of return {made.number} back in stock?" in orders_page
+
+    from admin import audit  # noqa: PLC0415
+    from checkout import returns  # noqa: PLC0415
+
+    barrier, answers = threading.Barrier(3), []
+
+    def restock() -> None:  # three owners at once, each with the panel's audit entry
+        with app.app_context():
+            barrier.wait(5)
+            try:
+                returns.restock(made.id, "owner@example.com", record=lambda r: audit.record(
+                    "return_restocked", "owner@example.com", target=r.number))
+                answers.append("restocked")
+            except returns.ReturnNotAllowed as exc:
+                answers.append(f"refused: {exc}")
+            except Exception as exc:  # noqa: BLE001 - reported in the assertion
+                answers.append(f"error: {exc!r}")
+
+    threads = [threading.Thread(target=restock) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(a.split(":")[0] for a in answers) == ["refused", "refused", "restocked"], \
+        answers
+    assert stock() == {"Mug": 49, "Teapot": 50}
+    [made] = returns_of(order)
+    assert made.restocked_by == "owner@example.com" and made.restocked_at is not None
+    assert len(db.session.scalars(select(AdminAction).where(
+        AdminAction.action == "return_restocked")).all()) == 1
+    listed = owner_client.get("/admin/api/returns").get_json()["returns"][0]
+    assert listed["restocked_at"] and listed["restocked_by"] == "owner@example.com"
+    again = owner_client.post(f"/admin/returns/{made.id}/restock",
+                              data={"csrf_token": csrf_token(owner_client)},
+                              follow_redirects=True).get_data(as_text=True)
+    assert "already back in stock" in again and "back in stock 20" in again
+    assert stock() == {"Mug": 49, "Teapot": 50}

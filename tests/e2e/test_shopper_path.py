@@ -239,8 +239,15 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
     row.get_by_role("button", name=re.compile("^Refund")).click()
     expect(page.get_by_role("status")).to_contain_text("is refunded")
     assert asked and "Refund 34.99 USD to ada@example.com's card" in asked[0]
+    row = page.locator("#returns-table tbody tr", has_text=order_number)
+    expect(row).to_contain_text("refunded")
+    # The skillet is looked over and goes back on the shelf.
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    row.get_by_role("button", name=re.compile("^Restock")).click()
+    expect(page.get_by_role("status")).to_contain_text("1 item(s) back in stock")
+    assert "Put the 1 item(s) of return R-" in asked[1]
     expect(page.locator("#returns-table tbody tr", has_text=order_number)).to_contain_text(
-        "refunded")
+        "back in stock")
     page.goto(order_url)
     expect(page.locator("#returns")).to_contain_text("refunded")
 

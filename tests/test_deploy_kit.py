@@ -137,7 +137,7 @@ def test_every_dashboard_panel_shows_one_unit():
             assert unit == "bytes" and byte_metrics == exprs, panel["title"]
         if any("currency" in e for e in exprs):  # several currencies: no one sign for all
             assert not (unit or "").startswith("currency"), panel["title"]
-    revenue = next(p for p in panels() if p["title"] == "Revenue")
+    revenue = next(p for p in panels() if p["title"] == "Revenue and refunds")
     assert revenue["fieldConfig"]["defaults"]["unit"] == "none"
 
 

@@ -141,6 +141,7 @@ class JourneyTruth:
     order_url: str | None = None
     returned: str | None = None  # the return's outcome: requested, refunded, declined
     refunded: int = 0  # minor units refunded
+    restocked: bool = False  # the refunded item went back in stock
 
     def reach(self, stage: str) -> None:
         self.furthest = max(self.furthest, STAGES.index(stage))
@@ -451,17 +452,18 @@ class Simulation:
     def _return(self, result: ShopperResult, journey: JourneyTruth,
                 rng: random.Random) -> None:
         """The buyer sends one of the first line back from their order page; the shop
-        refunds it (``refund_rate``) or declines it with the panel's API."""
+        refunds it (``refund_rate``) or declines it with the panel's API, and puts a
+        refunded item back in stock unless it came back damaged."""
         buyer = self._buyer(result)
         page = buyer.get(journey.order_url)
         line = re.search(r'for="q-(\d+)">[^<]*<span class="muted">\(\$([\d,]+)\.(\d\d) each',
                          page)
         if line is None:
             return
-        buyer.post(f"{journey.order_url}/returns", {
-            f"qty-{line.group(1)}": "1",
-            "reason": rng.choice(("damaged", "wrong_item", "not_as_described",
-                                  "no_longer_needed", "other"))})
+        reason = rng.choice(("damaged", "wrong_item", "not_as_described", "no_longer_needed",
+                             "other"))
+        buyer.post(f"{journey.order_url}/returns", {f"qty-{line.group(1)}": "1",
+                                                     "reason": reason})
         number = re.search(r"<strong>R-(\d{6})</strong>", buyer.get(journey.order_url))
         if number is None:
             raise ShopperError(f"no return number on {journey.order_url}")
@@ -475,6 +477,12 @@ class Simulation:
         journey.returned = "refunded" if refund else "declined"
         if refund:
             journey.refunded = int(line.group(2).replace(",", "")) * 100 + int(line.group(3))
+            if reason != "damaged":
+                status = self._admin_post(f"/admin/api/returns/{int(number.group(1))}/restock")
+                if status != 200:
+                    self.courier_errors.append(f"restock of return {number.group(1)}: {status}")
+                    return
+                journey.restocked = True
 
     def deliver_and_review(self, rng: random.Random) -> None:
         paid = [(r, j) for r in self.results for j in r.journeys if j.purchased]
@@ -565,6 +573,7 @@ class Simulation:
             "returns": {outcome: sum(1 for j in journeys if j.returned == outcome)
                         for outcome in ("requested", "refunded", "declined")},
             "refunded": sum(j.refunded for j in journeys),
+            "restocked": sum(1 for j in journeys if j.restocked),
             "personas": dict(Counter(r.persona for r in self.results)),
             "devices": dict(Counter(r.device for r in self.results)),
             "errors": [e for r in self.results for e in r.errors] + self.courier_errors,
@@ -583,7 +592,8 @@ def format_truth(truth: dict) -> str:
     if any(returns.values()):
         lines.append(f"returns: {returns['refunded']} refunded "
                      f"(${truth['refunded'] / 100:,.2f}), {returns['declined']} declined, "
-                     f"{returns['requested']} undecided")
+                     f"{returns['requested']} undecided; {truth.get('restocked', 0)} "
+                     "refunded item(s) back in stock")
     return "\n".join(lines)
 
 

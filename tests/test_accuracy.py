@@ -98,6 +98,7 @@ def test_panel_and_prometheus_equal_the_simulators_ground_truth(gunicorn, cli, l
     # (the seeded orders have none).
     returns = admin.get(f"{server.url}/admin/api/returns", timeout=30).json()
     assert returns["counts"] == {**truth["returns"], "refunding": 0}
+    assert sum(1 for r in returns["returns"] if r["restocked_at"]) == truth["restocked"]
     assert abs(value(text, "storefront_refunds_total", currency="USD")
                - truth["refunded"] / 100) < 1e-6
     assert value(text, "journey_touchpoints_total", touchpoint="return_requested") == sum(

@@ -318,6 +318,10 @@ def _connection_error(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return "the server does not offer STARTTLS (or AUTH)"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
+        # smtplib reports a read that timed out (a server that accepts and never greets)
+        # as a disconnection, the timeout its context
+        if isinstance(exc.__context__, TimeoutError):
+            return "the server did not answer in MAIL_TIMEOUT"
         return "the server closed the connection"
     return f"could not reach the server ({type(exc).__name__})"
 

@@ -262,6 +262,33 @@ def test_a_server_that_cannot_be_reached_leaves_the_messages_waiting_and_says_so
             (0, m.created_at) for m in untouched], "the rest wait, untried"
 
 
+def test_a_server_that_accepts_and_never_greets_is_said_to_time_out(app_factory):
+    """A server that takes the connection and says nothing (a stuck relay, a port that is
+    not SMTP): MAIL_TIMEOUT, not "closed the connection" (smtplib's word for it)."""
+    import socket  # noqa: PLC0415
+
+    silent = socket.create_server(("127.0.0.1", 0))
+    held = []
+    acceptor = threading.Thread(target=lambda: held.append(silent.accept()), daemon=True)
+    acceptor.start()
+    try:
+        app = app_factory(MAIL_URL=f"smtp://127.0.0.1:{silent.getsockname()[1]}",
+                          MAIL_FROM=SENDER, MAIL_TIMEOUT=1)
+        with app.app_context():
+            waiting = message("T-1")
+            result = app.test_cli_runner().invoke(args=["orders", "send-mail"])
+            assert result.exit_code == 1
+            assert "the server did not answer in MAIL_TIMEOUT" in result.output
+            db.session.expire_all()
+            assert db.session.get(OutboxMessage, waiting.id).error == (
+                "the server did not answer in MAIL_TIMEOUT")
+    finally:
+        acceptor.join(5)
+        for connection, _ in held:
+            connection.close()
+        silent.close()
+
+
 def test_two_senders_at_once_send_each_message_once(app, shop_db, inbox, backend):
     inbox.delay = 0.02
     for n in range(12):

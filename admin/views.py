@@ -83,9 +83,9 @@ class PeriodSchema(Schema):
     def ordered(self, data, **kwargs):
         start, end = data.get("start"), data.get("end")
         if start and end and start > end:
-            raise ValidationError("'from' is after 'to'.", "from")
+            raise ValidationError("the period's 'from' date is after its 'to' date.", "from")
         if start and end and (end - start).days > MAX_PERIOD_DAYS:
-            raise ValidationError(f"At most {MAX_PERIOD_DAYS} days.", "to")
+            raise ValidationError(f"a period is at most {MAX_PERIOD_DAYS} days long.", "to")
 
 
 class LoginSchema(BaseSchema):
@@ -102,9 +102,14 @@ def _period() -> queries.Period:
     return queries.Period.days(start, end)
 
 
+@bp.app_context_processor
+def _limits() -> dict:
+    return {"max_period_days": MAX_PERIOD_DAYS}  # the period picker's own check
+
+
 @bp.errorhandler(ValidationError)
 def bad_parameters(exc: ValidationError):
-    return jsonify(error="Bad parameters.", errors=exc.messages), 400
+    return jsonify(error="That cannot be shown:", errors=exc.messages), 400
 
 
 @bp.errorhandler(DomainError)
@@ -242,9 +247,11 @@ def _decide_return(return_id: int, action: str):
     decide, audited_as = RETURN_ACTIONS[action]
 
     def record(made) -> None:
+        items = (f"{made.restockable_items} of {made.items} item(s) back in stock"
+                 if action == "restock" else f"{made.items} item(s)")
         audit.record(audited_as or f"return_{made.status}", auth.email(), target=made.number,
                      detail=f"order {made.order.number}, "
-                            f"{made.order.money(made.amount).format()}, {made.items} item(s)")
+                            f"{made.order.money(made.amount).format()}, {items}")
 
     return decide(return_id, auth.email(), record=record)
 
@@ -257,7 +264,9 @@ def _decide_return_form(return_id: int, action: str):
         flash(str(exc), "error")
     else:
         if action == "restock":
-            flash(f"Return {made.number}: {made.items} item(s) back in stock.", "success")
+            gone = made.items - made.restockable_items  # their products deleted since
+            flash(f"Return {made.number}: {made.restockable_items} item(s) back in stock"
+                  + (f"; {gone} no longer sold, so not." if gone else "."), "success")
         else:
             flash(f"Return {made.number} is {made.status}"
                   + (f": {made.order.money(made.amount).format()} back to the buyer's card."

@@ -263,6 +263,11 @@ class OrderReturn(db.Model):
     def items(self) -> int:
         return sum(line.quantity for line in self.lines)
 
+    @property
+    def restockable_items(self) -> int:
+        """The items Restock puts back: those whose product the shop still has."""
+        return sum(line.quantity for line in self.lines if line.order_line.product_id)
+
 
 class OrderReturnLine(db.Model):
     __tablename__ = "order_return_lines"

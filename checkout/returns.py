@@ -242,12 +242,18 @@ def restock(return_id: int, actor: str,
                                    "in stock.")
         raise ReturnNotAllowed(f"Return {order_return.number} is {order_return.status}: only "
                                "a refunded return's items go back in stock.")
+    back: dict[int, int] = {}
     for line in order_return.lines:
         if line.order_line.product_id is not None:
-            db.session.execute(
-                update(Product).where(Product.id == line.order_line.product_id)
-                .values(stock=Product.stock + line.quantity)
-                .execution_options(synchronize_session=False))
+            back[line.order_line.product_id] = (back.get(line.order_line.product_id, 0)
+                                                + line.quantity)
+    # In the products' order, as a paid order's stock is taken (payments._take_stock): two
+    # restocks, or a restock and a payment, never wait on each other's row locks crosswise.
+    for product_id in sorted(back):
+        db.session.execute(
+            update(Product).where(Product.id == product_id)
+            .values(stock=Product.stock + back[product_id])
+            .execution_options(synchronize_session=False))
     if record is not None:
         record(order_return)
     db.session.commit()

@@ -25,7 +25,7 @@ from storefront.extensions import db, journey
 from storefront.schemas import load_form
 from storefront.web import current_cart, current_summary, customer_id, error_response
 
-from . import contacts, flow, links, messages, payments, returns
+from . import contacts, flow, links, mail, messages, payments, returns
 from . import reviews as review_service
 from .errors import CheckoutStepIncomplete
 from .fulfilment import TIMELINE
@@ -274,7 +274,8 @@ def confirmation(token: str):
     _track_order_view(order)
     return render_template(
         "checkout/confirmation.html", order=order, steps=flow.STEPS, current="confirmation",
-        order_url=url_for("checkout.order_page", token=token), **_receipt_context(),
+        order_url=url_for("checkout.order_page", token=token), mail_sent=mail.enabled(),
+        **_receipt_context(),
     )
 
 

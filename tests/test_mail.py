@@ -133,8 +133,14 @@ def test_an_order_s_messages_are_sent_once_each_and_the_owner_sees_them_sent(
     buyer = Shopper(app.test_client(), localstripe)
     buyer.add_to_cart(mug.id, quantity=2)
     buyer.to_payment(email="grace@example.com", name="Grace Hopper")
-    assert buyer.pay(CARD_OK).get_json()["status"] == "succeeded"
+    paid = buyer.pay(CARD_OK).get_json()
+    assert paid["status"] == "succeeded"
     order = db.session.scalar(select(Order))
+    # Mail is sent, so the page says it is coming (without MAIL_URL it says none is sent:
+    # test_checkout's test_the_shop_promises_no_email_it_does_not_send).
+    page = buyer.client.get(paid["redirect"]).get_data(as_text=True)
+    assert "A confirmation is on its way to <strong>grace@example.com</strong>" in page
+    assert "We do not send emails" not in page
     [confirmation] = db.session.scalars(select(OutboxMessage)).all()
     assert confirmation.send_after is not None and confirmation.sent_at is None
     listed = owner_client.get("/admin/api/outbox").get_json()

@@ -4,6 +4,7 @@ journey, a message in the outbox and, for a refund, storefront_refunds_total."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from datetime import timedelta
@@ -449,3 +450,97 @@ def test_a_refunded_returns_items_go_back_in_stock_once_when_the_owner_says_so(
                               follow_redirects=True).get_data(as_text=True)
     assert "already back in stock" in again and "back in stock 20" in again
     assert stock() == {"Mug": 49, "Teapot": 50}
+
+
+def _delivered_to(app, localstripe, email, *products) -> tuple:
+    """A delivered order of one of each product, its lines in the order given."""
+    buyer = Shopper(app.test_client(), localstripe)
+    for product in products:
+        buyer.add_to_cart(product.id)
+    buyer.to_payment(email=email, name="Buyer")
+    assert buyer.pay(CARD_OK).get_json()["status"] == "succeeded"
+    order = db.session.scalar(select(Order).where(Order.email == email))
+    for _ in range(4):
+        fulfilment.advance(order.id, "courier")
+    db.session.expire_all()
+    return buyer, db.session.get(Order, order.id)
+
+
+def _crosswise(app, *actions) -> list[str]:
+    """Run the actions on threads of their own, each paused after its first product UPDATE
+    until all have made theirs: each holds one product's row lock when it asks for the
+    next, as two owners (or an owner and a buyer) at the same moment could."""
+    from sqlalchemy import event  # noqa: PLC0415
+
+    met, seen, answers = threading.Barrier(len(actions)), threading.local(), []
+
+    def pause(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("UPDATE PRODUCTS") and not getattr(
+                seen, "done", False):
+            seen.done = True
+            with contextlib.suppress(threading.BrokenBarrierError):
+                met.wait(5)
+
+    def run(action):
+        with app.app_context():
+            try:
+                answers.append(action())
+            except Exception as exc:  # noqa: BLE001 - reported in the assertion
+                answers.append(f"error: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                db.session.rollback()
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "after_cursor_execute", pause)
+    try:
+        threads = [threading.Thread(target=run, args=(a,)) for a in actions]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        event.remove(engine, "after_cursor_execute", pause)
+    return answers
+
+
+def test_stock_changes_take_products_in_one_order_so_none_deadlocks(
+        app, shop_db, owner_client, localstripe, backend):  # noqa: F811
+    """Two restocks of returns whose lines run Mug, Teapot and Teapot, Mug, and two paid
+    orders taking the same products' stock the same crosswise way, all at once: each
+    finishes (PostgreSQL aborted one with a deadlock, a 500 for its owner or buyer)."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer: no two transactions hold row locks")
+    from checkout import payments, returns  # noqa: PLC0415
+    from storefront.models import Product  # noqa: PLC0415
+
+    mug = factories.product("Mug", price=1500, stock=50)
+    pot = factories.product("Teapot", price=4000, stock=50)
+    made = []
+    for email, products in (("a@example.com", (mug, pot)), ("b@example.com", (pot, mug))):
+        buyer, order = _delivered_to(app, localstripe, email, *products)
+        assert [line.name for line in order.lines] == [p.title for p in products]
+        assert ask(buyer, order, **{str(line.id): 1 for line in order.lines}).status_code == 302
+        [asked] = returns_of(order)
+        assert owner_client.post(f"/admin/api/returns/{asked.id}/refund", headers={
+            "X-CSRFToken": csrf_token(owner_client)}).status_code == 200
+        made.append(asked.id)
+    assert [p.stock for p in (mug, pot)] == [48, 48]
+
+    def restock(return_id):
+        return lambda: returns.restock(return_id, "owner").restocked_at is not None
+
+    assert _crosswise(app, *(restock(r) for r in made)) == [True, True]
+    orders = [db.session.scalar(select(Order).where(Order.email == e))
+              for e in ("a@example.com", "b@example.com")]
+
+    def take(order_id):
+        def action():
+            taken = payments._take_stock(db.session.get(Order, order_id))
+            db.session.commit()
+            return taken
+        return action
+
+    assert _crosswise(app, *(take(o.id) for o in orders)) == [True, True]
+    db.session.expire_all()
+    assert {p.title: p.stock for p in db.session.scalars(select(Product))} == {
+        "Mug": 48, "Teapot": 48}

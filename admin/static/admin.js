@@ -118,6 +118,11 @@ const ordersUrl = (id) => `${body.dataset.ordersUrl}?order=${encodeURIComponent(
  *  (odd) recipient, not a hidden Bcc (RFC 6068: the address part percent-encoded). */
 const mailto = (email) => `mailto:${encodeURIComponent(email).replace(/%40/g, '@')}`;
 
+/** An id in a list: its last 8 hex digits, which are random. Its first are the time it was
+ *  made (ids sort by it), so ids of the same minute would read alike. The whole id is the
+ *  element's title, and what search takes. */
+const shortId = (id) => `…${id.slice(-8)}`;
+
 /** Who the shopper is: the name and email known from their account or their order's
  *  checkout (so the owner can follow up), else the account number or the visitor. */
 function who(j) {
@@ -128,7 +133,7 @@ function who(j) {
       h('span', { class: 'muted small' }, known || 'Guest'));
   }
   if (known) return h('span', {}, known);
-  return h('span', { title: j.visitor_id }, 'Visitor ', h('code', { class: 'ellipsis' }, j.visitor_id.slice(0, 10)));
+  return h('span', { title: j.visitor_id }, 'Visitor ', h('code', {}, shortId(j.visitor_id)));
 }
 
 /** A journey's order number, linked to it on the Orders page. */
@@ -272,9 +277,14 @@ function funnelChart(canvas, steps, mode) {
   const notes = (s, i) => [...(i === 0 ? [] : [`${pct(s.of_previous)} of previous`]),
     ...(s.dropped == null ? [] : [`${num(s.dropped)} stopped here`])];
   // Every step says how many journeys reached it: a sliver of a bar still has its count.
-  // Two lines a stage, so six fit the chart's height without running into each other.
+  // Two lines a stage, so six fit the chart's height without running into each other, and
+  // short ones: the chart library gives the labels at most half the chart's width and cuts
+  // a longer line at its start, where the share is (the words are the section's text, the
+  // tooltip's and the summary's).
+  const short = (s, i) => [...(i === 0 ? [] : [pct(s.of_previous)]),
+    ...(s.dropped == null ? [] : [`${num(s.dropped)} stopped`])];
   const labels = funnel.map((s, i) => [`${title(s.stage)} · ${num(s.journeys)}`,
-    ...(notes(s, i).length ? [notes(s, i).join(' · ')] : [])]);
+    ...(short(s, i).length ? [short(s, i).join(' · ')] : [])]);
   const summary = `${canvas.dataset.title}. ` + funnel.map((s, i) => {
     const more = notes(s, i);
     return `${title(s.stage)} ${num(s.journeys)} journeys`
@@ -286,7 +296,11 @@ function funnelChart(canvas, steps, mode) {
   // Every stage labelled: the chart library would otherwise skip some.
   y: { grid: { display: false }, ticks: { autoSkip: false } } };
   chart(canvas, 'bar', labels, [{ label: 'Journeys', data: funnel.map((s) => s.journeys),
-    backgroundColor: shades, borderRadius: 4 }], { options: { indexAxis: 'y', scales }, summary, mode });
+    backgroundColor: shades, borderRadius: 4 }], { options: { indexAxis: 'y', scales,
+    plugins: { tooltip: { callbacks: { title: (items) => {
+      const i = items[0]?.dataIndex ?? 0;
+      return [`${title(funnel[i].stage)} · ${num(funnel[i].journeys)}`, ...notes(funnel[i], i)].join(', ');
+    } } } } }, summary, mode });
 }
 
 // ---------------------------------------------------------------------------- period picker
@@ -303,7 +317,19 @@ function addDays(iso, n) {
 // page with a period ([data-keeps-period]: the nav's Overview, Funnel, Abandonment).
 const PERIOD_KEY = 'touchpoint-admin-period';
 const ISO_DAY = /^\d{4}-\d{2}-\d{2}$/;
-const validPeriod = (p) => Boolean(p && ISO_DAY.test(p.from) && ISO_DAY.test(p.to) && p.from <= p.to);
+const MAX_PERIOD_DAYS = Number(body.dataset.maxPeriodDays) || 366; // the server's limit
+const daysBetween = (a, b) => Math.round((asDate(b) - asDate(a)) / 86400000);
+/** Why a period cannot be shown (null: it can): the server's own rules, said before asking. */
+function periodProblem(p) {
+  if (!(p && ISO_DAY.test(p.from) && ISO_DAY.test(p.to) && p.from <= p.to)) {
+    return "Choose a 'from' date on or before the 'to' date.";
+  }
+  if (daysBetween(p.from, p.to) > MAX_PERIOD_DAYS) {
+    return `Choose a period of at most ${MAX_PERIOD_DAYS} days.`;
+  }
+  return null;
+}
+const validPeriod = (p) => periodProblem(p) === null;
 
 function storedPeriod() {
   try {
@@ -338,6 +364,15 @@ function periodPicker(onChange) {
   const kept = params.get('from') || params.get('to') ? null : storedPeriod();
   to.value = params.get('to') || kept?.to || utcToday();
   from.value = params.get('from') || kept?.from || addDays(to.value, -6);
+  const refused = periodProblem({ from: from.value, to: to.value });
+  if (refused) { // a link with a period the panel cannot show: the last 7 days instead
+    showError(`${refused} Showing the last 7 days.`, 'period');
+    to.value = utcToday();
+    from.value = addDays(to.value, -6);
+    params.set('from', from.value);
+    params.set('to', to.value);
+    history.replaceState(null, '', `${location.pathname}?${params}`);
+  }
   if (kept) { // the URL says which period is on screen, as if the link had carried it
     params.set('from', from.value);
     params.set('to', to.value);
@@ -353,13 +388,16 @@ function periodPicker(onChange) {
       const pressed = to.value === today && from.value === addDays(today, 1 - Number(b.dataset.days));
       b.setAttribute('aria-pressed', String(pressed));
     }
+    // The start's year too when it is not the end's (Dec 20, 2025 – Jan 10, 2026).
     const label = from.value === to.value ? yearFormat.format(asDate(from.value))
-      : `${day(from.value)} – ${yearFormat.format(asDate(to.value))}`;
+      : `${from.value.slice(0, 4) === to.value.slice(0, 4) ? day(from.value)
+        : yearFormat.format(asDate(from.value))} – ${yearFormat.format(asDate(to.value))}`;
     $$('[data-period-label]').forEach((el) => { el.textContent = label; });
   };
   const apply = () => {
-    if (!from.value || !to.value || from.value > to.value) {
-      showError("Choose a 'from' date on or before the 'to' date.", 'period');
+    const problem = periodProblem({ from: from.value, to: to.value });
+    if (problem) { // the figures on screen stay, and so does their label
+      showError(problem, 'period');
       return;
     }
     clearError('period');
@@ -649,7 +687,7 @@ function timeline(list, events, showJourney) {
         e.back_office ? h('span', { class: 'tl-since', title: 'Recorded by the shop (payment provider, courier), not in a visit' }, 'back office') : null,
         e.since_previous != null ? h('span', { class: 'tl-since' }, `+${duration(e.since_previous)} since previous`) : null,
         showJourney && e.journey_id !== journey
-          ? h('a', { class: 'tl-journey', href: journeyUrl(e.journey_id) }, `journey ${e.journey_id.slice(0, 8)}…`) : null),
+          ? h('a', { class: 'tl-journey', href: journeyUrl(e.journey_id) }, `journey ${shortId(e.journey_id)}`) : null),
       props(e.props, e.product)));
     journey = e.journey_id;
     return out;
@@ -667,7 +705,7 @@ function journeysPage() {
 
   function resultRow(j) {
     return h('tr', {},
-      h('th', { scope: 'row' }, h('a', { href: journeyUrl(j.id), 'data-journey': j.id }, h('code', {}, j.id.slice(0, 12)))),
+      h('th', { scope: 'row' }, h('a', { href: journeyUrl(j.id), 'data-journey': j.id, title: j.id }, h('code', {}, shortId(j.id)))),
       td(who(j)), td(when(j.started_at), 'nowrap'), td(when(j.last_seen_at), 'nowrap'),
       td(pill(j.stage, 'stage-pill')), td(pill(j.status)),
       td(`${j.source || '—'} · ${title(j.device)}`), td(orderLink(j)),

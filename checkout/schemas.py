@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import ValidationError, fields, pre_load, validate
+from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
 from storefront.schemas import EMAIL_MESSAGES, TOO_LONG, BaseSchema
 from storefront.shipping import METHODS
@@ -93,6 +93,9 @@ RETURN_REASONS = {
 }
 
 
+NOTHING_CHOSEN = "Choose how many of which item you are sending back."
+
+
 class ReturnSchema(BaseSchema):
     """A return request: the reason, a note, and ``qty-<order line id>`` fields gathered into
     ``quantities``."""
@@ -112,6 +115,13 @@ class ReturnSchema(BaseSchema):
     def gather_quantities(self, data, **kwargs):
         return {**{key: value for key, value in data.items() if not key.startswith("qty-")},
                 "quantities": quantities_of(data)}
+
+    @validates_schema(skip_on_field_errors=False)
+    def something_to_return(self, data, **kwargs):
+        """Nothing chosen is said with the other fields' errors, not after they are mended
+        (quantities that are not numbers have their own error)."""
+        if "quantities" in data and not any(data["quantities"].values()):
+            raise ValidationError(NOTHING_CHOSEN, "quantities")
 
 
 QUANTITY_FIELD = re.compile(r"qty-([1-9][0-9]{0,9})")

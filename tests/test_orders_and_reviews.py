@@ -239,7 +239,7 @@ def test_confirmation_and_order_page_show_what_was_ordered_and_where_it_goes(sho
         assert "Shipping (Express)</th><td data-shipping>$12.99</td>" in items, name
         assert "Total</th><td data-total>$50.99</td>" in items, name
         address = html[html.index("<address data-address>"):html.index("</address>")]
-        assert ("Ada Lovelace<br>12 Analytical Row<br>Flat 3<br>N1 9GU London<br>United Kingdom"
+        assert ("Ada Lovelace<br>12 Analytical Row<br>Flat 3<br>London N1 9GU<br>United Kingdom"
                 in address), name
         assert order.created_at.strftime("%d %b %Y, %H:%M") + " UTC" in html, name
     # Every time on the timeline says its zone.

@@ -166,6 +166,9 @@ def test_returns_need_a_delivered_order_inside_the_window_and_a_valid_form(
         assert response.status_code == 400, bad
         assert said in response.get_data(as_text=True), (bad, said)
     assert returns_of(order) == []
+    # An empty form says all that is missing at once, each beside its field.
+    empty = ask(buyer, order, "").get_data(as_text=True)
+    assert 'id="e-reason">Choose why' in empty and 'id="e-quantities">Choose how many' in empty
     # What the buyer chose stays chosen when the reason is missing; the error is announced.
     shown = ask(buyer, order, "", **{mug: 2}).get_data(as_text=True)
     assert re.search(rf'name="qty-{mug}">.*?<option value="2" selected>', shown, re.S)

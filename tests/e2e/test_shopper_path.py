@@ -238,7 +238,7 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     row.get_by_role("button", name=re.compile("^Refund")).click()
     expect(page.get_by_role("status")).to_contain_text("is refunded")
-    assert asked and "Refund 34.99 USD to ada@example.com's card" in asked[0]
+    assert asked and "Refund $34.99 to ada@example.com's card" in asked[0]
     row = page.locator("#returns-table tbody tr", has_text=order_number)
     expect(row).to_contain_text("refunded")
     # The skillet is looked over and goes back on the shelf.

@@ -144,7 +144,8 @@ def test_the_owner_declines_and_the_lines_can_be_asked_for_again(
         302, 400, 401)
     assert "About your return" in db.session.scalars(
         select(OutboxMessage.subject).order_by(OutboxMessage.id.desc())).first()
-    # Declined lines are the buyer's again to return.
+    # Declined lines are the buyer's again to return, and the page says so.
+    assert "not accepted: no refund was made; you can ask again below" in page(buyer, order)[1]
     assert ask(buyer, order, "damaged", **{str(line["Teapot"]): 1}).status_code == 302
 
 
@@ -255,6 +256,8 @@ def test_a_refund_whose_answer_was_lost_is_never_made_twice(
         assert again.status_code == 409 and "two minutes" in again.get_json()["error"]
         refused = ask(buyer, order, "damaged", **{str(line["Mug"]): 3})
         assert refused.status_code == 400, "the mug being refunded is not returnable again"
+        assert f"{made.number}</strong> · 1 item · $15.00 ·\n    being refunded" in \
+            page(buyer, order)[1], "the buyer is not told it was refused"
         with time_machine.travel(utcnow() + timedelta(minutes=3)):
             found = owner_client.post(f"/admin/api/returns/{made.id}/refund", headers=csrf)
         assert found.status_code == 200 and found.get_json()["status"] == "refunded"

@@ -705,7 +705,7 @@ function journeysPage() {
 
   function resultRow(j) {
     return h('tr', {},
-      h('th', { scope: 'row' }, h('a', { href: journeyUrl(j.id), 'data-journey': j.id, title: j.id }, h('code', {}, shortId(j.id)))),
+      h('th', { scope: 'row', class: 'nowrap' }, h('a', { href: journeyUrl(j.id), 'data-journey': j.id, title: j.id }, h('code', {}, shortId(j.id)))),
       td(who(j)), td(when(j.started_at), 'nowrap'), td(when(j.last_seen_at), 'nowrap'),
       td(pill(j.stage, 'stage-pill')), td(pill(j.status)),
       td(`${j.source || '—'} · ${title(j.device)}`), td(orderLink(j)),

@@ -38,6 +38,7 @@ from .models import (
     PaymentAttempt,
     ReturnStatus,
 )
+from .schemas import NOTHING_CHOSEN
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def request_return(order: Order, quantities: dict[int, int], reason: str,
     """The buyer's request: ``quantities`` by order line id (0s ignored)."""
     wanted = {line_id: n for line_id, n in quantities.items() if n}
     if not wanted:
-        raise ReturnNotAllowed("Choose how many of which item you are sending back.")
+        raise ReturnNotAllowed(NOTHING_CHOSEN)
     # Locked for the check and the insert: two requests at once cannot both take the last.
     order = db.session.scalar(select(Order).where(Order.id == order.id).with_for_update())
     left = returnable(order)

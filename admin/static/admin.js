@@ -828,6 +828,17 @@ function ordersPage() {
       h('span', { class: 'visually-hidden' }, `: order ${o.number}`)));
   }
 
+  function cancelForm(o) {
+    // As the page renders it: a plain form (the panel's route asks Stripe, then comes back
+    // here with what it did). The rows are drawn again on load, so without this the owner
+    // lost the Cancel of an order left at 3-D Secure.
+    return h('form', { method: 'post', class: 'cancel',
+      action: body.dataset.cancelUrl.replace('999999999', String(o.id)) },
+    h('input', { type: 'hidden', name: 'csrf_token', value: CSRF }),
+    h('button', { type: 'submit', title: 'The shopper did not complete 3-D Secure: cancel the order and its payment' }, 'Cancel',
+      h('span', { class: 'visually-hidden' }, `: order ${o.number}, 3-D Secure not completed`)));
+  }
+
   async function refresh() {
     const d = await load();
     if (!d) return;
@@ -840,7 +851,8 @@ function ordersPage() {
       td(when(o.created_at), 'nowrap'), td(h('span', { class: 'ellipsis', title: o.email }, o.email)),
       tdNum(money(o.total, o.currency)), td(pill(o.payment_status)), td(pill(o.fulfilment_status)),
       td([day(o.estimated_delivery), o.days_late ? h('span', { class: 'late' }, ` +${o.days_late}d`) : ''], 'nowrap'),
-      td(o.can_advance ? advanceForm(o) : h('span', { class: 'muted' }, '—'))), 'No orders with this status.');
+      td(o.can_advance ? advanceForm(o) : o.can_cancel ? cancelForm(o)
+        : h('span', { class: 'muted' }, '—'))), 'No orders with this status.');
     fill($('#late-table'), d.late, (o) => h('tr', {},
       h('th', { scope: 'row', class: 'order' }, o.number), td(h('span', { class: 'ellipsis', title: o.email }, o.email)),
       td(day(o.estimated_delivery), 'nowrap'), td(o.delivered_at ? when(o.delivered_at) : 'Not yet', 'nowrap'),

@@ -239,3 +239,29 @@ def test_a_period_the_panel_cannot_show_is_said_and_never_labels_other_figures(
     answer = page.request.get(live_store.url + "/admin/api/funnel?from=2020-01-01&to=2026-01-10")
     assert answer.status == 400
     assert answer.json()["errors"] == {"to": ["a period is at most 366 days long."]}
+
+
+def test_an_order_left_at_3d_secure_keeps_its_cancel_once_the_rows_are_drawn_again(
+        live_store, localstripe, page):
+    """The orders table is drawn again by the page's script as it loads (and after each
+    step): the Cancel of an order whose shopper never finished 3-D Secure stays, and works."""
+    from checkout.models import Order  # noqa: PLC0415
+    from tests.support import CARD_3DS, Shopper  # noqa: PLC0415
+
+    with live_store.app.app_context():
+        create_user("owner@example.com", PASSWORD)
+        skillet = db.session.scalar(select(Product).where(Product.slug == PRODUCT[3:]))
+        buyer = Shopper(live_store.app.test_client(), localstripe)
+        buyer.add_to_cart(skillet.id)
+        buyer.to_payment()
+        assert buyer.pay(CARD_3DS).get_json()["status"] == "requires_action"
+        number = db.session.scalars(select(Order).order_by(Order.id.desc())).first().number
+    log_in(page, live_store.url)
+    page.goto(live_store.url + "/admin/orders")
+    page.wait_for_load_state("networkidle")  # the script's own drawing of the rows
+    row = page.locator("#orders-table tbody tr", has_text=number)
+    expect(row).to_contain_text("Requires action")
+    row.get_by_role("button", name=re.compile("^Cancel")).click()
+    expect(page.get_by_role("status")).to_contain_text(f"Order {number} is canceled")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#orders-table tbody tr", has_text=number)).to_contain_text("Failed")

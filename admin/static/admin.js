@@ -79,6 +79,15 @@ function fill(table, items, render, empty = 'Nothing in this period.') {
   tbody.replaceChildren(...(items.length
     ? items.map(render)
     : [h('tr', {}, h('td', { colspan: cols, class: 'empty' }, empty))]));
+  if (table.classList.contains('stacked') && items.length) labelCells(table);
+}
+
+/** A stacked table's cells name their column (data-label), shown above each on a phone. */
+function labelCells(table) {
+  const names = [...table.tHead.rows[0].cells].map((c) => c.textContent.trim());
+  for (const row of table.tBodies[0].rows) {
+    [...row.cells].forEach((cell, i) => { if (cell.tagName === 'TD') cell.dataset.label = names[i]; });
+  }
 }
 
 /** The smaller line under a KPI ([data-kpi-note]): what the figure is made of. */

@@ -257,11 +257,18 @@ def test_an_order_left_at_3d_secure_keeps_its_cancel_once_the_rows_are_drawn_aga
         assert buyer.pay(CARD_3DS).get_json()["status"] == "requires_action"
         number = db.session.scalars(select(Order).order_by(Order.id.desc())).first().number
     log_in(page, live_store.url)
+    page.set_viewport_size({"width": 390, "height": 844})  # the owner's phone: rows are cards
     page.goto(live_store.url + "/admin/orders")
     page.wait_for_load_state("networkidle")  # the script's own drawing of the rows
     row = page.locator("#orders-table tbody tr", has_text=number)
     expect(row).to_contain_text("Requires action")
-    row.get_by_role("button", name=re.compile("^Cancel")).click()
+    expect(row.locator('td[data-label="Payment"]')).to_be_visible()
+    cancel = row.get_by_role("button", name=re.compile("^Cancel"))
+    cancel.scroll_into_view_if_needed()
+    box = cancel.bounding_box()
+    assert box and box["x"] + box["width"] <= 390, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    cancel.click()
     expect(page.get_by_role("status")).to_contain_text(f"Order {number} is canceled")
     page.wait_for_load_state("networkidle")
     expect(page.locator("#orders-table tbody tr", has_text=number)).to_contain_text("Failed")

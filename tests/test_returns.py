@@ -5,6 +5,7 @@ journey, a message in the outbox and, for a refund, storefront_refunds_total."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import threading
 from datetime import timedelta
@@ -31,22 +32,57 @@ from .support import CARD_OK, FlakyProxy, Shopper, csrf_token, value
 from .test_outbox import owner_client  # noqa: F401 - the panel's signed-in owner
 
 
+def _delivered_to(app, localstripe, email, *lines, name="Buyer") -> tuple:
+    """A buyer's delivered order of ``lines`` ((product, quantity), in that order), and the
+    buyer's browser."""
+    buyer = Shopper(app.test_client(), localstripe)
+    for product, quantity in lines:
+        buyer.add_to_cart(product.id, quantity=quantity)
+    buyer.to_payment(email=email, name=name)
+    assert buyer.pay(CARD_OK).get_json()["status"] == "succeeded"
+    order = db.session.scalar(select(Order).where(Order.email == email))
+    for _ in range(4):
+        fulfilment.advance(order.id, "courier")
+    db.session.expire_all()
+    return buyer, db.session.get(Order, order.id)
+
+
 @pytest.fixture
 def delivered(app, shop_db, localstripe):
     """A buyer's delivered order of 3 mugs and a teapot, and the buyer's browser."""
     mug = factories.product("Mug", price=1500, stock=50)
     pot = factories.product("Teapot", price=4000, stock=50)
-    buyer = Shopper(app.test_client(), localstripe)
-    buyer.add_to_cart(mug.id, quantity=3)
-    buyer.add_to_cart(pot.id)
-    buyer.to_payment(email="grace@example.com", name="Grace Hopper")
-    assert buyer.pay(CARD_OK).get_json()["status"] == "succeeded"
-    order = db.session.scalar(select(Order))
-    for _ in range(4):
-        fulfilment.advance(order.id, "courier")
-    db.session.expire_all()
-    order = db.session.get(Order, order.id)
+    buyer, order = _delivered_to(app, localstripe, "grace@example.com", (mug, 3), (pot, 1),
+                                 name="Grace Hopper")
     return buyer, order, {line.name: line.id for line in order.lines}
+
+
+def _at_once(app, *actions, start_together=True) -> list:
+    """Run each action (no arguments) on a thread of its own, in an application context,
+    all starting together (unless ``start_together`` is False); what each answered, or
+    "refused: …" for a ReturnNotAllowed, or "error: …"."""
+    from checkout.returns import ReturnNotAllowed  # noqa: PLC0415
+
+    met, answers = threading.Barrier(len(actions)), []
+
+    def run(action):
+        with app.app_context():
+            if start_together:
+                met.wait(5)
+            try:
+                answers.append(action())
+            except ReturnNotAllowed as exc:
+                answers.append(f"refused: {exc}")
+            except Exception as exc:  # noqa: BLE001 - reported in the assertion
+                answers.append(f"error: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                db.session.rollback()
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in actions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return answers
 
 
 def page(buyer, order) -> tuple[str, str]:
@@ -284,24 +320,9 @@ def test_two_clicks_at_once_refund_once_and_a_refund_and_a_decline_never_both(
     mug_return, pot_return = returns_of(order)
 
     def race(*actions) -> list[str]:
-        barrier, results = threading.Barrier(len(actions)), []
-
-        def run(action, return_id):
-            with app.app_context():
-                barrier.wait(5)
-                try:
-                    results.append(getattr(returns, action)(return_id, "owner").status)
-                except returns.ReturnNotAllowed as exc:
-                    results.append(f"refused: {exc}")
-                except Exception as exc:  # noqa: BLE001 - reported in the assertion
-                    results.append(f"error: {exc!r}")
-
-        threads = [threading.Thread(target=run, args=a) for a in actions]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-        return results
+        return _at_once(app, *(functools.partial(
+            lambda action, return_id: getattr(returns, action)(return_id, "owner").status,
+            action, return_id) for action, return_id in actions))
 
     both = race(("refund", mug_return.id), ("refund", mug_return.id))
     assert sorted(r.split(":")[0] for r in both) == ["refunded", "refused"], both
@@ -423,25 +444,12 @@ def test_a_refunded_returns_items_go_back_in_stock_once_when_the_owner_says_so(
     from admin import audit  # noqa: PLC0415
     from checkout import returns  # noqa: PLC0415
 
-    barrier, answers = threading.Barrier(3), []
+    def restock() -> str:  # three owners at once, each with the panel's audit entry
+        returns.restock(made.id, "owner@example.com", record=lambda r: audit.record(
+            "return_restocked", "owner@example.com", target=r.number))
+        return "restocked"
 
-    def restock() -> None:  # three owners at once, each with the panel's audit entry
-        with app.app_context():
-            barrier.wait(5)
-            try:
-                returns.restock(made.id, "owner@example.com", record=lambda r: audit.record(
-                    "return_restocked", "owner@example.com", target=r.number))
-                answers.append("restocked")
-            except returns.ReturnNotAllowed as exc:
-                answers.append(f"refused: {exc}")
-            except Exception as exc:  # noqa: BLE001 - reported in the assertion
-                answers.append(f"error: {exc!r}")
-
-    threads = [threading.Thread(target=restock) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    answers = _at_once(app, restock, restock, restock)
     assert sorted(a.split(":")[0] for a in answers) == ["refused", "refused", "restocked"], \
         answers
     assert stock() == {"Mug": 49, "Teapot": 50}
@@ -458,27 +466,13 @@ def test_a_refunded_returns_items_go_back_in_stock_once_when_the_owner_says_so(
     assert stock() == {"Mug": 49, "Teapot": 50}
 
 
-def _delivered_to(app, localstripe, email, *products) -> tuple:
-    """A delivered order of one of each product, its lines in the order given."""
-    buyer = Shopper(app.test_client(), localstripe)
-    for product in products:
-        buyer.add_to_cart(product.id)
-    buyer.to_payment(email=email, name="Buyer")
-    assert buyer.pay(CARD_OK).get_json()["status"] == "succeeded"
-    order = db.session.scalar(select(Order).where(Order.email == email))
-    for _ in range(4):
-        fulfilment.advance(order.id, "courier")
-    db.session.expire_all()
-    return buyer, db.session.get(Order, order.id)
-
-
 def _crosswise(app, *actions) -> list[str]:
     """Run the actions on threads of their own, each paused after its first product UPDATE
     until all have made theirs: each holds one product's row lock when it asks for the
     next, as two owners (or an owner and a buyer) at the same moment could."""
     from sqlalchemy import event  # noqa: PLC0415
 
-    met, seen, answers = threading.Barrier(len(actions)), threading.local(), []
+    met, seen = threading.Barrier(len(actions)), threading.local()
 
     def pause(conn, cursor, statement, *args):
         if statement.lstrip().upper().startswith("UPDATE PRODUCTS") and not getattr(
@@ -487,26 +481,13 @@ def _crosswise(app, *actions) -> list[str]:
             with contextlib.suppress(threading.BrokenBarrierError):
                 met.wait(5)
 
-    def run(action):
-        with app.app_context():
-            try:
-                answers.append(action())
-            except Exception as exc:  # noqa: BLE001 - reported in the assertion
-                answers.append(f"error: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-                db.session.rollback()
-
     with app.app_context():
         engine = db.engine
     event.listen(engine, "after_cursor_execute", pause)
     try:
-        threads = [threading.Thread(target=run, args=(a,)) for a in actions]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        return _at_once(app, *actions, start_together=False)
     finally:
         event.remove(engine, "after_cursor_execute", pause)
-    return answers
 
 
 def test_stock_changes_take_products_in_one_order_so_none_deadlocks(
@@ -523,7 +504,7 @@ def test_stock_changes_take_products_in_one_order_so_none_deadlocks(
     pot = factories.product("Teapot", price=4000, stock=50)
     made = []
     for email, products in (("a@example.com", (mug, pot)), ("b@example.com", (pot, mug))):
-        buyer, order = _delivered_to(app, localstripe, email, *products)
+        buyer, order = _delivered_to(app, localstripe, email, *((p, 1) for p in products))
         assert [line.name for line in order.lines] == [p.title for p in products]
         assert ask(buyer, order, **{str(line.id): 1 for line in order.lines}).status_code == 302
         [asked] = returns_of(order)

@@ -378,11 +378,8 @@ function periodPicker(onChange) {
     showError(`${refused} Showing the last 7 days.`, 'period');
     to.value = utcToday();
     from.value = addDays(to.value, -6);
-    params.set('from', from.value);
-    params.set('to', to.value);
-    history.replaceState(null, '', `${location.pathname}?${params}`);
   }
-  if (kept) { // the URL says which period is on screen, as if the link had carried it
+  if (kept || refused) { // the URL says which period is on screen, as if the link had carried it
     params.set('from', from.value);
     params.set('to', to.value);
     history.replaceState(null, '', `${location.pathname}?${params}`);
@@ -826,26 +823,29 @@ function ordersPage() {
   const params = new URLSearchParams([...(status ? [['status', status]] : []), ...(order ? [['order', order]] : [])]);
   const load = latest(() => api(`/orders${params.size ? `?${params}` : ''}`, { source: 'orders' }));
 
+  /** A row's button: a real form (the no-JS fallback posts it to the panel's route). */
+  function rowForm(attrs, label, spoken, buttonAttrs = {}) {
+    return h('form', { method: 'post', ...attrs },
+      h('input', { type: 'hidden', name: 'csrf_token', value: CSRF }),
+      h('button', { type: 'submit', ...buttonAttrs }, label,
+        h('span', { class: 'visually-hidden' }, spoken)));
+  }
+
   function advanceForm(o) {
-    // A real form (the no-JS fallback posts it to /admin/orders/<id>/advance); the script
-    // intercepts it and uses the JSON endpoint instead.
+    // The script intercepts it and uses the JSON endpoint instead.
     const to = NEXT_STATUS[o.fulfilment_status];
-    return h('form', { method: 'post', class: 'advance', 'data-order': o.id, 'data-number': o.number,
+    return rowForm({ class: 'advance', 'data-order': o.id, 'data-number': o.number,
       action: body.dataset.advanceUrl.replace('999999999', String(o.id)) },
-    h('input', { type: 'hidden', name: 'csrf_token', value: CSRF }),
-    h('button', { type: 'submit' }, `Mark ${title(to).toLowerCase()}`,
-      h('span', { class: 'visually-hidden' }, `: order ${o.number}`)));
+    `Mark ${title(to).toLowerCase()}`, `: order ${o.number}`);
   }
 
   function cancelForm(o) {
     // As the page renders it: a plain form (the panel's route asks Stripe, then comes back
     // here with what it did). The rows are drawn again on load, so without this the owner
     // lost the Cancel of an order left at 3-D Secure.
-    return h('form', { method: 'post', class: 'cancel',
-      action: body.dataset.cancelUrl.replace('999999999', String(o.id)) },
-    h('input', { type: 'hidden', name: 'csrf_token', value: CSRF }),
-    h('button', { type: 'submit', title: 'The shopper did not complete 3-D Secure: cancel the order and its payment' }, 'Cancel',
-      h('span', { class: 'visually-hidden' }, `: order ${o.number}, 3-D Secure not completed`)));
+    return rowForm({ class: 'cancel', action: body.dataset.cancelUrl.replace('999999999', String(o.id)) },
+      'Cancel', `: order ${o.number}, 3-D Secure not completed`,
+      { title: 'The shopper did not complete 3-D Secure: cancel the order and its payment' });
   }
 
   async function refresh() {

@@ -237,23 +237,25 @@ def api_cancel(order_id: int):
     return jsonify(order_id=order_id, canceled=bool(done["canceled"]), paid=bool(done["paid"]))
 
 
-# What the owner can do with a return (checkout.returns), and its audit entry's action.
-RETURN_ACTIONS = {"refund": (returns.refund, None), "decline": (returns.decline, None),
-                  "restock": (returns.restock, "return_restocked")}
+# What the owner can do with a return (checkout.returns).
+RETURN_ACTIONS = {"refund": returns.refund, "decline": returns.decline,
+                  "restock": returns.restock}
 
 
 def _decide_return(return_id: int, action: str):
-    """Refund, decline or restock a return, its audit entry committed with it."""
-    decide, audited_as = RETURN_ACTIONS[action]
-
+    """Refund, decline or restock a return, its audit entry committed with it: the return's
+    new status (return_refunded, return_declined), or return_restocked."""
     def record(made) -> None:
-        items = (f"{made.restockable_items} of {made.items} item(s) back in stock"
-                 if action == "restock" else f"{made.items} item(s)")
-        audit.record(audited_as or f"return_{made.status}", auth.email(), target=made.number,
+        if action == "restock":
+            name = "return_restocked"
+            items = f"{made.restockable_items} of {made.items} item(s) back in stock"
+        else:
+            name, items = f"return_{made.status}", f"{made.items} item(s)"
+        audit.record(name, auth.email(), target=made.number,
                      detail=f"order {made.order.number}, "
                             f"{made.order.money(made.amount).format()}, {items}")
 
-    return decide(return_id, auth.email(), record=record)
+    return RETURN_ACTIONS[action](return_id, auth.email(), record=record)
 
 
 def _decide_return_form(return_id: int, action: str):

@@ -255,6 +255,12 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
     assert "Put the 1 item(s) of return R-" in asked[1]
     expect(page.locator("#returns-table tbody tr", has_text=order_number)).to_contain_text(
         "back in stock")
+    with live_store.app.app_context():  # the panel's audit entry names what went back
+        from admin.models import AdminAction  # noqa: PLC0415
+
+        assert db.session.scalar(select(AdminAction.detail).where(
+            AdminAction.action == "return_restocked")).endswith(
+            ", 1 of 1 item(s) back in stock")
     page.goto(order_url)
     expect(page.locator("#returns")).to_contain_text("refunded")
 

@@ -282,18 +282,20 @@ function chart(canvas, type, labels, datasets, { options = {}, summary, mode } =
 function funnelChart(canvas, steps, mode) {
   const end = steps.findIndex((s) => s.stage === 'purchase');
   const funnel = steps.slice(0, end + 1);
-  // dropped: the journeys that stopped at this step (null where none can: purchase)
-  const notes = (s, i) => [...(i === 0 ? [] : [`${pct(s.of_previous)} of previous`]),
-    ...(s.dropped == null ? [] : [`${num(s.dropped)} stopped here`])];
+  // dropped: the journeys that stopped at this step (null where none can: purchase).
+  // In words for the tooltip and the summary; short on the chart (below).
+  const notes = (s, i, words = true) => [
+    ...(i === 0 ? [] : [`${pct(s.of_previous)}${words ? ' of previous' : ''}`]),
+    ...(s.dropped == null ? [] : [`${num(s.dropped)} stopped${words ? ' here' : ''}`])];
+  const head = (s) => `${title(s.stage)} · ${num(s.journeys)}`;
   // Every step says how many journeys reached it: a sliver of a bar still has its count.
   // Two lines a stage, so six fit the chart's height without running into each other, and
   // short ones: the chart library gives the labels at most half the chart's width and cuts
-  // a longer line at its start, where the share is (the words are the section's text, the
-  // tooltip's and the summary's).
-  const short = (s, i) => [...(i === 0 ? [] : [pct(s.of_previous)]),
-    ...(s.dropped == null ? [] : [`${num(s.dropped)} stopped`])];
-  const labels = funnel.map((s, i) => [`${title(s.stage)} · ${num(s.journeys)}`,
-    ...(short(s, i).length ? [short(s, i).join(' · ')] : [])]);
+  // a longer line at its start, where the share is.
+  const labels = funnel.map((s, i) => {
+    const more = notes(s, i, false);
+    return [head(s), ...(more.length ? [more.join(' · ')] : [])];
+  });
   const summary = `${canvas.dataset.title}. ` + funnel.map((s, i) => {
     const more = notes(s, i);
     return `${title(s.stage)} ${num(s.journeys)} journeys`
@@ -308,7 +310,7 @@ function funnelChart(canvas, steps, mode) {
     backgroundColor: shades, borderRadius: 4 }], { options: { indexAxis: 'y', scales,
     plugins: { tooltip: { callbacks: { title: (items) => {
       const i = items[0]?.dataIndex ?? 0;
-      return [`${title(funnel[i].stage)} · ${num(funnel[i].journeys)}`, ...notes(funnel[i], i)].join(', ');
+      return [head(funnel[i]), ...notes(funnel[i], i)].join(', ');
     } } } } }, summary, mode });
 }
 

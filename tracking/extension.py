@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial, wraps
@@ -710,11 +711,34 @@ class JourneyTracker:
         ctx = self._request_journey()
         return ctx.state.v if ctx is not None and ctx.state is not None else None
 
-    def tracks(self, touchpoint: str, **props: Any):
+    def tracks(self, touchpoint: str, *, methods: Iterable[str] | None = None,
+               **props: Any):
         """Decorator: a view that is a touchpoint. Fires after a successful response (for a
         GET, a page: not a redirect to another, which is the touchpoint there; a form's
-        POST redirects when it succeeds); a callable property gets the view's keyword
-        arguments. Put it below the route decorator."""
+        POST redirects when it succeeds), never for HEAD or OPTIONS; ``methods`` narrows
+        it (``("POST",)`` on a view that shows its form and takes it). A callable property
+        gets the view's keyword arguments it names (``lambda pid: pid`` on
+        ``/product/<int:pid>/<slug>``), or all of them with ``**kwargs``. Put it below the
+        route decorator.
+
+        An unknown touchpoint or property name is an error here, when the view is
+        decorated; a property callable that raises when the view answers is the tracker's
+        failure, never the request's (logged and counted; raised in strict mode)."""
+        tp = CATALOGUE.get(touchpoint)
+        if tp is None:
+            raise TrackingError(f"@journey.tracks: unknown touchpoint {touchpoint!r}")
+        unknown = sorted(set(props) - set(tp.schema._declared_fields))
+        if unknown:
+            raise TrackingError(f"@journey.tracks({touchpoint!r}): no property "
+                                f"{', '.join(unknown)} (it takes: "
+                                f"{', '.join(tp.schema._declared_fields) or 'none'})")
+        allowed = ({m.upper() for m in methods} if methods is not None else None)
+        fixed = {k: v for k, v in props.items() if not callable(v)}
+        try:  # the values given as they are: checked now, as the names are
+            tp.schema(partial=True).load(fixed)
+        except ValidationError as exc:
+            raise TrackingError(f"@journey.tracks({touchpoint!r}): {exc}") from exc
+        computed = {k: _view_arguments(v) for k, v in props.items() if callable(v)}
 
         def decorator(view):
             self._tracked_views.add(view)
@@ -725,21 +749,55 @@ class JourneyTracker:
                 if app is not None and view in app.view_functions.values():
                     _misplaced_tracks(state, f"@journey.tracks({touchpoint!r})", view.__name__)
 
+            def after(response, kwargs):
+                status = response.status_code
+                method = _current_request_context().request.method
+                if method in _NEVER_TRACKED or allowed is not None and method not in allowed:
+                    return
+                if status < 300 or status < 400 and method != "GET":
+                    values = dict(fixed)
+                    try:
+                        for name, (fn, takes) in computed.items():
+                            values[name] = fn(**(kwargs if takes is None else
+                                                 {k: kwargs[k] for k in takes if k in kwargs}))
+                    except Exception as exc:  # the host's lambda: the request goes on
+                        self._property_failed(touchpoint, exc)
+                        return
+                    self.track(touchpoint, **values)
+
+            if inspect.iscoroutinefunction(view):
+                @wraps(view)
+                async def async_wrapper(*args, **kwargs):
+                    from flask import make_response
+
+                    response = make_response(await view(*args, **kwargs))
+                    after(response, kwargs)
+                    return response
+
+                return async_wrapper
+
             @wraps(view)
             def wrapper(*args, **kwargs):
                 from flask import make_response
 
                 response = make_response(view(*args, **kwargs))
-                status = response.status_code
-                method = _current_request_context().request.method
-                if status < 300 or status < 400 and method not in ("GET", "HEAD"):
-                    values = {k: (v(**kwargs) if callable(v) else v) for k, v in props.items()}
-                    self.track(touchpoint, **values)
+                after(response, kwargs)
                 return response
 
             return wrapper
 
         return decorator
+
+    def _property_failed(self, touchpoint: str, exc: Exception) -> None:
+        try:
+            state = self._state()
+        except NoAppContext:
+            return
+        if state.strict:
+            raise TrackingError(f"{touchpoint}: a property callable raised {exc!r}") from exc
+        log.warning("journey: dropped touchpoint %s: a property callable raised %s",
+                    touchpoint, type(exc).__name__)
+        state.metrics.dropped.labels("invalid").inc()
 
     def exempt(self, target):
         """A view or blueprint that is never a touchpoint (no cookie, no page_view)."""
@@ -1105,6 +1163,23 @@ def _add_money(counter, props: dict) -> None:
     if props.get("value") is not None and props.get("currency"):
         currency = props["currency"]
         counter.labels(currency).inc(props["value"] / minor_units(currency))
+
+
+# Never a touchpoint: HEAD (a GET's headers: a monitor, a link checker) and OPTIONS.
+_NEVER_TRACKED = frozenset({"HEAD", "OPTIONS"})
+
+
+def _view_arguments(fn: Callable) -> tuple[Callable, tuple[str, ...] | None]:
+    """A property callable and the view arguments it names (None: all, it takes
+    ``**kwargs``), decided once, when the view is decorated."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin with no signature: give it everything
+        return fn, None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return fn, None
+    return fn, tuple(p.name for p in params
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
 def _misplaced_tracks(state: _AppState, decorator: str, view: str | None) -> None:

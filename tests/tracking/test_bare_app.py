@@ -631,3 +631,118 @@ def test_a_forgotten_init_app_is_still_an_error_inside_a_request():
     app.config["TESTING"] = True
     with pytest.raises(RuntimeError, match=r"init_app\(app\) was not called"):
         app.test_client().get("/")
+
+
+def test_a_property_callable_gets_the_url_variables_it_names_and_never_breaks_the_view(
+        tmp_path, caplog):
+    """``lambda pid: pid`` on a route with a second variable gets the one it names; one that
+    raises (a form field missing) loses the touchpoint, logged and counted, never the
+    view's answer, which had done its work already."""
+    from flask import request
+
+    from .conftest import make_bare_app
+
+    app, journey = make_bare_app(f"sqlite:///{tmp_path}/p.db", TESTING=False)
+    done = []
+
+    @app.get("/p/<int:pid>/<slug>")
+    @journey.tracks("product_view", product_id=lambda pid: pid)
+    def product_and_slug(pid, slug):
+        return f"<h1>{slug}</h1>"
+
+    @app.get("/c/<slug>/<int:page>")
+    @journey.tracks("category_view", category=lambda **kw: f"{kw['slug']}-{kw['page']}")
+    def category_page(slug, page):
+        return "<h1>c</h1>"
+
+    @app.post("/add")
+    @journey.tracks("add_to_cart", product_id=lambda: request.form["pid"], quantity=1)
+    def add():
+        done.append("a cart line")
+        return "", 204
+
+    client = app.test_client()
+    assert client.get("/p/7/mug").status_code == 200
+    assert client.get("/c/tea/2").status_code == 200
+    response = client.post("/add", data={})
+    assert response.status_code == 204 and done == ["a cart line"]
+    with app.app_context():
+        journey.flush()
+    events = {e["touchpoint"]: e["props"] for e in rows(app, journey_events)}
+    assert events["product_view"]["product_id"] == "7"
+    assert events["category_view"]["category"] == "tea-2"
+    assert "add_to_cart" not in events
+    assert "a property callable raised BadRequestKeyError" in caplog.text
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'tracking_events_dropped_total{reason="invalid"} 1.0' in metrics
+    app.extensions["journey"].close()
+
+
+def test_a_property_callable_that_raises_is_an_error_in_strict_mode(bare):
+    app, journey = bare
+
+    @app.get("/broken/<slug>")
+    @journey.tracks("category_view", category=lambda slug: slug["no"])
+    def broken(slug):
+        return "<h1>x</h1>"
+
+    with pytest.raises(TrackingError, match="category_view: a property callable raised"):
+        app.test_client().get("/broken/tea")
+
+
+def test_tracks_counts_no_head_and_only_the_methods_it_is_given(bare):
+    """HEAD (a monitor's, a link checker's) is never the touchpoint; a view that shows its
+    form (GET) and takes it (POST) says methods=("POST",), and a form shown again with its
+    errors answers 400, so the step is counted once, when it is done."""
+    from flask import redirect, request
+
+    app, journey = bare
+
+    @app.route("/address", methods=["GET", "POST"])
+    @journey.tracks("checkout_address", methods=("post",), country=lambda: request.form["c"])
+    def address():
+        if request.method == "POST":
+            if len(request.form.get("c", "")) == 2:
+                return redirect("/")
+            return "<p>a country, please</p>", 400
+        return "<form>…</form>"
+
+    client = app.test_client()
+    client.head("/category/tea")
+    client.get("/address")
+    client.post("/address", data={"c": "France"})
+    client.post("/address", data={"c": "FR"})
+    with app.app_context():
+        journey.flush()
+    names = [e["touchpoint"] for e in rows(app, journey_events)]
+    assert "category_view" not in names
+    assert names.count("checkout_address") == 1, names
+
+
+@pytest.mark.parametrize(("name", "props", "error"), [
+    ("prodcut_view", {}, "unknown touchpoint 'prodcut_view'"),
+    ("product_view", {"product": lambda pid: pid}, r"no property product \(it takes: "),
+    ("add_to_cart", {"product_id": "1", "quantity": "2"}, "quantity"),
+])
+def test_tracks_refuses_a_mistake_where_it_is_written(name, props, error):
+    """The catalogue is closed and known: a misspelt touchpoint or property, or a fixed
+    value its schema refuses, is an error when the module is imported, not a warning at
+    every request in production."""
+    journey = JourneyTracker()
+    with pytest.raises(TrackingError, match=error):
+        journey.tracks(name, **props)
+
+
+def test_tracks_on_an_async_view(bare):
+    app, journey = bare
+
+    @app.get("/async/<slug>")
+    @journey.tracks("category_view", category=lambda slug: slug)
+    async def async_category(slug):
+        return f"<h1>{slug}</h1>"
+
+    assert app.test_client().get("/async/tea").status_code == 200
+    with app.app_context():
+        journey.flush()
+    assert [e["props"]["category"] for e in rows(app, journey_events)
+            if e["touchpoint"] == "category_view"] == ["tea"]

@@ -1,7 +1,9 @@
 """Every JOURNEY_* setting in one place, with its default and meaning.
 
 Precedence: a value already in ``app.config`` wins, then the environment variable of the
-same name (parsed to the right type; a bad value is a clear error), then the default.
+same name, then the default. Text is parsed to the setting's type wherever it comes from
+(``JOURNEY_ENABLED="false"`` is off, ``JOURNEY_EXEMPT_PATHS="/health,/static/"`` two
+prefixes), and a value of the wrong type or range is a clear error at ``init_app``.
 """
 
 from __future__ import annotations
@@ -149,20 +151,56 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOURNEY_METRICS_PATH", "/metrics", _str_or_none,
             "Where Prometheus scrapes; empty to register no route."),
     Setting("JOURNEY_EXEMPT_PATHS", ("/static/", "/metrics", "/favicon.ico"), _paths,
-            "Path prefixes that are never touchpoints (comma-separated in the environment)."),
+            "Path prefixes that are never touchpoints (a list, or comma-separated text)."),
     Setting("JOURNEY_RESPECT_PRIVACY_SIGNALS", True, _bool,
             "Honour Sec-GPC: 1 and DNT: 1: no cookie, nothing stored, aggregate metrics only."),
     Setting("JOURNEY_STRICT", None, _opt_bool,
-            "Raise on unknown touchpoints or bad properties. Default: app.debug or app.testing."),
+            "Raise on unknown touchpoints or bad properties. Default: app.debug or app.testing, "
+            "read when it matters (a test fixture may set TESTING after init_app)."),
     Setting("JOURNEY_ACTIVE_CACHE_SECONDS", 5, _float,
             "How long the journey_active gauge reuses its database count."),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# What a value set in app.config must be, by its setting's parser (a string is parsed as
+# the environment's is first: JOURNEY_ENABLED="false" is False, not a true string).
+_TYPES: dict[Callable, tuple[str, Callable[[Any], bool]]] = {
+    _bool: ("true or false", lambda v: isinstance(v, bool)),
+    _opt_bool: ("true, false or None", lambda v: v is None or isinstance(v, bool)),
+    _int: ("a whole number, not negative",
+           lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+    _float: ("a number, not negative", lambda v: _number(v) and math.isfinite(v) and v >= 0),
+    _opt_float: ("a number, not negative, or None",
+                 lambda v: v is None or _number(v) and math.isfinite(v) and v >= 0),
+    _paths: ("a list of path prefixes",
+             lambda v: isinstance(v, list | tuple) and all(isinstance(p, str) for p in v)),
+    _str_or_none: ("text or None", lambda v: v is None or isinstance(v, str)),
+    str: ("text", lambda v: isinstance(v, str)),
+}
+
+
+def _from_config(setting: Setting, value: Any) -> Any:
+    """A value the app's code set: parsed if text, then checked (ConfigError)."""
+    if isinstance(value, str) and setting.parse not in (str, _str_or_none):
+        try:
+            value = setting.parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.name}={value!r} is not valid: {exc}") from None
+    what, ok = _TYPES[setting.parse]
+    if not ok(value):
+        raise ConfigError(f"{setting.name}={value!r} is not valid: expected {what}")
+    return tuple(value) if setting.parse is _paths else value
+
+
 def apply_defaults(config: dict, environ=os.environ) -> None:
     for setting in SETTINGS:
         if setting.name in config:
+            config[setting.name] = _from_config(setting, config[setting.name])
             continue
         if setting.name in environ:
             try:

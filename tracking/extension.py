@@ -162,8 +162,7 @@ class _AppState:
         self.tracker = tracker
         self.app = weakref.ref(app)  # the signals' sender, outside the app's context too
         self.enabled: bool = cfg["JOURNEY_ENABLED"]
-        self.strict: bool = (cfg["JOURNEY_STRICT"] if cfg["JOURNEY_STRICT"] is not None
-                             else bool(app.debug or app.testing))
+        self._strict: bool | None = cfg["JOURNEY_STRICT"]
         self.session_timeout = float(cfg["JOURNEY_SESSION_TIMEOUT"])
         self.abandon_after = float(cfg["JOURNEY_ABANDON_AFTER"])
         self.recovery_window = timedelta(seconds=cfg["JOURNEY_RECOVERY_WINDOW"])
@@ -226,6 +225,19 @@ class _AppState:
         )
         self.tally.on_first = self.writer.ensure_started
         _APP_STATES.add(self)  # last: the fork hook finds only whole states
+
+    @property
+    def strict(self) -> bool:
+        """JOURNEY_STRICT if set; else whether the app is in debug or testing mode now (a
+        test fixture sets TESTING after the tracker was made). Read on failures only."""
+        if self._strict is not None:
+            return self._strict
+        app = self.app()
+        return bool(app is not None and (app.debug or app.testing))
+
+    @strict.setter
+    def strict(self, value: bool | None) -> None:
+        self._strict = value
 
     def read_when_scraped(self, collector):
         """Read at every scrape of this app's /metrics: in one process from the app's

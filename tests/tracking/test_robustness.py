@@ -237,6 +237,37 @@ def test_seconds_settings_must_be_finite(raw):
         apply_defaults({}, environ={"JOURNEY_COOKIE_REFRESH": raw})
 
 
+def test_settings_in_app_config_are_read_as_the_environments_are(tmp_path):
+    """Text in app.config is parsed as the environment's is: "false" switches the tracker
+    off (a true string, before), "/health" is one exempt prefix (seven one-letter ones,
+    "/" among them, before: nothing was tracked)."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/t.db",
+                      JOURNEY_ENABLED="false", JOURNEY_EXEMPT_PATHS="/health, /ops/",
+                      JOURNEY_BATCH_SIZE="20")
+    JourneyTracker(app)
+    app.get("/")(lambda: "<h1>Home</h1>")
+    assert app.config["JOURNEY_ENABLED"] is False
+    assert app.config["JOURNEY_EXEMPT_PATHS"] == ("/health", "/ops/")
+    assert app.config["JOURNEY_BATCH_SIZE"] == 20
+    assert not app.test_client().get("/").headers.getlist("Set-Cookie")
+
+
+@pytest.mark.parametrize(("name", "value", "error"), [
+    ("JOURNEY_BATCH_SIZE", "ten", "JOURNEY_BATCH_SIZE='ten' is not valid"),
+    ("JOURNEY_BATCH_SIZE", 2.5, "expected a whole number"),
+    ("JOURNEY_QUEUE_SIZE", -1, "expected a whole number, not negative"),
+    ("JOURNEY_FLUSH_INTERVAL", float("nan"), "expected a number"),
+    ("JOURNEY_ENABLED", 1, "expected true or false"),
+    ("JOURNEY_STRICT", "maybe", "expected true or false"),
+    ("JOURNEY_EXEMPT_PATHS", ["/ok", 3], "expected a list of path prefixes"),
+    ("JOURNEY_COOKIE_NAME", None, "expected text"),
+])
+def test_a_setting_of_the_wrong_type_in_app_config_is_an_error_at_init(name, value, error):
+    with pytest.raises(ConfigError, match=error):
+        apply_defaults({name: value}, environ={})
+
+
 def test_an_aware_time_is_read_in_its_own_zone():
     at = datetime(2026, 12, 7, 12, 0, tzinfo=timezone(timedelta(hours=2)))
     assert to_epoch(at) == datetime(2026, 12, 7, 10, 0, tzinfo=UTC).timestamp()
@@ -521,3 +552,30 @@ def test_an_outage_while_halving_spools_only_what_was_not_handled(tmp_path):
         writer.stop(1)
     assert spooled == 7 and sorted(written) == [f"j{i}" for i in range(1, 8)]
     assert dropped == {"refused": 1} and spool.refused() == 1
+
+
+def test_strict_mode_follows_testing_set_after_the_tracker_was_made(tmp_path, caplog):
+    """The usual layout: a module-level app and JourneyTracker(app), and a fixture that sets
+    TESTING afterwards. Invalid properties raise then, as the README says; before TESTING,
+    and with JOURNEY_STRICT=False whatever the mode, they are dropped and logged."""
+    from tracking import TrackingError
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/t.db",
+                      JOURNEY_SWEEP_INTERVAL=0)
+    journey = JourneyTracker(app)
+    bad = {"product_id": "1", "quantity": "2"}
+    with app.app_context():
+        assert journey.track("add_to_cart", journey_id="j1", **bad) is None
+        app.config["TESTING"] = True
+        with pytest.raises(TrackingError, match="quantity"):
+            journey.track("add_to_cart", journey_id="j1", **bad)
+    assert "dropped invalid touchpoint add_to_cart" in caplog.text
+    lenient = Flask(__name__)
+    lenient.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/u.db",
+                          JOURNEY_SWEEP_INTERVAL=0, JOURNEY_STRICT=False, TESTING=True)
+    other = JourneyTracker(lenient)
+    with lenient.app_context():
+        assert other.track("add_to_cart", journey_id="j1", **bad) is None
+    app.extensions["journey"].close()
+    lenient.extensions["journey"].close()

@@ -6,6 +6,7 @@ import hashlib
 import inspect
 import logging
 import os
+import re
 import time
 import weakref
 from collections.abc import Callable, Iterable
@@ -28,7 +29,13 @@ from marshmallow import ValidationError
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+)
 
 from . import config as settings
 from . import store
@@ -174,6 +181,8 @@ class _AppState:
         url = (cfg["JOURNEY_DATABASE_URL"]
                or _shop_database_url(cfg.get("SQLALCHEMY_DATABASE_URI"), app.instance_path))
         self.database_url = settings.database_url(url) if url else None
+        if self.enabled and self.database_url:
+            _check_database_url(self.database_url)
         self.cookie = VisitorCookie(cfg["SECRET_KEY"] or "")
         # The cookie's last-seen time may lag by this much, so an unchanged journey is
         # not re-signed and re-sent on every page (1/60 of the session timeout, <= 30 s).
@@ -560,6 +569,11 @@ class JourneyTracker:
                 "JourneyTracker stores journeys in JOURNEY_DATABASE_URL, else the shop's "
                 "SQLALCHEMY_DATABASE_URI: set one before init_app (or set "
                 "JOURNEY_ENABLED=false).")
+        if app.config["JOURNEY_ENABLED"]:
+            _check_cookie_name(app.config)
+        path = app.config["JOURNEY_METRICS_PATH"]
+        if app.config["JOURNEY_ENABLED"] and path:
+            _check_metrics_path(app, path)
         state = _AppState(self, app)
         app.extensions[EXTENSION_KEY] = state
         self._states.add(state)
@@ -588,9 +602,8 @@ class JourneyTracker:
         app.before_request_funcs.setdefault(None, []).insert(0, journey_before_request)
         app.after_request(journey_after_request)
         app.teardown_request(journey_teardown_request)
-        path = app.config["JOURNEY_METRICS_PATH"]
         if path:
-            app.add_url_rule(path, "journey_metrics", self.exempt(self._metrics_view))
+            app.add_url_rule(path, "journey_metrics", self.exempt(self.metrics_view))
 
     def _state(self, app: Flask | None = None) -> _AppState:
         if app is None:
@@ -1156,7 +1169,10 @@ class JourneyTracker:
         if ctx.started is not None:
             tally.observe(children[1], time.perf_counter() - ctx.started)
 
-    def _metrics_view(self):
+    def metrics_view(self):
+        """The tracker's metrics as Prometheus scrapes them: the view JOURNEY_METRICS_PATH
+        serves. With JOURNEY_METRICS_PATH empty, mount it yourself, behind your own check:
+        ``app.add_url_rule("/ops/metrics", view_func=ops_only(journey.metrics_view))``."""
         state = self._state()
         state.tally.flush()
         state.metrics.queue_depth.set(state.writer.depth)
@@ -1192,6 +1208,49 @@ def _view_arguments(fn: Callable) -> tuple[Callable, tuple[str, ...] | None]:
         return fn, None
     return fn, tuple(p.name for p in params
                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def _check_database_url(url: str) -> None:
+    """A URL SQLAlchemy cannot read, or whose driver is not installed, is an error at start:
+    else every event would wait in the spool for a database that can never be opened."""
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        try:
+            safe = make_url(url).render_as_string(hide_password=True)
+        except ArgumentError:  # not a URL at all: no password to find in it
+            safe = url
+        raise settings.ConfigError(
+            f"JourneyTracker cannot open the database {safe!r}: {exc}") from None
+
+
+def _check_cookie_name(config) -> None:
+    """The visitor cookie must not take the place of the session's (a login lost on every
+    page) and is written into Set-Cookie as it is: a cookie name's characters only."""
+    name = config["JOURNEY_COOKIE_NAME"]
+    if not name or not _COOKIE_NAME.fullmatch(name):
+        raise settings.ConfigError(f"JOURNEY_COOKIE_NAME={name!r} is not a cookie name")
+    taken = {config.get("SESSION_COOKIE_NAME") or "session": "SESSION_COOKIE_NAME",
+             config.get("REMEMBER_COOKIE_NAME") or "remember_token": "REMEMBER_COOKIE_NAME"}
+    if name in taken:
+        raise settings.ConfigError(
+            f"JOURNEY_COOKIE_NAME={name!r} is the app's {taken[name]}: the visitor cookie "
+            "would replace it")
+
+
+# RFC 6265's cookie-name (an RFC 2616 token).
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _check_metrics_path(app: Flask, path: str) -> None:
+    """Two rules for one path: the first registered answers, the other never does (the
+    host's /metrics, prometheus-flask-exporter's)."""
+    for rule in app.url_map.iter_rules():
+        if rule.rule == path:
+            raise settings.ConfigError(
+                f"{path} is already the app's {rule.endpoint!r}: set JOURNEY_METRICS_PATH "
+                "to another path, or to '' and serve journey.metrics_view() where you "
+                "like")
 
 
 def _misplaced_tracks(state: _AppState, decorator: str, view: str | None) -> None:

@@ -579,3 +579,59 @@ def test_strict_mode_follows_testing_set_after_the_tracker_was_made(tmp_path, ca
         assert other.track("add_to_cart", journey_id="j1", **bad) is None
     app.extensions["journey"].close()
     lenient.extensions["journey"].close()
+
+
+@pytest.mark.parametrize(("config", "error"), [
+    ({"JOURNEY_DATABASE_URL": "postgress://shop:hunter2@127.0.0.1/shop"},
+     r"cannot open the database 'postgress://shop:\*\*\*@127.0.0.1/shop'"),
+    ({"JOURNEY_DATABASE_URL": "shop.db"}, "cannot open the database 'shop.db'"),
+    ({"JOURNEY_COOKIE_NAME": "session"}, "is the app's SESSION_COOKIE_NAME"),
+    ({"JOURNEY_COOKIE_NAME": "sid", "SESSION_COOKIE_NAME": "sid"},
+     "is the app's SESSION_COOKIE_NAME"),
+    ({"JOURNEY_COOKIE_NAME": "remember_token"}, "REMEMBER_COOKIE_NAME"),
+    ({"JOURNEY_COOKIE_NAME": "tp visitor"}, "is not a cookie name"),
+])
+def test_a_tracker_that_could_not_work_refuses_to_start(tmp_path, config, error):
+    """A database URL that can never be opened (a misspelt scheme: every event would wait
+    in the spool; the password never in the message), or a visitor cookie that would
+    replace the session's (every login lost) or break the header."""
+    app = Flask(__name__)
+    app.config.update({"SECRET_KEY": "x",
+                       "JOURNEY_DATABASE_URL": f"sqlite:///{tmp_path}/t.db", **config})
+    with pytest.raises(ConfigError, match=error) as caught:
+        JourneyTracker(app)
+    assert "hunter2" not in str(caught.value)
+    assert "journey" not in app.extensions
+
+
+def test_a_metrics_path_the_app_already_has_is_an_error_and_the_view_can_be_mounted(tmp_path):
+    """Two rules for /metrics (the host's, prometheus-flask-exporter's): one would never
+    answer. Said at start; with JOURNEY_METRICS_PATH="" the host mounts
+    journey.metrics_view() where it likes, behind its own check."""
+    from flask import abort, request
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/t.db")
+    app.get("/metrics")(lambda: "the host's own")
+    with pytest.raises(ConfigError, match=r"/metrics is already the app's '<lambda>'"):
+        JourneyTracker(app)
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/t.db",
+                      JOURNEY_METRICS_PATH="")
+    journey = JourneyTracker(app)
+
+    def ops_only(view):
+        def guarded():
+            if request.headers.get("Authorization") != "Bearer ops":
+                abort(401)
+            return view()
+        return guarded
+
+    app.add_url_rule("/ops/metrics", view_func=journey.exempt(ops_only(journey.metrics_view)))
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/ops/metrics").status_code == 401
+    answer = client.get("/ops/metrics", headers={"Authorization": "Bearer ops"})
+    assert answer.status_code == 200 and "journey_stage_entered_total" in answer.text
+    app.extensions["journey"].close()

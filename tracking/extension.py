@@ -294,6 +294,12 @@ class _AppState:
         inline = self.writer.writing_after_response()
         pause = _let_requests_run if self.writer.on_writer_thread() else _no_pause
 
+        if inline and not self._connected():
+            # A request thread never opens a connection: a database that does not answer
+            # would hold the shopper's worker for the connect timeout. The batch goes back
+            # to the queue; the writer thread connects (within two flush intervals).
+            raise Busy("no open connection")
+
         def write(replayed: bool) -> store.BatchOutcome:
             with self.engine.begin() as conn:
                 if inline:
@@ -334,6 +340,14 @@ class _AppState:
         self.metrics.written.inc(outcome.written)
         if outcome.entered or outcome.recovered:
             self.active.invalidate()
+
+    def _connected(self) -> bool:
+        """A connection is open and idle in the pool (SQLite: a local file, always)."""
+        engine = self.engine
+        if engine.dialect.name == "sqlite":
+            return True
+        checkedin = getattr(engine.pool, "checkedin", None)
+        return checkedin is None or checkedin() > 0
 
     def housekeeping(self) -> None:
         """The writer thread's every turn: the request path's counts, then the checkpoint."""

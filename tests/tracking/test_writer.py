@@ -329,3 +329,34 @@ def test_a_fork_that_ran_no_fork_hooks_is_found_by_the_first_due_batch(tmp_path)
         browse(client, 1)
         state.writer.flush()
         assert stored(app) == 3  # the page after the reset; the two before were left
+
+
+def test_a_request_thread_never_opens_a_database_connection(tmp_path):
+    """A database server that accepts and never answers: a request thread writing after its
+    response would wait out the connect timeout (5 s) before the worker's next shopper. It
+    writes only on a connection the pool holds open; else the batch goes back to the
+    queue, untouched, for the writer thread."""
+    import socket
+
+    silent = socket.create_server(("127.0.0.1", 0))
+    silent.setblocking(False)
+    port = silent.getsockname()[1]
+    try:
+        with app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=3600) as (app, state):
+            client = app.test_client()
+            state._engine = None
+            state.database_url = f"postgresql+psycopg://shop@127.0.0.1:{port}/shop"
+            started = time.monotonic()
+            browse(client, 1)  # landing + view: a batch due at the response's close
+            assert time.monotonic() - started < 2, "the request thread did not connect"
+            assert state.writer.depth == 2, "the batch is back in the queue"
+            assert state.writer.inline(), "nothing failed: later responses still write"
+            with contextlib.suppress(BlockingIOError):
+                silent.accept()
+                raise AssertionError("a request thread opened a connection")
+            assert state.registry.get_sample_value("tracking_events_spooled_total") == 0
+            state._engine, state.database_url = None, f"sqlite:///{tmp_path}/bare.db"
+            state.writer.flush()
+            assert stored(app) == 2, "nothing lost"
+    finally:
+        silent.close()

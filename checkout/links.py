@@ -8,8 +8,16 @@ from itsdangerous import BadSignature, URLSafeSerializer
 SALT = "touchpoint.order-link"
 
 
+def signing_keys() -> list[str]:
+    """itsdangerous's key rotation: the current key last, SECRET_KEY_FALLBACKS before it
+    (signs with the last, reads with any): a guest's emailed order link outlives a new
+    SECRET_KEY."""
+    return [*current_app.config.get("SECRET_KEY_FALLBACKS", ()),
+            current_app.config["SECRET_KEY"]]
+
+
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+    return URLSafeSerializer(signing_keys(), salt=SALT)
 
 
 def order_token(order_id: int) -> str:

@@ -180,7 +180,7 @@ LINK_LINES = 50  # a reminder lists, and its link carries, at most this many car
 
 
 def _cart_links() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=CART_LINK_SALT)
+    return URLSafeTimedSerializer(links.signing_keys(), salt=CART_LINK_SALT)
 
 
 def cart_link_token(lines: list[tuple[int, int]]) -> str:

@@ -40,9 +40,16 @@ def parse_str(raw: str) -> str:
     return raw
 
 
+def parse_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
 # name -> (parser, default). Every key can be set from the environment.
 SETTINGS: dict[str, tuple[Callable[[str], Any], Any]] = {
     "SECRET_KEY": (parse_str, None),
+    # Earlier keys, comma-separated: what they signed still reads (sessions, the visitor
+    # cookie, order and cart links) while new signatures use SECRET_KEY. Flask's own name.
+    "SECRET_KEY_FALLBACKS": (parse_list, ()),
     "DATABASE_URL": (parse_str, None),
     "DEMO": (parse_bool, False),
     "STORE_NAME": (parse_str, "Touchpoint Store"),

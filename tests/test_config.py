@@ -104,3 +104,46 @@ def test_a_shop_file_that_already_holds_journeys_keeps_them(monkeypatch, tmp_pat
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/shop.db"})
     assert app.extensions["journey"].database_url == f"sqlite:///{tmp_path}/shop.db"
     assert not (tmp_path / "shop-journeys.db").exists()
+
+
+def test_a_new_secret_key_keeps_what_the_old_one_signed(monkeypatch, tmp_path):
+    """SECRET_KEY changed, the old one in SECRET_KEY_FALLBACKS (comma-separated in the
+    environment): a guest's emailed order link, a cart reminder's link and the session still
+    read, and new ones are signed with the new key. Without the fallback they do not."""
+    from flask import session
+
+    from checkout.links import order_id_from_token, order_token
+    from checkout.messages import cart_link_token, lines_from_token
+
+    def store(**env):
+        for name in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/shop.db")
+        monkeypatch.setenv("JOURNEY_ENABLED", "false")  # sessions and links only
+        app = create_app()
+        app.add_url_rule("/who", "who", lambda: session.get("who", "nobody"))
+        app.add_url_rule("/login", "login_test", lambda: session.update(who="ada") or "in")
+        return app
+
+    before = store(SECRET_KEY="old-key")
+    client = before.test_client()
+    client.get("/login")
+    with before.app_context():
+        order, cart = order_token(42), cart_link_token([(7, 2)])
+
+    after = store(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS="older-key, old-key")
+    assert after.config["SECRET_KEY_FALLBACKS"] == ["older-key", "old-key"]
+    moved = after.test_client()
+    moved.set_cookie("session", client.get_cookie("session").value)
+    assert moved.get("/who").text == "ada"
+    with after.app_context():
+        assert order_id_from_token(order) == 42
+        assert lines_from_token(cart) == [(7, 2)]
+        assert order_token(42) != order, "signed anew with the new key"
+
+    rotated = store(SECRET_KEY="new-key")
+    with rotated.app_context():
+        assert order_id_from_token(order) is None
+        assert lines_from_token(cart) is None

@@ -68,6 +68,7 @@ from .touchpoints import (
     Touchpoint,
 )
 from .visitor import (
+    Rekeyed,
     VisitorCookie,
     VisitorState,
     device_class,
@@ -183,7 +184,8 @@ class _AppState:
         self.database_url = settings.database_url(url) if url else None
         if self.enabled and self.database_url:
             _check_database_url(self.database_url)
-        self.cookie = VisitorCookie(cfg["SECRET_KEY"] or "")
+        self.cookie = VisitorCookie(cfg["SECRET_KEY"] or "",
+                                    fallbacks=cfg.get("SECRET_KEY_FALLBACKS") or ())
         # The cookie's last-seen time may lag by this much, so an unchanged journey is
         # not re-signed and re-sent on every page (1/60 of the session timeout, <= 30 s).
         self.cookie_refresh = (cfg["JOURNEY_COOKIE_REFRESH"]
@@ -1103,7 +1105,9 @@ class JourneyTracker:
             if ctx.trackable:
                 issued = state.cookie.fields(req.cookies.get(state.cookie_name))
                 if issued is not None:
-                    ctx.state, ctx.issued = VisitorState(*issued), issued
+                    ctx.state = VisitorState(*issued)
+                    # signed with an earlier SECRET_KEY: sent again, under the current one
+                    ctx.issued = None if issued.__class__ is Rekeyed else issued
         except TrackingError:  # a decorator the wrong way round: strict mode says so
             ctx.trackable, ctx.state, ctx.issued = False, None, None
             if state.strict:

@@ -14,6 +14,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
@@ -118,19 +119,27 @@ class VisitorCookie:
     itsdangerous round trip cost ten times as much.
     """
 
-    def __init__(self, secret: str | bytes, salt: str = "journey.visitor"):
-        secret = secret.encode() if isinstance(secret, str) else secret
-        self._key = hmac.new(secret, salt.encode(), hashlib.sha256).digest()
+    def __init__(self, secret: str | bytes, salt: str = "journey.visitor",
+                 fallbacks: Iterable[str | bytes] = ()):
+        self._key = self._derive(secret, salt)
+        # Flask's SECRET_KEY_FALLBACKS: a cookie signed with an earlier key still reads
+        # (as Rekeyed, for the tracker to send it again signed with the current key).
+        self._old_keys = tuple(self._derive(old, salt) for old in fallbacks if old)
         # A browser sends the same cookie until the store re-sends it (the journey changed,
         # or its time is 30 s old): verify and parse each value once. Keyed by the whole
         # signed string, so only a value that verified (or failed) before is answered from
         # here; bounded, per cookie key.
         self._parse = functools.lru_cache(maxsize=VERIFIED_CACHE)(self._verify)
 
-    def _sign(self, body: str) -> str:
+    @staticmethod
+    def _derive(secret: str | bytes, salt: str) -> bytes:
+        secret = secret.encode() if isinstance(secret, str) else secret
+        return hmac.new(secret, salt.encode(), hashlib.sha256).digest()
+
+    def _sign(self, body: str, key: bytes | None = None) -> str:
         # BLAKE2b in its keyed mode is a MAC by design (RFC 7693), built into Python, and
         # needs no OpenSSL digest lookup per call.
-        digest = hashlib.blake2b(body.encode(), key=self._key, digest_size=16).digest()
+        digest = hashlib.blake2b(body.encode(), key=key or self._key, digest_size=16).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def dumps(self, state: VisitorState) -> str:
@@ -159,17 +168,28 @@ class VisitorCookie:
 
     def _verify(self, raw: str) -> tuple | None:
         body, _, signature = raw.rpartition("~")
+        found = tuple
         if not hmac.compare_digest(signature, self._sign(body)):
-            return None
+            if not any(hmac.compare_digest(signature, self._sign(body, old))
+                       for old in self._old_keys):
+                return None
+            found = Rekeyed
         parts = body.split("~")
         if len(parts) != 9 or parts[0] != _VERSION:
             return None
         try:  # VisitorState's fields, in order
-            return (parts[1], parts[2], parts[3], int(parts[4]), int(parts[5]) / 1000,
-                    int(parts[6]) / 1000, unquote(parts[7]) or None,
-                    int(parts[8]) / 1000 if parts[8] else None)
+            return found((parts[1], parts[2], parts[3], int(parts[4]), int(parts[5]) / 1000,
+                          int(parts[6]) / 1000, unquote(parts[7]) or None,
+                          int(parts[8]) / 1000 if parts[8] else None))
         except ValueError:
             return None
+
+
+class Rekeyed(tuple):
+    """A cookie's fields signed with one of SECRET_KEY_FALLBACKS: good, and to be sent
+    again under the current key."""
+
+    __slots__ = ()
 
 
 # Verified cookie values a worker remembers (about 400 bytes each).

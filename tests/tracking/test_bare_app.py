@@ -746,3 +746,44 @@ def test_tracks_on_an_async_view(bare):
         journey.flush()
     assert [e["props"]["category"] for e in rows(app, journey_events)
             if e["touchpoint"] == "category_view"] == ["tea"]
+
+
+def test_a_rotated_secret_key_keeps_visitors_and_their_journeys(tmp_path):
+    """SECRET_KEY changed, the old one in Flask's SECRET_KEY_FALLBACKS: a visitor's cookie
+    still reads (the same visitor, the cart's journey goes on), and is sent again signed
+    with the new key, so the old one can be dropped later. A key not among them is a new
+    visitor."""
+    from http.cookies import SimpleCookie
+
+    from tracking.visitor import VisitorCookie
+
+    from .conftest import make_bare_app
+
+    before, _ = make_bare_app(f"sqlite:///{tmp_path}/k.db", SECRET_KEY="old key")
+    client = before.test_client()
+    client.get("/products/1", headers={"User-Agent": "Mozilla/5.0 Firefox/126.0"})
+    client.post("/cart", data={"pid": "1"}, headers={"User-Agent": "Mozilla/5.0"})
+    old_cookie = client.get_cookie("tp_visitor").value
+    visitor = VisitorCookie("old key").loads(old_cookie)
+    before.extensions["journey"].close()
+
+    after, _ = make_bare_app(f"sqlite:///{tmp_path}/k.db", SECRET_KEY="new key",
+                             SECRET_KEY_FALLBACKS=["old key"])
+    client = after.test_client()
+    client.set_cookie("tp_visitor", old_cookie)
+    response = client.get("/category/tea", headers={"User-Agent": "Mozilla/5.0"})
+    sent = SimpleCookie(response.headers["Set-Cookie"])["tp_visitor"].value
+    assert sent != old_cookie
+    again = VisitorCookie("new key").loads(sent)
+    assert (again.v, again.j) == (visitor.v, visitor.j), "the same visitor and journey"
+    assert VisitorCookie("old key").loads(sent) is None, "signed with the new key"
+    after.extensions["journey"].close()
+
+    rotated, _ = make_bare_app(f"sqlite:///{tmp_path}/k.db", SECRET_KEY="new key")
+    client = rotated.test_client()
+    client.set_cookie("tp_visitor", old_cookie)
+    response = client.get("/category/tea", headers={"User-Agent": "Mozilla/5.0"})
+    fresh = VisitorCookie("new key").loads(
+        SimpleCookie(response.headers["Set-Cookie"])["tp_visitor"].value)
+    assert fresh.v != visitor.v, "the old key dropped: a new visitor"
+    rotated.extensions["journey"].close()

@@ -35,6 +35,7 @@ from sqlalchemy.exc import (
     IntegrityError,
     NoSuchModuleError,
     OperationalError,
+    ProgrammingError,
 )
 
 from . import config as settings
@@ -141,9 +142,10 @@ class RequestJourney:
     landing: dict | None = None  # the request's landing properties, once read
 
 
-def _shop_database_url(url: str | None, instance_path: str) -> str | None:
-    """The shop's own database (SQLALCHEMY_DATABASE_URI) as Flask-SQLAlchemy opens it: a
-    relative SQLite path lives in the instance folder, not the working directory."""
+def _as_flask_sqlalchemy_reads(url: str | None, instance_path: str) -> str | None:
+    """A database URL (JOURNEY_DATABASE_URL, else the shop's SQLALCHEMY_DATABASE_URI) as
+    Flask-SQLAlchemy opens it: a relative SQLite path lives in the instance folder, not the
+    working directory (a cron job's `flask journey sweep` would open another file)."""
     path = settings.sqlite_file(url, instance_path) if url else None
     if path is None or path == make_url(url).database:  # not a file, or named absolutely
         return url
@@ -179,8 +181,8 @@ class _AppState:
         self.cookie_max_age: int = cfg["JOURNEY_COOKIE_MAX_AGE"]
         self.exempt_paths: tuple[str, ...] = tuple(cfg["JOURNEY_EXEMPT_PATHS"])
         self.respect_privacy: bool = cfg["JOURNEY_RESPECT_PRIVACY_SIGNALS"]
-        url = (cfg["JOURNEY_DATABASE_URL"]
-               or _shop_database_url(cfg.get("SQLALCHEMY_DATABASE_URI"), app.instance_path))
+        url = _as_flask_sqlalchemy_reads(
+            cfg["JOURNEY_DATABASE_URL"] or cfg.get("SQLALCHEMY_DATABASE_URI"), app.instance_path)
         self.database_url = settings.database_url(url) if url else None
         if self.enabled and self.database_url:
             _check_database_url(self.database_url)
@@ -205,6 +207,8 @@ class _AppState:
         self._engine: Engine | None = None
         self._lookups_paused_until = 0.0  # is_purchased, after a failed read (monotonic)
         self._wal: str | None = None  # the SQLite WAL's path ("" when there is none)
+        self._said_no_tables = False
+        self._said_multiprocess = False
         # Collectors read when /metrics is scraped, with no per-process files: the tracker's
         # own (journey_active, the spool) and the host's (collect_when_scraped).
         self.scraped: list = []
@@ -318,12 +322,18 @@ class _AppState:
                 # An event stored before: a spool replay, or a retry after a commit whose
                 # answer was lost. Write the batch again, skipping what is stored.
                 outcome = write(replayed=True)
-        except OperationalError as exc:
+        except (OperationalError, ProgrammingError) as exc:
             # SQLite, after a response: another worker holds the write lock (the request
             # thread does not wait for it, _on_a_request_thread). Rolled back; the batch
             # waits for this thread's next response.
-            if inline and _sqlite_locked(exc):
+            if inline and isinstance(exc, OperationalError) and _sqlite_locked(exc):
                 raise Busy from exc
+            if _no_tables(exc) and not self._said_no_tables:
+                self._said_no_tables = True  # the spool's own line follows every batch
+                log.error("journey: the tracker's tables are not in its database (%s): "
+                          "call journey.create_all(), or add tracking.models.metadata to "
+                          "your migrations and run them; events wait in the spool until "
+                          "then", type(exc.orig).__name__)
             raise
         except _REFUSED as exc:  # the data, not the database: the writer finds the event
             raise Refused(type(exc).__name__) from exc
@@ -481,6 +491,13 @@ def _no_pause() -> None:
 # queued behind a worker asleep in SQLite's busy handler waited for nothing.
 INLINE_LOCK_WAIT_MS = 250
 SQLITE_INLINE_BUSY_MS = 0
+
+
+def _no_tables(exc: Exception) -> bool:
+    """A table the tracker writes is missing (SQLite's "no such table", PostgreSQL's
+    undefined_table, 42P01)."""
+    orig = getattr(exc, "orig", None)
+    return "no such table" in str(orig) or getattr(orig, "sqlstate", None) == "42P01"
 
 
 def _sqlite_locked(exc: OperationalError) -> bool:
@@ -1174,7 +1191,17 @@ class JourneyTracker:
         ctx.counted = True
         key = (req.endpoint, req.method, status)
         children = state._http.get(key)
-        if children is None:
+        if children is None:  # a new endpoint, method and status: rare, so checked here
+            if not state._said_multiprocess:
+                state._said_multiprocess = True
+                if req.environ.get("wsgi.multiprocess") and not multiprocess_dir():
+                    log.warning(
+                        "journey: the server runs several worker processes, and "
+                        "PROMETHEUS_MULTIPROC_DIR is not set: each /metrics answer counts "
+                        "the requests and touchpoints of the worker that gave it. Set it "
+                        "to an empty directory before the server starts, and call "
+                        "prometheus_client.multiprocess.mark_process_dead(worker.pid) in "
+                        "gunicorn's child_exit (deploy/gunicorn.conf.py does both).")
             endpoint = key[0] or "<unmatched>"
             method = key[1] if key[1] in _METHODS else "other"
             m = state.metrics

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask, abort
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.support import PG_ADMIN_URL
 from tracking import JourneyTracker
@@ -635,3 +635,47 @@ def test_a_metrics_path_the_app_already_has_is_an_error_and_the_view_can_be_moun
     answer = client.get("/ops/metrics", headers={"Authorization": "Bearer ops"})
     assert answer.status_code == 200 and "journey_stage_entered_total" in answer.text
     app.extensions["journey"].close()
+
+
+def test_missing_tables_are_named_once_with_what_to_do(tmp_path, caplog):
+    """A tracker whose tables were never made (create_all or migrations forgotten): events
+    wait in the spool, and the log says why, once, not "database unavailable" alone."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/empty.db",
+                      JOURNEY_SPOOL_DIR=str(tmp_path / "spool"), JOURNEY_SWEEP_INTERVAL=0)
+    journey = JourneyTracker(app)
+    with app.app_context():
+        for i in range(2):
+            journey.track("search", journey_id=f"j{i}", query="tea", results=1)
+            journey.flush()
+    told = [r for r in caplog.records if "tables are not in its database" in r.getMessage()]
+    assert len(told) == 1 and "journey.create_all()" in told[0].getMessage()
+    state = app.extensions["journey"]
+    assert state.registry.get_sample_value("tracking_events_spooled_total") == 2
+    with app.app_context():
+        journey.create_all()
+        journey.flush()
+    state.writer._replay(force=True)
+    with state.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(journey_events)) == 2, \
+            "nothing lost: replayed once the tables are there"
+    state.close()
+
+
+def test_several_workers_without_a_shared_metrics_directory_are_told_once(tmp_path, caplog,
+                                                                          monkeypatch):
+    """gunicorn with two workers and no PROMETHEUS_MULTIPROC_DIR: each worker's /metrics
+    counts its own requests only, and scrapes disagree. Said once (wsgi.multiprocess)."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    app, _ = make_bare_app(f"sqlite:///{tmp_path}/t.db")
+    client = app.test_client()
+    for path in ("/", "/category/tea", "/nowhere"):
+        client.get(path, environ_overrides={"wsgi.multiprocess": True})
+    said = [r for r in caplog.records if "PROMETHEUS_MULTIPROC_DIR is not set" in r.getMessage()]
+    assert len(said) == 1
+    one, _ = make_bare_app(f"sqlite:///{tmp_path}/u.db")
+    one.test_client().get("/")  # one process (the test client says so): nothing to say
+    assert len([r for r in caplog.records
+                if "PROMETHEUS_MULTIPROC_DIR is not set" in r.getMessage()]) == 1
+    app.extensions["journey"].close()
+    one.extensions["journey"].close()

@@ -345,6 +345,7 @@ def test_a_request_thread_never_opens_a_database_connection(tmp_path):
     try:
         with app_with(tmp_path, JOURNEY_BATCH_SIZE=2, JOURNEY_FLUSH_INTERVAL=3600) as (app, state):
             client = app.test_client()
+            state._wal_path()  # known: the thread's housekeeping never opens the new URL
             state._engine = None
             state.database_url = f"postgresql+psycopg://shop@127.0.0.1:{port}/shop"
             started = time.monotonic()

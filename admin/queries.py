@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import selectinload
 
 from checkout.models import (
+    MAX_ID,
     AttemptStatus,
     CheckoutContact,
     FulfilmentStatus,
@@ -624,8 +625,8 @@ def find_journeys(query: str) -> dict:
             .order_by(CheckoutContact.updated_at.desc()).limit(MAX_ROWS)).all()
         if typed:
             conditions.append(J.id.in_(typed))
-    elif q.isascii() and q.isdigit():  # int() takes digits str.isdigit() does not
-        customer = db.session.get(Customer, int(q))
+    elif q.isascii() and q.isdigit() and 0 < int(q) <= MAX_ID:  # int() takes digits
+        customer = db.session.get(Customer, int(q))  # str.isdigit() does not; int4 ids
     if customer is not None:
         conditions.append(J.customer_id == str(customer.id))
     order_id = Order.id_from_number(q)

@@ -89,7 +89,7 @@ class PeriodSchema(Schema):
 
 
 class LoginSchema(BaseSchema):
-    email = fields.Email(required=True)
+    email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, validate=validate.Length(min=1, max=200))
     next = fields.String(load_default=None, allow_none=True)
 

@@ -11,9 +11,13 @@ from storefront.errors import DomainError
 from storefront.extensions import db
 
 from . import fulfilment
-from .models import Order
+from .models import MAX_ID, Order
 
 orders_cli = AppGroup("orders", help="Order fulfilment.")
+
+
+# The most seconds --after and --within take (a date further back is out of range).
+TEN_YEARS = 10 * 365 * 86400
 
 
 class OrderNumber(click.ParamType):
@@ -26,7 +30,8 @@ class OrderNumber(click.ParamType):
             return value
         order_id = Order.id_from_number(str(value))
         if order_id is None:
-            self.fail(f"{value!r} is not an order number (TP-000331) or id (331)", param, ctx)
+            self.fail(f"{value!r} is not an order number (TP-000331) or id (331, at most "
+                      f"{MAX_ID})", param, ctx)
         return order_id
 
 
@@ -51,7 +56,7 @@ def advance_command(order_id: int, actor: str) -> None:
 
 
 @orders_cli.command("expire")
-@click.option("--after", default=3600, show_default=True, type=click.IntRange(60),
+@click.option("--after", default=3600, show_default=True, type=click.IntRange(60, TEN_YEARS),
               help="Seconds an order may wait for 3-D Secure.")
 def expire_command(after: int) -> None:
     """Cancel orders left waiting for 3-D Secure longer than --after (asking Stripe first:
@@ -75,9 +80,10 @@ def expire_command(after: int) -> None:
 
 
 @orders_cli.command("remind")
-@click.option("--after", default=3600, show_default=True, type=click.IntRange(60),
+@click.option("--after", default=3600, show_default=True, type=click.IntRange(60, TEN_YEARS),
               help="Seconds since a cart was abandoned before its reminder.")
-@click.option("--within", default=2 * 86400, show_default=True, type=click.IntRange(60),
+@click.option("--within", default=2 * 86400, show_default=True,
+              type=click.IntRange(60, TEN_YEARS),
               help="Seconds since it was abandoned after which no reminder is made.")
 def remind_command(after: int, within: int) -> None:
     """Put an abandoned-cart reminder in the outbox for each cart, checkout or payment left
@@ -92,6 +98,7 @@ def remind_command(after: int, within: int) -> None:
     if within <= after:
         raise click.BadParameter("must be more than --after", param_hint="--within")
     try:
+        messages.require_store_url()  # now, not at the first cart there is to remind
         done = messages.remind(timedelta(seconds=after), timedelta(seconds=within))
     except messages.MessageError as exc:
         raise click.ClickException(str(exc)) from None
@@ -172,6 +179,8 @@ def simulate_command(shoppers, concurrency, base_url, seed, json_path, think, re
         dump(truth, json_path)
     if truth["errors"]:
         click.echo("First errors: " + "; ".join(truth["errors"][:5]), err=True)
+        if trickle is None:  # a smoke test after a deploy scripts on this
+            raise SystemExit(1)
 
 
 def _trickle(trickle, duration: float | None) -> dict:

@@ -61,6 +61,14 @@ SHIPPING_SUBJECTS = {
 }
 
 
+def require_store_url() -> None:
+    """Outside a request, the links need STORE_URL (the demo and tests use 127.0.0.1)."""
+    config = current_app.config
+    if not (config.get("STORE_URL") or config.get("DEMO") or current_app.testing):
+        raise MessageError("STORE_URL is not set: the links in shoppers' messages need "
+                           "the store's public address, e.g. https://shop.example.com")
+
+
 def _absolute(endpoint: str, **values) -> str:
     """A link for a message: under STORE_URL if set, else the request's address (a webhook
     or the panel's); from the CLI with no STORE_URL, the demo's address in the demo and
@@ -72,9 +80,7 @@ def _absolute(endpoint: str, **values) -> str:
     if not base and has_request_context() and request_ctx.app is current_app._get_current_object():
         return url_for(endpoint, _external=True, **values)
     if not base:
-        if not (config.get("DEMO") or current_app.testing):
-            raise MessageError("STORE_URL is not set: the links in shoppers' messages need "
-                               "the store's public address, e.g. https://shop.example.com")
+        require_store_url()
         base = "http://127.0.0.1:5000"
     with current_app.test_request_context(base_url=base):
         return url_for(endpoint, _external=True, **values)

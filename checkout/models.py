@@ -12,6 +12,9 @@ from storefront.extensions import db
 from storefront.models import utcnow
 from storefront.money import Money
 
+# The largest id an INTEGER column holds (PostgreSQL's int4).
+MAX_ID = 2**31 - 1
+
 
 class OrderStatus(enum.StrEnum):
     PENDING = "pending"  # placed, waiting for payment
@@ -108,7 +111,12 @@ class Order(db.Model):
         its id ("331"); None for anything else."""
         text = text.strip()
         digits = text[3:] if text[:3].upper() == "TP-" else text
-        return int(digits) if digits.isascii() and digits.isdigit() else None
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+        order_id = int(digits)
+        # An id is a 32-bit integer: a larger number is no order (PostgreSQL would refuse
+        # to compare it with the column, an error for what is only a wrong number).
+        return order_id if 0 < order_id <= MAX_ID else None
 
     def money(self, amount: int) -> Money:
         return Money(amount, self.currency)

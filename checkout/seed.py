@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import click
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from storefront import catalog, shipping
 from storefront import catalog_data as data
@@ -166,11 +167,18 @@ def seed_history(products: dict[str, Product], rng: random.Random, now, orders: 
 
 @click.command("seed")
 @with_appcontext
-@click.option("--orders", default=320, show_default=True, help="Past orders to create.")
+@click.option("--orders", default=320, show_default=True, type=click.IntRange(0, 100_000),
+              help="Past orders to create.")
 @click.option("--random-seed", default=42, show_default=True)
 def seed_command(orders: int, random_seed: int) -> None:
     """Fill an empty database with the demo catalog and its history."""
-    if db.session.scalar(select(func.count()).select_from(Product)):
+    try:
+        seeded = db.session.scalar(select(func.count()).select_from(Product))
+    except (OperationalError, ProgrammingError):  # no such table: a database not migrated
+        raise click.ClickException(
+            "The store's tables are not in this database: run `flask --app wsgi db upgrade` "
+            "first.") from None
+    if seeded:
         click.echo("The catalog is not empty; nothing seeded.")
         return
     rng = random.Random(random_seed)

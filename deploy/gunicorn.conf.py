@@ -46,12 +46,19 @@ _ORDER_LINK = re.compile(
     r"(/(?:orders|checkout/confirmation|checkout/pay|cart/return)/)[^/?#\s\"]+")
 
 
+# The panel's journey search (/admin/journeys?q=, /admin/api/journeys?q=) is by a shopper's
+# email, and its page's address is every later request's referrer: the value is left out.
+_PANEL_SEARCH = re.compile(r"(/admin/[^?\s\"]*\?(?:[^\s\"#]*?&)?q=)[^&\s\"#]*")
+
+
 class AccessLogWithoutOrderTokens(glogging.Logger):
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         for key in ("r", "U", "f"):  # the request line, the path, the referrer
             if isinstance(atoms.get(key), str):
-                atoms[key] = _ORDER_LINK.sub(r"\1…", atoms[key])
+                atoms[key] = _PANEL_SEARCH.sub(r"\1…", _ORDER_LINK.sub(r"\1…", atoms[key]))
+        if atoms.get("q") and req.path.startswith("/admin/"):  # the query string alone
+            atoms["q"] = _PANEL_SEARCH.sub(r"\1…", "/admin/?" + atoms["q"])[len("/admin/?"):]
         return atoms
 
 

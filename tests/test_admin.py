@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 
 from admin import queries
 from admin.auth import create_user
@@ -973,3 +973,51 @@ def test_the_owner_cancels_an_order_left_at_3d_secure(app, admin_client, shopper
         (order.number, "3-D Secure not completed")]
     assert f'action="/admin/orders/{order.id}/cancel"' not in \
         admin_client.get("/admin/orders").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("email", ["notanemail", "", "a" * 300 + "@example.com"])
+def test_create_user_refuses_an_address_the_login_form_would_refuse(app, cli, shop_db, email):
+    """Not "ready, log in" for an account no one can sign in to (and not a database error
+    for a 300-character address on PostgreSQL)."""
+    from admin.models import AdminUser
+
+    result = cli("admin", "create-user", email, input="a-long-password\n")
+    assert result.exit_code == 2 and "Invalid value for EMAIL" in result.output
+    assert "ready" not in result.output and "Traceback" not in result.output
+    assert db.session.scalar(select(func.count()).select_from(AdminUser)) == 0
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("orders", "advance", "2147483648"), "is not an order number"),
+    (("orders", "advance", "TP-99999999999999"), "is not an order number"),
+    (("orders", "remind", "--within", "999999999999"), "--within"),
+    (("orders", "expire", "--after", "999999999999"), "--after"),
+    (("seed", "--orders", "-5"), "--orders"),
+])
+def test_commands_refuse_numbers_out_of_range_with_a_usage_error(cli, shop_db, args, said):
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert said in result.output and "Traceback" not in result.output
+
+
+def test_remind_without_store_url_refuses_before_there_is_a_cart_to_remind(app, cli):
+    """A timer deployed without STORE_URL fails on its first run, not hours later at the
+    first cart it finds."""
+    app.testing = False
+    try:
+        result = cli("orders", "remind")
+    finally:
+        app.testing = True
+    assert result.exit_code == 1 and "STORE_URL is not set" in result.output
+
+
+def test_forget_and_simulate_say_when_nothing_was_done(cli, shop_db):
+    """An erasure of an id nothing is stored under says so (a mistyped id is not "erased");
+    an empty id is a usage error. A simulation whose shoppers failed exits 1: a smoke test
+    after a deploy can script on it."""
+    assert cli("journey", "forget", "").exit_code == 2
+    result = cli("journey", "forget", "no-such-visitor")
+    assert result.exit_code == 0
+    assert "Nothing is stored about visitor no-such-visitor" in result.output
+    failed = cli("journey", "simulate", "--shoppers", "1", "--base-url", "http://127.0.0.1:1")
+    assert failed.exit_code == 1 and "First errors" in failed.output

@@ -216,6 +216,14 @@ def test_gunicorn_two_workers_multiprocess_metrics(gunicorn, shop_db):
     assert access and "GET /orders/… HTTP/1.1" in access, access
     assert "GET /cart/return/… HTTP/1.1" in access, access
     assert "Secret" not in access and "MzI" not in access
+    # The panel's search is by a shopper's email, and its address every later referrer
+    search = f"{server.url}/admin/api/journeys?from=2026-12-01&q=ada%40example.com"
+    requests.get(search, headers={"Referer": f"{server.url}/admin/journeys?q=ada@example.com"},
+                 timeout=10)
+    access = poll(lambda: "/admin/api/journeys" in (log := (
+        server.multiproc.parent / "access.log").read_text()) and log)
+    assert access and "GET /admin/api/journeys?from=2026-12-01&q=… HTTP/1.1" in access, access
+    assert "/admin/journeys?q=…" in access and "example.com" not in access
 
 
 def test_gunicorn_every_worker_reports_the_spool_as_it_is_now(gunicorn, shop_db, tmp_path):

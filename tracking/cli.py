@@ -39,7 +39,15 @@ def sweep_command() -> None:
 @click.argument("visitor_id")
 def forget_command(visitor_id: str) -> None:
     """Erase everything stored about VISITOR_ID (events and journeys)."""
+    visitor_id = visitor_id.strip()
+    if not visitor_id or len(visitor_id) > 64:
+        raise click.BadParameter("a visitor id is 1 to 64 characters (the panel shows it)",
+                                 param_hint="VISITOR_ID")
     events, journeys = _tracker().forget(visitor_id)
+    if not events and not journeys:  # said, where a mistyped id would look done
+        click.echo(f"Nothing is stored about visitor {visitor_id}: erased already, or not "
+                   "a visitor's id.", err=True)
+        return
     click.echo(f"Erased {events} events and {journeys} journeys of visitor {visitor_id}.")
 
 
@@ -49,7 +57,10 @@ def requeue_command() -> None:
     counted in tracking_events_dropped_total{reason="refused"}), once what refused them is
     mended: a column widened, a bug fixed. One refused again is set aside again."""
     spool = current_app.extensions["journey"].spool
-    if not spool.directory.is_dir():  # most likely not the store's: say so, not "0"
+    if not spool.directory.is_dir() and current_app.config["JOURNEY_SPOOL_DIR"]:
+        click.echo(f"Nothing was ever set aside in {spool.directory}: no refused events.")
+        return
+    if not spool.directory.is_dir():  # the default, most likely not the store's: say so
         raise click.ClickException(
             f"No spool at {spool.directory}. Run this with the store's JOURNEY_SPOOL_DIR "
             "(and its database settings).")

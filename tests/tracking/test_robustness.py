@@ -314,14 +314,26 @@ def test_an_event_the_database_refuses_is_set_aside_and_the_rest_written(lenient
     assert not state.spool.pending()  # nothing for replay to trip over
 
 
+def test_requeue_without_the_stores_spool_setting_says_so(tmp_path):
+    """The default spool (in instance/) absent: most likely a shell without the store's
+    settings, not a store that never set anything aside."""
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/t.db",
+                      JOURNEY_SWEEP_INTERVAL=0)
+    JourneyTracker(app)
+    missing = app.test_cli_runner().invoke(args=["journey", "requeue"])
+    assert missing.exit_code == 1
+    assert "Run this with the store's JOURNEY_SPOOL_DIR" in missing.output
+    app.extensions["journey"].close()
+
+
 def test_refused_events_are_requeued_by_the_command_and_replayed_once_mended(lenient):
     app, journey, state = lenient
     if state.spool.directory.is_dir():
         shutil.rmtree(state.spool.directory)
-    # Another spool directory than the store's (a shell without its settings): said
-    missing = app.test_cli_runner().invoke(args=["journey", "requeue"])
-    assert missing.exit_code == 1
-    assert "Run this with the store's JOURNEY_SPOOL_DIR" in missing.output
+    # The spool set (JOURNEY_SPOOL_DIR) and never made: nothing was ever set aside there
+    empty = app.test_cli_runner().invoke(args=["journey", "requeue"])
+    assert empty.exit_code == 0 and "Nothing was ever set aside in" in empty.output
     bad = Event(None, "page_view", None, None, {"endpoint": {1, 2}}, "j" * 32, "v" * 32,
                 "s" * 32, stored=True, at=time.time())
     state.writer.enqueue(bad)

@@ -23,6 +23,8 @@ DEPLOY = ROOT / "deploy"
 ADMIN = ("ops@example.com", "ops-password-123")
 # Grafana's variables, as the dashboard's default time range would fill them.
 GRAFANA_VARS = {"$__rate_interval": "1m", "$__range": "10m"}
+# Answers nothing until Prometheus holds 35 minutes and the hour has 5 carts.
+UNDECIDED = {"touchpoint:cart_abandonment:ratio1h"}
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess:
@@ -135,16 +137,21 @@ def test_every_dashboard_and_rule_expression_answers_from_a_real_prometheus(
         answer = prom.query(expr)
         if answer["status"] != "success":
             problems.append(f"dashboard {title!r}: {answer.get('error')}: {expr}")
-        elif not answer["data"]["result"]:
+        elif not answer["data"]["result"] and expr not in UNDECIDED:
             problems.append(f"dashboard {title!r}: no data: {expr}")
     for rule in _rules():
         answer = prom.query(rule["expr"])
         name = rule.get("record") or rule.get("alert")
         if answer["status"] != "success":
             problems.append(f"rule {name}: {answer.get('error')}")
-        elif "record" in rule and not answer["data"]["result"]:
+        elif "record" in rule and not answer["data"]["result"] and name not in UNDECIDED:
             problems.append(f"rule {name}: no data")
     assert problems == [], "\n".join(problems)
+    # The abandonment ratio has no value until the hour it reads has 5 carts (Prometheus
+    # holds a minute here: promtool's unit test, deploy/alerts.test.yml, checks its value).
+    carts = prom.query("touchpoint:carts:increase1h")["data"]["result"]
+    assert float(carts[0]["value"][1]) < 5
+    assert prom.query("touchpoint:cart_abandonment:ratio1h")["data"]["result"] == []
 
     loaded = requests.get(f"{prom.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
     names = {r["name"] for g in loaded for r in g["rules"]}

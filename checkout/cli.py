@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 
 from storefront.errors import DomainError
 from storefront.extensions import db
+from tracking.cli import say_uncounted
 
 from . import fulfilment
 from .models import MAX_ID, Order
@@ -53,6 +54,7 @@ def advance_command(order_id: int, actor: str) -> None:
                  detail=f"{event.from_status} -> {event.to_status}")
     db.session.commit()
     click.echo(f"Order {event.order.number}: {event.from_status} -> {event.to_status}")
+    say_uncounted("journey_stage_entered_total and storefront_delivery_seconds")
 
 
 @orders_cli.command("expire")
@@ -72,6 +74,9 @@ def expire_command(after: int) -> None:
     done = expire_unauthenticated(timedelta(seconds=after))
     click.echo(f"{done['canceled']} orders canceled (3-D Secure not completed), "
                f"{done['paid']} found paid.")
+    if done["canceled"] or done["paid"]:
+        say_uncounted("storefront_orders_total, storefront_revenue_total and "
+                      "storefront_payments_total")
     days = current_app.config["CHECKOUT_CONTACT_DAYS"]
     erased = contacts.erase_older_than(days)
     click.echo(f"{erased} guest checkout contacts older than {days} days erased.")

@@ -28,11 +28,17 @@ def sweep_command() -> None:
         return
     for stage, n in counts.items():
         click.echo(f"{stage}: {n} abandoned")
+    say_uncounted("journey_abandoned_total")
+
+
+def say_uncounted(what: str) -> None:
+    """A command that tracked something, run without the store's metrics directory: its
+    counts end with it (the database, and so the panel, has them all)."""
     if not multiprocess_dir():
-        click.echo("Note: these are counted in this command's journey_abandoned_total only, "
-                   "which ends with it; the running store's /metrics counts the journeys its "
-                   "own sweep abandons. Run it with the store's PROMETHEUS_MULTIPROC_DIR "
-                   "to count them there.", err=True)
+        click.echo(f"Note: this is counted in this command's {what} only, which ends with "
+                   "it; the store's /metrics counts what its own workers do (the panel "
+                   "reads the database, and has it). Run it with the store's "
+                   "PROMETHEUS_MULTIPROC_DIR to count it there.", err=True)
 
 
 @journey_cli.command("forget")

@@ -19,10 +19,12 @@ traverses; full collections then only walk what the worker made since: a few mil
 """
 
 import gc
+import logging
 import multiprocessing
 import os
 import re
 import shutil
+import sys
 import tempfile
 
 from gunicorn import glogging
@@ -63,6 +65,16 @@ class AccessLogWithoutOrderTokens(glogging.Logger):
 
 
 logger_class = AccessLogWithoutOrderTokens
+
+# The app's own log lines (the tracker's, the store's, Flask's errors) with a time, the
+# worker's pid and a level, as gunicorn's own lines have them; without a handler Python
+# prints the bare message. Set here, in the master: every worker inherits it.
+_app_log = logging.StreamHandler(sys.stderr)
+_app_log.setFormatter(logging.Formatter(
+    "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+    "%Y-%m-%d %H:%M:%S %z"))
+logging.getLogger().addHandler(_app_log)
+logging.getLogger().setLevel(os.environ.get("TOUCHPOINT_LOG_LEVEL", "INFO").upper())
 
 # In memory where the machine has it; the system's temporary directory otherwise.
 _in_memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None

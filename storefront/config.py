@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -14,6 +15,8 @@ from sqlalchemy import make_url
 
 from tracking.config import apply_defaults as apply_journey_defaults
 from tracking.config import database_url, sqlite_file
+
+log = logging.getLogger(__name__)
 
 LOCALSTRIPE_URL = "http://127.0.0.1:8420"
 LOCALSTRIPE_WEBHOOK_SECRET = "whsec_localstripe"
@@ -181,6 +184,13 @@ def load(app, test_config: Mapping[str, Any] | None) -> None:
             "/stripe/webhook endpoint (`stripe listen` prints one), or DEMO=true for a local "
             "demo."
         )
+
+    if not (app.testing or app.config["DEMO"] or _uses_real_stripe(app.config)):
+        # Started, as a store must be able to be, but every checkout would pay a fake.
+        log.warning("Payments go to localstripe at %s, the development fake: set "
+                    "STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET and "
+                    "STRIPE_API_BASE=https://api.stripe.com (README, Deploy)",
+                    app.config["STRIPE_API_BASE"])
 
     store_url = app.config.get("STORE_URL")
     if store_url and not store_url.startswith(("https://", "http://")):

@@ -147,3 +147,21 @@ def test_a_new_secret_key_keeps_what_the_old_one_signed(monkeypatch, tmp_path):
     with rotated.app_context():
         assert order_id_from_token(order) is None
         assert lines_from_token(cart) is None
+
+
+def test_a_store_started_on_the_stripe_defaults_says_its_payments_go_to_a_fake(
+        monkeypatch, tmp_path, caplog):
+    """Outside the demo and tests, no Stripe settings means localstripe at 127.0.0.1: it
+    starts (a unit must), and says so where an operator looks, the log."""
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/shop.db")
+    monkeypatch.setenv("JOURNEY_ENABLED", "false")
+    for name in ("DEMO", "STRIPE_SECRET_KEY", "STRIPE_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    create_app()
+    assert "Payments go to localstripe at http://127.0.0.1" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("STRIPE_API_BASE", "https://api.stripe.com")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_real")
+    create_app()
+    assert "localstripe" not in caplog.text

@@ -124,6 +124,27 @@ def test_prometheus_scrapes_the_port_gunicorn_binds(tmp_path):
     assert port_of_config == port_of_unit
 
 
+def test_the_apps_log_lines_under_gunicorn_have_a_time_a_pid_and_a_level(tmp_path):
+    """The tracker's and the store's lines, as gunicorn's own: not the bare message Python
+    prints without a handler (journald adds a time, never the level)."""
+    import re
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+           "TOUCHPOINT_METRICS_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", "import logging, runpy; runpy.run_path('deploy/gunicorn.conf.py'"
+         "); logging.getLogger('tracking.writer').warning('database unavailable'); "
+         "logging.getLogger('tracking').info('replayed 3 events'); "
+         "logging.getLogger('tracking').debug('not shown')"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    stamp = r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] "
+    assert re.match(stamp + r"\[WARNING\] tracking.writer: database unavailable$", lines[0])
+    assert re.match(stamp + r"\[INFO\] tracking: replayed 3 events$", lines[1])
+    assert len(lines) == 2
+
+
 def panels() -> list[dict]:
     return json.loads((DEPLOY / "grafana" / "touchpoint.json").read_text())["panels"]
 

@@ -94,7 +94,9 @@ class Metrics:
             "storefront_refunds", "Refunds of returned lines, in major units (revenue "
             "less refunds is what the shop keeps).", ["currency"], registry=r)
         self.payments = Counter(
-            "storefront_payments", "Payment attempt outcomes.", ["outcome"], registry=r)
+            "storefront_payments", "Payment attempt outcomes: succeeded, failed, "
+            "requires_action (3-D Secure; counted again as succeeded or failed once decided).",
+            ["outcome"], registry=r)
         self.delivery = Histogram(
             "storefront_delivery_seconds", "Time from payment to delivery.",
             buckets=DELIVERY_BUCKETS, registry=r)
@@ -103,7 +105,9 @@ class Metrics:
         self.written = Counter(
             "tracking_events_written", "Events stored by the writer.", registry=r)
         self.dropped = Counter(
-            "tracking_events_dropped", "Events not stored.", ["reason"], registry=r)
+            "tracking_events_dropped",
+            f"Events not stored, by reason: {', '.join(DROPPED_REASONS)} (README, Metrics).",
+            ["reason"], registry=r)
         self.spooled = Counter(
             "tracking_events_spooled", "Events put in the durable spool (database down or "
             "queue full); they are replayed later.", registry=r)
@@ -283,6 +287,10 @@ class ScrapeCache:
         self._cached = None  # one assignment: atomic
 
 
+ACTIVE_HELP = ("Live journeys per stage, counted in the journey database every host shares: "
+               "max() across hosts, not sum().")
+
+
 class ActiveJourneysCollector:
     """journey_active{stage}: live journeys now, counted in the shared database.
 
@@ -295,10 +303,10 @@ class ActiveJourneysCollector:
         self.invalidate = self._counts.invalidate
 
     def describe(self):
-        return [GaugeMetricFamily("journey_active", "Live journeys per stage.", labels=["stage"])]
+        return [GaugeMetricFamily("journey_active", ACTIVE_HELP, labels=["stage"])]
 
     def collect(self):
-        family = GaugeMetricFamily("journey_active", "Live journeys per stage.",
+        family = GaugeMetricFamily("journey_active", ACTIVE_HELP,
                                    labels=["stage"])
         counts = self._counts()
         if counts is not None:

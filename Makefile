@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEBS := chromium prometheus
 APT_STAMP := $(VENV)/.apt-installed
 
-.PHONY: install system-deps demo test test-all test-fast lint migrate seed clean bench-deps
+.PHONY: install system-deps demo test test-all test-fast lint migrate seed clean bench-deps tracker-wheel
 
 install: $(STAMP) $(APT_STAMP)
 
@@ -66,6 +66,15 @@ bench-deps: install
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
+
+# The journey tracker alone, for another Flask shop: dist/touchpoint_tracking-*.whl (only
+# `tracking`, and only Flask, SQLAlchemy, marshmallow and prometheus-client). Built from a
+# copy, so no build/ or egg-info lands in the package's own folder.
+tracker-wheel: install
+	@tmp=$$(mktemp -d) && cp -r tracking "$$tmp/" && rm -rf "$$tmp/tracking/__pycache__" && \
+	$(PIP) wheel --quiet --no-deps --no-build-isolation -w dist "$$tmp/tracking"; \
+	status=$$?; rm -rf "$$tmp"; exit $$status
+	@ls dist/touchpoint_tracking-*.whl
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache test-artifacts .demo

@@ -347,3 +347,30 @@ def test_gunicorn_shutdown_flushes_queued_events(gunicorn, app, shop_db):
     assert server.proc.returncode == 0, server.log_text()
     with engine.connect() as conn:
         assert len(conn.execute(journey_events.select()).all()) == 12
+
+
+def test_a_command_run_with_the_stores_metrics_directory_leaves_no_live_gauge(tmp_path):
+    """A command (orders expire, journey sweep) run with the store's PROMETHEUS_MULTIPROC_DIR
+    counts there; when it ends, its live gauges (the writer's queue) go, as a dead worker's
+    do, and its counters stay."""
+    import subprocess
+    import sys
+
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    script = (
+        "from flask import Flask\n"
+        "from tracking import JourneyTracker\n"
+        "app = Flask('cmd')\n"
+        f"app.config.update(SECRET_KEY='x', JOURNEY_DATABASE_URL='sqlite:///{tmp_path}/j.db')\n"
+        "journey = JourneyTracker(app)\n"
+        "with app.app_context():\n"
+        "    journey.create_all()\n"
+        "    journey.track('search', journey_id='j1', query='tea', results=1)\n"
+        "    journey.flush()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, env={**os.environ,
+                                           "PROMETHEUS_MULTIPROC_DIR": str(directory)})
+    assert done.returncode == 0, done.stderr
+    files = sorted(p.name.rsplit("_", 1)[0] for p in directory.glob("*.db"))
+    assert "counter" in files and not [f for f in files if f.startswith("gauge_live")], files

@@ -19,6 +19,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -214,14 +215,22 @@ class Tally:
 _TALLIES: MendedAfterFork[Tally] = MendedAfterFork(Tally._reset, "empty a metrics tally")
 
 
-def _flush_tallies_at_exit() -> None:
+def _at_exit() -> None:
     for tally in _TALLIES:
         tally.flush()
+    # A process that ends (a worker, a command run with the store's directory): its live
+    # gauges stop counting, as gunicorn's child_exit says for a worker. Its counters stay.
+    directory = multiprocess_dir()
+    if directory and os.path.isdir(directory):
+        try:
+            multiprocess.mark_process_dead(os.getpid(), directory)
+        except OSError:
+            log.warning("metrics: could not drop this process's live gauges", exc_info=True)
 
 
 # Registered at import, so it runs after the writers' own exit flushes (atexit runs last in,
 # first out), which may add counts.
-atexit.register(_flush_tallies_at_exit)
+atexit.register(_at_exit)
 
 
 def _observe_all(histogram, amounts: list[float]) -> None:

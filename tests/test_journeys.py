@@ -280,7 +280,7 @@ def test_abandoned_cart_then_recovered_by_a_later_purchase(app, new_shopper, mug
         result = cli("journey", "sweep")
         assert "cart: 1 abandoned" in result.output
         # Counted in this process only (no PROMETHEUS_MULTIPROC_DIR): it says so
-        assert "the running store's /metrics counts the journeys its own" in result.stderr
+        assert "counted in this command's journey_abandoned_total only" in result.stderr
         again = cli("journey", "sweep")
         assert "No idle journeys." in again.output
         clock.shift(timedelta(days=2))

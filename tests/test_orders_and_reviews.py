@@ -37,7 +37,7 @@ def test_allowed_moves_table_is_explicit():
 
 def test_advance_walks_the_timeline_and_records_history(app, paid_order):
     runner = app.test_cli_runner()
-    outputs = [runner.invoke(args=["orders", "advance", str(paid_order.id)]).output
+    outputs = [runner.invoke(args=["orders", "advance", str(paid_order.id)]).stdout
                for _ in range(4)]
     assert outputs[0].strip() == f"Order {paid_order.number}: unfulfilled -> packed"
     assert outputs[3].strip() == f"Order {paid_order.number}: out_for_delivery -> delivered"
@@ -57,7 +57,7 @@ def test_advance_takes_the_order_number_the_shopper_and_the_panel_show(app, paid
     runner = app.test_cli_runner()
     by_number = runner.invoke(args=["orders", "advance", paid_order.number.lower()])
     assert by_number.exit_code == 0, by_number.output
-    assert by_number.output.strip() == f"Order {paid_order.number}: unfulfilled -> packed"
+    assert by_number.stdout.strip() == f"Order {paid_order.number}: unfulfilled -> packed"
     wrong = runner.invoke(args=["orders", "advance", "TP-12a"])
     assert wrong.exit_code == 2 and "not an order number" in wrong.output
 

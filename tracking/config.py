@@ -148,6 +148,10 @@ SETTINGS: tuple[Setting, ...] = (
             "directory belongs to one database)."),
     Setting("JOURNEY_SPOOL_MAX_BYTES", 256 * 1024 * 1024, _int,
             "The spool's size limit; past it events are dropped and counted."),
+    Setting("JOURNEY_HTTP_METRICS", True, _bool,
+            "Count requests and their latency by endpoint (storefront_http_requests_total, "
+            "storefront_http_request_duration_seconds). Off where another exporter "
+            "(prometheus-flask-exporter) counts them already."),
     Setting("JOURNEY_METRICS_PATH", "/metrics", _str_or_none,
             "Where Prometheus scrapes; empty to register no route."),
     Setting("JOURNEY_EXEMPT_PATHS", ("/static/", "/metrics", "/favicon.ico"), _paths,

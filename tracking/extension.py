@@ -199,7 +199,8 @@ class _AppState:
         self._http: dict[tuple, tuple] = {}  # (endpoint, method, status) -> metric children
         self._exempt_endpoints: dict[str | None, bool] = {}
         self.registry = CollectorRegistry(auto_describe=True)
-        self.metrics = Metrics(self.registry)
+        self.http_metrics: bool = cfg["JOURNEY_HTTP_METRICS"]
+        self.metrics = Metrics(self.registry, http=self.http_metrics)
         self.touchpoint_counters = {name: self.metrics.touchpoints.labels(name)
                                     for name in CATALOGUE}
         # The request path's counts, added to the metrics in batches (metrics.Tally).
@@ -1199,6 +1200,8 @@ class JourneyTracker:
         if ctx.counted:
             return
         ctx.counted = True
+        if not state.http_metrics:
+            return
         key = (req.endpoint, req.method, status)
         children = state._http.get(key)
         if children is None:  # a new endpoint, method and status: rare, so checked here

@@ -66,15 +66,17 @@ DROPPED_REASONS = ("invalid", "queue_full", "error", "no_journey", "spool_full",
 class Metrics:
     """The metric objects of one app. Names and labels are a public contract."""
 
-    def __init__(self, registry: CollectorRegistry):
+    def __init__(self, registry: CollectorRegistry, http: bool = True):
         self.registry = registry
         r = registry
+        # The request counter and latency (JOURNEY_HTTP_METRICS): off where another exporter
+        # (prometheus-flask-exporter) counts requests already.
         self.http_requests = Counter(
             "storefront_http_requests", "HTTP requests by Flask endpoint.",
-            ["endpoint", "method", "status"], registry=r)
+            ["endpoint", "method", "status"], registry=r) if http else None
         self.http_duration = Histogram(
             "storefront_http_request_duration_seconds", "HTTP request latency.",
-            ["endpoint", "method"], buckets=LATENCY_BUCKETS, registry=r)
+            ["endpoint", "method"], buckets=LATENCY_BUCKETS, registry=r) if http else None
         self.touchpoints = Counter(
             "journey_touchpoints", "Touchpoints tracked.", ["touchpoint"], registry=r)
         self.stage_entered = Counter(

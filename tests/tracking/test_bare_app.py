@@ -818,3 +818,26 @@ def test_a_page_a_shared_cache_may_keep_never_carries_a_visitors_cookie(bare):
     with app.app_context():
         journey.flush()
     assert [e["touchpoint"] for e in rows(app, journey_events)].count("landing") == 3
+
+
+def test_beside_prometheus_flask_exporter_requests_are_counted_once(tmp_path):
+    """A shop that has prometheus-flask-exporter keeps it for requests
+    (JOURNEY_HTTP_METRICS=false: the tracker counts none), and one page has both: the
+    exporter's registry read by the tracker's /metrics at each scrape."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_flask_exporter import PrometheusMetrics
+
+    from .conftest import make_bare_app
+
+    app, journey = make_bare_app(f"sqlite:///{tmp_path}/x.db", JOURNEY_HTTP_METRICS=False)
+    exporter = CollectorRegistry()
+    PrometheusMetrics(app, path=None, registry=exporter)
+    journey.collect_when_scraped(exporter)
+    client = app.test_client()
+    client.get("/category/tea", headers={"User-Agent": "Mozilla/5.0 Firefox/126.0"})
+    page = client.get("/metrics").text
+    assert 'journey_touchpoints_total{touchpoint="category_view"} 1.0' in page
+    assert "flask_http_request_total" in page
+    assert "storefront_http_requests_total" not in page
+    assert "storefront_http_request_duration_seconds" not in page
+    app.extensions["journey"].close()

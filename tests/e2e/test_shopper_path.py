@@ -182,7 +182,7 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
     for step in ("packed", "shipped", "out_for_delivery", "delivered"):
         result = runner.invoke(args=["orders", "advance", str(order_id)])
         assert result.exit_code == 0, result.output
-        assert result.output.strip().endswith(f"-> {step}"), result.output
+        assert result.stdout.strip().endswith(f"-> {step}"), result.output
 
     page.reload()
     expect(page).to_have_url(order_url)

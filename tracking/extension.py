@@ -494,15 +494,6 @@ INLINE_LOCK_WAIT_MS = 250
 SQLITE_INLINE_BUSY_MS = 0
 
 
-def _shared_cacheable(response: Response) -> bool:
-    """A response a shared cache (a CDN, Varnish) may keep and give to everyone: it must not
-    carry one visitor's cookie (their journey, their customer id) to all of them."""
-    if "Cache-Control" not in response.headers:
-        return False
-    control = response.cache_control
-    return bool(control.public or control.s_maxage is not None)
-
-
 def _no_tables(exc: Exception) -> bool:
     """A table the tracker writes is missing (SQLite's "no such table", PostgreSQL's
     undefined_table, 42P01)."""
@@ -1154,8 +1145,7 @@ class JourneyTracker:
                 if (not ctx.tracked and req.method == "GET" and response.status_code == 200
                         and response.mimetype == "text/html"):
                     self._page_view(state, ctx)
-                if (ctx.dirty and ctx.state is not None and self._reissue(state, ctx)
-                        and not _shared_cacheable(response)):
+                if ctx.dirty and ctx.state is not None and self._reissue(state, ctx):
                     # The value is [A-Za-z0-9_~.:@%-] by construction: no quoting needed,
                     # and Max-Age alone (no Expires) is what every current browser reads.
                     response.headers.add(

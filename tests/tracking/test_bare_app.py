@@ -795,31 +795,6 @@ def test_a_rotated_secret_key_keeps_visitors_and_their_journeys(tmp_path):
     rotated.extensions["journey"].close()
 
 
-def test_a_page_a_shared_cache_may_keep_never_carries_a_visitors_cookie(bare):
-    """Cache-Control: public (or s-maxage): a CDN keeping the page with its Set-Cookie would
-    give one visitor's journey, and customer, to everyone. The touchpoint is still
-    recorded; the cookie comes with the next page that is the visitor's own."""
-    app, journey = bare
-
-    @app.get("/cached")
-    def cached():
-        return "<h1>Same for all</h1>", 200, {"Cache-Control": "public, max-age=300"}
-
-    @app.get("/edge")
-    def edge():
-        return "<h1>Same for all</h1>", 200, {"Cache-Control": "s-maxage=60"}
-
-    client = app.test_client()
-    for path in ("/cached", "/edge"):
-        response = client.get(path, headers={"User-Agent": "Mozilla/5.0 Firefox/126.0"})
-        assert "Set-Cookie" not in response.headers, path
-    first = client.get("/", headers={"User-Agent": "Mozilla/5.0 Firefox/126.0"})
-    assert "tp_visitor=" in first.headers["Set-Cookie"], "a page of its own: the cookie"
-    with app.app_context():
-        journey.flush()
-    assert [e["touchpoint"] for e in rows(app, journey_events)].count("landing") == 3
-
-
 def test_beside_prometheus_flask_exporter_requests_are_counted_once(tmp_path):
     """A shop that has prometheus-flask-exporter keeps it for requests
     (JOURNEY_HTTP_METRICS=false: the tracker counts none), and one page has both: the

@@ -143,9 +143,8 @@ class RequestJourney:
 
 
 def _as_flask_sqlalchemy_reads(url: str | None, instance_path: str) -> str | None:
-    """A database URL (JOURNEY_DATABASE_URL, else the shop's SQLALCHEMY_DATABASE_URI) as
-    Flask-SQLAlchemy opens it: a relative SQLite path lives in the instance folder, not the
-    working directory (a cron job's `flask journey sweep` would open another file)."""
+    """The shop's own database (SQLALCHEMY_DATABASE_URI) as Flask-SQLAlchemy opens it: a
+    relative SQLite path lives in the instance folder, not the working directory."""
     path = settings.sqlite_file(url, instance_path) if url else None
     if path is None or path == make_url(url).database:  # not a file, or named absolutely
         return url
@@ -181,8 +180,12 @@ class _AppState:
         self.cookie_max_age: int = cfg["JOURNEY_COOKIE_MAX_AGE"]
         self.exempt_paths: tuple[str, ...] = tuple(cfg["JOURNEY_EXEMPT_PATHS"])
         self.respect_privacy: bool = cfg["JOURNEY_RESPECT_PRIVACY_SIGNALS"]
-        url = _as_flask_sqlalchemy_reads(
-            cfg["JOURNEY_DATABASE_URL"] or cfg.get("SQLALCHEMY_DATABASE_URI"), app.instance_path)
+        # JOURNEY_DATABASE_URL as given (a relative SQLite path from the working directory,
+        # as a plain engine reads it: moving an existing install's file to instance/ would
+        # leave its history, and its spool, behind); the shop's as Flask-SQLAlchemy reads it.
+        url = (cfg["JOURNEY_DATABASE_URL"]
+               or _as_flask_sqlalchemy_reads(cfg.get("SQLALCHEMY_DATABASE_URI"),
+                                             app.instance_path))
         self.database_url = settings.database_url(url) if url else None
         if self.enabled and self.database_url:
             _check_database_url(self.database_url)

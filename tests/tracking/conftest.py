@@ -8,9 +8,8 @@ from flask import Flask, jsonify, request
 from tracking import JourneyTracker
 
 
-def make_bare_app(db_url: str, instance_path: str | None = None,
-                  **config) -> tuple[Flask, JourneyTracker]:
-    app = Flask(__name__, instance_path=instance_path)
+def make_bare_app(db_url: str, **config) -> tuple[Flask, JourneyTracker]:
+    app = Flask(__name__)
     spool = db_url.rsplit("/", 1)[0].removeprefix("sqlite:///") + "/spool"
     app.config.update({"SECRET_KEY": "bare-secret", "JOURNEY_DATABASE_URL": db_url,
                        "TESTING": True, "JOURNEY_SWEEP_INTERVAL": 0,

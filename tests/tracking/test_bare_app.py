@@ -499,12 +499,6 @@ def test_the_shops_relative_sqlite_file_is_read_where_flask_sqlalchemy_reads_it(
     state = app.extensions["journey"]
     assert state.database_url == f"sqlite:///{tmp_path}/instance/shop.db"
     assert (tmp_path / "instance").is_dir(), "made, as Flask-SQLAlchemy makes it"
-    own = Flask(__name__, instance_path=str(tmp_path / "instance"))
-    own.config.update(SECRET_KEY="x", SQLALCHEMY_DATABASE_URI="sqlite:///shop.db",
-                      JOURNEY_DATABASE_URL="sqlite:///journeys.db")
-    JourneyTracker(own)
-    assert own.extensions["journey"].database_url == \
-        f"sqlite:///{tmp_path}/instance/journeys.db", "the tracker's own file: the same rule"
 
 
 def test_each_database_has_a_spool_of_its_own(tmp_path):

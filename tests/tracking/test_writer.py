@@ -237,12 +237,11 @@ def test_the_wal_is_found_as_sqlite_names_the_database(tmp_path, monkeypatch):
     without end); in memory there is none, and requests' commits checkpoint as usual."""
     from .conftest import make_bare_app
 
-    monkeypatch.chdir(tmp_path / "..")  # not where a relative path is read from
+    monkeypatch.chdir(tmp_path)
     for url, wal in (("sqlite:///relative.db", tmp_path / "relative.db-wal"),
                      (f"sqlite:///file:{tmp_path}/uri.db?mode=rwc&uri=true",
                       tmp_path / "uri.db-wal")):
-        app, _ = make_bare_app(url, instance_path=str(tmp_path),
-                               JOURNEY_SPOOL_DIR=str(tmp_path / "spool"))
+        app, _ = make_bare_app(url, JOURNEY_SPOOL_DIR=str(tmp_path / "spool"))
         state = app.extensions["journey"]
         assert state._wal_path() == str(wal)
         state.close()

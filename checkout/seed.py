@@ -174,10 +174,15 @@ def seed_command(orders: int, random_seed: int) -> None:
     """Fill an empty database with the demo catalog and its history."""
     try:
         seeded = db.session.scalar(select(func.count()).select_from(Product))
-    except (OperationalError, ProgrammingError):  # no such table: a database not migrated
+    except (OperationalError, ProgrammingError) as exc:
+        orig = getattr(exc, "orig", None)
+        if "no such table" in str(orig) or getattr(orig, "sqlstate", None) == "42P01":
+            raise click.ClickException(
+                "The store's tables are not in this database: run `flask --app wsgi db "
+                "upgrade` first.") from None
         raise click.ClickException(
-            "The store's tables are not in this database: run `flask --app wsgi db upgrade` "
-            "first.") from None
+            f"The database cannot be read ({type(orig or exc).__name__}): check "
+            "DATABASE_URL and that the server answers.") from None
     if seeded:
         click.echo("The catalog is not empty; nothing seeded.")
         return

@@ -69,12 +69,16 @@ logger_class = AccessLogWithoutOrderTokens
 # The app's own log lines (the tracker's, the store's, Flask's errors) with a time, the
 # worker's pid and a level, as gunicorn's own lines have them; without a handler Python
 # prints the bare message. Set here, in the master: every worker inherits it.
-_app_log = logging.StreamHandler(sys.stderr)
-_app_log.setFormatter(logging.Formatter(
-    "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-    "%Y-%m-%d %H:%M:%S %z"))
-logging.getLogger().addHandler(_app_log)
-logging.getLogger().setLevel(os.environ.get("TOUCHPOINT_LOG_LEVEL", "INFO").upper())
+# gunicorn reads this file again on SIGHUP (a reload), in the same master: once only.
+_root = logging.getLogger()
+if not any(getattr(h, "touchpoint", False) for h in _root.handlers):
+    _app_log = logging.StreamHandler(sys.stderr)
+    _app_log.touchpoint = True
+    _app_log.setFormatter(logging.Formatter(
+        "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+        "%Y-%m-%d %H:%M:%S %z"))
+    _root.addHandler(_app_log)
+_root.setLevel(os.environ.get("TOUCHPOINT_LOG_LEVEL", "INFO").upper())
 
 # In memory where the machine has it; the system's temporary directory otherwise.
 _in_memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None

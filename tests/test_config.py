@@ -165,3 +165,14 @@ def test_a_store_started_on_the_stripe_defaults_says_its_payments_go_to_a_fake(
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_real")
     create_app()
     assert "localstripe" not in caplog.text
+
+
+def test_seed_says_what_is_wrong_with_the_database(monkeypatch, tmp_path):
+    """Not migrated yet: run db upgrade. Not reachable: said so, not "run db upgrade"."""
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("JOURNEY_ENABLED", "false")
+    for url, said in ((f"sqlite:///{tmp_path}/empty.db", "run `flask --app wsgi db upgrade`"),
+                      ("postgresql://shop@127.0.0.1:1/shop", "The database cannot be read")):
+        monkeypatch.setenv("DATABASE_URL", url)
+        result = create_app().test_cli_runner().invoke(args=["seed"])
+        assert result.exit_code == 1 and said in result.output, result.output

@@ -133,7 +133,8 @@ def test_the_apps_log_lines_under_gunicorn_have_a_time_a_pid_and_a_level(tmp_pat
            "TOUCHPOINT_METRICS_DIR": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-c", "import logging, runpy; runpy.run_path('deploy/gunicorn.conf.py'"
-         "); logging.getLogger('tracking.writer').warning('database unavailable'); "
+         "); runpy.run_path('deploy/gunicorn.conf.py')"  # SIGHUP reads it again: one handler
+         "; logging.getLogger('tracking.writer').warning('database unavailable'); "
          "logging.getLogger('tracking').info('replayed 3 events'); "
          "logging.getLogger('tracking').debug('not shown')"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

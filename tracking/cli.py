@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -63,7 +65,10 @@ def requeue_command() -> None:
     counted in tracking_events_dropped_total{reason="refused"}), once what refused them is
     mended: a column widened, a bug fixed. One refused again is set aside again."""
     spool = current_app.extensions["journey"].spool
-    if not spool.directory.is_dir() and current_app.config["JOURNEY_SPOOL_DIR"]:
+    configured = current_app.config["JOURNEY_SPOOL_DIR"]
+    if not spool.directory.is_dir() and configured and Path(configured).parent.is_dir():
+        # The store's folder, where nothing was ever spooled (a mistyped path's parent
+        # would most likely not be there either: that is said below)
         click.echo(f"Nothing was ever set aside in {spool.directory}: no refused events.")
         return
     if not spool.directory.is_dir():  # the default, most likely not the store's: say so

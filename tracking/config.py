@@ -188,6 +188,12 @@ _TYPES: dict[Callable, tuple[str, Callable[[Any], bool]]] = {
 }
 
 
+# Counts (and the cookie's Max-Age, written into its header): whole numbers. Other whole
+# seconds in the environment may be any number in code (timedelta(...).total_seconds()).
+_WHOLE = {"JOURNEY_QUEUE_SIZE", "JOURNEY_BATCH_SIZE", "JOURNEY_SPOOL_MAX_BYTES",
+          "JOURNEY_COOKIE_MAX_AGE"}
+
+
 def _from_config(setting: Setting, value: Any) -> Any:
     """A value the app's code set: parsed if text, then checked (ConfigError)."""
     if isinstance(value, str) and setting.parse not in (str, _str_or_none):
@@ -195,10 +201,22 @@ def _from_config(setting: Setting, value: Any) -> Any:
             value = setting.parse(value)
         except ValueError as exc:
             raise ConfigError(f"{setting.name}={value!r} is not valid: {exc}") from None
-    what, ok = _TYPES[setting.parse]
+    if setting.parse is _int and isinstance(value, float) and math.isfinite(value):
+        if setting.name not in _WHOLE:
+            return _checked(setting, value, _float)
+        if value.is_integer():
+            value = int(value)
+    if setting.parse is _paths and isinstance(value, set | frozenset):
+        value = sorted(value)
+    value = _checked(setting, value, setting.parse)
+    return tuple(value) if setting.parse is _paths else value
+
+
+def _checked(setting: Setting, value: Any, parse: Callable) -> Any:
+    what, ok = _TYPES[parse]
     if not ok(value):
         raise ConfigError(f"{setting.name}={value!r} is not valid: expected {what}")
-    return tuple(value) if setting.parse is _paths else value
+    return value
 
 
 def apply_defaults(config: dict, environ=os.environ) -> None:

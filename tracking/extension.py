@@ -1265,7 +1265,11 @@ def _check_database_url(url: str) -> None:
     """A URL SQLAlchemy cannot read, or whose driver is not installed, is an error at start:
     else every event would wait in the spool for a database that can never be opened."""
     try:
-        make_url(url).get_dialect()
+        dialect = make_url(url).get_dialect()
+        if getattr(dialect, "is_async", False):
+            raise ArgumentError("an asyncio driver; the tracker's engine is a plain one "
+                                "(postgresql+psycopg://, sqlite://)")
+        dialect.import_dbapi()  # the driver installed (psycopg2, MySQLdb: not with Flask)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         try:
             safe = make_url(url).render_as_string(hide_password=True)

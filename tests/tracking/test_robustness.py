@@ -250,12 +250,22 @@ def test_settings_in_app_config_are_read_as_the_environments_are(tmp_path):
     assert app.config["JOURNEY_ENABLED"] is False
     assert app.config["JOURNEY_EXEMPT_PATHS"] == ("/health", "/ops/")
     assert app.config["JOURNEY_BATCH_SIZE"] == 20
+    # Seconds as code gives them (timedelta(...).total_seconds(), half a second), a set of
+    # prefixes, a whole count as a float: taken, as they were before settings were checked
+    config = {"JOURNEY_SESSION_TIMEOUT": timedelta(minutes=30).total_seconds(),
+              "JOURNEY_SWEEP_INTERVAL": 0.5, "JOURNEY_EXEMPT_PATHS": {"/b", "/a"},
+              "JOURNEY_QUEUE_SIZE": 5000.0}
+    apply_defaults(config, environ={})
+    assert config["JOURNEY_SESSION_TIMEOUT"] == 1800.0 and config["JOURNEY_SWEEP_INTERVAL"] == 0.5
+    assert config["JOURNEY_EXEMPT_PATHS"] == ("/a", "/b")
+    assert config["JOURNEY_QUEUE_SIZE"] == 5000 and isinstance(config["JOURNEY_QUEUE_SIZE"], int)
     assert not app.test_client().get("/").headers.getlist("Set-Cookie")
 
 
 @pytest.mark.parametrize(("name", "value", "error"), [
     ("JOURNEY_BATCH_SIZE", "ten", "JOURNEY_BATCH_SIZE='ten' is not valid"),
     ("JOURNEY_BATCH_SIZE", 2.5, "expected a whole number"),
+    ("JOURNEY_SESSION_TIMEOUT", -1.5, "expected a number, not negative"),
     ("JOURNEY_QUEUE_SIZE", -1, "expected a whole number, not negative"),
     ("JOURNEY_FLUSH_INTERVAL", float("nan"), "expected a number"),
     ("JOURNEY_ENABLED", 1, "expected true or false"),
@@ -325,6 +335,14 @@ def test_requeue_without_the_stores_spool_setting_says_so(tmp_path):
     assert missing.exit_code == 1
     assert "Run this with the store's JOURNEY_SPOOL_DIR" in missing.output
     app.extensions["journey"].close()
+    typo = Flask(__name__, instance_path=str(tmp_path))
+    typo.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/t.db",
+                       JOURNEY_SWEEP_INTERVAL=0,
+                       JOURNEY_SPOOL_DIR=str(tmp_path / "var-lib-touchpont" / "journey-spool"))
+    JourneyTracker(typo)
+    mistyped = typo.test_cli_runner().invoke(args=["journey", "requeue"])
+    assert mistyped.exit_code == 1, "a folder whose parent is not there either: a typo"
+    typo.extensions["journey"].close()
 
 
 def test_refused_events_are_requeued_by_the_command_and_replayed_once_mended(lenient):
@@ -597,6 +615,11 @@ def test_strict_mode_follows_testing_set_after_the_tracker_was_made(tmp_path, ca
     ({"JOURNEY_DATABASE_URL": "postgress://shop:hunter2@127.0.0.1/shop"},
      r"cannot open the database 'postgress://shop:\*\*\*@127.0.0.1/shop'"),
     ({"JOURNEY_DATABASE_URL": "shop.db"}, "cannot open the database 'shop.db'"),
+    ({"JOURNEY_DATABASE_URL": "postgresql+psycopg2://shop:hunter2@127.0.0.1/shop"},
+     "No module named 'psycopg2'"),
+    ({"JOURNEY_DATABASE_URL": "mysql://shop@127.0.0.1/shop"}, "No module named 'MySQLdb'"),
+    ({"JOURNEY_DATABASE_URL": "postgresql+asyncpg://shop@127.0.0.1/shop"},
+     "an asyncio driver|No module named 'asyncpg'"),
     ({"JOURNEY_COOKIE_NAME": "session"}, "is the app's SESSION_COOKIE_NAME"),
     ({"JOURNEY_COOKIE_NAME": "sid", "SESSION_COOKIE_NAME": "sid"},
      "is the app's SESSION_COOKIE_NAME"),

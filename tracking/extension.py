@@ -212,7 +212,7 @@ class _AppState:
         self._lookups_paused_until = 0.0  # is_purchased, after a failed read (monotonic)
         self._wal: str | None = None  # the SQLite WAL's path ("" when there is none)
         self._said_no_tables = False
-        self._said_multiprocess = False
+        self.first_request_seen = False  # _first_request's checks: once
         # Collectors read when /metrics is scraped, with no per-process files: the tracker's
         # own (journey_active, the spool) and the host's (collect_when_scraped).
         self.scraped: list = []
@@ -1193,21 +1193,14 @@ class JourneyTracker:
         if ctx.counted:
             return
         ctx.counted = True
+        if not state.first_request_seen:
+            state.first_request_seen = True
+            _first_request(state, req)
         if not state.http_metrics:
             return
         key = (req.endpoint, req.method, status)
         children = state._http.get(key)
-        if children is None:  # a new endpoint, method and status: rare, so checked here
-            if not state._said_multiprocess:
-                state._said_multiprocess = True
-                if req.environ.get("wsgi.multiprocess") and not multiprocess_dir():
-                    log.warning(
-                        "journey: the server runs several worker processes, and "
-                        "PROMETHEUS_MULTIPROC_DIR is not set: each /metrics answer counts "
-                        "the requests and touchpoints of the worker that gave it. Set it "
-                        "to an empty directory before the server starts, and call "
-                        "prometheus_client.multiprocess.mark_process_dead(worker.pid) in "
-                        "gunicorn's child_exit (deploy/gunicorn.conf.py does both).")
+        if children is None:
             endpoint = key[0] or "<unmatched>"
             method = key[1] if key[1] in _METHODS else "other"
             m = state.metrics
@@ -1259,6 +1252,27 @@ def _view_arguments(fn: Callable) -> tuple[Callable, tuple[str, ...] | None]:
         return fn, None
     return fn, tuple(p.name for p in params
                      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def _first_request(state: _AppState, req) -> None:
+    """What init_app could not see: the server (several processes?) and routes added
+    after it (another /metrics, prometheus-flask-exporter's made after the tracker)."""
+    if req.environ.get("wsgi.multiprocess") and not multiprocess_dir():
+        log.warning(
+            "journey: the server runs several worker processes, and PROMETHEUS_MULTIPROC_DIR "
+            "is not set: each /metrics answer counts the requests and touchpoints of the "
+            "worker that gave it. Set it to an empty directory before the server starts, "
+            "and call prometheus_client.multiprocess.mark_process_dead(worker.pid) in "
+            "gunicorn's child_exit (deploy/gunicorn.conf.py does both).")
+    app = state.app()
+    path = app.config.get("JOURNEY_METRICS_PATH") if app is not None else None
+    if path:
+        endpoints = [r.endpoint for r in app.url_map.iter_rules() if r.rule == path]
+        if len(endpoints) > 1:
+            log.warning("journey: %s has %d routes (%s): only the first answers. Set "
+                        "JOURNEY_METRICS_PATH to another path, or to '' and serve "
+                        "journey.metrics_view() where you like", path, len(endpoints),
+                        ", ".join(endpoints))
 
 
 def _check_database_url(url: str) -> None:

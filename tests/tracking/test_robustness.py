@@ -639,6 +639,24 @@ def test_a_tracker_that_could_not_work_refuses_to_start(tmp_path, config, error)
     assert "journey" not in app.extensions
 
 
+def test_a_metrics_route_added_after_the_tracker_is_said_at_the_first_request(tmp_path, caplog):
+    """prometheus-flask-exporter made after JourneyTracker(app): its /metrics rule comes
+    second and never answers. init_app could not see it; the first request does."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", JOURNEY_DATABASE_URL=f"sqlite:///{tmp_path}/t.db",
+                      JOURNEY_SWEEP_INTERVAL=0)
+    JourneyTracker(app)
+    app.add_url_rule("/metrics", "exporter_metrics", lambda: "the exporter's")
+    client = app.test_client()
+    assert "journey_stage_entered_total" in client.get("/metrics").text
+    client.get("/metrics")
+    said = [r.getMessage() for r in caplog.records if "has 2 routes" in r.getMessage()]
+    assert said == ["journey: /metrics has 2 routes (journey_metrics, exporter_metrics): only "
+                    "the first answers. Set JOURNEY_METRICS_PATH to another path, or to '' "
+                    "and serve journey.metrics_view() where you like"]
+    app.extensions["journey"].close()
+
+
 def test_a_metrics_path_the_app_already_has_is_an_error_and_the_view_can_be_mounted(tmp_path):
     """Two rules for /metrics (the host's, prometheus-flask-exporter's): one would never
     answer. Said at start; with JOURNEY_METRICS_PATH="" the host mounts

@@ -78,7 +78,11 @@ if not any(getattr(h, "touchpoint", False) for h in _root.handlers):
         "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
         "%Y-%m-%d %H:%M:%S %z"))
     _root.addHandler(_app_log)
-_root.setLevel(os.environ.get("TOUCHPOINT_LOG_LEVEL", "INFO").upper())
+# The app's own loggers at TOUCHPOINT_LOG_LEVEL (INFO: a spool replayed, events dropped for
+# want of a journey); libraries' at WARNING (stripe's INFO is a line per API call).
+_root.setLevel(logging.WARNING)
+for _name in ("tracking", "storefront", "checkout", "admin"):
+    logging.getLogger(_name).setLevel(os.environ.get("TOUCHPOINT_LOG_LEVEL", "INFO").upper())
 
 # In memory where the machine has it; the system's temporary directory otherwise.
 _in_memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None

@@ -136,7 +136,8 @@ def test_the_apps_log_lines_under_gunicorn_have_a_time_a_pid_and_a_level(tmp_pat
          "); runpy.run_path('deploy/gunicorn.conf.py')"  # SIGHUP reads it again: one handler
          "; logging.getLogger('tracking.writer').warning('database unavailable'); "
          "logging.getLogger('tracking').info('replayed 3 events'); "
-         "logging.getLogger('tracking').debug('not shown')"],
+         "logging.getLogger('tracking').debug('not shown'); "
+         "logging.getLogger('stripe').info('Request to Stripe api: not shown')"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()

@@ -1267,7 +1267,7 @@ def _first_request(state: _AppState, req) -> None:
     app = state.app()
     path = app.config.get("JOURNEY_METRICS_PATH") if app is not None else None
     if path:
-        endpoints = [r.endpoint for r in app.url_map.iter_rules() if r.rule == path]
+        endpoints = _routes_at(app, path)
         if len(endpoints) > 1:
             log.warning("journey: %s has %d routes (%s): only the first answers. Set "
                         "JOURNEY_METRICS_PATH to another path, or to '' and serve "
@@ -1311,15 +1311,19 @@ def _check_cookie_name(config) -> None:
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
+def _routes_at(app: Flask, path: str) -> list[str]:
+    """The endpoints of the app's rules for this path, in the order they answer: of two,
+    the first registered answers and the other never does (the host's /metrics,
+    prometheus-flask-exporter's)."""
+    return [rule.endpoint for rule in app.url_map.iter_rules() if rule.rule == path]
+
+
 def _check_metrics_path(app: Flask, path: str) -> None:
-    """Two rules for one path: the first registered answers, the other never does (the
-    host's /metrics, prometheus-flask-exporter's)."""
-    for rule in app.url_map.iter_rules():
-        if rule.rule == path:
-            raise settings.ConfigError(
-                f"{path} is already the app's {rule.endpoint!r}: set JOURNEY_METRICS_PATH "
-                "to another path, or to '' and serve journey.metrics_view() where you "
-                "like")
+    taken = _routes_at(app, path)
+    if taken:
+        raise settings.ConfigError(
+            f"{path} is already the app's {taken[0]!r}: set JOURNEY_METRICS_PATH to "
+            "another path, or to '' and serve journey.metrics_view() where you like")
 
 
 def _misplaced_tracks(state: _AppState, decorator: str, view: str | None) -> None:

@@ -697,11 +697,7 @@ class JourneyTracker:
                 props.setdefault("order_ref", str(order_ref))
             clean = tp.validate(props)
         except (TrackingError, ValidationError) as exc:
-            if state.strict:
-                raise TrackingError(f"{touchpoint}: {exc}") from exc
-            log.warning("journey: dropped invalid touchpoint %s: %s", touchpoint, exc)
-            state.metrics.dropped.labels("invalid").inc()
-            return None
+            return _dropped_invalid(state, touchpoint, str(exc), exc)
         try:
             now = time.time() if at is None else to_epoch(at)
             return self._record(state, tp, clean, journey_id, order_ref, customer_id,
@@ -855,11 +851,9 @@ class JourneyTracker:
             state = self._state()
         except NoAppContext:
             return
-        if state.strict:
-            raise TrackingError(f"{touchpoint}: a property callable raised {exc!r}") from exc
-        log.warning("journey: dropped touchpoint %s: a property callable raised %s",
-                    touchpoint, type(exc).__name__)
-        state.metrics.dropped.labels("invalid").inc()
+        # Its type only: the host's exception may carry what the shopper sent.
+        _dropped_invalid(state, touchpoint,
+                         f"a property callable raised {type(exc).__name__}", exc)
 
     def exempt(self, target):
         """A view or blueprint that is never a touchpoint (no cookie, no page_view)."""
@@ -1235,6 +1229,15 @@ def _add_money(counter, props: dict) -> None:
     if props.get("value") is not None and props.get("currency"):
         currency = props["currency"]
         counter.labels(currency).inc(props["value"] / minor_units(currency))
+
+
+def _dropped_invalid(state: _AppState, touchpoint: str, why: str, exc: Exception) -> None:
+    """A touchpoint that cannot be recorded as given: an error in strict mode; else logged
+    and counted (tracking_events_dropped_total{reason="invalid"})."""
+    if state.strict:
+        raise TrackingError(f"{touchpoint}: {why}") from exc
+    log.warning("journey: dropped invalid touchpoint %s: %s", touchpoint, why)
+    state.metrics.dropped.labels("invalid").inc()
 
 
 # Never a touchpoint: HEAD (a GET's headers: a monitor, a link checker) and OPTIONS.

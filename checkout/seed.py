@@ -21,6 +21,7 @@ from storefront.models import (
     Review,
     utcnow,
 )
+from tracking.config import missing_table
 
 from .models import (
     FulfilmentEvent,
@@ -175,13 +176,12 @@ def seed_command(orders: int, random_seed: int) -> None:
     try:
         seeded = db.session.scalar(select(func.count()).select_from(Product))
     except (OperationalError, ProgrammingError) as exc:
-        orig = getattr(exc, "orig", None)
-        if "no such table" in str(orig) or getattr(orig, "sqlstate", None) == "42P01":
+        if missing_table(exc):
             raise click.ClickException(
                 "The store's tables are not in this database: run `flask --app wsgi db "
                 "upgrade` first.") from None
         raise click.ClickException(
-            f"The database cannot be read ({type(orig or exc).__name__}): check "
+            f"The database cannot be read ({type(exc.orig or exc).__name__}): check "
             "DATABASE_URL and that the server answers.") from None
     if seeded:
         click.echo("The catalog is not empty; nothing seeded.")

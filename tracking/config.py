@@ -43,6 +43,13 @@ def sqlite_file(url: str, instance_path: str) -> str | None:
     return path if os.path.isabs(path) else os.path.join(instance_path, path)
 
 
+def missing_table(exc: Exception) -> bool:
+    """A database error that says a table is not there: the schema was never made or
+    migrated (SQLite's "no such table", PostgreSQL's undefined_table, 42P01)."""
+    orig = getattr(exc, "orig", None)
+    return "no such table" in str(orig) or getattr(orig, "sqlstate", None) == "42P01"
+
+
 class ConfigError(RuntimeError):
     pass
 

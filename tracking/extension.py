@@ -332,7 +332,7 @@ class _AppState:
             # waits for this thread's next response.
             if inline and isinstance(exc, OperationalError) and _sqlite_locked(exc):
                 raise Busy from exc
-            if _no_tables(exc) and not self._said_no_tables:
+            if settings.missing_table(exc) and not self._said_no_tables:
                 self._said_no_tables = True  # the spool's own line follows every batch
                 log.error("journey: the tracker's tables are not in its database (%s): "
                           "call journey.create_all(), or add tracking.models.metadata to "
@@ -495,13 +495,6 @@ def _no_pause() -> None:
 # queued behind a worker asleep in SQLite's busy handler waited for nothing.
 INLINE_LOCK_WAIT_MS = 250
 SQLITE_INLINE_BUSY_MS = 0
-
-
-def _no_tables(exc: Exception) -> bool:
-    """A table the tracker writes is missing (SQLite's "no such table", PostgreSQL's
-    undefined_table, 42P01)."""
-    orig = getattr(exc, "orig", None)
-    return "no such table" in str(orig) or getattr(orig, "sqlstate", None) == "42P01"
 
 
 def _sqlite_locked(exc: OperationalError) -> bool:

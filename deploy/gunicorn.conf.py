@@ -51,6 +51,7 @@ _ORDER_LINK = re.compile(
 # The panel's journey search (/admin/journeys?q=, /admin/api/journeys?q=) is by a shopper's
 # email, and its page's address is every later request's referrer: the value is left out.
 _PANEL_SEARCH = re.compile(r"(/admin/[^?\s\"]*\?(?:[^\s\"#]*?&)?q=)[^&\s\"#]*")
+_SEARCH_VALUE = re.compile(r"((?:^|&)q=)[^&]*")  # the same, in a query string alone
 
 
 class AccessLogWithoutOrderTokens(glogging.Logger):
@@ -59,8 +60,8 @@ class AccessLogWithoutOrderTokens(glogging.Logger):
         for key in ("r", "U", "f"):  # the request line, the path, the referrer
             if isinstance(atoms.get(key), str):
                 atoms[key] = _PANEL_SEARCH.sub(r"\1…", _ORDER_LINK.sub(r"\1…", atoms[key]))
-        if atoms.get("q") and req.path.startswith("/admin/"):  # the query string alone
-            atoms["q"] = _PANEL_SEARCH.sub(r"\1…", "/admin/?" + atoms["q"])[len("/admin/?"):]
+        if atoms.get("q") and req.path.startswith("/admin/"):
+            atoms["q"] = _SEARCH_VALUE.sub(r"\1…", atoms["q"])
         return atoms
 
 
@@ -81,8 +82,9 @@ if not any(getattr(h, "touchpoint", False) for h in _root.handlers):
 # The app's own loggers at TOUCHPOINT_LOG_LEVEL (INFO: a spool replayed, events dropped for
 # want of a journey); libraries' at WARNING (stripe's INFO is a line per API call).
 _root.setLevel(logging.WARNING)
+_app_level = os.environ.get("TOUCHPOINT_LOG_LEVEL", "INFO").upper()
 for _name in ("tracking", "storefront", "checkout", "admin"):
-    logging.getLogger(_name).setLevel(os.environ.get("TOUCHPOINT_LOG_LEVEL", "INFO").upper())
+    logging.getLogger(_name).setLevel(_app_level)
 
 # In memory where the machine has it; the system's temporary directory otherwise.
 _in_memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None

@@ -4,8 +4,10 @@ Prometheus multiprocess mode done right:
 - PROMETHEUS_MULTIPROC_DIR is set (a fresh, empty directory) here, at config load, before
   prometheus_client is imported: the client picks its value store at import time, and
   workers fork from this master process.
-- child_exit marks a dead worker's files dead, so its live gauges stop counting. Its counter
-  and histogram files stay until the next start (README, "Deploy": what that costs).
+- child_exit retires a dead worker's files (tracking.metrics.retire_process): its live
+  gauges stop counting, and its counters and histograms are added into the directory's
+  archive files under a lock the store's /metrics reads under, so the directory holds
+  three files per live worker and two for every worker that has ended, however many do.
 - Both the metric files and gunicorn's worker heartbeat files live in memory (/dev/shm, as
   deploy/touchpoint.service puts them under /run): every request writes to the mmap'd
   metric files, and on a disk-backed /tmp the kernel writes those pages back to disk all
@@ -107,7 +109,7 @@ os.environ["TOUCHPOINT_METRICS_DIR"] = _multiproc_dir
 
 # Only now, with the directory set: imported here, not lazily in child_exit, which runs in a
 # SIGCHLD handler where a half-done import can be re-entered by the next signal.
-from prometheus_client import multiprocess  # noqa: E402
+from tracking.metrics import retire_process  # noqa: E402
 
 
 def post_worker_init(worker):
@@ -121,10 +123,17 @@ def post_worker_init(worker):
 
 
 def child_exit(server, worker):
-    # Only the live gauges' files go. The counters must keep counting, and merging a dead
-    # worker's files into one races with a worker reading the directory for a scrape (which
-    # would see them twice or not at all): prometheus_client declined it (PR #518).
-    multiprocess.mark_process_dead(worker.pid)
+    # A worker that exits cleanly has retired its own files at exit; one killed (timeout,
+    # out of memory) has not. Its counts move into the archive under the directory's lock,
+    # which a scrape takes to read: the sums never go back nor count it twice. Its pid is
+    # reaped already, and no new worker is forked before this returns.
+    try:
+        moved = retire_process(worker.pid)
+    except OSError as exc:
+        server.log.warning("Worker %s: its metric files stay as they are: %s", worker.pid, exc)
+    else:
+        if moved:
+            server.log.info("Worker %s: its counts moved into the metrics archive", worker.pid)
 
 
 def on_exit(server):

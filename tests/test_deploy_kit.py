@@ -189,19 +189,38 @@ def test_the_timers_run_their_command_as_the_store_does(tmp_path, unit, command,
     assert _migration_step(tmp_path).returncode == 0
     (line,) = job["ExecStart"]
     venv_bin = str(Path(sys.executable).parent)
-    argv = [word.replace(f"{APP_HOME}/.venv/bin", venv_bin) for word in shlex.split(line)]
-    assert argv[-3:] == ["wsgi", "orders", command]
+    metrics_dir = environment(store)["PROMETHEUS_MULTIPROC_DIR"]
+    ours = tmp_path / "run" / "prometheus"  # the store's metrics directory, here
+    argv = [word.replace(f"{APP_HOME}/.venv/bin", venv_bin).replace(metrics_dir, str(ours))
+            for word in shlex.split(line)]
+    assert shlex.split(argv[-1])[-3:] == ["wsgi", "orders", command] if argv[0] == "/bin/sh" \
+        else argv[-3:] == ["wsgi", "orders", command]
     env = {**environment(job), "PATH": os.environ["PATH"], "HOME": str(tmp_path),
            "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool"), "SECRET_KEY": "deploy-kit",
-           "STORE_URL": "https://shop.example.com",
+           "STORE_URL": "https://shop.example.com", "PROMETHEUS_MULTIPROC_DIR": str(ours),
            "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"}
-    with contextlib.ExitStack() as stack:
-        if unit == "mail":
-            from .test_mail import Inbox, SMTPServer
 
-            server = SMTPServer(Inbox())
-            stack.callback(server.stop)
-            env.update(MAIL_URL=server.url(), MAIL_FROM="Shop <shop@example.com>")
-        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=120)
+    def run() -> subprocess.CompletedProcess:
+        with contextlib.ExitStack() as stack:
+            if unit == "mail":
+                from .test_mail import Inbox, SMTPServer
+
+                server = SMTPServer(Inbox())
+                stack.callback(server.stop)
+                env.update(MAIL_URL=server.url(), MAIL_FROM="Shop <shop@example.com>")
+            return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                                  timeout=120)
+
+    # The store stopped: its metrics directory is not there, and is not made
+    done = run()
     assert done.returncode == 0, done.stdout + done.stderr
+    assert not ours.exists()
+    if unit != "expire":
+        return
+    # The store running: expire counts into its directory, and leaves only the archive
+    ours.mkdir(parents=True)
+    done = run()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {p.name for p in ours.glob("*.db")} == {"counter_archive.db", "histogram_archive.db"}
+    writable = {p for line in job["ReadWritePaths"] for p in line.split()}
+    assert f"-{metrics_dir}" in writable, writable  # "-": not there while the store is stopped

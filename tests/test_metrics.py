@@ -13,6 +13,7 @@ import socket
 import string
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -252,24 +253,29 @@ def test_gunicorn_keeps_metric_and_heartbeat_files_in_memory(gunicorn, shop_db):
     """Every request writes the mmap'd metric files: deploy/gunicorn.conf.py makes them in
     /dev/shm (not a disk the kernel keeps writing them back to), with gunicorn's worker
     heartbeat files, and removes the directory it made when the server stops."""
-    from pathlib import Path
-
     if not os.access("/dev/shm", os.W_OK):
         pytest.skip("no writable /dev/shm on this machine")
-    before = set(Path("/dev/shm").glob("touchpoint-prometheus-*"))
     server = gunicorn(PROMETHEUS_MULTIPROC_DIR="")  # unset: the config chooses
     assert requests.get(f"{server.url}/", timeout=10).status_code == 200
-    made = set(Path("/dev/shm").glob("touchpoint-prometheus-*")) - before
-    assert len(made) == 1, made
+
+    def open_files(workers: set[str]) -> list[str]:
+        links = []
+        for pid in workers:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):  # an fd closed while we look
+                    links.append(os.readlink(fd))
+        return links
+
+    def metrics_dirs(workers: set[str]) -> set[Path]:
+        # Where this server's workers write (other servers of the run make theirs there too)
+        return {Path(link).parent for link in open_files(workers)
+                if link.startswith("/dev/shm/touchpoint-prometheus-") and link.endswith(".db")}
+
+    workers = _workers(server)
+    made = poll(lambda: metrics_dirs(workers), timeout=10)
+    assert made and len(made) == 1, open_files(workers)
     (metrics_dir,) = made
-    assert poll(lambda: list(metrics_dir.glob("*.db")), timeout=10), "the workers' files"
-    workers = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text()
-    links = []
-    for pid in workers.split():
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):  # an fd closed while we look
-                links.append(os.readlink(fd))
-    assert any(link.startswith("/dev/shm/wgunicorn-") for link in links), links
+    assert any(link.startswith("/dev/shm/wgunicorn-") for link in open_files(workers))
     # SIGHUP: gunicorn reads its config again and replaces the workers; the directory is
     # the same one, not wiped under the workers still writing it.
     for _ in range(3):
@@ -277,13 +283,10 @@ def test_gunicorn_keeps_metric_and_heartbeat_files_in_memory(gunicorn, shop_db):
     counted = poll(lambda: value(server.metrics(), "storefront_http_requests_total",
                                  endpoint="shop.landing") >= 4, timeout=10)
     assert counted, server.metrics()
-    old_workers = set(workers.split())
     server.proc.send_signal(signal.SIGHUP)
-    assert poll(lambda: not old_workers & set(Path(
-        f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()),
-        timeout=20), "the workers were replaced"
+    assert poll(lambda: not workers & _workers(server), timeout=20), "the workers replaced"
     assert requests.get(f"{server.url}/", timeout=10).status_code == 200
-    assert set(Path("/dev/shm").glob("touchpoint-prometheus-*")) - before == {metrics_dir}
+    assert poll(lambda: metrics_dirs(_workers(server)) == {metrics_dir}, timeout=10)
     assert poll(lambda: value(server.metrics(), "storefront_http_requests_total",
                               endpoint="shop.landing") >= 5, timeout=10), \
         "the old workers' counts are still summed: " + server.metrics()
@@ -374,3 +377,132 @@ def test_a_command_run_with_the_stores_metrics_directory_leaves_no_live_gauge(tm
     assert done.returncode == 0, done.stderr
     files = sorted(p.name.rsplit("_", 1)[0] for p in directory.glob("*.db"))
     assert "counter" in files and not [f for f in files if f.startswith("gauge_live")], files
+
+
+_ENDED_PROCESS = """
+import os, sys
+from prometheus_client import CollectorRegistry, Counter, Histogram
+if sys.argv[2] == "tracked":
+    import tracking.metrics  # noqa: F401  its exit moves this process's files into the archive
+r = CollectorRegistry()
+things = Counter("shop_things", "Things.", ["kind"], registry=r)
+wait = Histogram("shop_wait_seconds", "Wait.", buckets=(1, 5), registry=r)
+n = int(sys.argv[1])
+things.labels("a").inc(n)
+things.labels("b").inc(0.5)
+for i in range(n):
+    wait.observe(i * 2)
+print(os.getpid())
+"""
+
+
+def _ended_process(directory, n: int, tracked: bool = True) -> str:
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _ENDED_PROCESS, str(n),
+                           "tracked" if tracked else "plain"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _read(directory) -> str:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from tracking.metrics import LockedCollector
+
+    registry = CollectorRegistry()
+    LockedCollector(registry, path=str(directory))
+    return generate_latest(registry).decode()
+
+
+def test_ended_processes_counts_go_into_one_archive_that_sums_as_their_files_did(tmp_path):
+    """Each process that ends moves its counters and histograms into the directory's
+    archive: the directory keeps two files however many processes came and went, and
+    /metrics reads exactly what it read with every process's own files there."""
+    archived, kept = tmp_path / "archived", tmp_path / "kept"
+    archived.mkdir()
+    kept.mkdir()
+    for n in (1, 2, 3, 4):
+        _ended_process(archived, n)
+        _ended_process(kept, n, tracked=False)  # prometheus_client alone: its files stay
+        assert sorted(p.name for p in archived.glob("*.db")) == [
+            "counter_archive.db", "histogram_archive.db"]
+    assert len(list(kept.glob("*.db"))) == 8
+    assert sorted(_read(archived).splitlines()) == sorted(_read(kept).splitlines())
+    text = _read(archived)
+    assert value(text, "shop_things_total", kind="a") == 10
+    assert value(text, "shop_things_total", kind="b") == 2
+    assert value(text, "shop_wait_seconds_count") == 10
+    assert value(text, "shop_wait_seconds_sum") == 2 * (0 + 0 + 1 + 0 + 1 + 2 + 0 + 1 + 2 + 3)
+    assert value(text, "shop_wait_seconds_bucket", le="1.0") == 4  # the four zeros
+    assert value(text, "shop_wait_seconds_bucket", le="5.0") == 9  # all but one 6
+
+
+def test_a_process_is_archived_between_scrapes_never_during_one(tmp_path):
+    """A scrape reads under the directory's lock; moving an ended process's counts into
+    the archive waits for it, so no scrape sees them twice (in both files) or not at all."""
+    import threading
+
+    from tracking.metrics import _directory_lock, retire_process
+
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    _ended_process(directory, 3)  # an archive already there
+    pid = _ended_process(directory, 2, tracked=False)  # as a worker killed outright leaves
+    before = _read(directory)
+    ended = {f"counter_{pid}.db", f"histogram_{pid}.db"}
+    assert ended <= {p.name for p in directory.glob("*.db")}
+    moved = []
+    with _directory_lock(str(directory), exclusive=False):  # a scrape, reading
+        mover = threading.Thread(target=lambda: moved.append(retire_process(pid, str(directory))))
+        mover.start()
+        mover.join(0.5)
+        assert mover.is_alive(), "the files were moved while a scrape read them"
+        assert ended <= {p.name for p in directory.glob("*.db")}
+    mover.join(10)
+    assert moved == [2]
+    assert not ended & {p.name for p in directory.glob("*.db")}
+    assert sorted(_read(directory).splitlines()) == sorted(before.splitlines())
+    assert value(before, "shop_things_total", kind="a") == 5
+
+
+def _workers(server) -> set[str]:
+    pid = server.proc.pid
+    return set(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+
+
+def test_gunicorn_workers_that_end_keep_their_counts_and_leave_no_files(gunicorn, shop_db):
+    """Workers replaced (one ended by SIGTERM, as a reload ends them; one killed outright,
+    as for a timeout or out of memory): the counters keep every count, and the metrics
+    directory holds the live workers' files and the archive, not one file per worker that
+    ever ran."""
+    mug = factories.product("Mug", stock=500)
+    server = gunicorn()
+    add_to_cart_over_http(server.url, mug.id, shoppers=8)
+
+    def settled():
+        text = server.metrics()
+        return text if value(text, "tracking_events_written_total") == 16 else None
+
+    assert poll(settled), server.metrics()
+    for sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGTERM, signal.SIGKILL):
+        old = _workers(server)
+        os.kill(int(min(old)), sig)
+        assert poll(lambda old=old: len(_workers(server) - old) == 1
+                    and len(_workers(server)) == 2, timeout=30), server.log_text()
+        live = _workers(server)
+        # The new worker's files appear as it builds the app: wait for the old one's to go
+        assert poll(lambda live=live: {p.stem.rsplit("_", 1)[-1]
+                                       for p in server.multiproc.glob("*.db")}
+                    <= live | {"archive"}, timeout=30), sorted(server.multiproc.glob("*.db"))
+    text = server.metrics()
+    assert value(text, "journey_touchpoints_total", touchpoint="add_to_cart") == 8
+    assert value(text, "journey_stage_entered_total", stage="cart") == 8
+    assert value(text, "tracking_events_written_total") == 16
+    assert value(text, "storefront_http_requests_total", endpoint="cart.add", method="POST",
+                 status="302") == 8
+    names = {p.name for p in server.multiproc.glob("*.db")}
+    assert {"counter_archive.db", "histogram_archive.db"} <= names, names
+    assert "its counts moved into the metrics archive" in server.log_text()

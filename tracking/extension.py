@@ -1258,8 +1258,8 @@ def _first_request(state: _AppState, req) -> None:
             "journey: the server runs several worker processes, and PROMETHEUS_MULTIPROC_DIR "
             "is not set: each /metrics answer counts the requests and touchpoints of the "
             "worker that gave it. Set it to an empty directory before the server starts, "
-            "and call prometheus_client.multiprocess.mark_process_dead(worker.pid) in "
-            "gunicorn's child_exit (deploy/gunicorn.conf.py does both).")
+            "and call tracking.metrics.retire_process(worker.pid) in gunicorn's "
+            "child_exit (deploy/gunicorn.conf.py does both).")
     app = state.app()
     path = app.config.get("JOURNEY_METRICS_PATH") if app is not None else None
     if path:

@@ -40,7 +40,9 @@ SLOW := $(if $(filter true 1 yes,$(CI)),,-m "not slow")
 # on servers they started (gunicorn, localstripe, Prometheus, Chromium), so two processes on
 # 2 cores take 7 minutes where one took 11. Each process has its own PostgreSQL database,
 # localstripe and ports. JOBS=0: one process, as before (for pdb, or -x).
-JOBS ?= auto
+# At most 4: each process runs servers with their own database connections, and a shared
+# PostgreSQL allows 100 by default.
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 XDIST := -n $(JOBS) --dist worksteal
 
 test: install

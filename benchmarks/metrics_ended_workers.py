@@ -1,5 +1,5 @@
 """What ended workers cost a scrape: their metric files left in place, as prometheus_client
-leaves them, against moved into the directory's archive (tracking.metrics.retire_process).
+leaves them, against moved into the directory's archive (tracking.archive.retire_process).
 
     .venv/bin/python benchmarks/metrics_ended_workers.py [--ended 0,1,10,100,300] [--reps 20]
 
@@ -63,7 +63,7 @@ def one_ended_worker(work: Path) -> Path:
 def scrape_ms(directory: Path, reps: int) -> float:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from tracking.metrics import LockedCollector
+    from tracking.archive import LockedCollector
 
     times = []
     for _ in range(reps):
@@ -84,7 +84,7 @@ def main() -> int:
     if any(n < 0 or n > 5000 for n in counts) or not 1 <= args.reps <= 1000:
         raise SystemExit("--ended from 0 to 5000 each, --reps from 1 to 1000")
 
-    from tracking.metrics import retire_process
+    from tracking.archive import retire_process
 
     work = Path(tempfile.mkdtemp(prefix="bench-ended-"))
     try:

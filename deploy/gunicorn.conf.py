@@ -4,10 +4,10 @@ Prometheus multiprocess mode done right:
 - PROMETHEUS_MULTIPROC_DIR is set (a fresh, empty directory) here, at config load, before
   prometheus_client is imported: the client picks its value store at import time, and
   workers fork from this master process.
-- child_exit retires a dead worker's files (tracking.metrics.retire_process): its live
-  gauges stop counting, and its counters and histograms are added into the directory's
-  archive files under a lock the store's /metrics reads under, so the directory holds
-  three files per live worker and two for every worker that has ended, however many do.
+- child_exit retires a dead worker's files (tracking/archive.py's retire_process): its
+  live gauges stop counting, and its counters and histograms are added into the
+  directory's two archive files under a lock the store's /metrics reads under, so the
+  directory holds three files per live worker and the archives, however many have ended.
 - Both the metric files and gunicorn's worker heartbeat files live in memory (/dev/shm, as
   deploy/touchpoint.service puts them under /run): every request writes to the mmap'd
   metric files, and on a disk-backed /tmp the kernel writes those pages back to disk all
@@ -107,9 +107,28 @@ elif not _reloaded:  # stale files from a previous run would be summed into toda
 os.environ["TOUCHPOINT_METRICS_DIR"] = _multiproc_dir
 
 
-# Only now, with the directory set: imported here, not lazily in child_exit, which runs in a
+
+
+def _load_archive():
+    """tracking/archive.py by its path, not `import tracking.archive`: that would import
+    the tracker's package (Flask, SQLAlchemy, the extension) into this master, and workers
+    forked after a reload (SIGHUP) would run that old code beside the new app. This module
+    imports only the standard library and prometheus_client; read again at every reload."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("tracking")  # found, not imported
+    where = os.path.dirname(spec.origin) if spec and spec.origin else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), os.pardir, "tracking")
+    loaded = importlib.util.spec_from_file_location(
+        "touchpoint_metrics_archive", os.path.join(where, "archive.py"))
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    return module.retire_process
+
+
+# Only now, with the directory set: loaded here, not lazily in child_exit, which runs in a
 # SIGCHLD handler where a half-done import can be re-entered by the next signal.
-from tracking.metrics import retire_process  # noqa: E402
+retire_process = _load_archive()
 
 
 def post_worker_init(worker):
@@ -127,13 +146,10 @@ def child_exit(server, worker):
     # out of memory) has not. Its counts move into the archive under the directory's lock,
     # which a scrape takes to read: the sums never go back nor count it twice. Its pid is
     # reaped already, and no new worker is forked before this returns.
-    try:
-        moved = retire_process(worker.pid)
-    except OSError as exc:
-        server.log.warning("Worker %s: its metric files stay as they are: %s", worker.pid, exc)
-    else:
-        if moved:
-            server.log.info("Worker %s: its counts moved into the metrics archive", worker.pid)
+    # retire_process never raises (a file it cannot move is logged and stays), and a call
+    # that a second SIGCHLD interrupts leaves that worker to the call under way.
+    if retire_process(worker.pid):
+        server.log.info("Worker %s: its counts moved into the metrics archive", worker.pid)
 
 
 def on_exit(server):

@@ -410,7 +410,7 @@ def _ended_process(directory, n: int, tracked: bool = True) -> str:
 def _read(directory) -> str:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from tracking.metrics import LockedCollector
+    from tracking.archive import LockedCollector
 
     registry = CollectorRegistry()
     LockedCollector(registry, path=str(directory))
@@ -445,7 +445,7 @@ def test_a_process_is_archived_between_scrapes_never_during_one(tmp_path):
     the archive waits for it, so no scrape sees them twice (in both files) or not at all."""
     import threading
 
-    from tracking.metrics import _directory_lock, retire_process
+    from tracking.archive import directory_lock, retire_process
 
     directory = tmp_path / "prometheus"
     directory.mkdir()
@@ -455,7 +455,7 @@ def test_a_process_is_archived_between_scrapes_never_during_one(tmp_path):
     ended = {f"counter_{pid}.db", f"histogram_{pid}.db"}
     assert ended <= {p.name for p in directory.glob("*.db")}
     moved = []
-    with _directory_lock(str(directory), exclusive=False):  # a scrape, reading
+    with directory_lock(str(directory), exclusive=False):  # a scrape, reading
         mover = threading.Thread(target=lambda: moved.append(retire_process(pid, str(directory))))
         mover.start()
         mover.join(0.5)
@@ -506,3 +506,137 @@ def test_gunicorn_workers_that_end_keep_their_counts_and_leave_no_files(gunicorn
     names = {p.name for p in server.multiproc.glob("*.db")}
     assert {"counter_archive.db", "histogram_archive.db"} <= names, names
     assert "its counts moved into the metrics archive" in server.log_text()
+
+
+def _counter_files(directory, amounts: list[list[float]]) -> list[int]:
+    """Files as ended processes leave them: one counter per process (pids from 1000), its
+    value the sum of its amounts, added one by one as a process adds them."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    key = mmap_key("shop_revenue", "shop_revenue_total", ["currency"], ["USD"], "Revenue.")
+    pids = []
+    for i, each in enumerate(amounts):
+        total = 0.0
+        for amount in each:
+            total += amount
+        f = MmapedDict(str(directory / f"counter_{1000 + i}.db"))
+        f.write_value(key, total, 0.0)
+        f.close()
+        pids.append(1000 + i)
+    return pids
+
+
+def _revenue(directory) -> float:
+    return value(_read(directory), "shop_revenue_total", currency="USD")
+
+
+def test_a_float_counter_never_goes_back_as_processes_are_archived(tmp_path):
+    """Revenue in cents-as-dollars adds up with rounding, differently in another order;
+    Prometheus reads any decrease as a counter reset (and rate() as the whole value sold
+    again). Moves round the archive up and the scrape adds with fsum: never lower."""
+    import random
+
+    from tracking.archive import retire_process
+
+    rng = random.Random(7)
+    prices = [19.99, 4.5, 12.75, 0.99, 149.0, 33.3, 0.1, 7.77]
+    for trial in range(12):
+        directory = tmp_path / f"trial{trial}"
+        directory.mkdir()
+        sales = [[rng.choice(prices) for _ in range(rng.randrange(50, 400))] for _ in range(8)]
+        pids = _counter_files(directory, sales)
+        rng.shuffle(pids)
+        seen = _revenue(directory)
+        for pid in pids:
+            assert retire_process(pid, str(directory)) == 1
+            now = _revenue(directory)
+            assert now >= seen, (trial, pid, seen, now)
+            assert now - seen <= 1e-9 * seen  # rounded up by an ulp or so, no more
+            seen = now
+
+
+class _Killed(BaseException):
+    """A process killed in the middle: nothing after the step runs (but the lock, which
+    the kernel would drop with the process, is let go as the exception unwinds)."""
+
+
+@pytest.mark.parametrize("step", range(1, 6))
+def test_a_move_killed_at_any_step_reads_the_same_and_is_finished_by_the_next(
+        tmp_path, monkeypatch, step):
+    """Each rename and removal of a move, killed there: a scrape reads the same totals
+    (the journal's files are read as they stand), and the next move finishes it, without
+    counting anything twice."""
+    from tracking import archive
+
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    first, ended, later = _counter_files(directory, [[1.5] * 4, [2.25] * 4, [3.0] * 4])
+    assert archive.retire_process(first, str(directory)) == 1  # an archive already there
+    before = _read(directory)
+    calls = {"n": 0}
+    real_replace, real_remove = os.replace, os.remove
+
+    def counted(real):
+        def step_of_the_move(*args):
+            calls["n"] += 1
+            if calls["n"] == step:
+                raise _Killed
+            return real(*args)
+        return step_of_the_move
+
+    monkeypatch.setattr(archive.os, "replace", counted(real_replace))
+    monkeypatch.setattr(archive.os, "remove", counted(real_remove))
+    with pytest.raises(_Killed):
+        archive.retire_process(ended, str(directory))
+    monkeypatch.undo()
+    assert sorted(_read(directory).splitlines()) == sorted(before.splitlines()), step
+    assert archive.retire_process(later, str(directory)) == 1
+    archive.retire_process(ended, str(directory))  # child_exit, for a worker that moved its own
+    assert _revenue(directory) == 6 + 9 + 12
+    assert sorted(p.name for p in directory.iterdir()) == ["archive.lock", "counter_archive.db"]
+
+
+def test_a_move_interrupted_by_another_never_waits_on_its_own_lock(tmp_path, monkeypatch):
+    """gunicorn's child_exit runs in its SIGCHLD handler, which a second SIGCHLD can enter
+    again in the middle of a move: the nested call leaves its worker to the move under way
+    (it waited on its own process's lock for ever)."""
+    import threading
+
+    from tracking import archive
+
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    one, two = _counter_files(directory, [[1.0] * 3, [2.0] * 3])
+    real_merge, nested = archive._merge, []
+
+    def merge_and_be_interrupted(*args):
+        if not nested:
+            nested.append(archive.retire_process(two, str(directory)))  # the second SIGCHLD
+        return real_merge(*args)
+
+    monkeypatch.setattr(archive, "_merge", merge_and_be_interrupted)
+    done = []
+    master = threading.Thread(target=lambda: done.append(
+        archive.retire_process(one, str(directory))), daemon=True)
+    master.start()
+    master.join(10)
+    assert not master.is_alive(), "the master waits on its own lock"
+    assert nested == [0] and done == [2]  # the nested call's worker, moved by the outer one
+    assert _revenue(directory) == 9
+    assert sorted(p.name for p in directory.glob("*.db")) == ["counter_archive.db"]
+
+
+def test_a_file_that_cannot_be_read_is_logged_and_left_and_never_raised(tmp_path, caplog):
+    """A worker killed as it made its file leaves it empty: the master logs it and goes
+    on (an exception in child_exit would stop gunicorn's master), and other workers'
+    files still move."""
+    from tracking.archive import retire_process
+
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    (good,) = _counter_files(directory, [[5.0]])
+    (directory / "counter_4242.db").write_bytes(b"")
+    assert retire_process(4242, str(directory)) == 0
+    assert "process 4242's files stay" in caplog.text
+    assert retire_process(good, str(directory)) == 1
+    assert (directory / "counter_archive.db").exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import bisect
 import collections
-import contextlib
 import logging
 import os
 import threading
@@ -20,17 +19,10 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
-    multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.mmap_dict import MmapedDict
-from prometheus_client.multiprocess import MultiProcessCollector
 
-try:
-    import fcntl
-except ImportError:  # Windows: no multiprocess server there to share a directory
-    fcntl = None
-
+from .archive import LockedCollector, retire_process
 from .forks import MendedAfterFork
 from .touchpoints import ABANDONABLE, EXITS, STAGES
 
@@ -224,93 +216,6 @@ class Tally:
 _TALLIES: MendedAfterFork[Tally] = MendedAfterFork(Tally._reset, "empty a metrics tally")
 
 
-# The metric files whose values the multiprocess collector adds up across processes, so a
-# process's values can be added into another file without changing any sum: counters,
-# histograms (their buckets are stored apart, not accumulated), summaries. Gauges are
-# either dropped with their process (the live modes) or kept per process ("all"), or taken
-# as a min, max or latest, and stay as they are.
-_SUMMED_FILES = ("counter", "histogram", "summary")
-ARCHIVE = "archive"  # counter_archive.db: the counts of every process that has ended
-_LOCK_FILE = "archive.lock"  # not *.db, which the collector reads
-
-
-@contextlib.contextmanager
-def _directory_lock(directory: str, exclusive: bool):
-    """The metrics directory's lock: shared while a scrape reads the files, exclusive while
-    an ended process's files are moved into the archive. Without it a scrape could read a
-    process's counts twice (in its file and in the archive) or not at all, and counters
-    would seem to go back (prometheus/client_python#518). Where the lock cannot be taken
-    (a read-only directory), a scrape reads without it: no archive is made there."""
-    try:
-        if fcntl is None:
-            raise OSError("no file locks on this system")
-        fd = os.open(os.path.join(directory, _LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
-        if exclusive:
-            raise
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)  # and the lock with it
-
-
-def retire_process(pid: int | str, directory: str | None = None) -> int:
-    """A process that has ended, in the metrics directory: its live gauges go
-    (``mark_process_dead``), and its counters, histograms and summaries are added into the
-    directory's archive files (``counter_archive.db``, ...) and its own files removed, so
-    the directory holds a file per metric type for each live process and one for all the
-    ended ones, however many came and went (workers replaced by a reload or
-    ``max_requests``, killed for a timeout; commands run with the store's directory).
-
-    Done under the directory's exclusive lock, which the tracker's /metrics takes shared
-    while it reads: every scrape sees a process's counts exactly once. Call it for a
-    process that has ended (gunicorn's ``child_exit``: ``deploy/gunicorn.conf.py``), or
-    for this one as it ends (the tracker does, at exit). Returns how many files it moved.
-    """
-    directory = directory or multiprocess_dir()
-    if not directory or not os.path.isdir(directory):
-        return 0
-    multiprocess.mark_process_dead(pid, directory)
-    moved = 0
-    with _directory_lock(directory, exclusive=True):
-        for kind in _SUMMED_FILES:
-            ended = os.path.join(directory, f"{kind}_{pid}.db")
-            if not os.path.exists(ended):
-                continue
-            archive = os.path.join(directory, f"{kind}_{ARCHIVE}.db")
-            totals: dict[str, float] = {}
-            for path in (archive, ended):
-                if os.path.exists(path):
-                    for key, value, _, _ in MmapedDict.read_all_values_from_file(path):
-                        totals[key] = totals.get(key, 0.0) + value
-            # Made beside it and renamed over it: a reader without the lock opens the old
-            # archive or the new one, never one half written; a crash leaves the old one.
-            made = os.path.join(directory, f"{kind}_{ARCHIVE}.new")
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(made)
-            new = MmapedDict(made)
-            try:
-                for key, value in totals.items():
-                    new.write_value(key, value, 0.0)
-            finally:
-                new.close()
-            os.replace(made, archive)
-            os.remove(ended)
-            moved += 1
-    return moved
-
-
-class LockedCollector(MultiProcessCollector):
-    """The multiprocess collector, reading under the directory's shared lock (above)."""
-
-    def collect(self):
-        with _directory_lock(self._path, exclusive=False):
-            return list(super().collect())
-
-
 def _at_exit() -> None:
     for tally in _TALLIES:
         tally.flush()
@@ -318,11 +223,9 @@ def _at_exit() -> None:
     # gauges stop counting, and its counts go into the directory's archive.
     directory = multiprocess_dir()
     if directory and os.path.isdir(directory):
-        try:
-            retire_process(os.getpid(), directory)
-        except OSError:
-            log.warning("metrics: could not move this process's metric files into the "
-                        "archive", exc_info=True)
+        # Threads still counting after this (a daemon thread) count into files no one
+        # reads: lost, never counted twice.
+        retire_process(os.getpid(), directory)
 
 
 # Registered at import, so it runs after the writers' own exit flushes (atexit runs last in,

@@ -531,6 +531,11 @@ def abandonment(period: Period) -> dict:
         .where(cart_abandoned, lines.quantity > 0)
         .group_by(lines.product_id).order_by(func.count().desc()).limit(10)
     ).all()
+    # What the abandoned carts held (every one of the period's, not the 50 listed)
+    left_in_carts = _conn().scalar(
+        select(func.coalesce(func.sum(lines.quantity * lines.unit_value), 0))
+        .select_from(journey_cart_lines.join(journeys, J.id == lines.journey_id))
+        .where(cart_abandoned, lines.quantity > 0))
     titles = _product_titles({r.product_id for r in top})
     total = sum(s["abandoned"] for s in by_stage.values())
     recovered = sum(s["recovered"] for s in by_stage.values())
@@ -542,6 +547,7 @@ def abandonment(period: Period) -> dict:
     ).all()
     return {
         "abandoned": total,
+        "abandoned_value": int(left_in_carts or 0),  # minor units
         "by_stage": [{"stage": s, "journeys": by_stage.get(s, {}).get("abandoned", 0),
                       "recovered": by_stage.get(s, {}).get("recovered", 0)}
                      for s in CART_STAGES],

@@ -186,6 +186,7 @@ def test_overview_funnel_and_abandonment_numbers(app, admin_client, localstripe,
     abandonment = admin_client.get(
         f"/admin/api/abandonment?to={swept_at.date().isoformat()}").get_json()
     assert abandonment["abandoned"] == 1 and abandonment["recovered"] == 0
+    assert abandonment["abandoned_value"] == 2400  # what the abandoned cart held
     assert {"stage": "checkout", "journeys": 1, "recovered": 0} in abandonment["by_stage"]
     assert abandonment["by_step"] == [{"stage": "checkout", "last_touchpoint": "checkout_start",
                                        "journeys": 1}]

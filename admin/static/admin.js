@@ -147,8 +147,9 @@ function who(j) {
 
 /** A journey's order number, linked to it on the Orders page. */
 function orderLink(j) {
-  if (j.order_id) return h('a', { href: ordersUrl(j.order_id) }, j.order_number);
-  return j.order_ref ? orderNumber(j.order_ref) : '—';
+  // One line: "TP-000333" broken after its hyphen reads as two things
+  if (j.order_id) return h('a', { href: ordersUrl(j.order_id), class: 'nowrap' }, j.order_number);
+  return j.order_ref ? h('span', { class: 'nowrap' }, orderNumber(j.order_ref)) : '—';
 }
 
 function cartLines(items) {
@@ -592,7 +593,8 @@ function funnelPage() {
     const d = await load(q);
     if (!d) return;
     fill($('#steps-table'), d.steps, (s) => {
-      const canDrop = FUNNEL_STAGES.includes(s.stage) && s.stage !== 'purchase';
+      // No button where no one stopped: it would open an empty list
+      const canDrop = FUNNEL_STAGES.includes(s.stage) && s.stage !== 'purchase' && s.dropped > 0;
       return h('tr', { class: FUNNEL_STAGES.includes(s.stage) ? '' : 'after-purchase' },
         h('th', { scope: 'row' }, title(s.stage)),
         tdNum(num(s.journeys)), tdNum(pct(s.of_first)), tdNum(pct(s.of_previous)),

@@ -75,6 +75,38 @@ def test_abandonment_names_the_step_and_the_shopper(live_store, page):
         "href", "mailto:ada@example.com")
     expect(table).to_contain_text("Left at the payment page")
     expect(table).not_to_contain_text("Visitor")
+    # What was left, in money: here the one cart's value
+    left = page.locator('[data-kpi="abandoned_value"]')
+    expect(left).to_have_text(re.compile(r"^\$[\d,]+\.\d\d$"))
+    left_value = left.inner_text()
+    assert left_value != "$0.00"
+    expect(table).to_contain_text(left_value)
+
+    # The funnel offers "Who stopped" where someone did, and nowhere else
+    page.goto(f"{live_store.url}/admin/funnel?from={day}&to={day}")
+    steps_rows = page.locator("#steps-table tbody tr")
+    expect(steps_rows.first).to_contain_text("Landing")
+    offered = []
+    for i in range(steps_rows.count()):
+        row_i = steps_rows.nth(i)
+        stopped = row_i.locator("td").nth(3).inner_text()
+        if row_i.get_by_role("button").count():
+            offered.append(row_i.locator("th").inner_text())
+            assert stopped != "0", row_i.inner_text()
+    assert offered == ["Checkout"], offered  # the card form is the checkout stage's last page
+
+    # On the owner's phone the rows are cards: the button, the cart's value and the link to
+    # the journey on screen, not past a sideways scroll
+    page.set_viewport_size({"width": 390, "height": 844})
+    button = page.locator("#steps-table").get_by_role("button", name=re.compile("Who stopped"))
+    box = button.bounding_box()
+    assert box and box["x"] + box["width"] <= 390, box
+    page.goto(f"{live_store.url}/admin/abandonment?from={day}&to={day}")
+    expect(table.locator("tr")).to_have_count(1)
+    for shown in (table.get_by_role("link", name="Explore"), table.get_by_text(left_value)):
+        box = shown.bounding_box()
+        assert box and box["x"] + box["width"] <= 390, box
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     # A typed address is one recipient: no "?bcc=" smuggled into the owner's mail.
     assert page.evaluate("mailto('a?bcc=eve%40evil.example&x@example.com')") == (

@@ -254,6 +254,14 @@ def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
             .label("checkouts_abandoned"),
             _count_if(and_(J.status == "abandoned", J.abandoned_stage == Stage.LANDING.label))
             .label("bounces"),
+            # Not decided yet: still active, neither bought nor left. A rate over them would
+            # read low in the morning and climb all day as they are decided.
+            _count_if(and_(J.status == "active", _entered(Stage.CART).is_not(None)))
+            .label("carts_open"),
+            _count_if(and_(J.status == "active", _entered(Stage.CHECKOUT).is_not(None)))
+            .label("checkouts_open"),
+            _count_if(and_(J.status == "active", J.stage == Stage.LANDING.label))
+            .label("landings_open"),
         ).where(_started_in(period))
     ).mappings().one()
     r = {k: int(v or 0) for k, v in row.items()}
@@ -288,9 +296,16 @@ def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
         "visitors": r["visitors"],
         "journeys": r["journeys"],
         "conversion_rate": _ratio(r["converted"], r["journeys"]),
-        "cart_abandonment_rate": _ratio(r["carts_abandoned"], r["carts"]),
-        "checkout_abandonment_rate": _ratio(r["checkouts_abandoned"], r["checkouts"]),
-        "bounce_rate": _ratio(r["bounces"], r["journeys"]),
+        # Of the decided: carts (checkouts, landings) still active are in neither part, so
+        # the rate of a day under way is the day's rate so far, not one that climbs as
+        # the open carts are decided (the notes say how many are open).
+        "cart_abandonment_rate": _ratio(r["carts_abandoned"], r["carts"] - r["carts_open"]),
+        "checkout_abandonment_rate": _ratio(r["checkouts_abandoned"],
+                                            r["checkouts"] - r["checkouts_open"]),
+        "bounce_rate": _ratio(r["bounces"], r["journeys"] - r["landings_open"]),
+        **{k: r[k] for k in ("carts", "carts_abandoned", "carts_open", "checkouts",
+                             "checkouts_abandoned", "checkouts_open", "bounces",
+                             "landings_open")},
         "orders": int(orders),
         "revenue": int(revenue),
         "average_order_value": int(revenue) // int(orders) if orders else None,

@@ -220,6 +220,29 @@ def add_journeys(app, rows: list[dict]) -> None:
         conn.execute(insert(journeys), rows)
 
 
+def test_abandonment_and_bounce_rates_are_of_the_journeys_decided(app, admin_client, shop_db):
+    """A cart still open is neither abandoned nor kept: over it, a day's rate would read
+    low in the morning and climb as its carts were decided. The rates leave the open ones
+    out, and say how many there are."""
+    add_journeys(app, [
+        journey_row("cart", "abandoned"),
+        journey_row("cart", "active"),  # still open
+        journey_row("checkout", "active"),  # still open, and in checkout
+        journey_row("purchase", "purchased"),
+        journey_row("checkout", "abandoned"),
+        journey_row("landing", "abandoned"),  # a bounce
+        journey_row("landing", "active"),  # still on the landing page
+        journey_row("browse", "abandoned"),
+    ])
+    kpis = admin_client.get("/admin/api/overview").get_json()["kpis"]
+    assert (kpis["carts"], kpis["carts_abandoned"], kpis["carts_open"]) == (5, 2, 2)
+    assert kpis["cart_abandonment_rate"] == round(2 / 3, 4)  # of the 3 decided, not of 5
+    assert (kpis["checkouts"], kpis["checkouts_abandoned"], kpis["checkouts_open"]) == (3, 1, 1)
+    assert kpis["checkout_abandonment_rate"] == 0.5
+    assert (kpis["bounces"], kpis["landings_open"]) == (1, 1)
+    assert kpis["bounce_rate"] == round(1 / 7, 4)  # of the 7 not still on the landing page
+
+
 def test_each_funnel_step_counts_the_journeys_that_stopped_there(app, admin_client, shop_db):
     """A step's ``dropped`` is the journeys whose furthest stage it is and that ended there,
     the ones "Who stopped at <stage>" lists: not the step before's, not journeys still
@@ -253,7 +276,8 @@ def test_each_funnel_step_counts_the_journeys_that_stopped_there(app, admin_clie
         listed = admin_client.get(f"/admin/api/funnel/dropped?stage={step['stage']}").get_json()
         assert len(listed["journeys"]) == step["dropped"], step["stage"]
         assert {j["stage"] for j in listed["journeys"]} == {step["stage"]}
-    assert overview["kpis"]["bounce_rate"] == round(stopped[0] / reached[0], 4)
+    # Of the journeys no longer on their landing page (one still is)
+    assert overview["kpis"]["bounce_rate"] == round(stopped[0] / (reached[0] - 1), 4)
     sources = {s["source"]: [step["dropped"] for step in s["steps"]] for s in funnel["by_source"]}
     assert sources == {"newsletter": [3, 0, 0, 0, 0, None], "(unknown)": [0, 2, 2, 1, 1, None]}
     page = admin_client.get("/admin/funnel").get_data(as_text=True)

@@ -97,6 +97,10 @@ const KPI_NOTES = {
   refunds: (v) => `${money(v.refunds)} refunded (${num(v.refunded_returns)} ${v.refunded_returns === 1 ? 'return' : 'returns'})`,
   returned_orders: (v) => `${num(v.returned_orders)} of ${num(v.orders)} paid orders`,
   journeys: (v) => `of ${num(v.journeys)} tracked journeys`,
+  // The rates are of the decided: what is still open is said, not counted
+  carts_open: (v) => `${num(v.carts_abandoned)} of ${num(v.carts - v.carts_open)} carts · ${num(v.carts_open)} still open`,
+  checkouts_open: (v) => `${num(v.checkouts_abandoned)} of ${num(v.checkouts - v.checkouts_open)} checkouts · ${num(v.checkouts_open)} still open`,
+  landings_open: (v) => `${num(v.bounces)} of ${num(v.journeys - v.landings_open)} journeys · ${num(v.landings_open)} still on it`,
   reviewed_orders: (v) => `${num(v.reviewed_orders)} of ${num(v.delivered_orders)} delivered in the period`,
 };
 

@@ -240,6 +240,21 @@ const charts = new Map();
 
 function flatLabel(label) { return Array.isArray(label) ? label.join(', ') : String(label); }
 
+/** A long label on lines of about `width` characters (a phone's narrow bar chart cut
+ * "Left after sending the card" to "…eft after sending the card"). */
+function wrapWords(text, width = 18) {
+  const lines = [];
+  let line = '';
+  for (const word of String(text).split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
 function summarize(canvas, labels, datasets) {
   const points = labels.map((label, i) => {
     const values = datasets.map((d) => `${datasets.length > 1 ? `${d.label} ` : ''}${num(d.data[i])}`);
@@ -277,7 +292,10 @@ function chart(canvas, type, labels, datasets, { options = {}, summary, mode } =
       tooltip: { callbacks: { title: (items) => flatLabel(items[0]?.label ?? '') } },
     },
     scales: horizontal
-      ? { x: countAxis, y: { grid: { display: false } } }
+      ? { x: countAxis, y: { grid: { display: false }, ticks: { callback(value) {
+        const label = this.getLabelForValue(value);
+        return Array.isArray(label) ? label : wrapWords(label);
+      } } } }
       : { y: countAxis, x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } } },
   };
   const merged = { ...base, ...options, plugins: { ...base.plugins, ...(options.plugins || {}) } };

@@ -90,6 +90,15 @@ function labelCells(table) {
   }
 }
 
+/** Stripe's failure codes (and the store's own) in the owner's words; the code beside. */
+const FAILURE_WORDS = {
+  card_declined: 'Card declined', insufficient_funds: 'Not enough funds',
+  expired_card: 'Card expired', incorrect_cvc: 'Wrong security code',
+  incorrect_number: 'Wrong card number', processing_error: "The bank's error",
+  authentication_failed: '3-D Secure not passed', authentication_required: '3-D Secure needed',
+  amount_mismatch: 'Order changed while paying', failed: 'Failed, no reason given',
+};
+
 /** The smaller line under a KPI ([data-kpi-note]): what the figure is made of. */
 const KPI_NOTES = {
   tracked_orders: (v) => `${num(v.tracked_orders)} in tracked journeys`,
@@ -655,7 +664,8 @@ function abandonmentPage() {
       [{ label: 'Abandoned', data: d.left_at.map((s) => s.journeys), backgroundColor: COLORS.star, borderRadius: 4 }],
       { options: { indexAxis: 'y' } });
     fill($('#failures-table'), d.payment_failures, (f) => h('tr', {},
-      h('th', { scope: 'row' }, h('code', {}, f.code)), tdNum(num(f.attempts))), 'No failed payments in this period.');
+      h('th', { scope: 'row' }, FAILURE_WORDS[f.code] || title(f.code), ' ',
+        h('code', { class: 'muted small' }, f.code)), tdNum(num(f.attempts))), 'No failed payments in this period.');
     fill($('#products-table'), d.top_products, (p) => h('tr', {},
       h('th', { scope: 'row' }, p.title), tdNum(num(p.journeys)), tdNum(num(p.units)), tdNum(money(p.value))),
     'No abandoned carts in this period.');

@@ -263,6 +263,12 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
             ", 1 of 1 item(s) back in stock")
     page.goto(order_url)
     expect(page.locator("#returns")).to_contain_text("refunded")
+    # The declined card, on the owner's abandonment page: in words, its code beside
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(base + "/admin/abandonment")
+    failure = page.locator("#failures-table tbody tr").first
+    expect(failure).to_contain_text("Card declined")
+    expect(failure.locator("code")).to_have_text("card_declined")
 
 
 @pytest.mark.parametrize("width", [1280, 390])

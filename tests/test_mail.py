@@ -175,6 +175,7 @@ def test_an_order_s_messages_are_sent_once_each_and_the_owner_sees_them_sent(
                                  "oldest_waiting": None}
     page = owner_client.get("/admin/outbox").get_data(as_text=True)
     assert "2 sent · 0 waiting · 0 not sent" in page and "pill-sent" in page
+    assert "sent within a minute" in page.split("<details", 1)[0]
 
 
 def test_a_message_recorded_without_mail_is_never_sent_later(app_factory, smtp, inbox, cli):

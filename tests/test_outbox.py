@@ -96,6 +96,11 @@ def test_an_order_gets_its_confirmation_updates_and_review_request_once(
     assert len(updates["messages"]) == 3
     page = owner_client.get("/admin/outbox?kind=review_request").get_data(as_text=True)
     assert f"How was your order {order.number}?" in page and "has shipped" not in page
+    # No mail server here: the owner is told first that nothing goes out, the commands and
+    # settings are folded away for whoever runs the store
+    intro = page.split("<details", 1)[0]
+    assert "None is sent" in intro and "MAIL_URL" not in intro and "orders remind" not in intro
+    assert "<code>MAIL_URL</code> is not set" in page.split("<details", 1)[1]
     assert owner_client.get("/admin/outbox?kind=spam").status_code == 400
     assert owner_client.get("/admin/api/outbox?before=0").status_code == 400
     assert app.test_client().get("/admin/outbox").status_code == 302  # the login first

@@ -107,8 +107,6 @@ elif not _reloaded:  # stale files from a previous run would be summed into toda
 os.environ["TOUCHPOINT_METRICS_DIR"] = _multiproc_dir
 
 
-
-
 def _load_archive():
     """tracking/archive.py by its path, not `import tracking.archive`: that would import
     the tracker's package (Flask, SQLAlchemy, the extension) into this master, and workers

@@ -578,9 +578,24 @@ def abandonment(period: Period) -> dict:
         "top_products": [{"product_id": r.product_id, "title": titles.get(r.product_id, "?"),
                           "journeys": r.journeys, "units": int(r.units or 0),
                           "value": int(r.value or 0)} for r in top],
-        "journeys": _with_left_at(recent, _with_contacts(
-            _with_carts([_journey_summary(r) for r in recent]))),
+        "journeys": _with_reminders(_with_left_at(recent, _with_contacts(
+            _with_carts([_journey_summary(r) for r in recent])))),
     }
+
+
+def _with_reminders(summaries: list[dict]) -> list[dict]:
+    """``reminded_at``: when the store wrote to the shopper about the cart (`orders
+    remind`), or None: the owner sees which carts were followed up already."""
+    ids = [s["id"] for s in summaries]
+    sent = dict(db.session.execute(
+        select(OutboxMessage.journey_id, func.min(OutboxMessage.created_at))
+        .where(OutboxMessage.kind == MessageKind.CART_REMINDER,
+               OutboxMessage.journey_id.in_(ids))
+        .group_by(OutboxMessage.journey_id)).all()) if ids else {}
+    for summary in summaries:
+        at = sent.get(summary["id"])
+        summary["reminded_at"] = at.isoformat(timespec="seconds") if at else None
+    return summaries
 
 
 def _carts_left(period: Period):

@@ -193,6 +193,20 @@ def test_overview_funnel_and_abandonment_numbers(app, admin_client, localstripe,
     assert abandonment["top_products"][0]["title"] == "Pen"
     assert abandonment["payment_failures"] == [{"code": "card_declined", "attempts": 1}]
     assert abandonment["journeys"][0]["cart_value"] == 2400
+    assert abandonment["journeys"][0]["reminded_at"] is None
+    # The store wrote to the shopper about the cart: the owner sees it was followed up
+    from checkout.models import MessageKind, OutboxMessage
+
+    reminded = datetime(2026, 12, 1, 9, 30)
+    with app.app_context():
+        db.session.add(OutboxMessage(
+            key="reminder-test", kind=MessageKind.CART_REMINDER, to_email="ada@example.com",
+            subject="You left something", body="…", created_at=reminded,
+            journey_id=abandonment["journeys"][0]["id"]))
+        db.session.commit()
+    abandonment = admin_client.get(
+        f"/admin/api/abandonment?to={swept_at.date().isoformat()}").get_json()
+    assert abandonment["journeys"][0]["reminded_at"] == "2026-12-01T09:30:00"
 
 
 def journey_row(stage: str, status: str, *, seen_ago: timedelta = timedelta(hours=1),

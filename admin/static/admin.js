@@ -676,6 +676,7 @@ function abandonmentPage() {
       td(pill(j.abandoned_stage || j.stage, 'stage-pill')),
       td(j.left_at_label || '—'),
       td(when(j.last_seen_at), 'nowrap'),
+      td(j.reminded_at ? when(j.reminded_at) : '—', 'nowrap'),
       td(h('a', { href: journeyUrl(j.id) }, 'Explore'))), 'No abandoned journeys in this period.');
   });
 }

@@ -125,9 +125,7 @@ def _name(directory: str, kind: str, who: int | str, suffix: str) -> str:
 
 def _retire(pid: int, directory: str) -> int:
     mark_process_dead(pid, directory)
-    left = [kind for kind in SUMMED
-            if os.path.exists(_name(directory, kind, pid, "db"))
-            or os.path.exists(_name(directory, kind, pid, "merging"))]
+    left = [kind for kind in SUMMED if os.path.exists(_name(directory, kind, pid, "db"))]
     unfinished = glob.glob(os.path.join(directory, f"*_{ARCHIVE}.ready")) or glob.glob(
         os.path.join(directory, "*.merging"))
     if not left and not unfinished:
@@ -156,34 +154,33 @@ def _finish(directory: str, kind: str) -> None:
             os.remove(merging)
         os.replace(ready, _name(directory, kind, ARCHIVE, "db"))
     for merging in glob.glob(_name(directory, kind, "*", "merging")):
-        _merge(directory, kind, [merging])
+        _merge(directory, kind, merging)
 
 
 def _move(directory: str, kind: str, pid: int) -> int:
+    """One ended file into the archive (its merging file, if a move of it was interrupted,
+    was finished by _finish before this)."""
     ended, merging = _name(directory, kind, pid, "db"), _name(directory, kind, pid, "merging")
-    if os.path.exists(ended):
-        list(MmapedDict.read_all_values_from_file(ended))  # readable, or it stays a .db
-        os.replace(ended, merging)
-    elif not os.path.exists(merging):
+    if not os.path.exists(ended):
         return 0
-    _merge(directory, kind, [merging])
+    list(MmapedDict.read_all_values_from_file(ended))  # readable, or it stays a .db
+    os.replace(ended, merging)
+    _merge(directory, kind, merging)
     return 1
 
 
-def _merge(directory: str, kind: str, merging: list[str]) -> None:
+def _merge(directory: str, kind: str, merging: str) -> None:
     archive, ready = _name(directory, kind, ARCHIVE, "db"), _name(directory, kind, ARCHIVE, "ready")
     totals: dict[str, float] = {}
     if os.path.exists(archive):
         for key, value, _, _ in MmapedDict.read_all_values_from_file(archive):
             totals[key] = value
-    for path in merging:
-        for key, value, _, _ in MmapedDict.read_all_values_from_file(path):
-            totals[key] = _add_up(totals.get(key, 0.0), value)
+    for key, value, _, _ in MmapedDict.read_all_values_from_file(merging):
+        totals[key] = _add_up(totals.get(key, 0.0), value)
     made = _name(directory, kind, ARCHIVE, "new")
     _write(made, totals)
-    os.replace(made, ready)  # complete: read instead of the archive and the merging files
-    for path in merging:
-        os.remove(path)
+    os.replace(made, ready)  # complete: read instead of the archive and the merging file
+    os.remove(merging)
     os.replace(ready, archive)
 
 

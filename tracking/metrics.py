@@ -220,12 +220,10 @@ def _at_exit() -> None:
     for tally in _TALLIES:
         tally.flush()
     # A process that ends (a worker, a command run with the store's directory): its live
-    # gauges stop counting, and its counts go into the directory's archive.
-    directory = multiprocess_dir()
-    if directory and os.path.isdir(directory):
-        # Threads still counting after this (a daemon thread) count into files no one
-        # reads: lost, never counted twice.
-        retire_process(os.getpid(), directory)
+    # gauges stop counting, and its counts go into the directory's archive (nothing without
+    # one). Threads still counting after this (a daemon thread) count into files no one
+    # reads: lost, never counted twice.
+    retire_process(os.getpid())
 
 
 # Registered at import, so it runs after the writers' own exit flushes (atexit runs last in,

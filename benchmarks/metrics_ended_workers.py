@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import json_line, log, machine_note, run, table  # noqa: E402
+from _common import json_line, log, machine_note, median, run, table  # noqa: E402
 
 _WORKER = """
 import os, sys
@@ -72,7 +71,7 @@ def scrape_ms(directory: Path, reps: int) -> float:
         start = time.perf_counter()
         generate_latest(registry)
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return median(times)
 
 
 def main() -> int:
@@ -108,7 +107,7 @@ def main() -> int:
             files_left = len(list(left.glob("*.db")))
             files_moved = len(list(moved.glob("*.db")))
             left_ms, moved_ms = scrape_ms(left, args.reps), scrape_ms(moved, args.reps)
-            move = statistics.median(move_ms) if move_ms else float("nan")
+            move = median(move_ms)  # nan where none moved
             rows.append([n, files_left, f"{left_ms:.2f}", files_moved, f"{moved_ms:.2f}",
                          "—" if not move_ms else f"{move:.2f}"])
             results.append({"ended": n, "files_left": files_left, "scrape_ms_left": left_ms,

@@ -98,6 +98,25 @@ class Period:
         return {"from": self.start.date().isoformat(),
                 "to": (self.end - timedelta(days=1)).date().isoformat()}
 
+    def before(self, now: datetime) -> Period:
+        """The period of the same length just before this one, to compare it with. A
+        period still under way is compared up to the same point: today so far with
+        yesterday until this time of day, this week so far with last week's same days
+        and hours (a whole yesterday against half a today would read as a fall)."""
+        length = self.end - self.start
+        end = self.start
+        if self.start < now < self.end:
+            end = now - length
+        return Period(self.start - length, end)
+
+    def describe(self) -> dict:
+        """``from`` and ``to`` (dates, inclusive) and, when it ends within its last day,
+        ``until`` (the time it ends at)."""
+        last = self.end if self.end.time() != time.min else self.end - timedelta(days=1)
+        until = self.end.isoformat(timespec="minutes") if self.end.time() != time.min else None
+        return {"from": self.start.date().isoformat(), "to": last.date().isoformat(),
+                "until": until}
+
 
 def _conn() -> Connection:
     """The tracker's database (JOURNEY_DATABASE_URL may differ from the shop's): one

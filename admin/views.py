@@ -5,6 +5,8 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 
 - ``/admin/api/live`` — live journeys per stage now, shoppers, orders awaiting delivery
 - ``/admin/api/overview?from&to`` — KPIs for today and the period, funnel, trend
+- ``/admin/api/overview/before?from&to`` — the same KPIs for the stretch before today and
+  before the period, up to the same point when it is under way (for the changes)
 - ``/admin/api/funnel?from&to`` — funnel steps, by source, by device, time to convert
 - ``/admin/api/funnel/dropped?stage&from&to`` — journeys that stopped at a stage
 - ``/admin/api/abandonment?from&to`` — abandoned journeys, steps, failures, products, recovery
@@ -378,6 +380,18 @@ def api_overview():
         trend=queries.trend(period, utcnow()),
         live=queries.live(utcnow(), current_app.config["JOURNEY_SESSION_TIMEOUT"]),
     )
+
+
+@bp.get("/api/overview/before")
+def api_overview_before():
+    """The overview's KPIs for the stretch just before today and before the period, for
+    its tiles to say how they changed: asked for after the overview is drawn, so the
+    tiles never wait for it."""
+    now = utcnow()
+    today = queries.Period.days(now.date(), now.date()).before(now)
+    period = _period().before(now)
+    return jsonify(today={"compared_with": today.describe(), "kpis": queries.kpis(today)},
+                   period={"compared_with": period.describe(), "kpis": queries.kpis(period)})
 
 
 @bp.get("/api/funnel")

@@ -527,6 +527,7 @@ def endpoints(today, ids: dict) -> list[tuple[str, str, str]]:
         q = f"from={first.isoformat()}&to={today.isoformat()}"
         out += [
             ("overview", label, f"/admin/api/overview?{q}"),
+            ("overview/before", label, f"/admin/api/overview/before?{q}"),
             ("funnel", label, f"/admin/api/funnel?{q}"),
             ("abandonment", label, f"/admin/api/abandonment?{q}"),
             # the whole file, generated and read (at most 10,000 rows)

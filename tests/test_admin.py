@@ -257,6 +257,54 @@ def test_abandonment_and_bounce_rates_are_of_the_journeys_decided(app, admin_cli
     assert kpis["bounce_rate"] == round(1 / 7, 4)  # of the 7 not still on the landing page
 
 
+def test_the_overview_compares_each_figure_with_the_stretch_before_it(app, owner):
+    """Each tile says how it moved since the period of the same length just before. A
+    period under way is compared up to the same point: this afternoon with yesterday until
+    this time of day, not with all of yesterday (which would read as a fall every day)."""
+    now = datetime(2026, 12, 9, 14, 30)
+
+    def started(at: datetime, stage: str, status: str) -> dict:
+        return {**journey_row(stage, status), "started_at": at}
+
+    add_journeys(app, [
+        started(datetime(2026, 12, 9, 10), "purchase", "purchased"),  # today
+        started(datetime(2026, 12, 9, 12), "cart", "abandoned"),
+        started(datetime(2026, 12, 8, 9), "cart", "abandoned"),  # yesterday, before 14:30
+        started(datetime(2026, 12, 8, 14), "browse", "abandoned"),
+        started(datetime(2026, 12, 8, 20), "purchase", "purchased"),  # yesterday, later on
+        started(datetime(2026, 11, 26, 8), "cart", "abandoned"),  # the week before
+        started(datetime(2026, 12, 2, 14), "purchase", "purchased"),
+        started(datetime(2026, 12, 2, 15), "purchase", "purchased"),  # after 14:30
+        started(datetime(2026, 11, 25, 23), "landing", "abandoned"),  # before that week
+        started(datetime(2026, 10, 31, 23), "landing", "abandoned"),  # before November's
+    ])
+    with time_machine.travel(now, tick=False):
+        client = app.test_client()
+        assert admin_login(client).status_code == 302
+        week = client.get("/admin/api/overview/before?from=2026-12-03&to=2026-12-09")
+        past = client.get("/admin/api/overview/before?from=2026-11-01&to=2026-11-07")
+    assert week.status_code == 200, week.get_data(as_text=True)
+    before = week.get_json()
+    assert before["today"]["compared_with"] == {"from": "2026-12-08", "to": "2026-12-08",
+                                                "until": "2026-12-08T14:30"}
+    yesterday = before["today"]["kpis"]
+    assert yesterday["journeys"] == 2 and yesterday["carts_abandoned"] == 1
+    assert yesterday["conversion_rate"] == 0.0
+    assert before["period"]["compared_with"] == {"from": "2026-11-26", "to": "2026-12-02",
+                                                 "until": "2026-12-02T14:30"}
+    last_week = before["period"]["kpis"]
+    assert last_week["journeys"] == 2 and last_week["conversion_rate"] == 0.5
+    assert last_week["cart_abandonment_rate"] == 0.5
+    # A period that is over is compared whole, with the days just before it
+    assert past.get_json()["period"]["compared_with"] == {"from": "2026-10-25",
+                                                          "to": "2026-10-31", "until": None}
+    assert past.get_json()["period"]["kpis"]["journeys"] == 1
+    with time_machine.travel(now, tick=False):
+        refused = client.get("/admin/api/overview/before?from=2026-12-09&to=2026-12-01")
+    assert refused.status_code == 400 and "errors" in refused.get_json()
+    assert app.test_client().get("/admin/api/overview/before").status_code == 401
+
+
 def test_each_funnel_step_counts_the_journeys_that_stopped_there(app, admin_client, shop_db):
     """A step's ``dropped`` is the journeys whose furthest stage it is and that ended there,
     the ones "Who stopped at <stage>" lists: not the step before's, not journeys still

@@ -125,6 +125,64 @@ function setKpis(root, values) {
   }
 }
 
+/** Which way is better for each KPI the overview compares (1: up, -1: down). */
+const BETTER = {
+  visitors: 1, conversion_rate: 1, cart_abandonment_rate: -1, checkout_abandonment_rate: -1,
+  bounce_rate: -1, orders: 1, revenue: 1, net_revenue: 1, average_order_value: 1,
+  return_rate: -1,
+};
+
+/** How a KPI moved from `before` to `now`: rates in percentage points, counts and money
+ *  as a share of what they were, and the figure it moved from. */
+function change(format, now, before) {
+  const show = FORMATS[format] || num;
+  if (now == null || before == null) {
+    return { text: before == null && now != null ? 'no figure before' : '', sign: 0 };
+  }
+  const diff = now - before;
+  if (format === 'pct') {
+    const points = Math.round(diff * 1000) / 10;
+    if (points === 0) return { text: `no change from ${show(before)}`, sign: 0 };
+    return { text: `${Math.abs(points).toFixed(1)} pts from ${show(before)}`, sign: Math.sign(points) };
+  }
+  if (diff === 0) return { text: `no change from ${show(before)}`, sign: 0 };
+  if (before === 0) return { text: `from ${show(before)}`, sign: Math.sign(diff) };
+  const share = Math.abs(diff / before);
+  const percent = share < 0.1 ? (share * 100).toFixed(1) : Math.round(share * 100);
+  return { text: `${percent}% from ${show(before)}`, sign: Math.sign(diff) };
+}
+
+/** Each [data-kpi-change] line: up or down (an arrow and the word, for a screen reader),
+ *  green where that is better and red where worse. */
+function setChanges(root, values, before) {
+  for (const el of $$('[data-kpi-change]', root)) {
+    const key = el.dataset.kpiChange;
+    const { text, sign } = before ? change(el.dataset.format, values[key], before[key])
+      : { text: '', sign: 0 };
+    const verdict = sign === 0 ? 'same' : sign * (BETTER[key] || 1) > 0 ? 'better' : 'worse';
+    const label = `${sign}|${text}`;
+    if (el.dataset.shown === label) continue; // a refresh with nothing new: no redraw
+    el.dataset.shown = label;
+    el.className = `kpi-change ${verdict}`;
+    el.replaceChildren(...(sign === 0 ? [text] : [
+      h('span', { 'aria-hidden': 'true' }, sign > 0 ? '▲ ' : '▼ '),
+      h('span', { class: 'visually-hidden' }, sign > 0 ? 'up ' : 'down '), text]));
+  }
+}
+
+/** "Nov 30 – Dec 6, 2026" (the start's year too when it is not the end's). */
+function rangeLabel(from, to) {
+  if (from === to) return yearFormat.format(asDate(from));
+  return `${from.slice(0, 4) === to.slice(0, 4) ? day(from)
+    : yearFormat.format(asDate(from))} – ${yearFormat.format(asDate(to))}`;
+}
+
+/** What the changes are against: "Nov 23 – 29, 2026", "Dec 6, 2026 until 14:05". */
+function comparedLabel(c) {
+  const range = rangeLabel(c.from, c.to);
+  return c.until ? `${range}, until ${c.until.slice(11, 16)} UTC` : range;
+}
+
 function stars(rating) {
   return h('span', { class: 'stars', role: 'img', 'aria-label': `Rated ${rating.toFixed(1)} out of 5` },
     h('span', { class: `stars-fill r${Math.round(rating * 2)}`, 'aria-hidden': 'true' }, '★★★★★'),
@@ -428,10 +486,7 @@ function periodPicker(onChange) {
       const pressed = to.value === today && from.value === addDays(today, 1 - Number(b.dataset.days));
       b.setAttribute('aria-pressed', String(pressed));
     }
-    // The start's year too when it is not the end's (Dec 20, 2025 – Jan 10, 2026).
-    const label = from.value === to.value ? yearFormat.format(asDate(from.value))
-      : `${from.value.slice(0, 4) === to.value.slice(0, 4) ? day(from.value)
-        : yearFormat.format(asDate(from.value))} – ${yearFormat.format(asDate(to.value))}`;
+    const label = rangeLabel(from.value, to.value);
     $$('[data-period-label]').forEach((el) => { el.textContent = label; });
   };
   const apply = () => {
@@ -539,17 +594,31 @@ const OVERVIEW_EVERY_MS = 30000;
 
 function overviewPage() {
   const load = latest((q) => api(`/overview?${q}`, { source: 'overview' }));
+  // The same KPIs just before (asked for once the figures are drawn: they never wait)
+  const loadBefore = latest((q) => api(`/overview/before?${q}`, { source: 'overview' }));
   let current = null; // the period drawn last ("from=…&to=…"): a refresh keeps it
   async function draw(q, quiet = false) {
     const d = await load(q);
     if (!d) return;
     // A refresh changes figures in place: no blank, no chart animation (mode 'none').
     const mode = quiet ? 'none' : undefined;
-    setKpis($('[data-kpis="today"]'), d.today);
-    setKpis($('[data-kpis="period"]'), d.kpis);
+    const today = $('[data-kpis="today"]');
+    const period = $('[data-kpis="period"]');
+    setKpis(today, d.today);
+    setKpis(period, d.kpis);
+    if (!quiet) { // another period: the old one's changes would be wrong until replaced
+      setChanges(period, d.kpis, null);
+      $('[data-compared="period"]').textContent = '';
+    }
     funnelChart($('#funnel-chart'), d.funnel, mode);
     trendChart($('#trend-chart'), d.trend, mode);
     renderLive(d.live);
+    const before = await loadBefore(q);
+    if (!before) return;
+    setChanges(today, d.today, before.today.kpis);
+    setChanges(period, d.kpis, before.period.kpis);
+    $('[data-compared="today"]').textContent = comparedLabel(before.today.compared_with);
+    $('[data-compared="period"]').textContent = comparedLabel(before.period.compared_with);
   }
   periodPicker((q) => {
     current = q;

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from admin.auth import create_user
 from checkout.models import Order
 from storefront.extensions import db
 from tracking.extension import utcnow
+from tracking.models import journeys
 
 from .conftest import submit_admin_login
 
@@ -111,3 +112,45 @@ def test_the_chosen_period_holds_across_the_panels_pages(live_store, page):
     page.goto(f"{live_store.url}/admin/abandonment")  # no period in the address: the kept one
     expect(page.locator("#period-from")).to_have_value(start)
     expect(page).to_have_url(re.compile(rf"from={start}&to={today}"))
+
+
+@pytest.mark.e2e
+def test_each_figure_says_how_it_moved_since_the_week_before(live_store, page):
+    """GA4 and PostHog compare a range with the one before it; so does the overview: up or
+    down, by how much and from what, green where that is better for the shop (fewer
+    abandoned carts) and red where it is worse, in words too for a screen reader."""
+    from tests.test_admin import journey_row
+
+    today = utcnow().date()
+    week = (today - timedelta(days=13), today - timedelta(days=7))  # over: compared whole
+    at = lambda d: datetime.combine(d, datetime.min.time()) + timedelta(hours=12)  # noqa: E731
+    with live_store.app.app_context():
+        create_user("owner@example.com", PASSWORD)
+        db.session.execute(update(Order).values(paid_at=utcnow() - timedelta(days=200)))
+        db.session.execute(update(Order).where(Order.id.in_((1, 2)))
+                           .values(paid_at=at(week[0] + timedelta(days=1))))
+        db.session.execute(update(Order).where(Order.id == 3)
+                           .values(paid_at=at(week[0] - timedelta(days=2))))
+        db.session.commit()
+        rows = [("cart", "abandoned", week[0]), ("checkout", "abandoned", week[1]),
+                ("cart", "abandoned", week[0] - timedelta(days=3)),
+                ("purchase", "purchased", week[0] - timedelta(days=1))]
+        with live_store.app.extensions["journey"].engine.begin() as conn:
+            conn.execute(insert(journeys), [{**journey_row(stage, status), "started_at": at(d)}
+                                            for stage, status, d in rows])
+    log_in(page, live_store.url)
+    page.goto(f"{live_store.url}/admin/?from={week[0]}&to={week[1]}")
+    period = page.locator('[data-kpis="period"]')
+    orders = period.locator('[data-kpi-change="orders"]')
+    expect(orders).to_have_text("▲ up 100% from 1")
+    expect(orders).to_have_class(re.compile(r"\bbetter\b"))
+    abandoned = period.locator('[data-kpi-change="cart_abandonment_rate"]')
+    expect(abandoned).to_have_text("▲ up 50.0 pts from 50%")  # 2 of 2 carts, 1 of 2 before
+    expect(abandoned).to_have_class(re.compile(r"\bworse\b"))
+    conversion = period.locator('[data-kpi-change="conversion_rate"]')
+    expect(conversion).to_have_text("▼ down 50.0 pts from 50%")
+    expect(conversion).to_have_class(re.compile(r"\bworse\b"))
+    expect(period.locator('[data-kpi-change="visitors"]')).to_have_text("no change from 2")
+    before = (week[0] - timedelta(days=7), week[0] - timedelta(days=1))
+    expect(page.locator('[data-compared="period"]')).to_contain_text(
+        f"{before[0].strftime('%b')} {before[0].day}")

@@ -599,7 +599,36 @@ def abandonment(period: Period) -> dict:
                           "value": int(r.value or 0)} for r in top],
         "journeys": _with_reminders(_with_left_at(recent, _with_contacts(
             _with_carts([_journey_summary(r) for r in recent])))),
+        "reminders": _reminder_outcomes(left, total + recovered, recovered, period.start),
     }
+
+
+def _reminder_outcomes(left, carts: int, recovered: int, since: datetime) -> dict:
+    """Of the carts left in the period, those the store sent a reminder about and those it
+    did not, and how many of each were bought later: whether the reminders bring carts
+    back. The reminders are in the shop's database and the journeys in the tracker's (two
+    databases, perhaps), so the reminded journeys are looked up REMINDER_CHUNK at a time.
+    A reminder is written after its cart was left, so none before the period counts."""
+    reminded = {"carts": 0, "recovered": 0}
+    ids = db.session.execute(
+        select(OutboxMessage.journey_id).distinct()
+        .where(OutboxMessage.kind == MessageKind.CART_REMINDER,
+               OutboxMessage.journey_id.is_not(None), OutboxMessage.created_at >= since)
+        .execution_options(yield_per=REMINDER_CHUNK)).scalars()
+    for chunk in ids.partitions(REMINDER_CHUNK):
+        for status, n in _conn().execute(
+                select(J.status, func.count())
+                .where(left, J.id.in_(chunk), J.status.in_(("abandoned", "recovered")))
+                .group_by(J.status)):
+            reminded["carts"] += int(n)
+            reminded["recovered"] += int(n) if status == "recovered" else 0
+    others = {"carts": carts - reminded["carts"], "recovered": recovered - reminded["recovered"]}
+    for group in (reminded, others):
+        group["recovery_rate"] = _ratio(group["recovered"], group["carts"])
+    return {"reminded": reminded, "not_reminded": others}
+
+
+REMINDER_CHUNK = 500
 
 
 def _with_reminders(summaries: list[dict]) -> list[dict]:

@@ -257,6 +257,39 @@ def test_abandonment_and_bounce_rates_are_of_the_journeys_decided(app, admin_cli
     assert kpis["bounce_rate"] == round(1 / 7, 4)  # of the 7 not still on the landing page
 
 
+def test_abandonment_says_how_many_reminded_carts_came_back_beside_the_others(
+        app, admin_client, shop_db):
+    """Whether the reminders work: of the carts left in the period, the share bought later
+    with a reminder and without one (Matomo's abandoned carts stop at the list)."""
+    from checkout.models import MessageKind, OutboxMessage
+
+    old = {**journey_row("cart", "abandoned", seen_ago=timedelta(days=20))}
+    rows = {
+        "a": journey_row("cart", "abandoned"), "b": journey_row("cart", "recovered"),
+        "c": journey_row("checkout", "recovered"), "d": journey_row("cart", "abandoned"),
+        "e": journey_row("payment", "abandoned"), "f": journey_row("payment", "recovered"),
+        "g": journey_row("browse", "abandoned"), "old": old,
+    }
+    add_journeys(app, list(rows.values()))
+    now = utcnow()
+    for n, (name, at) in enumerate([("a", now), ("a", now), ("b", now), ("c", now),
+                                    ("g", now), ("old", now - timedelta(days=19))]):
+        shop_db.session.add(OutboxMessage(
+            key=f"reminder-{n}", kind=MessageKind.CART_REMINDER, to_email=f"{name}@example.com",
+            subject="You left something", body="…", created_at=at,
+            journey_id=rows[name]["id"]))
+    shop_db.session.add(OutboxMessage(  # not a reminder: an order's message
+        key="confirmation", kind=MessageKind.ORDER_CONFIRMATION, to_email="d@example.com",
+        subject="Thank you", body="…", created_at=now, journey_id=rows["d"]["id"]))
+    shop_db.session.commit()
+    data = admin_client.get("/admin/api/abandonment").get_json()
+    assert (data["abandoned"], data["recovered"]) == (3, 3)
+    assert data["reminders"] == {
+        "reminded": {"carts": 3, "recovered": 2, "recovery_rate": round(2 / 3, 4)},
+        "not_reminded": {"carts": 3, "recovered": 1, "recovery_rate": round(1 / 3, 4)},
+    }
+
+
 def test_the_overview_compares_each_figure_with_the_stretch_before_it(app, owner):
     """Each tile says how it moved since the period of the same length just before. A
     period under way is compared up to the same point: this afternoon with yesterday until

@@ -715,6 +715,18 @@ function funnelPage() {
 
 // ---------------------------------------------------------------------------- abandonment
 
+/** The carts bought later with a reminder and without: two bars, their counts beside. */
+function remindersChart(r) {
+  const groups = [['Reminded', r.reminded], ['Not reminded', r.not_reminded]];
+  const said = groups.map(([name, g]) => `${name}: ${num(g.recovered)} of ${num(g.carts)} bought later (${pct(g.recovery_rate)}).`);
+  $('[data-reminders-summary]').textContent = said.join(' ');
+  chart($('#reminders-chart'), 'bar', groups.map(([name, g]) => `${name} · ${num(g.recovered)} of ${num(g.carts)}`),
+    [{ label: 'Bought later', data: groups.map(([, g]) => Math.round((g.recovery_rate ?? 0) * 1000) / 10), backgroundColor: [COLORS.green, COLORS.grey], borderRadius: 4 }],
+    { summary: `Carts bought later. ${said.join(' ')}`, options: { indexAxis: 'y', plugins: { legend: { display: false } },
+      scales: { x: { min: 0, suggestedMax: 10, ticks: { callback: (v) => `${v}%` },
+        title: { display: true, text: 'Carts left in the period that were bought later' } } } } });
+}
+
 function abandonmentPage() {
   const load = latest((q) => api(`/abandonment?${q}`, { source: 'abandonment' }));
   const download = $('[data-export]');
@@ -728,6 +740,7 @@ function abandonmentPage() {
     chart($('#stage-chart'), 'bar', d.by_stage.map((s) => title(s.stage)),
       [{ label: 'Abandoned', data: d.by_stage.map((s) => s.journeys), backgroundColor: COLORS.orange, borderRadius: 4 },
         { label: 'Recovered', data: d.by_stage.map((s) => s.recovered ?? 0), backgroundColor: COLORS.green, borderRadius: 4 }]);
+    remindersChart(d.reminders);
     // The step each shopper was on when they left, in checkout order (not event names).
     chart($('#step-chart'), 'bar', d.left_at.map((s) => s.label),
       [{ label: 'Abandoned', data: d.left_at.map((s) => s.journeys), backgroundColor: COLORS.star, borderRadius: 4 }],

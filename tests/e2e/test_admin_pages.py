@@ -11,10 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from playwright.sync_api import expect
 from sqlalchemy import insert, select
 
 from admin.auth import create_user
+from checkout import messages
 from storefront.extensions import db, journey
 from storefront.models import Product
 from tracking.extension import utcnow
@@ -62,6 +64,12 @@ def test_abandonment_names_the_step_and_the_shopper(live_store, page):
         create_user("owner@example.com", PASSWORD)
     row, day = leave_at_the_payment_page(live_store, page)
     assert row.last_touchpoint == "page_view"  # the card form's page: no event of its own
+    # `orders remind` an hour after the sweep, with Ada's email from the checkout
+    reminded_at = utcnow() + timedelta(hours=3)
+    with time_machine.travel(reminded_at, tick=False), live_store.app.app_context():
+        sent = messages.remind(timedelta(minutes=30), timedelta(days=2))
+        db.session.commit()
+    assert sent == {"reminded": 1, "skipped": 0}
     log_in(page, live_store.url)
     page.goto(f"{live_store.url}/admin/abandonment?from={day}&to={day}")
     steps = page.locator("#step-chart")
@@ -81,6 +89,11 @@ def test_abandonment_names_the_step_and_the_shopper(live_store, page):
     left_value = left.inner_text()
     assert left_value != "$0.00"
     expect(table).to_contain_text(left_value)
+    # The reminder is on the cart's row, and counted among the reminded carts
+    expect(page.locator("[data-reminders-summary]")).to_have_text(
+        "Reminded: 0 of 1 bought later (0%). Not reminded: 0 of 0 bought later (—).")
+    expect(page.locator("#reminders-chart")).to_have_attribute(
+        "aria-label", re.compile(r"Reminded: 0 of 1 bought later"))
 
     # The funnel offers "Who stopped" where someone did, and nowhere else
     page.goto(f"{live_store.url}/admin/funnel?from={day}&to={day}")

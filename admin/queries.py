@@ -161,9 +161,10 @@ def _seconds_between(later, earlier):
 BUCKET_FORMAT = {True: "%Y-%m-%dT%H:00", False: "%Y-%m-%d"}
 
 
-def _bucket(column, hourly: bool):
-    """Truncate a timestamp to the hour or day (formatted afterwards, in Python)."""
-    if _dialect() == "postgresql":
+def _bucket(column, hourly: bool, dialect: str | None = None):
+    """Truncate a timestamp to the hour or day (formatted afterwards, in Python), in the
+    tracker's database or, given its ``dialect``, the shop's."""
+    if (dialect or _dialect()) == "postgresql":
         return func.date_trunc("hour" if hourly else "day", column)
     return func.strftime(BUCKET_FORMAT[hourly], column)
 
@@ -340,9 +341,20 @@ def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
 
 def trend(period: Period, now: datetime | None = None) -> list[dict]:
     """Journeys started, purchases and carts abandoned per hour (a period of a day or two)
-    or per day, up to the bucket ``now`` is in: hours still to come are not zeros."""
+    or per day, up to the bucket ``now`` is in: hours still to come are not zeros. Beside
+    the tracked purchases, ``orders``: every order paid, as the KPI tiles count them (from
+    the shop's database, which may be another than the tracker's)."""
     hourly = period.hourly
+    empty = {"journeys": 0, "purchases": 0, "abandoned": 0, "orders": 0}
     series: dict[str, dict] = {}
+    paid = _bucket(Order.paid_at, hourly, db.session.get_bind().dialect.name).label("bucket")
+    for when, n in db.session.execute(
+            select(paid, func.count()).where(
+                Order.payment_status == PaymentStatus.PAID,
+                Order.paid_at >= period.start, Order.paid_at < period.end).group_by(paid)):
+        if isinstance(when, datetime):
+            when = when.strftime(BUCKET_FORMAT[hourly])
+        series.setdefault(when, dict(empty))["orders"] = n
     for key, column, condition in (
         ("journeys", J.started_at, None),
         ("purchases", _entered(Stage.PURCHASE), None),
@@ -357,13 +369,12 @@ def trend(period: Period, now: datetime | None = None) -> list[dict]:
         for when, n in _conn().execute(stmt):
             if isinstance(when, datetime):
                 when = when.strftime(BUCKET_FORMAT[hourly])
-            series.setdefault(when, {"journeys": 0, "purchases": 0, "abandoned": 0})[key] = n
+            series.setdefault(when, dict(empty))[key] = n
     step = timedelta(hours=1) if hourly else timedelta(days=1)
     out, at = [], period.start
     while at < period.end and (now is None or at <= now):
         label = at.strftime(BUCKET_FORMAT[hourly])
-        out.append({"at": label, **series.get(label, {"journeys": 0, "purchases": 0,
-                                                      "abandoned": 0})})
+        out.append({"at": label, **series.get(label, empty)})
         at += step
     return out
 

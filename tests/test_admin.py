@@ -168,6 +168,7 @@ def test_overview_funnel_and_abandonment_numbers(app, admin_client, localstripe,
     assert steps["purchase"]["of_first"] == round(1 / 3, 4)
     assert sum(p["journeys"] for p in overview["trend"]) == 3
     assert sum(p["purchases"] for p in overview["trend"]) == 1
+    assert sum(p["orders"] for p in overview["trend"]) == 1
 
     funnel = admin_client.get("/admin/api/funnel").get_json()
     sources = {s["source"]: s for s in funnel["by_source"]}
@@ -288,6 +289,27 @@ def test_abandonment_says_how_many_reminded_carts_came_back_beside_the_others(
         "reminded": {"carts": 3, "recovered": 2, "recovery_rate": round(2 / 3, 4)},
         "not_reminded": {"carts": 3, "recovered": 1, "recovery_rate": round(1 / 3, 4)},
     }
+
+
+def test_the_trend_plots_every_paid_order_the_tiles_count(app, admin_client, shop_db):
+    """Orders placed before tracking began (the seeded ones) are in the tiles; the trend
+    has them too, day by day, beside the tracked purchases (none of them here)."""
+    result = app.test_cli_runner().invoke(args=["seed", "--orders", "30"])
+    assert result.exit_code == 0, result.output
+    today = utcnow().date()
+    for days in (2, 30):  # hourly (a day or two) and daily
+        q = f"from={(today - timedelta(days=days - 1)).isoformat()}&to={today.isoformat()}"
+        overview = admin_client.get(f"/admin/api/overview?{q}").get_json()
+        paid = overview["kpis"]["orders"]
+        assert sum(point["orders"] for point in overview["trend"]) == paid
+        assert sum(point["purchases"] for point in overview["trend"]) == 0
+    assert paid > 0  # the seed's orders were paid over the last weeks
+    by_day = shop_db.session.execute(text(
+        "SELECT count(*) FROM orders WHERE paid_at IS NOT NULL AND payment_status = 'paid'"
+        " AND paid_at >= :start AND paid_at < :end"), {
+            "start": datetime.combine(today, datetime.min.time()),
+            "end": datetime.combine(today + timedelta(days=1), datetime.min.time())}).scalar()
+    assert overview["trend"][-1]["orders"] == by_day
 
 
 def test_the_overview_compares_each_figure_with_the_stretch_before_it(app, owner):

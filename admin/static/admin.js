@@ -300,7 +300,7 @@ function latest(loader) {
 
 const COLORS = {
   teal: '#0f766e', tealLight: '#5eead4', blue: '#2563eb', orange: '#c2410c',
-  red: '#b91c1c', green: '#15803d', star: '#d97706', grey: '#9ca3af',
+  red: '#b91c1c', green: '#15803d', star: '#d97706', grey: '#9ca3af', purple: '#7c3aed',
 };
 const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
 const charts = new Map();
@@ -565,7 +565,7 @@ function trendChart(canvas, trend, mode) {
   const sum = (key) => trend.reduce((n, t) => n + t[key], 0);
   const peak = trend.reduce((best, t) => (t.journeys > (best?.journeys ?? 0) ? t : best), null);
   const summary = `${canvas.dataset.title}. In total ${num(sum('journeys'))} journeys, `
-    + `${num(sum('purchases'))} purchases and ${num(sum('abandoned'))} abandoned carts`
+    + `${num(sum('orders'))} orders paid (${num(sum('purchases'))} in tracked journeys) and ${num(sum('abandoned'))} abandoned carts`
     + (peak ? `; busiest ${hourly ? 'hour' : 'day'} ${labels[trend.indexOf(peak)]} with ${num(peak.journeys)} journeys.` : '.');
   // Straight lines (a curve between two days suggests values there), and purchases and
   // abandoned carts (tens) on their own axis, right, not flattened under journeys (1000s).
@@ -578,14 +578,17 @@ function trendChart(canvas, trend, mode) {
     y: { position: 'left', beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' },
       title: axisTitle(`Journeys started, ${per}`) },
     y1: { position: 'right', beginAtZero: true, ticks: { precision: 0 }, grid: { drawOnChartArea: false },
-      title: axisTitle(`Purchases and abandoned carts, ${per}`) },
+      title: axisTitle(`Orders and abandoned carts, ${per}`) },
   };
   const existing = charts.get(canvas);
   if (existing) { // a period of a day or two is hourly: the titles follow
     for (const key of Object.keys(scales)) existing.options.scales[key].title.text = scales[key].title.text;
   }
+  // Orders paid, as the tiles count them (placed before tracking, or untracked, too), and
+  // of them the tracked journeys' purchases: the tiles' 53 orders are on the chart.
   chart(canvas, 'line', labels, [line('Journeys (left axis)', 'journeys', COLORS.teal, 'y'),
-    line('Purchases, tracked (right axis)', 'purchases', COLORS.blue, 'y1'),
+    line('Orders, all paid (right axis)', 'orders', COLORS.purple, 'y1'),
+    line('Purchases, tracked (right axis)', 'purchases', COLORS.blue, 'y1', [2, 2]),
     line('Abandoned carts (right axis)', 'abandoned', COLORS.orange, 'y1', [6, 3])],
   { summary, mode, options: { scales } });
 }

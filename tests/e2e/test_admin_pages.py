@@ -166,11 +166,12 @@ def test_overview_charts_give_purchases_their_own_axis_and_funnel_counts(live_st
                 right: s.y1 && s.y1.position};
     }""")
     axes = {label.split(" (")[0].split(",")[0]: axis for label, axis, _, _ in trend["datasets"]}
-    assert axes == {"Journeys": "y", "Purchases": "y1", "Abandoned carts": "y1"}, trend
+    assert axes == {"Journeys": "y", "Orders": "y1", "Purchases": "y1",
+                    "Abandoned carts": "y1"}, trend
     assert all(t == 0 and mode in (None, "default") for _, _, t, mode in trend["datasets"])
     assert trend["right"] == "right"
     assert all(trend["titles"]), trend["titles"]
-    assert "Journeys" in trend["titles"][1] and "Purchases" in trend["titles"][2]
+    assert "Journeys" in trend["titles"][1] and "Orders" in trend["titles"][2]
     labels = page.evaluate("""() => Chart.getChart(document.getElementById('funnel-chart'))
         .data.labels.map((l) => [].concat(l).join(' | '))""")
     assert len(labels) == 6

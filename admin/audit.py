@@ -6,6 +6,8 @@ its record are stored together or not at all. Passwords and tokens never go in.
 
 from __future__ import annotations
 
+import re
+
 from flask import has_request_context, request
 from sqlalchemy import func, select
 
@@ -47,3 +49,27 @@ def choices(limit: int = 100) -> dict[str, list[str]]:
             select(column).group_by(column).order_by(func.max(AdminAction.id).desc())
             .limit(limit)))
     return {"actors": distinct(AdminAction.actor), "actions": distinct(AdminAction.action)}
+
+
+# The log keeps the action's name and its detail as recorded; the page says them in words.
+ACTION_WORDS = {
+    "login": "Signed in", "login_failed": "Sign-in failed", "logout": "Signed out",
+    "user_saved": "Admin account saved", "order_advanced": "Order moved on",
+    "order_canceled": "Order canceled", "order_found_paid": "Order found paid",
+    "abandoned_exported": "Abandoned carts downloaded", "return_refunded": "Return refunded",
+    "return_declined": "Return declined", "return_restocked": "Return's items restocked",
+}
+_STEP = re.compile(r"^([a-z_]+) -> ([a-z_]+)$")
+
+
+def action_words(action: str) -> str:
+    return ACTION_WORDS.get(action) or action.replace("_", " ").capitalize()
+
+
+def detail_words(action: str, detail: str) -> str:
+    """An order's fulfilment step as the orders page says it: "Out for delivery →
+    Delivered", not "out_for_delivery -> delivered"."""
+    step = _STEP.match(detail or "") if action == "order_advanced" else None
+    if step is None:
+        return detail
+    return " → ".join(s.replace("_", " ").capitalize() for s in step.groups())

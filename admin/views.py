@@ -30,6 +30,7 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from flask import (
@@ -512,6 +513,22 @@ def audit_page():
         found, error = _audit({}), "That filter or page does not exist; showing the latest."
         return _page("audit", **found, error=error, **audit.choices()), 400
     return _page("audit", **found, error=None, **audit.choices())
+
+
+@bp.app_template_filter("audit_action")
+def _audit_action(action: str) -> str:
+    return audit.action_words(action)
+
+
+bp.add_app_template_global(audit.detail_words, "audit_detail")
+ORDER_NUMBER = re.compile(r"^TP-(\d{6,})$")
+
+
+@bp.app_template_global("audit_order_id")
+def _audit_order_id(target: str) -> int | None:
+    """The order an entry names (its target "TP-000123"), for a link to it."""
+    number = ORDER_NUMBER.match(target or "")
+    return int(number.group(1)) if number else None
 
 
 @bp.get("/api/audit")

@@ -620,7 +620,7 @@ def test_admin_actions_are_recorded_with_who_and_when(app, client, cli, shopper,
     assert advanced["at"] == stamp, "when, to the second"
     assert entries[-1]["at"] == start.isoformat(timespec="seconds") + "Z"
     assert all(e["ip_net"] in (None, "127.0.0.0/24") for e in entries)
-    assert "order advanced" in page and order.number in page and "login failed" in page
+    assert "Order moved on" in page and order.number in page and "Sign-in failed" in page
     assert PASSWORD not in page and "wrong password" not in page
 
 
@@ -720,7 +720,7 @@ def test_orders_advanced_with_the_admin_command_are_in_the_audit_log(app, admin_
     assert moved == [("cli", "order_advanced", order.number, "unfulfilled -> packed"),
                      ("ada", "order_advanced", order.number, "packed -> shipped")]
     page = admin_client.get("/admin/audit").get_data(as_text=True)
-    assert "order advanced" in page and "ada" in page
+    assert "Order moved on" in page and "ada" in page
 
 
 @pytest.fixture
@@ -1078,7 +1078,10 @@ def test_the_audit_log_pages_and_filters_by_who_and_what(app, admin_client, shop
     assert admin_client.get("/admin/api/audit?before=x").status_code == 400
     page = admin_client.get("/admin/audit?action=order_advanced").get_data(as_text=True)
     assert "TP-000001" in page and "courier@example.com</td>" not in page
-    assert '<option value="order_advanced" selected>' in page
+    assert '<option value="order_advanced" selected>Order moved on</option>' in page
+    # In the owner's words, the order a link to it
+    assert "<td>Order moved on</td>" in page and "<td>Unfulfilled → Packed</td>" in page
+    assert '<a href="/admin/orders?order=1">TP-000001</a>' in page
     paged = admin_client.get("/admin/audit").get_data(as_text=True)
     assert f'before={first["older"]}' in paged and "Older entries" in paged
     bad = admin_client.get("/admin/audit?before=-3")

@@ -256,32 +256,81 @@ def funnel_steps(counts: dict[str, int]) -> list[dict]:
     return steps
 
 
-def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
-    """The KPIs; pass a dict as ``funnel`` to get the stage counts from the same scan."""
+# The KPIs read from the tracker's journeys; the rest are the shop's orders and returns.
+JOURNEY_KPIS = ("visitors", "journeys", "conversion_rate", "cart_abandonment_rate",
+                "checkout_abandonment_rate", "bounce_rate", "carts", "carts_abandoned",
+                "carts_open", "checkouts", "checkouts_abandoned", "checkouts_open", "bounces",
+                "landings_open")
+
+
+def kpis_before(period: Period, now: datetime) -> dict:
+    """The KPIs of the stretch just before ``period`` (Period.before), to compare with:
+    ``kpis`` None for a period not begun yet (nothing to compare), and the journeys' KPIs
+    None where tracking had not begun by the stretch's start (its zero visitors were not
+    counted, not absent: "up from 0" would praise turning the tracker on); the orders'
+    are the shop's and compare whatever the tracker saw."""
+    before = period.before(now)
+    out = {"compared_with": before.describe(), "tracked": True, "kpis": None}
+    if now < period.start:
+        return out
+    # Its journeys as they stood as long ago as it is (its orders' returns too): each
+    # stretch's journeys have had the same time to be bought or left.
+    out["kpis"] = figures = kpis(before, as_of=now - (period.end - period.start))
+    first = _conn().scalar(select(func.min(J.started_at)))
+    if first is None or first > before.start:
+        out["tracked"] = False
+        figures.update(dict.fromkeys(JOURNEY_KPIS))
+    return out
+
+
+def _as_it_stood(as_of: datetime | None):
+    """(reached(stage), count_reached(stage), abandoned, open_, on_landing) conditions: the
+    journeys as they are now, or as they stood at ``as_of`` (a stage entered, a cart left
+    and not yet bought back, nothing decided, before then), for comparing a stretch with
+    the one before it at the same point of its life (kpis_before). Null-safe: a time not
+    set is a thing that has not happened."""
+    if as_of is None:
+        # count(column) counts the non-null ones: cheaper than sum(CASE ...) on a big period
+        return (lambda stage: func.count(_entered(stage)), J.status == "abandoned",
+                J.status == "active", J.stage == Stage.LANDING.label)
+
+    def not_by_then(column):
+        return or_(column.is_(None), column >= as_of)
+
+    left = and_(J.abandoned_at < as_of, not_by_then(J.recovered_at))
+    open_ = and_(not_by_then(_entered(Stage.PURCHASE)), not_by_then(J.abandoned_at))
+    return ((lambda stage: _count_if(_entered(stage) < as_of)), left, open_,
+            not_by_then(_entered(Stage.BROWSE)))
+
+
+def kpis(period: Period, funnel: dict[str, int] | None = None,
+         as_of: datetime | None = None) -> dict:
+    """The KPIs; pass a dict as ``funnel`` to get the stage counts from the same scan. With
+    ``as_of``, the journeys' outcomes (and the returns asked for) as they stood then."""
     first_in_period = or_(J.previous_started_at.is_(None), J.previous_started_at < period.start)
+    count_reached, left, open_, on_landing = _as_it_stood(as_of)
+    entered = (lambda stage: _entered(stage).is_not(None)) if as_of is None else (
+        lambda stage: _entered(stage) < as_of)
     row = _conn().execute(
         select(
             func.count().label("journeys"),
             _count_if(first_in_period).label("visitors"),
             *_stage_counts(),
-            func.count(_entered(Stage.PURCHASE)).label("converted"),
-            func.count(_entered(Stage.CART)).label("carts"),
-            func.count(_entered(Stage.CHECKOUT)).label("checkouts"),
-            _count_if(and_(J.status == "abandoned", J.abandoned_stage.in_(CART_STAGES)))
+            count_reached(Stage.PURCHASE).label("converted"),
+            count_reached(Stage.CART).label("carts"),
+            count_reached(Stage.CHECKOUT).label("checkouts"),
+            _count_if(and_(left, J.abandoned_stage.in_(CART_STAGES)))
             .label("carts_abandoned"),
-            _count_if(and_(J.status == "abandoned",
+            _count_if(and_(left,
                            J.abandoned_stage.in_([Stage.CHECKOUT.label, Stage.PAYMENT.label])))
             .label("checkouts_abandoned"),
-            _count_if(and_(J.status == "abandoned", J.abandoned_stage == Stage.LANDING.label))
+            _count_if(and_(left, J.abandoned_stage == Stage.LANDING.label))
             .label("bounces"),
             # Not decided yet: still active, neither bought nor left. A rate over them would
             # read low in the morning and climb all day as they are decided.
-            _count_if(and_(J.status == "active", _entered(Stage.CART).is_not(None)))
-            .label("carts_open"),
-            _count_if(and_(J.status == "active", _entered(Stage.CHECKOUT).is_not(None)))
-            .label("checkouts_open"),
-            _count_if(and_(J.status == "active", J.stage == Stage.LANDING.label))
-            .label("landings_open"),
+            _count_if(and_(open_, entered(Stage.CART))).label("carts_open"),
+            _count_if(and_(open_, entered(Stage.CHECKOUT))).label("checkouts_open"),
+            _count_if(and_(open_, on_landing)).label("landings_open"),
         ).where(_started_in(period))
     ).mappings().one()
     r = {k: int(v or 0) for k, v in row.items()}
@@ -298,7 +347,9 @@ def kpis(period: Period, funnel: dict[str, int] | None = None) -> dict:
     # revenue the difference. The return rate is a cohort's: of the period's paid orders,
     # how many the buyer asked to return something from (refunded, declined or waiting).
     tracked = Order.journey_id.is_not(None)
-    returned = select(OrderReturn.id).where(OrderReturn.order_id == Order.id).exists()
+    asked = OrderReturn.order_id == Order.id
+    returned = select(OrderReturn.id).where(
+        asked if as_of is None else and_(asked, OrderReturn.created_at < as_of)).exists()
     orders, revenue, tracked_orders, tracked_revenue, returned_orders = db.session.execute(
         select(func.count(), func.coalesce(func.sum(Order.total), 0),
                _count_if(tracked), func.coalesce(func.sum(case((tracked, Order.total),
@@ -540,7 +591,7 @@ def _left_at(rows) -> dict[str, str]:
     return out
 
 
-def abandonment(period: Period) -> dict:
+def abandonment(period: Period, now: datetime) -> dict:
     """Carts, checkouts and payments left idle in the period. Abandoned means what it means
     on every page of the panel (the funnel's "stopped here", the overview's abandonment
     rates and trend): status 'abandoned'. A cart the shopper came back and bought later is
@@ -610,36 +661,83 @@ def abandonment(period: Period) -> dict:
                           "value": int(r.value or 0)} for r in top],
         "journeys": _with_reminders(_with_left_at(recent, _with_contacts(
             _with_carts([_journey_summary(r) for r in recent])))),
-        "reminders": _reminder_outcomes(left, total + recovered, recovered, period.start),
+        "reminders": _reminder_outcomes(period, now),
     }
 
 
-def _reminder_outcomes(left, carts: int, recovered: int, since: datetime) -> dict:
-    """Of the carts left in the period, those the store sent a reminder about and those it
-    did not, and how many of each were bought later: whether the reminders bring carts
-    back. The reminders are in the shop's database and the journeys in the tracker's (two
-    databases, perhaps), so the reminded journeys are looked up REMINDER_CHUNK at a time.
-    A reminder is written after its cart was left, so none before the period counts."""
+def _reminder_outcomes(period: Period, now: datetime) -> dict:
+    """Whether the reminders bring carts back: of the carts left in the period that were
+    still left when a reminder could go out, those the store sent one about and the rest,
+    and how many of each were bought later (after the reminder, for the reminded).
+
+    A reminder goes out a while after a cart is left (`orders remind --after`), and only
+    while it is still left; a cart bought back before then, or left too lately to have
+    been reminded yet, could never be in the reminded group, so it is in neither (else it
+    would swell the others' share and make reminders look useless). That while is read
+    from the reminders themselves: the shortest time any of them took.
+
+    The reminders are in the shop's database and the journeys in the tracker's (two
+    databases, perhaps): the reminders written from the period's start until REMIND_SPAN
+    after its end, then their journeys looked up by id, REMINDER_CHUNK at a time; the
+    period's carts counted by status and recovery time in one grouped query."""
+    m = OutboxMessage
+    # A reminder that reached the shopper: sent, or recorded where the store sends no mail
+    # (the owner's to send); not one still waiting or refused.
+    reached = or_(m.sent_at.is_not(None), and_(m.send_after.is_(None), m.error.is_(None)))
+    sent = db.session.execute(
+        select(m.journey_id, func.min(m.created_at))
+        .where(m.kind == MessageKind.CART_REMINDER, m.journey_id.is_not(None), reached,
+               m.created_at >= period.start, m.created_at < period.end + REMIND_SPAN)
+        .group_by(m.journey_id).execution_options(yield_per=REMINDER_CHUNK))
     reminded = {"carts": 0, "recovered": 0}
-    ids = db.session.execute(
-        select(OutboxMessage.journey_id).distinct()
-        .where(OutboxMessage.kind == MessageKind.CART_REMINDER,
-               OutboxMessage.journey_id.is_not(None), OutboxMessage.created_at >= since)
-        .execution_options(yield_per=REMINDER_CHUNK)).scalars()
-    for chunk in ids.partitions(REMINDER_CHUNK):
+    delay: timedelta | None = None
+    latest = period.start  # the latest reminded cart's abandonment
+    for part in sent.partitions(REMINDER_CHUNK):
+        chunk = dict(part)
+        for row in _conn().execute(  # by primary key: the period is checked here
+                select(J.id, J.status, J.abandoned_at, J.abandoned_stage, J.recovered_at)
+                .where(J.id.in_(list(chunk)))):
+            at = chunk[row.id]
+            if (row.abandoned_at is None or row.abandoned_stage not in CART_STAGES
+                    or not period.start <= row.abandoned_at < period.end
+                    or row.status not in ("abandoned", "recovered")):
+                continue
+            if row.status == "recovered" and (row.recovered_at is None
+                                              or row.recovered_at < at):
+                continue  # bought back before its reminder: one without (counted below)
+            waited = at - row.abandoned_at
+            delay = waited if delay is None else min(delay, waited)
+            latest = max(latest, row.abandoned_at)
+            reminded["carts"] += 1
+            reminded["recovered"] += row.status == "recovered"
+    others = {"carts": 0, "recovered": 0}
+    if delay is not None:
+        delay = max(delay, timedelta(0))  # a clock set back: no reminder comes before
+        # Every cart left in the period and still left `delay` after (and that long ago),
+        # by status: the reminded ones are taken off below.
+        delay = timedelta(seconds=int(delay.total_seconds()))  # SQLite shifts by seconds
+        still_left = or_(J.recovered_at.is_(None),
+                         store._shifted(_conn(), J.abandoned_at, delay) <= J.recovered_at)
         for status, n in _conn().execute(
                 select(J.status, func.count())
-                .where(left, J.id.in_(chunk), J.status.in_(("abandoned", "recovered")))
+                .where(_carts_left(period), J.status.in_(("abandoned", "recovered")),
+                       # reminded ones included, whatever the clocks said
+                       still_left, J.abandoned_at <= max(now - delay, latest))
                 .group_by(J.status)):
-            reminded["carts"] += int(n)
-            reminded["recovered"] += int(n) if status == "recovered" else 0
-    others = {"carts": carts - reminded["carts"], "recovered": recovered - reminded["recovered"]}
+            others["carts"] += int(n)
+            others["recovered"] += int(n) if status == "recovered" else 0
+        others["carts"] -= reminded["carts"]
+        others["recovered"] -= reminded["recovered"]
     for group in (reminded, others):
         group["recovery_rate"] = _ratio(group["recovered"], group["carts"])
-    return {"reminded": reminded, "not_reminded": others}
+    return {"reminded": reminded, "not_reminded": others,
+            "reminder_delay_seconds": int(delay.total_seconds()) if delay is not None else None}
 
 
 REMINDER_CHUNK = 500
+# A reminder is written within `orders remind --within` (2 days by default) of the cart's
+# abandonment: a week after the period's end is far past any cart of the period's.
+REMIND_SPAN = timedelta(days=7)
 
 
 def _with_reminders(summaries: list[dict]) -> list[dict]:

@@ -30,7 +30,6 @@ JSON endpoints (all GET unless noted; ``from``/``to`` are ISO dates, default the
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 from flask import (
@@ -389,10 +388,9 @@ def api_overview_before():
     its tiles to say how they changed: asked for after the overview is drawn, so the
     tiles never wait for it."""
     now = utcnow()
-    today = queries.Period.days(now.date(), now.date()).before(now)
-    period = _period().before(now)
-    return jsonify(today={"compared_with": today.describe(), "kpis": queries.kpis(today)},
-                   period={"compared_with": period.describe(), "kpis": queries.kpis(period)})
+    period = _period()
+    return jsonify(today=queries.kpis_before(queries.Period.days(now.date(), now.date()), now),
+                   period=queries.kpis_before(period, now))
 
 
 @bp.get("/api/funnel")
@@ -421,7 +419,7 @@ def api_dropped():
 @bp.get("/api/abandonment")
 def api_abandonment():
     period = _period()
-    return jsonify(period=period.as_dict(), **queries.abandonment(period))
+    return jsonify(period=period.as_dict(), **queries.abandonment(period, utcnow()))
 
 
 class FindSchema(Schema):
@@ -521,14 +519,10 @@ def _audit_action(action: str) -> str:
 
 
 bp.add_app_template_global(audit.detail_words, "audit_detail")
-ORDER_NUMBER = re.compile(r"^TP-(\d{6,})$")
-
-
 @bp.app_template_global("audit_order_id")
 def _audit_order_id(target: str) -> int | None:
     """The order an entry names (its target "TP-000123"), for a link to it."""
-    number = ORDER_NUMBER.match(target or "")
-    return int(number.group(1)) if number else None
+    return Order.id_from_number(target) if (target or "").startswith("TP-") else None
 
 
 @bp.get("/api/audit")

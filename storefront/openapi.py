@@ -76,6 +76,8 @@ def build_spec() -> dict:
     for path, params, summary in (
         ("/admin/api/live", [], "Live journeys per stage"),
         ("/admin/api/overview", _period(), "KPIs, funnel and trend for a period"),
+        ("/admin/api/overview/before", _period(),
+         "The same KPIs for the stretch before today and before the period, to compare with"),
         ("/admin/api/funnel", _period(), "The funnel by source, device and time to convert"),
         ("/admin/api/funnel/dropped", _period(stage), "Journeys that stopped at a stage"),
         ("/admin/api/abandonment", _period(), "Abandonment and recovery"),

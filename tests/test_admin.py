@@ -230,6 +230,15 @@ def journey_row(stage: str, status: str, *, seen_ago: timedelta = timedelta(hour
     }
 
 
+def journey_started(at: datetime, stage: str, status: str, **times: datetime) -> dict:
+    """journey_row moved in time to start ``at`` (its stages entered then, left an hour and
+    a half on, bought back two hours on), with ``times`` set as given."""
+    row = journey_row(stage, status)
+    shift = at - row["started_at"]
+    return {**{k: v + shift if isinstance(v, datetime) else v for k, v in row.items()},
+            **times}
+
+
 def add_journeys(app, rows: list[dict]) -> None:
     with app.extensions["journey"].engine.begin() as conn:
         conn.execute(insert(journeys), rows)
@@ -260,34 +269,57 @@ def test_abandonment_and_bounce_rates_are_of_the_journeys_decided(app, admin_cli
 
 def test_abandonment_says_how_many_reminded_carts_came_back_beside_the_others(
         app, admin_client, shop_db):
-    """Whether the reminders work: of the carts left in the period, the share bought later
-    with a reminder and without one (Matomo's abandoned carts stop at the list)."""
+    """Whether the reminders work: of the carts still left when a reminder could go out,
+    the share bought later with one and without (Matomo's abandoned carts stop at the
+    list). A cart bought back before any reminder could go, or left too lately to have had
+    one, is in neither group: counted among the others, it would make reminders look
+    useless."""
     from checkout.models import MessageKind, OutboxMessage
 
-    old = {**journey_row("cart", "abandoned", seen_ago=timedelta(days=20))}
+    now = utcnow()
+    left = now - timedelta(hours=3)  # every cart here was left then, but k
+
+    def cart(stage: str, status: str, *, recovered: timedelta | None = None,
+             at: datetime = left) -> dict:
+        return {**journey_row(stage, status), "abandoned_at": at,
+                "recovered_at": left + recovered if recovered is not None else None}
+
     rows = {
-        "a": journey_row("cart", "abandoned"), "b": journey_row("cart", "recovered"),
-        "c": journey_row("checkout", "recovered"), "d": journey_row("cart", "abandoned"),
-        "e": journey_row("payment", "abandoned"), "f": journey_row("payment", "recovered"),
-        "g": journey_row("browse", "abandoned"), "old": old,
+        "a": cart("cart", "abandoned"),
+        "b": cart("cart", "recovered", recovered=timedelta(hours=2)),
+        "c": cart("checkout", "recovered", recovered=timedelta(minutes=90)),
+        "d": cart("cart", "abandoned"), "e": cart("payment", "abandoned"),
+        "f": cart("payment", "recovered", recovered=timedelta(hours=2)),
+        "h": cart("cart", "recovered", recovered=timedelta(minutes=30)),  # before reminders
+        "i": cart("cart", "recovered", recovered=timedelta(minutes=30)),  # before its own
+        "k": cart("cart", "abandoned", at=now - timedelta(minutes=10)),  # not due one yet
+        "g": cart("browse", "abandoned"),  # not a cart
+        "old": cart("cart", "abandoned", at=now - timedelta(days=20)),
     }
     add_journeys(app, list(rows.values()))
-    now = utcnow()
-    for n, (name, at) in enumerate([("a", now), ("a", now), ("b", now), ("c", now),
-                                    ("g", now), ("old", now - timedelta(days=19))]):
+    hour = timedelta(hours=1)
+    reminders = [("a", left + hour), ("a", left + 2 * hour), ("b", left + hour),
+                 ("c", left + hour), ("i", left + hour), ("g", left + hour),
+                 ("old", now - timedelta(days=19))]
+    for n, (name, at) in enumerate(reminders):
         shop_db.session.add(OutboxMessage(
             key=f"reminder-{n}", kind=MessageKind.CART_REMINDER, to_email=f"{name}@example.com",
             subject="You left something", body="…", created_at=at,
             journey_id=rows[name]["id"]))
+    shop_db.session.add(OutboxMessage(  # waiting to be sent: it has reached no one yet
+        key="waiting", kind=MessageKind.CART_REMINDER, to_email="d@example.com",
+        subject="You left something", body="…", created_at=left + hour,
+        send_after=now + hour, journey_id=rows["d"]["id"]))
     shop_db.session.add(OutboxMessage(  # not a reminder: an order's message
-        key="confirmation", kind=MessageKind.ORDER_CONFIRMATION, to_email="d@example.com",
-        subject="Thank you", body="…", created_at=now, journey_id=rows["d"]["id"]))
+        key="confirmation", kind=MessageKind.ORDER_CONFIRMATION, to_email="e@example.com",
+        subject="Thank you", body="…", created_at=left + hour, journey_id=rows["e"]["id"]))
     shop_db.session.commit()
     data = admin_client.get("/admin/api/abandonment").get_json()
-    assert (data["abandoned"], data["recovered"]) == (3, 3)
+    assert (data["abandoned"], data["recovered"]) == (4, 5)
     assert data["reminders"] == {
         "reminded": {"carts": 3, "recovered": 2, "recovery_rate": round(2 / 3, 4)},
         "not_reminded": {"carts": 3, "recovered": 1, "recovery_rate": round(1 / 3, 4)},
+        "reminder_delay_seconds": 3600,
     }
 
 
@@ -318,10 +350,12 @@ def test_the_overview_compares_each_figure_with_the_stretch_before_it(app, owner
     this time of day, not with all of yesterday (which would read as a fall every day)."""
     now = datetime(2026, 12, 9, 14, 30)
 
-    def started(at: datetime, stage: str, status: str) -> dict:
-        return {**journey_row(stage, status), "started_at": at}
-
+    started = journey_started
     add_journeys(app, [
+        # Yesterday at 13:00, bought at 16:00: as yesterday stood at 14:30, an open cart,
+        # not a purchase (today's 13:00 shoppers have not had until 16:00 either)
+        started(datetime(2026, 12, 8, 13), "purchase", "purchased",
+                entered_purchase_at=datetime(2026, 12, 8, 16)),
         started(datetime(2026, 12, 9, 10), "purchase", "purchased"),  # today
         started(datetime(2026, 12, 9, 12), "cart", "abandoned"),
         started(datetime(2026, 12, 8, 9), "cart", "abandoned"),  # yesterday, before 14:30
@@ -332,19 +366,24 @@ def test_the_overview_compares_each_figure_with_the_stretch_before_it(app, owner
         started(datetime(2026, 12, 2, 15), "purchase", "purchased"),  # after 14:30
         started(datetime(2026, 11, 25, 23), "landing", "abandoned"),  # before that week
         started(datetime(2026, 10, 31, 23), "landing", "abandoned"),  # before November's
+        started(datetime(2026, 10, 20, 8), "landing", "abandoned"),  # the tracker's first
     ])
     with time_machine.travel(now, tick=False):
         client = app.test_client()
         assert admin_login(client).status_code == 302
         week = client.get("/admin/api/overview/before?from=2026-12-03&to=2026-12-09")
         past = client.get("/admin/api/overview/before?from=2026-11-01&to=2026-11-07")
+        first = client.get("/admin/api/overview/before?from=2026-10-20&to=2026-10-26")
+        future = client.get("/admin/api/overview/before?from=2026-12-10&to=2026-12-16")
     assert week.status_code == 200, week.get_data(as_text=True)
     before = week.get_json()
+    assert before["today"]["tracked"] and before["period"]["tracked"]
     assert before["today"]["compared_with"] == {"from": "2026-12-08", "to": "2026-12-08",
                                                 "until": "2026-12-08T14:30"}
     yesterday = before["today"]["kpis"]
-    assert yesterday["journeys"] == 2 and yesterday["carts_abandoned"] == 1
-    assert yesterday["conversion_rate"] == 0.0
+    assert yesterday["journeys"] == 3 and yesterday["carts_abandoned"] == 1
+    assert yesterday["conversion_rate"] == 0.0 and yesterday["carts_open"] == 1
+    assert yesterday["cart_abandonment_rate"] == 1.0  # of the one cart decided by 14:30
     assert before["period"]["compared_with"] == {"from": "2026-11-26", "to": "2026-12-02",
                                                  "until": "2026-12-02T14:30"}
     last_week = before["period"]["kpis"]
@@ -354,6 +393,16 @@ def test_the_overview_compares_each_figure_with_the_stretch_before_it(app, owner
     assert past.get_json()["period"]["compared_with"] == {"from": "2026-10-25",
                                                           "to": "2026-10-31", "until": None}
     assert past.get_json()["period"]["kpis"]["journeys"] == 1
+    # Before the tracker's first journey its figures were not counted: not "up from 0" (the
+    # orders, the shop's own, still compare)
+    untracked = first.get_json()["period"]
+    assert untracked["tracked"] is False and untracked["compared_with"]["from"] == "2026-10-13"
+    assert untracked["kpis"]["visitors"] is None and untracked["kpis"]["journeys"] is None
+    assert untracked["kpis"]["cart_abandonment_rate"] is None
+    assert untracked["kpis"]["orders"] == 0 and untracked["kpis"]["revenue"] == 0
+    # A period not begun has nothing to compare (it would read as a fall of 100%)
+    assert future.get_json()["period"]["kpis"] is None
+    assert future.get_json()["today"]["kpis"]["journeys"] == 3
     with time_machine.travel(now, tick=False):
         refused = client.get("/admin/api/overview/before?from=2026-12-09&to=2026-12-01")
     assert refused.status_code == 400 and "errors" in refused.get_json()

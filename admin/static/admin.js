@@ -134,8 +134,9 @@ const BETTER = {
 
 /** How a KPI moved from `before` to `now`: rates in percentage points, counts and money
  *  as a share of what they were, and the figure it moved from. */
-function change(format, now, before) {
+function change(format, now, before, untracked) {
   const show = FORMATS[format] || num;
+  if (untracked) return { text: 'not tracked then', sign: 0 };
   if (now == null || before == null) {
     return { text: before == null && now != null ? 'no figure before' : '', sign: 0 };
   }
@@ -148,16 +149,20 @@ function change(format, now, before) {
   if (diff === 0) return { text: `no change from ${show(before)}`, sign: 0 };
   if (before === 0) return { text: `from ${show(before)}`, sign: Math.sign(diff) };
   const share = Math.abs(diff / before);
-  const percent = share < 0.1 ? (share * 100).toFixed(1) : Math.round(share * 100);
+  const percent = share < 0.001 ? 'under 0.1' : share < 0.1 ? (share * 100).toFixed(1) : Math.round(share * 100);
   return { text: `${percent}% from ${show(before)}`, sign: Math.sign(diff) };
 }
 
 /** Each [data-kpi-change] line: up or down (an arrow and the word, for a screen reader),
- *  green where that is better and red where worse. */
+ *  green where that is better and red where worse. `before`: /overview/before's part
+ *  (its kpis null: nothing to compare; tracked false: the journeys' figures were not
+ *  counted then, only the orders'). */
 function setChanges(root, values, before) {
+  const figures = before?.kpis;
   for (const el of $$('[data-kpi-change]', root)) {
     const key = el.dataset.kpiChange;
-    const { text, sign } = before ? change(el.dataset.format, values[key], before[key])
+    const untracked = before?.tracked === false && figures?.[key] === null;
+    const { text, sign } = figures ? change(el.dataset.format, values[key], figures[key], untracked)
       : { text: '', sign: 0 };
     const verdict = sign === 0 ? 'same' : sign * (BETTER[key] || 1) > 0 ? 'better' : 'worse';
     const label = `${sign}|${text}`;
@@ -166,7 +171,8 @@ function setChanges(root, values, before) {
     el.className = `kpi-change ${verdict}`;
     el.replaceChildren(...(sign === 0 ? [text] : [
       h('span', { 'aria-hidden': 'true' }, sign > 0 ? '▲ ' : '▼ '),
-      h('span', { class: 'visually-hidden' }, sign > 0 ? 'up ' : 'down '), text]));
+      h('span', { class: 'visually-hidden' }, sign > 0 ? 'up ' : 'down '), text,
+      h('span', { class: 'visually-hidden' }, `, ${verdict}`)]));
   }
 }
 
@@ -177,10 +183,14 @@ function rangeLabel(from, to) {
     : yearFormat.format(asDate(from))} – ${yearFormat.format(asDate(to))}`;
 }
 
-/** What the changes are against: "Nov 23 – 29, 2026", "Dec 6, 2026 until 14:05". */
-function comparedLabel(c) {
+/** What the changes are against: "Nov 23 – Nov 29, 2026"; a period under way, "Dec 6,
+ *  2026 until 14:05 UTC, as far in as this period is now"; one not begun, nothing. */
+function comparedLabel(before) {
+  const c = before.compared_with;
+  if (!before.kpis) return 'nothing yet: the period has not begun';
   const range = rangeLabel(c.from, c.to);
-  return c.until ? `${range}, until ${c.until.slice(11, 16)} UTC` : range;
+  const upTo = c.until ? `${range} until ${c.until.slice(11, 16)} UTC, as far in as this period is now` : range;
+  return before.tracked ? upTo : `${upTo} (orders only: the tracker had not begun)`;
 }
 
 function stars(rating) {
@@ -598,7 +608,7 @@ const OVERVIEW_EVERY_MS = 30000;
 function overviewPage() {
   const load = latest((q) => api(`/overview?${q}`, { source: 'overview' }));
   // The same KPIs just before (asked for once the figures are drawn: they never wait)
-  const loadBefore = latest((q) => api(`/overview/before?${q}`, { source: 'overview' }));
+  const loadBefore = latest((q) => api(`/overview/before?${q}`, { source: 'overview-before' }));
   let current = null; // the period drawn last ("from=…&to=…"): a refresh keeps it
   async function draw(q, quiet = false) {
     const d = await load(q);
@@ -618,10 +628,10 @@ function overviewPage() {
     renderLive(d.live);
     const before = await loadBefore(q);
     if (!before) return;
-    setChanges(today, d.today, before.today.kpis);
-    setChanges(period, d.kpis, before.period.kpis);
-    $('[data-compared="today"]').textContent = comparedLabel(before.today.compared_with);
-    $('[data-compared="period"]').textContent = comparedLabel(before.period.compared_with);
+    setChanges(today, d.today, before.today);
+    setChanges(period, d.kpis, before.period);
+    $('[data-compared="today"]').textContent = comparedLabel(before.today);
+    $('[data-compared="period"]').textContent = comparedLabel(before.period);
   }
   periodPicker((q) => {
     current = q;
@@ -721,7 +731,8 @@ function funnelPage() {
 /** The carts bought later with a reminder and without: two bars, their counts beside. */
 function remindersChart(r) {
   const groups = [['Reminded', r.reminded], ['Not reminded', r.not_reminded]];
-  const said = groups.map(([name, g]) => `${name}: ${num(g.recovered)} of ${num(g.carts)} bought later (${pct(g.recovery_rate)}).`);
+  const said = r.reminded.carts ? groups.map(([name, g]) => `${name}: ${num(g.recovered)} of ${num(g.carts)} bought later (${pct(g.recovery_rate)}).`)
+    : ['No cart left in the period was reminded.'];
   $('[data-reminders-summary]').textContent = said.join(' ');
   chart($('#reminders-chart'), 'bar', groups.map(([name, g]) => `${name} · ${num(g.recovered)} of ${num(g.carts)}`),
     [{ label: 'Bought later', data: groups.map(([, g]) => Math.round((g.recovery_rate ?? 0) * 1000) / 10), backgroundColor: [COLORS.green, COLORS.grey], borderRadius: 4 }],

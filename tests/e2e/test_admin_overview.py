@@ -119,7 +119,7 @@ def test_each_figure_says_how_it_moved_since_the_week_before(live_store, page):
     """GA4 and PostHog compare a range with the one before it; so does the overview: up or
     down, by how much and from what, green where that is better for the shop (fewer
     abandoned carts) and red where it is worse, in words too for a screen reader."""
-    from tests.test_admin import journey_row
+    from tests.test_admin import journey_started
 
     today = utcnow().date()
     week = (today - timedelta(days=13), today - timedelta(days=7))  # over: compared whole
@@ -134,21 +134,22 @@ def test_each_figure_says_how_it_moved_since_the_week_before(live_store, page):
         db.session.commit()
         rows = [("cart", "abandoned", week[0]), ("checkout", "abandoned", week[1]),
                 ("cart", "abandoned", week[0] - timedelta(days=3)),
-                ("purchase", "purchased", week[0] - timedelta(days=1))]
+                ("purchase", "purchased", week[0] - timedelta(days=1)),
+                ("landing", "abandoned", week[0] - timedelta(days=30))]  # tracked since
         with live_store.app.extensions["journey"].engine.begin() as conn:
-            conn.execute(insert(journeys), [{**journey_row(stage, status), "started_at": at(d)}
+            conn.execute(insert(journeys), [journey_started(at(d), stage, status)
                                             for stage, status, d in rows])
     log_in(page, live_store.url)
     page.goto(f"{live_store.url}/admin/?from={week[0]}&to={week[1]}")
     period = page.locator('[data-kpis="period"]')
     orders = period.locator('[data-kpi-change="orders"]')
-    expect(orders).to_have_text("▲ up 100% from 1")
+    expect(orders).to_have_text("▲ up 100% from 1, better")
     expect(orders).to_have_class(re.compile(r"\bbetter\b"))
     abandoned = period.locator('[data-kpi-change="cart_abandonment_rate"]')
-    expect(abandoned).to_have_text("▲ up 50.0 pts from 50%")  # 2 of 2 carts, 1 of 2 before
+    expect(abandoned).to_have_text("▲ up 50.0 pts from 50%, worse")  # 2 of 2 carts, 1 of 2 before
     expect(abandoned).to_have_class(re.compile(r"\bworse\b"))
     conversion = period.locator('[data-kpi-change="conversion_rate"]')
-    expect(conversion).to_have_text("▼ down 50.0 pts from 50%")
+    expect(conversion).to_have_text("▼ down 50.0 pts from 50%, worse")
     expect(conversion).to_have_class(re.compile(r"\bworse\b"))
     expect(period.locator('[data-kpi-change="visitors"]')).to_have_text("no change from 2")
     before = (week[0] - timedelta(days=7), week[0] - timedelta(days=1))

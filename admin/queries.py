@@ -270,7 +270,7 @@ def kpis_before(period: Period, now: datetime) -> dict:
     counted, not absent: "up from 0" would praise turning the tracker on); the orders'
     are the shop's and compare whatever the tracker saw."""
     before = period.before(now)
-    out = {"compared_with": before.describe(), "tracked": True, "kpis": None}
+    out = {"compared_with": before.describe(), "tracked": True, "untracked": [], "kpis": None}
     if now < period.start:
         return out
     # Its journeys as they stood as long ago as it is (its orders' returns too): each
@@ -278,7 +278,7 @@ def kpis_before(period: Period, now: datetime) -> dict:
     out["kpis"] = figures = kpis(before, as_of=now - (period.end - period.start))
     first = _conn().scalar(select(func.min(J.started_at)))
     if first is None or first > before.start:
-        out["tracked"] = False
+        out["tracked"], out["untracked"] = False, list(JOURNEY_KPIS)
         figures.update(dict.fromkeys(JOURNEY_KPIS))
     return out
 

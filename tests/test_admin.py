@@ -397,6 +397,8 @@ def test_the_overview_compares_each_figure_with_the_stretch_before_it(app, owner
     # orders, the shop's own, still compare)
     untracked = first.get_json()["period"]
     assert untracked["tracked"] is False and untracked["compared_with"]["from"] == "2026-10-13"
+    assert set(untracked["untracked"]) == set(queries.JOURNEY_KPIS) >= {"visitors", "bounce_rate"}
+    assert "average_order_value" not in untracked["untracked"]  # the shop's: no orders then
     assert untracked["kpis"]["visitors"] is None and untracked["kpis"]["journeys"] is None
     assert untracked["kpis"]["cart_abandonment_rate"] is None
     assert untracked["kpis"]["orders"] == 0 and untracked["kpis"]["revenue"] == 0

@@ -161,7 +161,7 @@ function setChanges(root, values, before) {
   const figures = before?.kpis;
   for (const el of $$('[data-kpi-change]', root)) {
     const key = el.dataset.kpiChange;
-    const untracked = before?.tracked === false && figures?.[key] === null;
+    const untracked = Boolean(before?.untracked?.includes(key));
     const { text, sign } = figures ? change(el.dataset.format, values[key], figures[key], untracked)
       : { text: '', sign: 0 };
     const verdict = sign === 0 ? 'same' : sign * (BETTER[key] || 1) > 0 ? 'better' : 'worse';

@@ -155,3 +155,13 @@ def test_each_figure_says_how_it_moved_since_the_week_before(live_store, page):
     before = (week[0] - timedelta(days=7), week[0] - timedelta(days=1))
     expect(page.locator('[data-compared="period"]')).to_contain_text(
         f"{before[0].strftime('%b')} {before[0].day}")
+
+    # The week the tracker began: its visitors were not counted the week before, not 0
+    first = week[0] - timedelta(days=30)
+    page.goto(f"{live_store.url}/admin/?from={first}&to={first + timedelta(days=6)}")
+    expect(period.locator('[data-kpi-change="visitors"]')).to_have_text("not tracked then")
+    expect(period.locator('[data-kpi-change="bounce_rate"]')).to_have_text("not tracked then")
+    # the orders are the shop's, compared whatever the tracker saw (none then, nor now)
+    expect(period.locator('[data-kpi-change="orders"]')).to_have_text("no change from 0")
+    expect(period.locator('[data-kpi-change="average_order_value"]')).to_have_text("")
+    expect(page.locator('[data-compared="period"]')).to_contain_text("orders only")

@@ -284,14 +284,15 @@ def kpis_before(period: Period, now: datetime) -> dict:
 
 
 def _as_it_stood(as_of: datetime | None):
-    """(reached(stage), count_reached(stage), abandoned, open_, on_landing) conditions: the
-    journeys as they are now, or as they stood at ``as_of`` (a stage entered, a cart left
-    and not yet bought back, nothing decided, before then), for comparing a stretch with
-    the one before it at the same point of its life (kpis_before). Null-safe: a time not
-    set is a thing that has not happened."""
+    """(entered(stage), count_entered(stage), left, open_, on_landing): the journeys as
+    they are now, or as they stood at ``as_of`` (a stage entered, a cart left and not yet
+    bought back, nothing decided, before then), for comparing a stretch with the one
+    before it at the same point of its life (kpis_before). Null-safe: a time not set is a
+    thing that has not happened."""
     if as_of is None:
         # count(column) counts the non-null ones: cheaper than sum(CASE ...) on a big period
-        return (lambda stage: func.count(_entered(stage)), J.status == "abandoned",
+        return ((lambda stage: _entered(stage).is_not(None)),
+                (lambda stage: func.count(_entered(stage))), J.status == "abandoned",
                 J.status == "active", J.stage == Stage.LANDING.label)
 
     def not_by_then(column):
@@ -299,7 +300,8 @@ def _as_it_stood(as_of: datetime | None):
 
     left = and_(J.abandoned_at < as_of, not_by_then(J.recovered_at))
     open_ = and_(not_by_then(_entered(Stage.PURCHASE)), not_by_then(J.abandoned_at))
-    return ((lambda stage: _count_if(_entered(stage) < as_of)), left, open_,
+    return ((lambda stage: _entered(stage) < as_of),
+            (lambda stage: _count_if(_entered(stage) < as_of)), left, open_,
             not_by_then(_entered(Stage.BROWSE)))
 
 
@@ -308,17 +310,15 @@ def kpis(period: Period, funnel: dict[str, int] | None = None,
     """The KPIs; pass a dict as ``funnel`` to get the stage counts from the same scan. With
     ``as_of``, the journeys' outcomes (and the returns asked for) as they stood then."""
     first_in_period = or_(J.previous_started_at.is_(None), J.previous_started_at < period.start)
-    count_reached, left, open_, on_landing = _as_it_stood(as_of)
-    entered = (lambda stage: _entered(stage).is_not(None)) if as_of is None else (
-        lambda stage: _entered(stage) < as_of)
+    entered, count_entered, left, open_, on_landing = _as_it_stood(as_of)
     row = _conn().execute(
         select(
             func.count().label("journeys"),
             _count_if(first_in_period).label("visitors"),
             *_stage_counts(),
-            count_reached(Stage.PURCHASE).label("converted"),
-            count_reached(Stage.CART).label("carts"),
-            count_reached(Stage.CHECKOUT).label("checkouts"),
+            count_entered(Stage.PURCHASE).label("converted"),
+            count_entered(Stage.CART).label("carts"),
+            count_entered(Stage.CHECKOUT).label("checkouts"),
             _count_if(and_(left, J.abandoned_stage.in_(CART_STAGES)))
             .label("carts_abandoned"),
             _count_if(and_(left,

@@ -519,6 +519,8 @@ def _audit_action(action: str) -> str:
 
 
 bp.add_app_template_global(audit.detail_words, "audit_detail")
+
+
 @bp.app_template_global("audit_order_id")
 def _audit_order_id(target: str) -> int | None:
     """The order an entry names (its target "TP-000123"), for a link to it."""

@@ -155,8 +155,8 @@ function change(format, now, before, untracked) {
 
 /** Each [data-kpi-change] line: up or down (an arrow and the word, for a screen reader),
  *  green where that is better and red where worse. `before`: /overview/before's part
- *  (its kpis null: nothing to compare; tracked false: the journeys' figures were not
- *  counted then, only the orders'). */
+ *  (its kpis null: nothing to compare; `untracked`: the journeys' figures, not counted
+ *  then as the tracker had not begun). */
 function setChanges(root, values, before) {
   const figures = before?.kpis;
   for (const el of $$('[data-kpi-change]', root)) {
@@ -595,7 +595,7 @@ function trendChart(canvas, trend, mode) {
     for (const key of Object.keys(scales)) existing.options.scales[key].title.text = scales[key].title.text;
   }
   // Orders paid, as the tiles count them (placed before tracking, or untracked, too), and
-  // of them the tracked journeys' purchases: the tiles' 53 orders are on the chart.
+  // of them the tracked journeys' purchases: what the tiles add up is on the chart.
   chart(canvas, 'line', labels, [line('Journeys (left axis)', 'journeys', COLORS.teal, 'y'),
     line('Orders, all paid (right axis)', 'orders', COLORS.purple, 'y1'),
     line('Purchases, tracked (right axis)', 'purchases', COLORS.blue, 'y1', [2, 2]),

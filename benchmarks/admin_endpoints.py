@@ -407,7 +407,7 @@ def copy_rows(conn, table: str, columns, rows, label: str, total: int) -> None:
 
 
 def generate(url: str, n: int, days: int, seed: int, events_fraction: float,
-             layout: str) -> dict:
+             layout: str, reminded: int = 30) -> dict:
     rng = Random(seed)
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
@@ -437,6 +437,19 @@ def generate(url: str, n: int, days: int, seed: int, events_fraction: float,
         if gen.events:
             copy_rows(conn, "journey_events", EVENT_COLUMNS, gen.events, "events",
                       len(gen.events))
+        # The store's cart reminders (`orders remind`): for --reminded percent of the carts
+        # left, an hour after, sent; the abandonment page looks their journeys up.
+        reminders = conn.execute(
+            "INSERT INTO outbox_messages (key, kind, to_email, subject, body, journey_id,"
+            " visitor_id, created_at, sent_at, attempts)"
+            " SELECT 'journey:' || id || ':reminder', 'cart_reminder', 'shopper@example.com',"
+            " 'You left something in your cart', '...', id, visitor_id,"
+            " abandoned_at + interval '1 hour', abandoned_at + interval '1 hour', 1"
+            " FROM journeys WHERE abandoned_stage IN ('cart', 'checkout', 'payment')"
+            " AND status IN ('abandoned', 'recovered') AND abandoned_at < %s"
+            " AND abs(hashtext(id)) %% 100 < %s",
+            (now - timedelta(hours=1), reminded)).rowcount
+        log(f"  {reminders:,} cart reminders in the outbox")
         conn.commit()
         loaded = time.perf_counter() - started
         log(f"  loaded in {loaded:.1f}s; ANALYZE ...")
@@ -450,6 +463,7 @@ def generate(url: str, n: int, days: int, seed: int, events_fraction: float,
     buyers = sum(counts.get(s, 0) for s in STAGES[5:])
     summary = {
         "journeys": n, "cart_lines": len(gen.lines), "events": len(gen.events),
+        "cart_reminders": reminders,
         "seconds": round(time.perf_counter() - started, 1), "layout": layout,
         "purchase_rate": round(buyers / n, 4),
         "cart_abandonment_rate": round(1 - buyers / carts, 4) if carts else None,
@@ -658,6 +672,8 @@ def main(argv=None) -> int:
                         help="physical order of journeys rows: by started_at (as the writer "
                              "inserts them) or shuffled (worst case)")
     parser.add_argument("--orders", type=int, default=2000, help="seed --orders")
+    parser.add_argument("--reminded", type=int, default=30, choices=range(101),
+                        metavar="0-100", help="percent of the carts left with a reminder")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--target-ms", type=float, default=200.0)
@@ -694,7 +710,7 @@ def main(argv=None) -> int:
             build_schema_and_seed(app, args.orders)
             log(f"  schema and seed in {time.perf_counter() - t0:.1f}s")
             generation = generate(url, args.journeys, args.days, args.seed,
-                                  args.events_fraction, args.layout)
+                                  args.events_fraction, args.layout, args.reminded)
         if args.extra_sql is not None:
             t0 = time.perf_counter()
             with psycopg.connect(url, autocommit=True) as conn:

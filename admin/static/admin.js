@@ -619,6 +619,10 @@ function overviewPage() {
     const period = $('[data-kpis="period"]');
     setKpis(today, d.today);
     setKpis(period, d.kpis);
+    // Today as the period: the same ten figures twice would only push the funnel down
+    const onlyToday = d.period.from === d.period.to && d.period.to === utcToday();
+    $$('[data-period-only]').forEach((el) => { el.hidden = onlyToday; });
+    $('[data-period-is-today]').hidden = !onlyToday;
     if (!quiet) { // another period: the old one's changes would be wrong until replaced
       setChanges(period, d.kpis, null);
       $('[data-compared="period"]').textContent = '';

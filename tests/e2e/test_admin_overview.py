@@ -107,6 +107,14 @@ def test_the_chosen_period_holds_across_the_panels_pages(live_store, page):
     nav.get_by_role("link", name="Overview").click()
     expect(page).to_have_url(re.compile(rf"/admin/\?from={today}&to={today}"))
     expect(page.locator("#period-from")).to_have_value(today.isoformat())
+    # Today as the period: its tiles once (under Today), not the same ten twice
+    expect(page.locator("[data-period-is-today]")).to_be_visible()
+    expect(page.locator('[data-kpis="period"]')).to_be_hidden()
+    expect(page.locator('[data-kpis="today"]')).to_be_visible()
+    page.get_by_role("button", name="7 days").click()
+    expect(page.locator('[data-kpis="period"]')).to_be_visible()
+    expect(page.locator("[data-period-is-today]")).to_be_hidden()
+    page.get_by_role("button", name="Today").click()
     page.goto(f"{live_store.url}/admin/funnel?from={start}&to={today}")
     expect(page.locator("#period-from")).to_have_value(start)
     page.goto(f"{live_store.url}/admin/abandonment")  # no period in the address: the kept one

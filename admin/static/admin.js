@@ -582,7 +582,8 @@ function trendChart(canvas, trend, mode) {
   const line = (label, key, color, axis, dash) => ({ label, data: trend.map((t) => t[key]), borderColor: color,
     backgroundColor: color, tension: 0, yAxisID: axis, borderDash: dash, pointRadius: trend.length > 40 ? 0 : 2, borderWidth: 2 });
   const per = hourly ? 'per hour' : 'per day';
-  const axisTitle = (text) => ({ display: true, text });
+  // On a phone the axes' titles would be cut off: the legend names the axes there
+  const axisTitle = (text) => ({ display: canvas.parentElement.clientWidth >= 480, text });
   const scales = {
     x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 }, title: axisTitle(hourly ? 'Hour (UTC)' : 'Day (UTC)') },
     y: { position: 'left', beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' },
@@ -596,9 +597,11 @@ function trendChart(canvas, trend, mode) {
   }
   // Orders paid, as the tiles count them (placed before tracking, or untracked, too), and
   // of them the tracked journeys' purchases: what the tiles add up is on the chart.
+  // (Chart.js draws the first dataset on top: the tracked purchases' dashes over the orders
+  // line they equal when every order is tracked.)
   chart(canvas, 'line', labels, [line('Journeys (left axis)', 'journeys', COLORS.teal, 'y'),
+    line('Purchases, tracked (right axis)', 'purchases', COLORS.blue, 'y1', [4, 4]),
     line('Orders, all paid (right axis)', 'orders', COLORS.purple, 'y1'),
-    line('Purchases, tracked (right axis)', 'purchases', COLORS.blue, 'y1', [2, 2]),
     line('Abandoned carts (right axis)', 'abandoned', COLORS.orange, 'y1', [6, 3])],
   { summary, mode, options: { scales } });
 }

@@ -186,6 +186,21 @@ def test_overview_charts_give_purchases_their_own_axis_and_funnel_counts(live_st
         return {title: c.options.scales.x.title.text, ticks: c.scales.y.ticks.length};
     }""")
     assert funnel["title"] and funnel["ticks"] == 6, funnel  # no stage's label skipped
+    # The tracked purchases are drawn over the orders line (equal when all are tracked)
+    order = [label.split(",")[0].split(" (")[0] for label, _, _, _ in trend["datasets"]]
+    assert order.index("Purchases") < order.index("Orders"), order
+
+    # On a phone the axes' titles were cut off ("ders and abandoned carts"): the legend
+    # names each line's axis there instead
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    page.wait_for_function("() => window.Chart"
+                           " && Chart.getChart(document.getElementById('trend-chart'))")
+    shown = page.evaluate("""() => {
+        const s = Chart.getChart(document.getElementById('trend-chart')).options.scales;
+        return ['y', 'y1'].map((k) => s[k].title.display);
+    }""")
+    assert shown == [False, False], shown
 
 
 def test_the_journey_explorer_opens_on_the_latest_journeys(live_store, page):

@@ -256,11 +256,12 @@ def funnel_steps(counts: dict[str, int]) -> list[dict]:
     return steps
 
 
+# The counts the abandonment and bounce rates are made of (each in the API beside them).
+DECIDED_COUNTS = ("carts", "carts_abandoned", "carts_open", "checkouts", "checkouts_abandoned",
+                  "checkouts_open", "bounces", "landings_open")
 # The KPIs read from the tracker's journeys; the rest are the shop's orders and returns.
 JOURNEY_KPIS = ("visitors", "journeys", "conversion_rate", "cart_abandonment_rate",
-                "checkout_abandonment_rate", "bounce_rate", "carts", "carts_abandoned",
-                "carts_open", "checkouts", "checkouts_abandoned", "checkouts_open", "bounces",
-                "landings_open")
+                "checkout_abandonment_rate", "bounce_rate", *DECIDED_COUNTS)
 
 
 def kpis_before(period: Period, now: datetime) -> dict:
@@ -374,9 +375,7 @@ def kpis(period: Period, funnel: dict[str, int] | None = None,
         "checkout_abandonment_rate": _ratio(r["checkouts_abandoned"],
                                             r["checkouts"] - r["checkouts_open"]),
         "bounce_rate": _ratio(r["bounces"], r["journeys"] - r["landings_open"]),
-        **{k: r[k] for k in ("carts", "carts_abandoned", "carts_open", "checkouts",
-                             "checkouts_abandoned", "checkouts_open", "bounces",
-                             "landings_open")},
+        **{k: r[k] for k in DECIDED_COUNTS},
         "orders": int(orders),
         "revenue": int(revenue),
         "average_order_value": int(revenue) // int(orders) if orders else None,
@@ -685,10 +684,9 @@ def _reminder_outcomes(period: Period, now: datetime) -> dict:
     # (the owner's to send); not one still waiting or refused.
     reached = or_(m.sent_at.is_not(None), and_(m.send_after.is_(None), m.error.is_(None)))
     sent = db.session.execute(
-        select(m.journey_id, func.min(m.created_at))
-        .where(m.kind == MessageKind.CART_REMINDER, m.journey_id.is_not(None), reached,
-               m.created_at >= period.start, m.created_at < period.end + REMIND_SPAN)
-        .group_by(m.journey_id).execution_options(yield_per=REMINDER_CHUNK))
+        _first_reminders(m.journey_id.is_not(None), reached, m.created_at >= period.start,
+                         m.created_at < period.end + REMIND_SPAN)
+        .execution_options(yield_per=REMINDER_CHUNK))
     reminded = {"carts": 0, "recovered": 0}
     delay: timedelta | None = None
     latest = period.start  # the latest reminded cart's abandonment
@@ -712,10 +710,10 @@ def _reminder_outcomes(period: Period, now: datetime) -> dict:
             reminded["recovered"] += row.status == "recovered"
     others = {"carts": 0, "recovered": 0}
     if delay is not None:
-        delay = max(delay, timedelta(0))  # a clock set back: no reminder comes before
+        # Whole seconds (SQLite shifts by seconds), none below 0 (a clock set back)
+        delay = timedelta(seconds=max(0, int(delay.total_seconds())))
         # Every cart left in the period and still left `delay` after (and that long ago),
         # by status: the reminded ones are taken off below.
-        delay = timedelta(seconds=int(delay.total_seconds()))  # SQLite shifts by seconds
         still_left = or_(J.recovered_at.is_(None),
                          store._shifted(_conn(), J.abandoned_at, delay) <= J.recovered_at)
         for status, n in _conn().execute(
@@ -740,15 +738,20 @@ REMINDER_CHUNK = 500
 REMIND_SPAN = timedelta(days=7)
 
 
+def _first_reminders(*where):
+    """(journey_id, when its first cart reminder was written) of the journeys ``where``
+    picks, from the shop's outbox."""
+    m = OutboxMessage
+    return (select(m.journey_id, func.min(m.created_at))
+            .where(m.kind == MessageKind.CART_REMINDER, *where).group_by(m.journey_id))
+
+
 def _with_reminders(summaries: list[dict]) -> list[dict]:
     """``reminded_at``: when the store wrote to the shopper about the cart (`orders
     remind`), or None: the owner sees which carts were followed up already."""
     ids = [s["id"] for s in summaries]
     sent = dict(db.session.execute(
-        select(OutboxMessage.journey_id, func.min(OutboxMessage.created_at))
-        .where(OutboxMessage.kind == MessageKind.CART_REMINDER,
-               OutboxMessage.journey_id.in_(ids))
-        .group_by(OutboxMessage.journey_id)).all()) if ids else {}
+        _first_reminders(OutboxMessage.journey_id.in_(ids))).all()) if ids else {}
     for summary in summaries:
         at = sent.get(summary["id"])
         summary["reminded_at"] = at.isoformat(timespec="seconds") if at else None

@@ -231,7 +231,7 @@ class LockedCollector(MultiProcessCollector):
         with directory_lock(self._path, exclusive=False):
             metrics = self._read_metrics(files_to_read(self._path))
         for metric in metrics.values():
-            if metric.type in ("counter", "histogram", "summary"):
+            if metric.type in SUMMED:
                 values: dict = {}
                 for sample in metric.samples:
                     values.setdefault((sample.name, sample.labels), []).append(sample.value)

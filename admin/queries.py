@@ -393,7 +393,8 @@ def trend(period: Period, now: datetime | None = None) -> list[dict]:
     """Journeys started, purchases and carts abandoned per hour (a period of a day or two)
     or per day, up to the bucket ``now`` is in: hours still to come are not zeros. Beside
     the tracked purchases, ``orders``: every order paid, as the KPI tiles count them (from
-    the shop's database, which may be another than the tracker's)."""
+    the shop's database, which may be another than the tracker's). ``partial`` marks the
+    bucket ``now`` is in: its counts are so far, not a dip."""
     hourly = period.hourly
     empty = {"journeys": 0, "purchases": 0, "abandoned": 0, "orders": 0}
     series: dict[str, dict] = {}
@@ -424,7 +425,8 @@ def trend(period: Period, now: datetime | None = None) -> list[dict]:
     out, at = [], period.start
     while at < period.end and (now is None or at <= now):
         label = at.strftime(BUCKET_FORMAT[hourly])
-        out.append({"at": label, **series.get(label, empty)})
+        out.append({"at": label, **series.get(label, empty),
+                    "partial": now is not None and now < at + step})
         at += step
     return out
 

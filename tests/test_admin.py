@@ -689,6 +689,18 @@ def test_todays_trend_ends_at_the_current_hour(app, owner):
     hours = [point["at"] for point in overview["trend"]]
     assert len(hours) == 15  # 00:00 to 14:00
     assert hours[-1].startswith(today) and "14:00" in hours[-1]
+    # The hour under way is marked so (its counts are so far), and only that one
+    assert [point["partial"] for point in overview["trend"]] == [False] * 14 + [True]
+
+    # A week to yesterday is over: no day of it is partial. A week to today: today is.
+    yesterday = (now - timedelta(days=1)).date()
+    with time_machine.travel(now, tick=False):
+        for last, partial in ((yesterday, False), (now.date(), True)):
+            first = (last - timedelta(days=6)).isoformat()
+            week = client.get(f"/admin/api/overview?from={first}&to={last.isoformat()}"
+                              ).get_json()["trend"]
+            assert len(week) == 7 and week[-1]["at"] == last.isoformat()
+            assert [p["partial"] for p in week] == [False] * 6 + [partial]
 
 
 def test_abandoned_means_the_same_on_every_page_and_recovered_is_beside_it(app, admin_client,

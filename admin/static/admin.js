@@ -569,41 +569,67 @@ async function pollLive() {
   setTimeout(pollLive, LIVE_EVERY_MS);
 }
 
-function trendChart(canvas, trend, mode) {
+/** The trend as two charts over the same hours or days, each on its own scale (two scales
+ * on one chart put 72 abandoned carts level with 1,614 journeys): journeys started above,
+ * orders paid and abandoned carts below. The hour or day under way (``partial``) is a hollow
+ * point on a dotted segment: its counts are so far, and a full line to it reads as a drop. */
+function trendChart(canvases, trend, mode) {
   const hourly = trend.length > 0 && trend[0].at.length > 10;
   const labels = trend.map((t) => (hourly ? `${day(t.at)} ${t.at.slice(11, 16)}` : day(t.at)));
+  const last = trend.length - 1;
+  const partial = last >= 0 && trend[last].partial ? last : -1;
+  const soFar = partial < 0 ? '' : ` (the last ${hourly ? 'hour' : 'day'}, ${labels[partial]}, so far)`;
   const sum = (key) => trend.reduce((n, t) => n + t[key], 0);
   const peak = trend.reduce((best, t) => (t.journeys > (best?.journeys ?? 0) ? t : best), null);
-  const summary = `${canvas.dataset.title}. In total ${num(sum('journeys'))} journeys, `
-    + `${num(sum('orders'))} orders paid (${num(sum('purchases'))} in tracked journeys) and ${num(sum('abandoned'))} abandoned carts`
-    + (peak ? `; busiest ${hourly ? 'hour' : 'day'} ${labels[trend.indexOf(peak)]} with ${num(peak.journeys)} journeys.` : '.');
-  // Straight lines (a curve between two days suggests values there), and purchases and
-  // abandoned carts (tens) on their own axis, right, not flattened under journeys (1000s).
-  const line = (label, key, color, axis, dash) => ({ label, data: trend.map((t) => t[key]), borderColor: color,
-    backgroundColor: color, tension: 0, yAxisID: axis, borderDash: dash, pointRadius: trend.length > 40 ? 0 : 2, borderWidth: 2 });
   const per = hourly ? 'per hour' : 'per day';
-  // On a phone the axes' titles would be cut off: the legend names the axes there
-  const axisTitle = (text) => ({ display: canvas.parentElement.clientWidth >= 480, text });
-  const scales = {
-    x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 }, title: axisTitle(hourly ? 'Hour (UTC)' : 'Day (UTC)') },
-    y: { position: 'left', beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' },
-      title: axisTitle(`Journeys started, ${per}`) },
-    y1: { position: 'right', beginAtZero: true, ticks: { precision: 0 }, grid: { drawOnChartArea: false },
-      title: axisTitle(`Orders and abandoned carts, ${per}`) },
-  };
-  const existing = charts.get(canvas);
-  if (existing) { // a period of a day or two is hourly: the titles follow
-    for (const key of Object.keys(scales)) existing.options.scales[key].title.text = scales[key].title.text;
-  }
-  // Orders paid, as the tiles count them (placed before tracking, or untracked, too), and
-  // of them the tracked journeys' purchases: what the tiles add up is on the chart.
-  // (Chart.js draws the first dataset on top: the tracked purchases' dashes over the orders
-  // line they equal when every order is tracked.)
-  chart(canvas, 'line', labels, [line('Journeys (left axis)', 'journeys', COLORS.teal, 'y'),
-    line('Purchases, tracked (right axis)', 'purchases', COLORS.blue, 'y1', [4, 4]),
-    line('Orders, all paid (right axis)', 'orders', COLORS.purple, 'y1'),
-    line('Abandoned carts (right axis)', 'abandoned', COLORS.orange, 'y1', [6, 3])],
-  { summary, mode, options: { scales } });
+  const summaries = [
+    `${canvases[0].dataset.title}, ${per}. In total ${num(sum('journeys'))} journeys`
+      + (peak ? `; busiest ${hourly ? 'hour' : 'day'} ${labels[trend.indexOf(peak)]} with ${num(peak.journeys)}` : '')
+      + `${soFar}.`,
+    `${canvases[1].dataset.title}, ${per}. In total ${num(sum('orders'))} orders paid `
+      + `(${num(sum('purchases'))} in tracked journeys) and ${num(sum('abandoned'))} abandoned carts${soFar}.`,
+  ];
+  // Straight lines: a curve between two days suggests values there.
+  const small = trend.length > 40;
+  const line = (label, key, color, dash) => ({ label, partialAt: partial, data: trend.map((t) => t[key]), borderColor: color,
+    backgroundColor: color, tension: 0, borderDash: dash, borderWidth: 2,
+    pointRadius: trend.map((_, i) => (i === partial ? 4 : (small ? 0 : 2))),
+    pointBackgroundColor: trend.map((_, i) => (i === partial ? '#fff' : color)),
+    segment: { borderDash: (ctx) => (ctx.p1DataIndex === partial ? [2, 3] : dash) } });
+  // On a phone the axes' titles would be cut off: the legend and headings say it there
+  const wide = canvases[0].parentElement.clientWidth >= 480;
+  const scales = (yTitle, xTitled) => ({
+    x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 },
+      title: { display: wide && xTitled, text: hourly ? 'Hour (UTC)' : 'Day (UTC)' } },
+    y: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' },
+      title: { display: wide, text: yTitle } },
+  });
+  // Read from the chart, not this call: a refresh updates the data, not the options
+  const tooltip = { callbacks: { title: (items) => {
+    const item = items[0];
+    if (!item) return '';
+    const under = item.dataIndex === item.chart.data.datasets[0]?.partialAt;
+    return `${flatLabel(item.label)}${under ? ', so far' : ''}`;
+  } } };
+  const charts2 = [
+    { scales: scales(`Journeys, ${per}`, false), data: [line('Journeys started', 'journeys', COLORS.teal)] },
+    // Orders paid, as the tiles count them (placed before tracking, or untracked, too), and
+    // of them the tracked journeys' purchases: what the tiles add up is on the chart.
+    // (Chart.js draws the first dataset on top: the tracked purchases' dashes over the
+    // orders line they equal when every order is tracked.)
+    { scales: scales(`Count, ${per}`, true), data: [
+      line('Purchases, tracked', 'purchases', COLORS.blue, [4, 4]),
+      line('Orders, all paid', 'orders', COLORS.purple),
+      line('Abandoned carts', 'abandoned', COLORS.orange, [6, 3])] },
+  ];
+  charts2.forEach(({ scales: s, data }, n) => {
+    const existing = charts.get(canvases[n]);
+    if (existing) { // a period of a day or two is hourly: the titles follow
+      for (const key of Object.keys(s)) existing.options.scales[key].title.text = s[key].title.text;
+    }
+    chart(canvases[n], 'line', labels, data, { summary: summaries[n], mode, options: { scales: s,
+      plugins: { legend: { display: true, position: 'bottom', labels: { boxWidth: 12 } }, tooltip } } });
+  });
 }
 
 const OVERVIEW_EVERY_MS = 30000;
@@ -631,7 +657,7 @@ function overviewPage() {
       $('[data-compared="period"]').textContent = '';
     }
     funnelChart($('#funnel-chart'), d.funnel, mode);
-    trendChart($('#trend-chart'), d.trend, mode);
+    trendChart([$('#trend-chart'), $('#trend-orders-chart')], d.trend, mode);
     renderLive(d.live);
     const before = await loadBefore(q);
     if (!before) return;

@@ -152,29 +152,50 @@ def test_abandonment_names_the_step_and_the_shopper(live_store, page):
     expect(page.locator("#orders-table tbody")).to_contain_text(number)
 
 
-def test_overview_charts_give_purchases_their_own_axis_and_funnel_counts(live_store, page):
+def test_overview_trend_puts_orders_on_a_scale_of_their_own_and_funnel_counts(live_store,
+                                                                              page):
     with live_store.app.app_context():
         create_user("owner@example.com", PASSWORD)
     log_in(page, live_store.url)
     page.wait_for_function("""() => window.Chart
         && Chart.getChart(document.getElementById('trend-chart'))
+        && Chart.getChart(document.getElementById('trend-orders-chart'))
         && Chart.getChart(document.getElementById('funnel-chart'))""")
-    trend = page.evaluate("""() => {
-        const c = Chart.getChart(document.getElementById('trend-chart'));
+    read = """() => ['trend-chart', 'trend-orders-chart'].map((id) => {
+        const canvas = document.getElementById(id);
+        const c = Chart.getChart(canvas);
         const s = c.options.scales;
-        return {datasets: c.data.datasets.map((d) => [d.label, d.yAxisID, d.tension,
+        const last = c.data.labels.length - 1;
+        return {datasets: c.data.datasets.map((d) => [d.label, d.yAxisID || 'y', d.tension,
                                                       d.cubicInterpolationMode || null]),
-                titles: ['x', 'y', 'y1'].map((k) => s[k] && s[k].title.display
-                                                     ? s[k].title.text : null),
-                right: s.y1 && s.y1.position};
-    }""")
-    axes = {label.split(" (")[0].split(",")[0]: axis for label, axis, _, _ in trend["datasets"]}
-    assert axes == {"Journeys": "y", "Orders": "y1", "Purchases": "y1",
-                    "Abandoned carts": "y1"}, trend
-    assert all(t == 0 and mode in (None, "default") for _, _, t, mode in trend["datasets"])
-    assert trend["right"] == "right"
-    assert all(trend["titles"]), trend["titles"]
-    assert "Journeys" in trend["titles"][1] and "Orders" in trend["titles"][2]
+                axes: Object.keys(s).sort(),
+                titles: ['x', 'y'].map((k) => s[k].title.display ? s[k].title.text : null),
+                hollow: c.data.datasets.map((d) => d.pointBackgroundColor[last]),
+                dotted: c.data.datasets.map((d) => d.segment.borderDash({p1DataIndex: last})),
+                tip: c.options.plugins.tooltip.callbacks.title(
+                    [{dataIndex: last, label: c.data.labels[last], chart: c}]),
+                said: canvas.getAttribute('aria-label')};
+    })"""
+    journeys, orders = page.evaluate(read)
+    # One scale a chart: the journeys (thousands) above, the orders and carts (tens) below,
+    # where two scales on one chart had put them level
+    assert [d[0] for d in journeys["datasets"]] == ["Journeys started"], journeys
+    # The tracked purchases are drawn over the orders line (equal when all are tracked)
+    assert [d[0] for d in orders["datasets"]] == ["Purchases, tracked", "Orders, all paid",
+                                                  "Abandoned carts"], orders
+    for drawn in (journeys, orders):
+        assert drawn["axes"] == ["x", "y"], drawn
+        assert all(axis == "y" and t == 0 and mode in (None, "default")
+                   for _, axis, t, mode in drawn["datasets"]), drawn
+        assert drawn["titles"][1], drawn["titles"]
+        # The period ends today: today is so far, a hollow point on a dotted line
+        assert set(drawn["hollow"]) == {"#fff"}, drawn
+        assert all(dash == [2, 3] for dash in drawn["dotted"]), drawn
+        assert drawn["tip"].endswith(", so far"), drawn
+        assert "so far" in drawn["said"], drawn["said"]
+    assert "Journeys" in journeys["titles"][1] and "per day" in orders["titles"][1]
+    # The day axis named once, under the lower chart (the two share it)
+    assert journeys["titles"][0] is None and orders["titles"][0] == "Day (UTC)"
     labels = page.evaluate("""() => Chart.getChart(document.getElementById('funnel-chart'))
         .data.labels.map((l) => [].concat(l).join(' | '))""")
     assert len(labels) == 6
@@ -186,21 +207,28 @@ def test_overview_charts_give_purchases_their_own_axis_and_funnel_counts(live_st
         return {title: c.options.scales.x.title.text, ticks: c.scales.y.ticks.length};
     }""")
     assert funnel["title"] and funnel["ticks"] == 6, funnel  # no stage's label skipped
-    # The tracked purchases are drawn over the orders line (equal when all are tracked)
-    order = [label.split(",")[0].split(" (")[0] for label, _, _, _ in trend["datasets"]]
-    assert order.index("Purchases") < order.index("Orders"), order
+
+    # A period that is over has no partial day: every point solid, no "so far"
+    page.goto(live_store.url + "/admin/?from=2026-01-01&to=2026-01-07")
+    page.wait_for_function("""() => window.Chart && (() => {
+        const c = Chart.getChart(document.getElementById('trend-orders-chart'));
+        return c && c.data.labels.length === 7;
+    })()""")
+    for drawn in page.evaluate(read):
+        assert "#fff" not in drawn["hollow"] and [2, 3] not in drawn["dotted"], drawn
+        assert not drawn["tip"].endswith("so far") and "so far" not in drawn["said"], drawn
 
     # On a phone the axes' titles were cut off ("ders and abandoned carts"): the legend
-    # names each line's axis there instead
+    # names the lines there instead
     page.set_viewport_size({"width": 390, "height": 844})
-    page.reload()
+    page.goto(live_store.url + "/admin/")
     page.wait_for_function("() => window.Chart"
-                           " && Chart.getChart(document.getElementById('trend-chart'))")
-    shown = page.evaluate("""() => {
-        const s = Chart.getChart(document.getElementById('trend-chart')).options.scales;
-        return ['y', 'y1'].map((k) => s[k].title.display);
-    }""")
-    assert shown == [False, False], shown
+                           " && Chart.getChart(document.getElementById('trend-orders-chart'))")
+    shown = page.evaluate("""() => ['trend-chart', 'trend-orders-chart'].map((id) => {
+        const s = Chart.getChart(document.getElementById(id)).options.scales;
+        return [s.x.title.display, s.y.title.display];
+    })""")
+    assert shown == [[False, False], [False, False]], shown
 
 
 def test_the_journey_explorer_opens_on_the_latest_journeys(live_store, page):

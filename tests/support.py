@@ -39,7 +39,39 @@ def in_forked_child(report) -> str:
         return f.read()
 
 
+# The tests' own servers listen on ports below the kernel's ephemeral range, in a block per
+# xdist worker. A port the kernel hands out (bind to 0) is free when it is picked, but until
+# the server binds it, any client connection of the run (thousands: browsers, shoppers,
+# PostgreSQL) may take it as its source port, or another worker pick it too: the server
+# then fails to start, or a test talks to another test's server.
+_PORT_BASE = 20000
+_PORT_BLOCK = 1000
+_picked = [0]
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_port() -> int:
+    """A port nothing listens on, that no other test worker picks and no outgoing
+    connection takes. Where the ephemeral range leaves no room below it, one the kernel
+    hands out."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    block = _PORT_BASE + (int(worker) if worker.isdigit() else 0) * _PORT_BLOCK
+    if block + _PORT_BLOCK <= _ephemeral_low():
+        for _ in range(_PORT_BLOCK):
+            port = block + _picked[0] % _PORT_BLOCK
+            _picked[0] += 1
+            with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:  # in use (another run, a server not yet gone): the next
+                    continue
+                return port
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

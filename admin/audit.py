@@ -60,6 +60,22 @@ ACTION_WORDS = {
     "return_declined": "Return declined", "return_restocked": "Return's items restocked",
 }
 _STEP = re.compile(r"^([a-z_]+) -> ([a-z_]+)$")
+# A return's entry names its order first in its detail ("order TP-000123, $30.00, 2 items")
+_RETURNS_ORDER = re.compile(r"^order (TP-\d+),")
+
+
+def items(n: int) -> str:
+    """"1 item", "3 items"."""
+    return f"{n} item" if n == 1 else f"{n} items"
+
+
+def order_number(target: str, detail: str) -> tuple[str, str] | None:
+    """The order an entry is about, and the part of the orders page that shows it: an
+    order's own entry names it as its target; a return's names it in its detail."""
+    if (target or "").startswith("TP-"):
+        return target, ""
+    found = _RETURNS_ORDER.match(detail or "") if (target or "").startswith("R-") else None
+    return (found.group(1), "returns") if found else None
 
 
 def action_words(action: str) -> str:

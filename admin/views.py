@@ -250,9 +250,10 @@ def _decide_return(return_id: int, action: str):
     def record(made) -> None:
         if action == "restock":
             name = "return_restocked"
-            items = f"{made.restockable_items} of {made.items} item(s) back in stock"
+            items = (f"{made.restockable_items} of {audit.items(made.items)} back in "
+                     "stock")
         else:
-            name, items = f"return_{made.status}", f"{made.items} item(s)"
+            name, items = f"return_{made.status}", audit.items(made.items)
         audit.record(name, auth.email(), target=made.number,
                      detail=f"order {made.order.number}, "
                             f"{made.order.money(made.amount).format()}, {items}")
@@ -269,7 +270,7 @@ def _decide_return_form(return_id: int, action: str):
     else:
         if action == "restock":
             gone = made.items - made.restockable_items  # their products deleted since
-            flash(f"Return {made.number}: {made.restockable_items} item(s) back in stock"
+            flash(f"Return {made.number}: {audit.items(made.restockable_items)} back in stock"
                   + (f"; {gone} no longer sold, so not." if gone else "."), "success")
         else:
             flash(f"Return {made.number} is {made.status}"
@@ -521,10 +522,15 @@ def _audit_action(action: str) -> str:
 bp.add_app_template_global(audit.detail_words, "audit_detail")
 
 
-@bp.app_template_global("audit_order_id")
-def _audit_order_id(target: str) -> int | None:
-    """The order an entry names (its target "TP-000123"), for a link to it."""
-    return Order.id_from_number(target) if (target or "").startswith("TP-") else None
+@bp.app_template_global("audit_link")
+def _audit_link(target: str, detail: str) -> str | None:
+    """Where an entry's target is on the orders page: an order ("TP-000123"), or a return
+    ("R-…", with its order's returns), for a link to it."""
+    found = audit.order_number(target, detail)
+    order_id = Order.id_from_number(found[0]) if found else None
+    if order_id is None:
+        return None
+    return url_for("admin.orders", order=order_id, _anchor=found[1] or None)
 
 
 @bp.get("/api/audit")

@@ -593,7 +593,8 @@ def format_truth(truth: dict) -> str:
         lines.append(f"returns: {returns['refunded']} refunded "
                      f"(${truth['refunded'] / 100:,.2f}), {returns['declined']} declined, "
                      f"{returns['requested']} undecided; {truth.get('restocked', 0)} "
-                     "refunded item(s) back in stock")
+                     f"refunded item{'' if truth.get('restocked', 0) == 1 else 's'} back in "
+                     "stock")
     return "\n".join(lines)
 
 

@@ -1149,6 +1149,18 @@ def test_the_audit_log_pages_and_filters_by_who_and_what(app, admin_client, shop
     assert f'before={first["older"]}' in paged and "Older entries" in paged
     bad = admin_client.get("/admin/audit?before=-3")
     assert bad.status_code == 400 and "That filter or page does not exist" in bad.text
+    # A return's entry links to its order's returns; one whose detail names no order, not
+    with app.app_context():
+        audit.record("return_refunded", "owner@example.com", target="R-000007",
+                     detail=f"order TP-000042, $30.00, {audit.items(2)}")
+        audit.record("return_declined", "owner@example.com", target="R-000008",
+                     detail="1 item")
+        db.session.commit()
+    returns = admin_client.get("/admin/audit").get_data(as_text=True)
+    assert ('<a href="/admin/orders?order=42#returns">R-000007</a>' in returns
+            and "<td>order TP-000042, $30.00, 2 items</td>" in returns)
+    assert "<td>R-000008</td>" in returns
+    assert [audit.items(n) for n in (0, 1, 2)] == ["0 items", "1 item", "2 items"]
 
 
 def test_the_owner_cancels_an_order_left_at_3d_secure(app, admin_client, shopper, localstripe,

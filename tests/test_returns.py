@@ -149,7 +149,7 @@ def test_a_buyer_returns_lines_and_the_owner_refunds_them_through_stripe(
     assert [r["amount"] for r in localstripe.list_all("refunds")
             if r.get("payment_intent") == intent] == [3000]
     assert db.session.scalar(select(AdminAction.detail).where(
-        AdminAction.action == "return_refunded")) == f"order {order.number}, $30.00, 2 item(s)"
+        AdminAction.action == "return_refunded")) == f"order {order.number}, $30.00, 2 items"
     assert f"Your refund for order {order.number}" in [
         m.subject for m in db.session.scalars(select(OutboxMessage))]
 
@@ -439,7 +439,7 @@ def test_a_refunded_returns_items_go_back_in_stock_once_when_the_owner_says_so(
     assert stock() == {"Mug": 47, "Teapot": 49}, "a refund alone restocks nothing"
     orders_page = owner_client.get("/admin/orders").get_data(as_text=True)
     assert f'action="/admin/returns/{made.id}/restock"' in orders_page
-    assert f"Put the 3 item(s) of return {made.number} back in stock?" in orders_page
+    assert f"Put the 3 items of return {made.number} back in stock?" in orders_page
 
     from admin import audit  # noqa: PLC0415
     from checkout import returns  # noqa: PLC0415

@@ -251,8 +251,8 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
     shot(page, "13-returns-on-a-phone")
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     restock.click()
-    expect(page.get_by_role("status")).to_contain_text("1 item(s) back in stock")
-    assert "Put the 1 item(s) of return R-" in asked[1]
+    expect(page.get_by_role("status")).to_contain_text("1 item back in stock")
+    assert "Put the 1 item of return R-" in asked[1]
     expect(page.locator("#returns-table tbody tr", has_text=order_number)).to_contain_text(
         "back in stock")
     with live_store.app.app_context():  # the panel's audit entry names what went back
@@ -260,7 +260,7 @@ def test_guest_shopper_path(live_store, page: Page, localstripe):
 
         assert db.session.scalar(select(AdminAction.detail).where(
             AdminAction.action == "return_restocked")).endswith(
-            ", 1 of 1 item(s) back in stock")
+            ", 1 of 1 item back in stock")
     page.goto(order_url)
     expect(page.locator("#returns")).to_contain_text("refunded")
     # The declined card, on the owner's abandonment page: in words, its code beside

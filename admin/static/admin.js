@@ -340,8 +340,25 @@ function summarize(canvas, labels, datasets) {
   return `${canvas.dataset.title}. ${points.join('; ') || 'No data'}.`;
 }
 
+/** Each bar's count over it: beside a stage of 80 one of 2 is a sliver, its count is not. */
+const barValues = {
+  id: 'barValues',
+  afterDatasetsDraw(c) {
+    const { ctx } = c;
+    ctx.save();
+    ctx.font = `600 12px ${window.Chart.defaults.font.family}`;
+    ctx.fillStyle = '#1f2937';
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'bottom';
+    c.data.datasets.forEach((d, i) => {
+      c.getDatasetMeta(i).data.forEach((bar, j) => ctx.fillText(num(d.data[j]), bar.x, bar.y - 2));
+    });
+    ctx.restore();
+  },
+};
+
 /** Draw or update the chart on `canvas`: one Chart.js instance per canvas, updated in place. */
-function chart(canvas, type, labels, datasets, { options = {}, summary, mode } = {}) {
+function chart(canvas, type, labels, datasets, { options = {}, summary, mode, plugins = [] } = {}) {
   if (!canvas) return;
   canvas.setAttribute('aria-label', summary || summarize(canvas, labels, datasets));
   canvas.textContent = canvas.getAttribute('aria-label');
@@ -376,7 +393,7 @@ function chart(canvas, type, labels, datasets, { options = {}, summary, mode } =
       : { y: countAxis, x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } } },
   };
   const merged = { ...base, ...options, plugins: { ...base.plugins, ...(options.plugins || {}) } };
-  charts.set(canvas, new window.Chart(canvas, { type, data: { labels, datasets }, options: merged }));
+  charts.set(canvas, new window.Chart(canvas, { type, data: { labels, datasets }, options: merged, plugins }));
 }
 
 function funnelChart(canvas, steps, mode) {
@@ -551,7 +568,7 @@ function renderLive(live) {
   chart($('#live-chart'), 'bar', stages.map((s) => title(s.stage)),
     [{ label: 'Active journeys', data: stages.map((s) => s.live), borderRadius: 4,
       backgroundColor: stages.map((s) => (shopping.includes(s.stage) ? COLORS.teal : '#5eead4')) }],
-    { mode: 'none', options: { scales: { x: { grid: { display: false }, ticks: { autoSkip: false, maxRotation: 60 } },
+    { mode: 'none', plugins: [barValues], options: { layout: { padding: { top: 18 } }, scales: { x: { grid: { display: false }, ticks: { autoSkip: false, maxRotation: 60 } },
       y: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' },
         title: { display: true, text: 'Journeys' } } } } });
 }

@@ -54,6 +54,13 @@ def test_admin_sees_a_shopper_add_to_cart_without_reloading(live_store, browser,
     live_chart = page.locator("#live-chart")
     expect(live_chart).to_have_attribute("aria-label", re.compile(r"Shipped: \d+\.$"))
     assert not re.search(r"Delivered|Reviewed", live_chart.get_attribute("aria-label"))
+    # Each bar has its count over it (a stage of 2 beside one of 80 is a sliver), room left
+    # above the tallest for it
+    drawn = page.evaluate("""() => {
+        const c = Chart.getChart(document.getElementById('live-chart'));
+        return {plugins: c.config.plugins.map((p) => p.id), top: c.options.layout.padding.top};
+    }""")
+    assert drawn["plugins"] == ["barValues"] and drawn["top"] >= 14, drawn
     expect(page.locator("[data-live-awaiting]")).to_have_text("0 paid orders")  # all delivered
     page.evaluate("window.__notReloaded = true")
     page.screenshot(path=str(e2e_artifacts / "admin-01-overview.png"), full_page=True)

@@ -90,6 +90,11 @@ class Period:
         return cls(datetime.combine(first, time.min),
                    datetime.combine(last + timedelta(days=1), time.min))
 
+    @classmethod
+    def today(cls, now: datetime) -> Period:
+        """The UTC day ``now`` is in: the overview's Today."""
+        return cls.days(now.date(), now.date())
+
     @property
     def hourly(self) -> bool:
         return self.end - self.start <= timedelta(days=2)

@@ -370,16 +370,16 @@ def api_live():
 @bp.get("/api/overview")
 def api_overview():
     period = _period()
-    today = queries.Period.days(utcnow().date(), utcnow().date())
+    now = utcnow()  # one moment for every part (read thrice, they could straddle midnight)
     counts: dict[str, int] = {}
     kpis = queries.kpis(period, funnel=counts)  # one scan for KPIs and funnel
     return jsonify(
         period=period.as_dict(),
-        today=queries.kpis(today),
+        today=queries.kpis(queries.Period.today(now)),
         kpis=kpis,
         funnel=queries.funnel_steps(counts),
-        trend=queries.trend(period, utcnow()),
-        live=queries.live(utcnow(), current_app.config["JOURNEY_SESSION_TIMEOUT"]),
+        trend=queries.trend(period, now),
+        live=queries.live(now, current_app.config["JOURNEY_SESSION_TIMEOUT"]),
     )
 
 
@@ -390,7 +390,7 @@ def api_overview_before():
     tiles never wait for it."""
     now = utcnow()
     period = _period()
-    return jsonify(today=queries.kpis_before(queries.Period.days(now.date(), now.date()), now),
+    return jsonify(today=queries.kpis_before(queries.Period.today(now), now),
                    period=queries.kpis_before(period, now))
 
 

@@ -102,6 +102,28 @@ def _opt_bool(raw: str) -> bool | None:
     return None if raw.strip() == "" else _bool(raw)
 
 
+# Each bound is a series per endpoint and method, in every worker's file: a limit on them.
+MAX_BUCKETS = 30
+
+
+def _buckets(raw: str) -> tuple[float, ...]:
+    """Histogram bounds in seconds, comma-separated ("0.05,0.1,0.3,1")."""
+    return _bounds(tuple(_finite(p) for p in raw.split(",") if p.strip()))
+
+
+def _bounds(values: tuple) -> tuple[float, ...]:
+    if not values:
+        raise ValueError("expected at least one bound, in seconds")
+    if len(values) > MAX_BUCKETS:
+        raise ValueError(f"at most {MAX_BUCKETS} bounds (each is a series per endpoint and "
+                         "method)")
+    if any(not _number(v) or not math.isfinite(v) or v <= 0 for v in values):
+        raise ValueError("each bound a number of seconds above 0 (+Inf is always added)")
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise ValueError("the bounds must increase")
+    return tuple(float(v) for v in values)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -159,6 +181,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Count requests and their latency by endpoint (storefront_http_requests_total, "
             "storefront_http_request_duration_seconds). Off where another exporter "
             "(prometheus-flask-exporter) counts them already."),
+    Setting("JOURNEY_HTTP_BUCKETS", (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                                     10.0), _buckets,
+            "The request latency histogram's bounds, in seconds (a list, or comma-separated "
+            "text; +Inf is added): put one at your latency objective (0.3 for \"99% under "
+            "300 ms\") to read it exactly. Changing them takes a restart, not a reload (see "
+            "Metrics)."),
     Setting("JOURNEY_METRICS_PATH", "/metrics", _str_or_none,
             "Where Prometheus scrapes; empty to register no route."),
     Setting("JOURNEY_EXEMPT_PATHS", ("/static/", "/metrics", "/favicon.ico"), _paths,
@@ -191,6 +219,8 @@ _TYPES: dict[Callable, tuple[str, Callable[[Any], bool]]] = {
     _paths: ("a list of path prefixes",
              lambda v: isinstance(v, list | tuple) and all(isinstance(p, str) for p in v)),
     _str_or_none: ("text or None", lambda v: v is None or isinstance(v, str)),
+    _buckets: ("a list of increasing numbers of seconds above 0",
+               lambda v: isinstance(v, list | tuple)),
     str: ("text", lambda v: isinstance(v, str)),
 }
 
@@ -216,6 +246,11 @@ def _from_config(setting: Setting, value: Any) -> Any:
     if setting.parse is _paths and isinstance(value, set | frozenset):
         value = sorted(value)
     value = _checked(setting, value, setting.parse)
+    if setting.parse is _buckets:
+        try:
+            return _bounds(tuple(value))
+        except ValueError as exc:
+            raise ConfigError(f"{setting.name}={value!r} is not valid: {exc}") from None
     return tuple(value) if setting.parse is _paths else value
 
 
@@ -246,6 +281,7 @@ def docs_table() -> str:
     """The settings as a Markdown table (the README's is generated from this)."""
     rows = ["| setting | default | meaning |", "|---|---|---|"]
     for s in SETTINGS:
-        default = ", ".join(s.default) if isinstance(s.default, tuple) else s.default
+        default = (", ".join(map(str, s.default)) if isinstance(s.default, tuple)
+                   else s.default)
         rows.append(f"| `{s.name}` | `{default}` | {s.doc} |")
     return "\n".join(rows)

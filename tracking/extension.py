@@ -203,7 +203,8 @@ class _AppState:
         self._exempt_endpoints: dict[str | None, bool] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.http_metrics: bool = cfg["JOURNEY_HTTP_METRICS"]
-        self.metrics = Metrics(self.registry, http=self.http_metrics)
+        self.metrics = Metrics(self.registry, http=self.http_metrics,
+                               http_buckets=cfg["JOURNEY_HTTP_BUCKETS"])
         self.touchpoint_counters = {name: self.metrics.touchpoints.labels(name)
                                     for name in CATALOGUE}
         # The request path's counts, added to the metrics in batches (metrics.Tally).

@@ -23,6 +23,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from .archive import LockedCollector, retire_process
+from .config import BY_NAME
 from .forks import MendedAfterFork
 from .touchpoints import ABANDONABLE, EXITS, STAGES
 
@@ -31,7 +32,7 @@ T = TypeVar("T")
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+LATENCY_BUCKETS = BY_NAME["JOURNEY_HTTP_BUCKETS"].default  # the request latency's, unless set
 JOURNEY_BUCKETS = (10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 86400, 3 * 86400,
                    7 * 86400, 14 * 86400, 30 * 86400)
 DELIVERY_BUCKETS = (3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 5 * 86400,
@@ -65,7 +66,8 @@ DROPPED_REASONS = ("invalid", "queue_full", "error", "no_journey", "spool_full",
 class Metrics:
     """The metric objects of one app. Names and labels are a public contract."""
 
-    def __init__(self, registry: CollectorRegistry, http: bool = True):
+    def __init__(self, registry: CollectorRegistry, http: bool = True,
+                 http_buckets: tuple[float, ...] = LATENCY_BUCKETS):
         self.registry = registry
         r = registry
         # The request counter and latency (JOURNEY_HTTP_METRICS): off where another exporter
@@ -75,7 +77,7 @@ class Metrics:
             ["endpoint", "method", "status"], registry=r) if http else None
         self.http_duration = Histogram(
             "storefront_http_request_duration_seconds", "HTTP request latency.",
-            ["endpoint", "method"], buckets=LATENCY_BUCKETS, registry=r) if http else None
+            ["endpoint", "method"], buckets=http_buckets, registry=r) if http else None
         self.touchpoints = Counter(
             "journey_touchpoints", "Touchpoints tracked.", ["touchpoint"], registry=r)
         self.stage_entered = Counter(

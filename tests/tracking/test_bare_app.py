@@ -80,6 +80,26 @@ def test_metrics_on_the_bare_app(bare):
         in text
 
 
+def test_the_latency_buckets_are_the_ones_configured(tmp_path):
+    """A bound at the latency objective (300 ms) reads the share of requests under it
+    exactly: the histogram has the configured bounds and +Inf, no others."""
+    import re
+
+    from .conftest import make_bare_app
+
+    app, journey = make_bare_app(f"sqlite:///{tmp_path}/b.db", JOURNEY_HTTP_BUCKETS="0.1,0.3,1")
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/products/1")
+    text = client.get("/metrics").text
+    bounds = re.findall(r'storefront_http_request_duration_seconds_bucket\{endpoint="product",'
+                        r'le="([^"]+)",method="GET"\} (\S+)', text)
+    assert [le for le, _ in bounds] == ["0.1", "0.3", "1.0", "+Inf"], text
+    assert float(bounds[-1][1]) == 3.0
+    with app.app_context():
+        app.extensions["journey"].close()
+
+
 def test_a_host_collector_is_read_at_every_scrape(bare):
     """collect_when_scraped: the host's own number on the tracker's /metrics, read when
     scraped (as journey_active is), beside the tracker's own."""

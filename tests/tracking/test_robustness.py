@@ -272,10 +272,31 @@ def test_settings_in_app_config_are_read_as_the_environments_are(tmp_path):
     ("JOURNEY_STRICT", "maybe", "expected true or false"),
     ("JOURNEY_EXEMPT_PATHS", ["/ok", 3], "expected a list of path prefixes"),
     ("JOURNEY_COOKIE_NAME", None, "expected text"),
+    ("JOURNEY_HTTP_BUCKETS", 0.3, "expected a list of increasing numbers"),
+    ("JOURNEY_HTTP_BUCKETS", [0.1, "x"], "each bound a number of seconds above 0"),
+    ("JOURNEY_HTTP_BUCKETS", [0.5, 0.1], "the bounds must increase"),
+    ("JOURNEY_HTTP_BUCKETS", [], "at least one bound"),
+    ("JOURNEY_HTTP_BUCKETS", "0.1,0.1", "the bounds must increase"),
 ])
 def test_a_setting_of_the_wrong_type_in_app_config_is_an_error_at_init(name, value, error):
     with pytest.raises(ConfigError, match=error):
         apply_defaults({name: value}, environ={})
+
+
+@pytest.mark.parametrize(("raw", "error"), [
+    ("0.3,0.1", "the bounds must increase"), ("0,1", "above 0"), ("0.1,inf", "finite"),
+    ("", "at least one bound"), (",".join(str(n) for n in range(1, 32)), "at most 30"),
+    ("0.1;0.3", "could not convert"),
+])
+def test_latency_buckets_from_the_environment_are_checked(raw, error):
+    with pytest.raises(ConfigError, match=f"JOURNEY_HTTP_BUCKETS=.* is not valid: .*{error}"):
+        apply_defaults({}, environ={"JOURNEY_HTTP_BUCKETS": raw})
+    config = {}
+    apply_defaults(config, environ={"JOURNEY_HTTP_BUCKETS": " 0.05, 0.3,1 , 2"})
+    assert config["JOURNEY_HTTP_BUCKETS"] == (0.05, 0.3, 1.0, 2.0)
+    config = {"JOURNEY_HTTP_BUCKETS": [0.1, 1]}  # a list in code: the same, as a tuple
+    apply_defaults(config, environ={})
+    assert config["JOURNEY_HTTP_BUCKETS"] == (0.1, 1.0)
 
 
 def test_an_aware_time_is_read_in_its_own_zone():

@@ -93,6 +93,29 @@ _in_memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", o
 if _in_memory:
     worker_tmp_dir = _in_memory
 
+# What prometheus_client and tracking/archive.py keep in the directory: <kind>_<pid>.db (and
+# <kind>_archive.db), <kind>_<pid>.merging, <kind>_archive.ready, archive.lock.
+_METRIC_FILE = re.compile(r"^(?:[a-z_]+_(?:\d+|archive)\.(?:db|merging|ready)|archive\.lock)$")
+
+
+def _clear_metrics_dir(path):
+    """Empty the metrics directory of a previous run's files, and only of those: a
+    directory that holds anything else (a typo for the spool's, another service's) is not
+    this store's, and the store refuses to start rather than delete it. Two stores on one
+    host each need their own directory: one would empty the other's under it."""
+    os.makedirs(path, exist_ok=True)
+    names = os.listdir(path)
+    foreign = [n for n in names if not _METRIC_FILE.match(n)
+               or not os.path.isfile(os.path.join(path, n))]
+    if foreign:
+        raise SystemExit(
+            f"PROMETHEUS_MULTIPROC_DIR={path} holds {len(foreign)} entries that are not "
+            f"metric files (e.g. {sorted(foreign)[0]!r}): it must be a directory of this "
+            "store's own (it is emptied at every start); name another, or empty it")
+    for name in names:
+        os.remove(os.path.join(path, name))
+
+
 _multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 # gunicorn reads this file again on SIGHUP, with the workers still writing their files: then
 # the directory is the one set up at start, and is neither wiped nor made again.
@@ -102,8 +125,7 @@ if not _multiproc_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiproc_dir
     os.environ["TOUCHPOINT_METRICS_DIR_MADE"] = _multiproc_dir  # removed again at exit
 elif not _reloaded:  # stale files from a previous run would be summed into today's counters
-    shutil.rmtree(_multiproc_dir, ignore_errors=True)
-    os.makedirs(_multiproc_dir, exist_ok=True)
+    _clear_metrics_dir(_multiproc_dir)
 os.environ["TOUCHPOINT_METRICS_DIR"] = _multiproc_dir
 
 

@@ -147,6 +147,40 @@ def test_the_apps_log_lines_under_gunicorn_have_a_time_a_pid_and_a_level(tmp_pat
     assert len(lines) == 2
 
 
+def test_the_metrics_directory_is_emptied_of_metric_files_and_nothing_else(tmp_path):
+    """A previous run's metric files go at start (they would be summed into today's
+    counters); a directory that holds anything else is not the store's to empty (a typo
+    for the spool's, a second store's name): gunicorn refuses to start and deletes
+    nothing."""
+    def start(directory):
+        env = {k: v for k, v in os.environ.items() if k != "TOUCHPOINT_METRICS_DIR"}
+        return subprocess.run(
+            [sys.executable, "-c", "import runpy; runpy.run_path('deploy/gunicorn.conf.py')"],
+            cwd=ROOT, env={**env, "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+            capture_output=True, text=True, timeout=60)
+
+    stale = tmp_path / "metrics"
+    stale.mkdir()
+    old = ("counter_123.db", "gauge_livesum_123.db", "histogram_archive.db", "archive.lock",
+           "counter_77.merging", "summary_archive.ready")
+    for name in old:
+        (stale / name).write_bytes(b"x")
+    done = start(stale)
+    assert done.returncode == 0, done.stderr
+    assert list(stale.iterdir()) == []
+
+    shared = tmp_path / "shared"
+    (shared / "journey-spool").mkdir(parents=True)
+    (shared / "counter_5.db").write_bytes(b"x")
+    (shared / "orders.csv").write_text("keep me")
+    done = start(shared)
+    assert done.returncode != 0
+    assert "holds 2 entries that are not metric files" in done.stderr, done.stderr
+    assert "'journey-spool'" in done.stderr
+    assert sorted(p.name for p in shared.iterdir()) == ["counter_5.db", "journey-spool",
+                                                        "orders.csv"]
+
+
 def panels() -> list[dict]:
     return json.loads((DEPLOY / "grafana" / "touchpoint.json").read_text())["panels"]
 

@@ -93,7 +93,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="tp-load-"))
     url = pg_url(args.admin_url, args.db_name, "postgresql+psycopg")
     pg_recreate(args.admin_url, args.db_name)
-    secret = "load-bench-secret"
+    secret = "load-bench-secret-0123456789abcdef0123"
     webhook_secret = "whsec_load_bench"
     stripe_port, store_port = free_port(), free_port()
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": secret,

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 LOCALSTRIPE_URL = "http://127.0.0.1:8420"
 LOCALSTRIPE_WEBHOOK_SECRET = "whsec_localstripe"
+# The shortest SECRET_KEY a store outside tests and the demo starts with.
+MIN_SECRET_KEY = 32
 
 
 class ConfigError(RuntimeError):
@@ -168,6 +170,16 @@ def load(app, test_config: Mapping[str, Any] | None) -> None:
                 "or DEMO=true for a local demo."
             )
 
+    elif (len(app.config["SECRET_KEY"]) < MIN_SECRET_KEY
+          and not (app.testing or app.config["DEMO"])):
+        # It signs the admin's session: a short or placeholder key ("...", "changeme") is
+        # guessed offline from any one cookie, and the guesser is signed in as the owner.
+        raise ConfigError(
+            f"SECRET_KEY is {len(app.config['SECRET_KEY'])} characters long: a key that signs "
+            f"sessions needs at least {MIN_SECRET_KEY} random ones (e.g. `python -c 'import "
+            "secrets; print(secrets.token_hex(32))'`)."
+        )
+
     if not 0 <= app.config["RETURN_DAYS"] <= 3650:
         raise ConfigError(f"RETURN_DAYS={app.config['RETURN_DAYS']!r} is not valid: the days "
                           "after delivery a buyer may ask to return items, 0 (no returns) to "
@@ -175,12 +187,13 @@ def load(app, test_config: Mapping[str, Any] | None) -> None:
     if app.config["TRUSTED_PROXIES"] < 0:
         raise ConfigError(f"TRUSTED_PROXIES={app.config['TRUSTED_PROXIES']!r} is not valid: "
                           "the number of proxies in front of the app, 0 for none")
-    if (app.config["STRIPE_WEBHOOK_SECRET"] == LOCALSTRIPE_WEBHOOK_SECRET
+    if (app.config["STRIPE_WEBHOOK_SECRET"] in (LOCALSTRIPE_WEBHOOK_SECRET, "")
             and not (app.testing or app.config["DEMO"]) and _uses_real_stripe(app.config)):
         # Anyone could sign webhooks with the published default and mark orders paid.
         raise ConfigError(
-            "STRIPE_WEBHOOK_SECRET is not set, and the default is localstripe's, which anyone "
-            "can sign with. Set it to the signing secret (whsec_...) Stripe shows for the "
+            "STRIPE_WEBHOOK_SECRET is not set (or empty: every real webhook would be refused), "
+            "and the default is localstripe's, which anyone can sign with. Set it to the "
+            "signing secret (whsec_...) Stripe shows for the "
             "/stripe/webhook endpoint (`stripe listen` prints one), or DEMO=true for a local "
             "demo."
         )

@@ -23,6 +23,8 @@ CARD_OK = "4242424242424242"
 CARD_DECLINED = "4000000000000341"
 CARD_3DS = "4000002500003155"
 WEBHOOK_SECRET = "whsec_test_secret"
+# A SECRET_KEY a store outside tests starts with (32 characters at least)
+STORE_SECRET_KEY = "store-secret-key-of-at-least-32-chars"
 
 
 def in_forked_child(report) -> str:
@@ -257,7 +259,7 @@ class Gunicorn:
         self.url = f"http://127.0.0.1:{self.port}"
         self.multiproc = tmp / "prometheus"
         env = {
-            **os.environ, "SECRET_KEY": "gunicorn-test", "DATABASE_URL": database_url,
+            **os.environ, "SECRET_KEY": STORE_SECRET_KEY, "DATABASE_URL": database_url,
             "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "2",
             "PROMETHEUS_MULTIPROC_DIR": str(self.multiproc), "JOURNEY_FLUSH_INTERVAL": "0.05",
             "GUNICORN_ACCESSLOG": str(tmp / "access.log"),

@@ -12,7 +12,7 @@ import uuid
 import psycopg
 import pytest
 
-from .support import PG_ADMIN_URL, ROOT
+from .support import PG_ADMIN_URL, ROOT, STORE_SECRET_KEY
 
 # `flask --app wsgi db upgrade`, after the app is built and at an agreed moment, so the two
 # processes migrate at the same time instead of one finishing while the other imports.
@@ -45,7 +45,7 @@ def scratch_postgres():
 
 
 def test_two_upgrades_at_once_on_a_fresh_postgresql_both_succeed(scratch_postgres, tmp_path):
-    env = {**os.environ, "DATABASE_URL": scratch_postgres, "SECRET_KEY": "test-secret-key",
+    env = {**os.environ, "DATABASE_URL": scratch_postgres, "SECRET_KEY": STORE_SECRET_KEY,
            "JOURNEY_SPOOL_DIR": str(tmp_path / "spool"), "JOURNEY_SWEEP_INTERVAL": "0"}
     env.pop("JOURNEY_DATABASE_URL", None)
     start_at = f"{time.time() + 5:.3f}"  # past both imports (about 1.5 s each)

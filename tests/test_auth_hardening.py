@@ -22,7 +22,7 @@ from storefront.models import Customer
 from tracking.extension import utcnow
 
 from . import factories
-from .support import Shopper, csrf_token
+from .support import STORE_SECRET_KEY, Shopper, csrf_token
 from .test_admin import PASSWORD, admin_login
 from .test_admin import csrf_token as admin_csrf_token
 
@@ -244,7 +244,7 @@ def production(monkeypatch, tmp_path):
     """The environment of a real deployment: a SECRET_KEY, no DEMO, no webhook secret."""
     for name in ("DEMO", "STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY", "STRIPE_API_BASE"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("SECRET_KEY", STORE_SECRET_KEY)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/shop.db")
     monkeypatch.setenv("JOURNEY_SPOOL_DIR", str(tmp_path / "spool"))
     made = []
@@ -262,11 +262,29 @@ def test_real_stripe_without_a_webhook_secret_stops_start_up(production, monkeyp
         monkeypatch.setenv(name, value)
     with pytest.raises(config.ConfigError, match="STRIPE_WEBHOOK_SECRET is not set"):
         production()
+    # Set but empty (an env file's `STRIPE_WEBHOOK_SECRET=`): every real webhook refused
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "")
+    with pytest.raises(config.ConfigError, match=r"or empty: every real webhook"):
+        production()
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_real_one")
     assert production().config["STRIPE_WEBHOOK_SECRET"] == "whsec_real_one"
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
     monkeypatch.setenv("DEMO", "true")
     assert production().config["STRIPE_WEBHOOK_SECRET"] == config.LOCALSTRIPE_WEBHOOK_SECRET
+
+
+@pytest.mark.parametrize("key", ["...", "x", "changeme", "s3cret", "a" * 31])
+def test_a_short_or_placeholder_secret_key_stops_start_up(production, monkeypatch, key):
+    """It signs the owner's session: a key guessed from one cookie signs the guesser in."""
+    monkeypatch.setenv("SECRET_KEY", key)
+    with pytest.raises(config.ConfigError, match=rf"SECRET_KEY is {len(key)} characters long"
+                                                 r".*at least 32 random"):
+        production()
+    monkeypatch.setenv("SECRET_KEY", "a" * 32)
+    assert production().config["SECRET_KEY"] == "a" * 32
+    monkeypatch.setenv("SECRET_KEY", "x")  # a demo signs nothing that matters
+    monkeypatch.setenv("DEMO", "true")
+    assert production().config["SECRET_KEY"] == "x"
 
 
 def test_localstripe_runs_with_its_own_webhook_secret(production):

@@ -7,6 +7,8 @@ import pytest
 from storefront import config
 from storefront.app import create_app
 
+from .support import STORE_SECRET_KEY
+
 
 def test_secret_key_is_mandatory_outside_testing_and_demo(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
@@ -25,7 +27,7 @@ def test_demo_mode_runs_without_a_secret_key(monkeypatch, tmp_path):
 
 
 def test_environment_is_parsed_with_types(monkeypatch):
-    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("SECRET_KEY", STORE_SECRET_KEY)
     monkeypatch.setenv("FREE_SHIPPING_THRESHOLD", "5000")
     monkeypatch.setenv("STRIPE_API_BASE", "https://api.stripe.com")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_from_stripe")  # required with Stripe
@@ -40,7 +42,7 @@ def test_environment_is_parsed_with_types(monkeypatch):
     ("name", "value"), [("FREE_SHIPPING_THRESHOLD", "lots"), ("DEMO", "maybe")]
 )
 def test_a_bad_value_is_a_clear_error(monkeypatch, name, value):
-    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("SECRET_KEY", STORE_SECRET_KEY)
     monkeypatch.setenv(name, value)
     with pytest.raises(config.ConfigError, match=f"{name}='{value}' is not valid"):
         create_app()
@@ -127,14 +129,15 @@ def test_a_new_secret_key_keeps_what_the_old_one_signed(monkeypatch, tmp_path):
         app.add_url_rule("/login", "login_test", lambda: session.update(who="ada") or "in")
         return app
 
-    before = store(SECRET_KEY="old-key")
+    OLD, NEW = "old-key-" + "o" * 32, "new-key-" + "n" * 32  # noqa: N806
+    before = store(SECRET_KEY=OLD)
     client = before.test_client()
     client.get("/login")
     with before.app_context():
         order, cart = order_token(42), cart_link_token([(7, 2)])
 
-    after = store(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS="older-key, old-key")
-    assert after.config["SECRET_KEY_FALLBACKS"] == ["older-key", "old-key"]
+    after = store(SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=f"older-key, {OLD}")
+    assert after.config["SECRET_KEY_FALLBACKS"] == ["older-key", OLD]
     moved = after.test_client()
     moved.set_cookie("session", client.get_cookie("session").value)
     assert moved.get("/who").text == "ada"
@@ -143,7 +146,7 @@ def test_a_new_secret_key_keeps_what_the_old_one_signed(monkeypatch, tmp_path):
         assert lines_from_token(cart) == [(7, 2)]
         assert order_token(42) != order, "signed anew with the new key"
 
-    rotated = store(SECRET_KEY="new-key")
+    rotated = store(SECRET_KEY=NEW)
     with rotated.app_context():
         assert order_id_from_token(order) is None
         assert lines_from_token(cart) is None
@@ -153,7 +156,7 @@ def test_a_store_started_on_the_stripe_defaults_says_its_payments_go_to_a_fake(
         monkeypatch, tmp_path, caplog):
     """Outside the demo and tests, no Stripe settings means localstripe at 127.0.0.1: it
     starts (a unit must), and says so where an operator looks, the log."""
-    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("SECRET_KEY", STORE_SECRET_KEY)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/shop.db")
     monkeypatch.setenv("JOURNEY_ENABLED", "false")
     for name in ("DEMO", "STRIPE_SECRET_KEY", "STRIPE_API_BASE"):
@@ -169,7 +172,7 @@ def test_a_store_started_on_the_stripe_defaults_says_its_payments_go_to_a_fake(
 
 def test_seed_says_what_is_wrong_with_the_database(monkeypatch, tmp_path):
     """Not migrated yet: run db upgrade. Not reachable: said so, not "run db upgrade"."""
-    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("SECRET_KEY", STORE_SECRET_KEY)
     monkeypatch.setenv("JOURNEY_ENABLED", "false")
     for url, said in ((f"sqlite:///{tmp_path}/empty.db", "run `flask --app wsgi db upgrade`"),
                       ("postgresql://shop@127.0.0.1:1/shop", "The database cannot be read")):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .support import ROOT
+from .support import ROOT, STORE_SECRET_KEY
 
 DEPLOY = ROOT / "deploy"
 APP_HOME = "/srv/touchpoint"  # the unit's WorkingDirectory, where the code is installed
@@ -71,7 +71,7 @@ def _migration_step(tmp_path, **extra_env) -> subprocess.CompletedProcess:
     env = {**environment(settings), "PATH": os.environ["PATH"], "HOME": str(tmp_path),
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "run" / "prometheus"),
            "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool"),
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}", "SECRET_KEY": "deploy-kit",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}", "SECRET_KEY": STORE_SECRET_KEY,
            **extra_env}
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
@@ -99,7 +99,7 @@ def test_a_tracker_database_that_does_not_answer_does_not_keep_the_store_down(tm
     plain = subprocess.run(
         [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "db", "upgrade"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SECRET_KEY": "deploy-kit",
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SECRET_KEY": STORE_SECRET_KEY,
              "DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}",
              "JOURNEY_DATABASE_URL": closed,
              "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool")})
@@ -230,7 +230,7 @@ def test_the_timers_run_their_command_as_the_store_does(tmp_path, unit, command,
     assert shlex.split(argv[-1])[-3:] == ["wsgi", "orders", command] if argv[0] == "/bin/sh" \
         else argv[-3:] == ["wsgi", "orders", command]
     env = {**environment(job), "PATH": os.environ["PATH"], "HOME": str(tmp_path),
-           "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool"), "SECRET_KEY": "deploy-kit",
+           "JOURNEY_SPOOL_DIR": str(tmp_path / "journey-spool"), "SECRET_KEY": STORE_SECRET_KEY,
            "STORE_URL": "https://shop.example.com", "PROMETHEUS_MULTIPROC_DIR": str(ours),
            "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}"}
 

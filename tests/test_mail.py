@@ -398,7 +398,7 @@ def test_tls_and_a_login_and_a_wrong_password_said_without_it(
 
 def test_mail_settings_are_checked_at_start_and_never_shown_with_their_password(
         app_factory):
-    base = {"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+    base = {"SECRET_KEY": "x" * 32, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
     with pytest.raises(ConfigError, match="MAIL_FROM is not set") as refused:
         create_app({**base, "MAIL_URL": "smtp+tls://u:hunter2@mail.example.com"})
     assert "hunter2" not in str(refused.value)

@@ -102,7 +102,7 @@ def test_every_state_changing_route_needs_a_csrf_token(app, shopper, shop_db):
 
 
 SECRETS = {
-    "SECRET_KEY": "s3cret-key-never-shown-0f9e",
+    "SECRET_KEY": "s3cret-key-never-shown-0f9e-5b7d1c3a",
     "STRIPE_SECRET_KEY": "sk_test_never_shown_4e2a",
     "STRIPE_WEBHOOK_SECRET": "whsec_never_shown_7d1c",
 }

@@ -79,6 +79,11 @@ def test_the_stores_revenue_and_every_drop_reason_are_series_from_the_first_scra
                if name == "journey_stage_entered_total"}
     assert entered == {"landing", "browse", "cart", "checkout", "payment", "purchase",
                        "shipped", "delivered", "reviewed"}
+    # The time to each stage from the journey's start: not to landing, where it starts
+    # (always 0 s: a bucket set of series that said nothing)
+    timed = {dict(labels)["stage"] for name, labels in found
+             if name == "journey_time_to_stage_seconds_count"}
+    assert timed == entered - {"landing"}
 
 
 def test_every_contract_metric_with_its_labels(client, shop_db, localstripe, flush_journeys):

@@ -89,6 +89,7 @@ EXTENSION_KEY = "journey"
 # another thread) shares the request object but is not the shopper's request, and must see
 # no journey of its own, as it saw an empty ``g`` before.
 _REQUEST_ATTR = "_tp_journey"
+_LANDING = Stage.LANDING.label  # where a journey starts: no time to it
 
 
 def _public_request_context():
@@ -344,7 +345,8 @@ class _AppState:
             raise Refused(type(exc).__name__) from exc
         for stage, seconds in outcome.entered:
             self.child(self.metrics.stage_entered, stage).inc()
-            self.child(self.metrics.time_to_stage, stage).observe(seconds)
+            if stage != _LANDING:  # where a journey starts: always 0 s
+                self.child(self.metrics.time_to_stage, stage).observe(seconds)
         if outcome.recovered:
             self.metrics.recovered.inc(outcome.recovered)
         if outcome.unresolved:

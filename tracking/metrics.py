@@ -25,7 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from .archive import LockedCollector, retire_process
 from .config import BY_NAME
 from .forks import MendedAfterFork
-from .touchpoints import ABANDONABLE, EXITS, STAGES
+from .touchpoints import ABANDONABLE, EXITS, STAGES, Stage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,7 +121,8 @@ class Metrics:
         # Pre-create the closed label sets so every series exists from the first scrape.
         for stage in STAGES:
             self.stage_entered.labels(stage.label)
-            self.time_to_stage.labels(stage.label)
+            if stage is not Stage.LANDING:  # a journey starts there: always 0 s, 17 series
+                self.time_to_stage.labels(stage.label)
         for stage in (*EXITS, *ABANDONABLE):  # a purchased journey is never abandoned
             self.abandoned.labels(stage.label)
         for outcome in ("succeeded", "failed", "requires_action"):

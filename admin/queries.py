@@ -687,11 +687,8 @@ def _reminder_outcomes(period: Period, now: datetime) -> dict:
     after its end, then their journeys looked up by id, REMINDER_CHUNK at a time; the
     period's carts counted by status and recovery time in one grouped query."""
     m = OutboxMessage
-    # A reminder that reached the shopper: sent, or recorded where the store sends no mail
-    # (the owner's to send); not one still waiting or refused.
-    reached = or_(m.sent_at.is_not(None), and_(m.send_after.is_(None), m.error.is_(None)))
     sent = db.session.execute(
-        _first_reminders(m.journey_id.is_not(None), reached, m.created_at >= period.start,
+        _first_reminders(m.journey_id.is_not(None), _reached(), m.created_at >= period.start,
                          m.created_at < period.end + REMIND_SPAN)
         .execution_options(yield_per=REMINDER_CHUNK))
     reminded = {"carts": 0, "recovered": 0}
@@ -753,15 +750,29 @@ def _first_reminders(*where):
             .where(m.kind == MessageKind.CART_REMINDER, *where).group_by(m.journey_id))
 
 
+def _reached():
+    """A reminder that reached the shopper: sent, or recorded where the store sends no mail
+    (the owner's to send); not one still waiting or refused."""
+    m = OutboxMessage
+    return or_(m.sent_at.is_not(None), and_(m.send_after.is_(None), m.error.is_(None)))
+
+
 def _with_reminders(summaries: list[dict]) -> list[dict]:
     """``reminded_at``: when the store wrote to the shopper about the cart (`orders
-    remind`), or None: the owner sees which carts were followed up already."""
+    remind`) and it reached them, or None: the owner sees which carts were followed up
+    already. ``reminder_waiting_since``: a reminder written and not sent yet (the mail
+    timer's next run, a server refusing for now), as the reminders' outcomes count it: not
+    reminded yet."""
     ids = [s["id"] for s in summaries]
     sent = dict(db.session.execute(
-        _first_reminders(OutboxMessage.journey_id.in_(ids))).all()) if ids else {}
+        _first_reminders(OutboxMessage.journey_id.in_(ids), _reached())).all()) if ids else {}
+    waiting = dict(db.session.execute(
+        _first_reminders(OutboxMessage.journey_id.in_(ids), ~_reached())).all()) if ids else {}
     for summary in summaries:
-        at = sent.get(summary["id"])
+        at, queued = sent.get(summary["id"]), waiting.get(summary["id"])
         summary["reminded_at"] = at.isoformat(timespec="seconds") if at else None
+        summary["reminder_waiting_since"] = (queued.isoformat(timespec="seconds")
+                                             if queued and not at else None)
     return summaries
 
 

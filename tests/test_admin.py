@@ -208,6 +208,18 @@ def test_overview_funnel_and_abandonment_numbers(app, admin_client, localstripe,
     abandonment = admin_client.get(
         f"/admin/api/abandonment?to={swept_at.date().isoformat()}").get_json()
     assert abandonment["journeys"][0]["reminded_at"] == "2026-12-01T09:30:00"
+    assert abandonment["journeys"][0]["reminder_waiting_since"] is None
+    # Written but waiting for the mail timer (or a server refusing for now): not reminded
+    # yet, on the row as in the reminders' outcomes above it
+    with app.app_context():
+        message = db.session.scalar(select(OutboxMessage).where(
+            OutboxMessage.key == "reminder-test"))
+        message.send_after = reminded
+        db.session.commit()
+    abandonment = admin_client.get(
+        f"/admin/api/abandonment?to={swept_at.date().isoformat()}").get_json()
+    row = abandonment["journeys"][0]
+    assert (row["reminded_at"], row["reminder_waiting_since"]) == (None, "2026-12-01T09:30:00")
 
 
 def journey_row(stage: str, status: str, *, seen_ago: timedelta = timedelta(hours=1),

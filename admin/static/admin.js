@@ -819,10 +819,11 @@ function abandonmentPage() {
       h('th', { scope: 'row' }, who(j)),
       td(cartLines(j.cart)),
       tdNum(money(j.cart_value)),
-      td(pill(j.abandoned_stage || j.stage, 'stage-pill')),
-      td(j.left_at_label || '—'),
+      td(j.left_at_label || title(j.abandoned_stage || j.stage)),
       td(when(j.last_seen_at), 'nowrap'),
-      td(j.reminded_at ? when(j.reminded_at) : '—', 'nowrap'),
+      td(j.reminded_at ? when(j.reminded_at)
+        : j.reminder_waiting_since ? h('span', { class: 'muted', title: `written ${when(j.reminder_waiting_since)}` }, 'waiting to be sent')
+          : '—', 'nowrap'),
       td(h('a', { href: journeyUrl(j.id) }, 'Explore'))), 'No abandoned journeys in this period.');
   });
 }

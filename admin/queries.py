@@ -399,7 +399,9 @@ def trend(period: Period, now: datetime | None = None) -> list[dict]:
     or per day, up to the bucket ``now`` is in: hours still to come are not zeros. Beside
     the tracked purchases, ``orders``: every order paid, as the KPI tiles count them (from
     the shop's database, which may be another than the tracker's). ``partial`` marks the
-    bucket ``now`` is in: its counts are so far, not a dip."""
+    bucket ``now`` is in: its counts are so far, not a dip. Before the tracker's first
+    journey the journeys' figures are None, not 0: not counted, rather than none (orders
+    are the shop's, counted throughout)."""
     hourly = period.hourly
     empty = {"journeys": 0, "purchases": 0, "abandoned": 0, "orders": 0}
     series: dict[str, dict] = {}
@@ -427,13 +429,21 @@ def trend(period: Period, now: datetime | None = None) -> list[dict]:
                 when = when.strftime(BUCKET_FORMAT[hourly])
             series.setdefault(when, dict(empty))[key] = n
     step = timedelta(hours=1) if hourly else timedelta(days=1)
+    first = _conn().scalar(select(func.min(J.started_at)))  # the tracker's start
     out, at = [], period.start
     while at < period.end and (now is None or at <= now):
         label = at.strftime(BUCKET_FORMAT[hourly])
-        out.append({"at": label, **series.get(label, empty),
-                    "partial": now is not None and now < at + step})
+        point = {"at": label, **series.get(label, empty),
+                 "partial": now is not None and now < at + step}
+        if first is None or at + step <= first:
+            point.update(dict.fromkeys(UNTRACKED_TREND))
+        out.append(point)
         at += step
     return out
+
+
+# The trend's figures that come from journeys: None where the tracker had not begun.
+UNTRACKED_TREND = ("journeys", "purchases", "abandoned")
 
 
 # -- funnel --------------------------------------------------------------------------------

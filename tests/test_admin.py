@@ -166,8 +166,8 @@ def test_overview_funnel_and_abandonment_numbers(app, admin_client, localstripe,
     assert [steps[s]["dropped"] for s in ("landing", "browse", "cart", "checkout", "payment",
                                           "purchase")] == [1, 0, 0, 1, 0, None]
     assert steps["purchase"]["of_first"] == round(1 / 3, 4)
-    assert sum(p["journeys"] for p in overview["trend"]) == 3
-    assert sum(p["purchases"] for p in overview["trend"]) == 1
+    assert sum(p["journeys"] or 0 for p in overview["trend"]) == 3
+    assert sum(p["purchases"] or 0 for p in overview["trend"]) == 1
     assert sum(p["orders"] for p in overview["trend"]) == 1
 
     funnel = admin_client.get("/admin/api/funnel").get_json()
@@ -346,7 +346,9 @@ def test_the_trend_plots_every_paid_order_the_tiles_count(app, admin_client, sho
         overview = admin_client.get(f"/admin/api/overview?{q}").get_json()
         paid = overview["kpis"]["orders"]
         assert sum(point["orders"] for point in overview["trend"]) == paid
-        assert sum(point["purchases"] for point in overview["trend"]) == 0
+        # No journey tracked yet: not zero journeys and purchases, none counted
+        assert all(point[key] is None for point in overview["trend"]
+                   for key in ("journeys", "purchases", "abandoned"))
     assert paid > 0  # the seed's orders were paid over the last weeks
     by_day = shop_db.session.execute(text(
         "SELECT count(*) FROM orders WHERE paid_at IS NOT NULL AND payment_status = 'paid'"
@@ -354,6 +356,16 @@ def test_the_trend_plots_every_paid_order_the_tiles_count(app, admin_client, sho
             "start": datetime.combine(today, datetime.min.time()),
             "end": datetime.combine(today + timedelta(days=1), datetime.min.time())}).scalar()
     assert overview["trend"][-1]["orders"] == by_day
+
+    # The tracker's first journey three days ago: from its day on the journeys are counted
+    # (0 where none started), before it they were not
+    began = datetime.combine(today - timedelta(days=3), datetime.min.time()) + timedelta(hours=5)
+    add_journeys(app, [journey_started(began, "browse", "abandoned")])
+    q = f"from={(today - timedelta(days=29)).isoformat()}&to={today.isoformat()}"
+    trend = admin_client.get(f"/admin/api/overview?{q}").get_json()["trend"]
+    assert [p["journeys"] for p in trend] == [None] * 26 + [1, 0, 0, 0]
+    assert [p["purchases"] for p in trend] == [None] * 26 + [0] * 4
+    assert sum(p["orders"] for p in trend) == paid  # the shop's throughout
 
 
 def test_the_overview_compares_each_figure_with_the_stretch_before_it(app, owner):
@@ -743,7 +755,7 @@ def test_abandoned_means_the_same_on_every_page_and_recovered_is_beside_it(app, 
     assert len(abandonment["journeys"]) == 6
     assert {j["status"] for j in abandonment["journeys"]} == {"abandoned"}
     assert abandonment["recovery_rate"] == 0.25  # 2 of the 8 carts left were bought later
-    assert sum(p["abandoned"] for p in overview["trend"]) == 6
+    assert sum(p["abandoned"] or 0 for p in overview["trend"]) == 6
     # 9 journeys reached the cart: 6 abandoned (the 2 recovered and the purchase are not).
     assert overview["kpis"]["cart_abandonment_rate"] == round(6 / 9, 4)
     assert overview["kpis"]["checkout_abandonment_rate"] == round(3 / 5, 4)

@@ -590,22 +590,39 @@ async function pollLive() {
  * on one chart put 72 abandoned carts level with 1,614 journeys): journeys started above,
  * orders paid and abandoned carts below. The hour or day under way (``partial``) is a hollow
  * point on a dotted segment: its counts are so far, and a full line to it reads as a drop. */
-function trendChart(canvases, trend, mode) {
-  const hourly = trend.length > 0 && trend[0].at.length > 10;
+function trendChart(canvases, counted, mode, period) {
+  const hourly = counted.length > 0 && counted[0].at.length > 10;
+  // An hourly period's hours still to come, empty (not zeros): the axis is the whole day,
+  // and Today's first hours are not one lone point at its left.
+  const trend = [...counted];
+  if (hourly && period) {
+    const end = asDate(`${addDays(period.to, 1)}T00:00`);
+    for (let at = asDate(trend[trend.length - 1].at).getTime() + 3600000; at < end; at += 3600000) {
+      trend.push({ at: new Date(at).toISOString().slice(0, 16), journeys: null, purchases: null,
+        orders: null, abandoned: null, partial: false, future: true });
+    }
+  }
   const labels = trend.map((t) => (hourly ? `${day(t.at)} ${t.at.slice(11, 16)}` : day(t.at)));
-  const last = trend.length - 1;
-  const partial = last >= 0 && trend[last].partial ? last : -1;
+  const last = counted.length - 1;
+  const partial = last >= 0 && counted[last].partial ? last : -1;
   const soFar = partial < 0 ? '' : ` (the last ${hourly ? 'hour' : 'day'}, ${labels[partial]}, so far)`;
-  const sum = (key) => trend.reduce((n, t) => n + t[key], 0);
+  const sum = (key) => trend.reduce((n, t) => n + (t[key] ?? 0), 0);
   const peak = trend.reduce((best, t) => (t.journeys > (best?.journeys ?? 0) ? t : best), null);
+  // Before the tracker's first journey its figures are null: not counted, not zero
+  const since = trend.findIndex((t) => !t.future && t.journeys !== null);
+  const untracked = since !== 0 && counted.length > 0
+    ? (since < 0 ? ' The tracker had not begun: no journey was counted.' : ` Journeys counted from ${labels[since]}: not before, when the tracker had not begun.`)
+    : '';
   const per = hourly ? 'per hour' : 'per day';
   const summaries = [
     `${canvases[0].dataset.title}, ${per}. In total ${num(sum('journeys'))} journeys`
       + (peak ? `; busiest ${hourly ? 'hour' : 'day'} ${labels[trend.indexOf(peak)]} with ${num(peak.journeys)}` : '')
-      + `${soFar}.`,
+      + `${soFar}.${untracked}`,
     `${canvases[1].dataset.title}, ${per}. In total ${num(sum('orders'))} orders paid `
-      + `(${num(sum('purchases'))} in tracked journeys) and ${num(sum('abandoned'))} abandoned carts${soFar}.`,
+      + `(${num(sum('purchases'))} in tracked journeys) and ${num(sum('abandoned'))} abandoned carts${soFar}.${untracked}`,
   ];
+  // Every order tracked: the purchases' dashes lie on the orders' line, which the legend says
+  const allTracked = sum('orders') > 0 && trend.every((t) => t.future || t.purchases === t.orders);
   // Straight lines: a curve between two days suggests values there.
   const small = trend.length > 40;
   const line = (label, key, color, dash) => ({ label, partialAt: partial, data: trend.map((t) => t[key]), borderColor: color,
@@ -635,7 +652,7 @@ function trendChart(canvases, trend, mode) {
     // (Chart.js draws the first dataset on top: the tracked purchases' dashes over the
     // orders line they equal when every order is tracked.)
     { scales: scales(`Count, ${per}`, true), data: [
-      line('Purchases, tracked', 'purchases', COLORS.blue, [4, 4]),
+      line(allTracked ? 'Purchases, tracked (every order)' : 'Purchases, tracked', 'purchases', COLORS.blue, [4, 4]),
       line('Orders, all paid', 'orders', COLORS.purple),
       line('Abandoned carts', 'abandoned', COLORS.orange, [6, 3])] },
   ];
@@ -645,7 +662,8 @@ function trendChart(canvases, trend, mode) {
       for (const key of Object.keys(s)) existing.options.scales[key].title.text = s[key].title.text;
     }
     chart(canvases[n], 'line', labels, data, { summary: summaries[n], mode, options: { scales: s,
-      plugins: { legend: { display: true, position: 'bottom', labels: { boxWidth: 12 } }, tooltip } } });
+      // Each line's own stroke in the legend (a dashed one's box was a blob of its colour)
+      plugins: { legend: { display: true, position: 'bottom', labels: { usePointStyle: true, pointStyle: 'line', pointStyleWidth: 28 } }, tooltip } } });
   });
 }
 
@@ -674,7 +692,7 @@ function overviewPage() {
       $('[data-compared="period"]').textContent = '';
     }
     funnelChart($('#funnel-chart'), d.funnel, mode);
-    trendChart([$('#trend-chart'), $('#trend-orders-chart')], d.trend, mode);
+    trendChart([$('#trend-chart'), $('#trend-orders-chart')], d.trend, mode, d.period);
     renderLive(d.live);
     const before = await loadBefore(q);
     if (!before) return;

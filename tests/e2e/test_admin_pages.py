@@ -218,6 +218,25 @@ def test_overview_trend_puts_orders_on_a_scale_of_their_own_and_funnel_counts(li
         assert "#fff" not in drawn["hollow"] and [2, 3] not in drawn["dotted"], drawn
         assert not drawn["tip"].endswith("so far") and "so far" not in drawn["said"], drawn
 
+    # Today, hourly: the whole day on the axis, the hours to come empty (not zeros), the
+    # hour under way hollow; the legend draws each line's own stroke
+    page.get_by_role("button", name="Today").click()
+    page.wait_for_function("""() => {
+        const c = Chart.getChart(document.getElementById('trend-chart'));
+        return c && c.data.labels.length === 24;
+    }""")
+    today = page.evaluate("""() => {
+        const c = Chart.getChart(document.getElementById('trend-orders-chart'));
+        const d = c.data.datasets[1];
+        return {hour: new Date().getUTCHours(), at: d.partialAt, data: d.data,
+                hollow: d.pointBackgroundColor[d.partialAt],
+                legend: c.options.plugins.legend.labels.pointStyle};
+    }""")
+    assert today["at"] == today["hour"] and today["hollow"] == "#fff", today
+    assert all(v is not None for v in today["data"][:today["hour"] + 1]), today
+    assert all(v is None for v in today["data"][today["hour"] + 1:]), today
+    assert today["legend"] == "line"
+
     # On a phone the axes' titles were cut off ("ders and abandoned carts"): the legend
     # names the lines there instead
     page.set_viewport_size({"width": 390, "height": 844})

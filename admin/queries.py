@@ -916,6 +916,10 @@ def journey_detail(journey_id: str) -> dict | None:
 
 # -- orders and reviews ----------------------------------------------------------------------
 
+# How far back the late deliveries list the ones delivered (the open ones: all of them).
+LATE_DELIVERED_DAYS = 30
+
+
 def orders(status: str | None, today: date, order_id: int | None = None) -> dict:
     """Orders by status (``order_id``: that one order, as a journey's order links to it)."""
     counts = {
@@ -934,14 +938,22 @@ def orders(status: str | None, today: date, order_id: int | None = None) -> dict
         stmt = stmt.where(Order.payment_status == status)
     if order_id is not None:
         stmt = stmt.where(Order.id == order_id)
+    # Late: the open ones first, the longest overdue at the top (the ones to chase), then
+    # those delivered late lately, the latest first. Oldest-due first, a shop's hundred
+    # past late parcels had pushed today's late order off the list.
     late_open = and_(Order.payment_status == PaymentStatus.PAID,
                      Order.fulfilment_status != FulfilmentStatus.DELIVERED,
                      Order.estimated_delivery < today)
-    late_delivered = and_(Order.fulfilment_status == FulfilmentStatus.DELIVERED,
-                          func.date(Order.delivered_at) > Order.estimated_delivery)
-    late = db.session.scalars(
-        select(Order).where(or_(late_open, late_delivered))
-        .order_by(Order.estimated_delivery).limit(MAX_ROWS)).all()
+    late_delivered = and_(
+        Order.fulfilment_status == FulfilmentStatus.DELIVERED,
+        func.date(Order.delivered_at) > Order.estimated_delivery,
+        Order.delivered_at >= datetime.combine(today - timedelta(days=LATE_DELIVERED_DAYS),
+                                               time.min))
+    late = db.session.scalars(select(Order).where(late_open).order_by(
+        Order.estimated_delivery, Order.id).limit(MAX_ROWS)).all()
+    if len(late) < MAX_ROWS:
+        late += db.session.scalars(select(Order).where(late_delivered).order_by(
+            Order.delivered_at.desc(), Order.id.desc()).limit(MAX_ROWS - len(late))).all()
     return {
         "counts": counts,
         "orders": [_order_summary(o, today) for o in db.session.scalars(stmt)],

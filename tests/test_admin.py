@@ -584,6 +584,28 @@ def test_orders_and_late_deliveries(app, admin_client, localstripe, flush_journe
     with time_machine.travel(utcnow() + timedelta(days=10)):
         late = admin_client.get("/admin/api/orders").get_json()["late"]
     assert late[0]["number"] == order.number and late[0]["days_late"] >= 1
+    # Delivered late, after the open one: only lately (30 days), the latest first. Three
+    # delivered late a year ago, a month ago less a day, and a week ago.
+    with app.app_context():
+        today = utcnow().date() + timedelta(days=10)
+        made = []
+        for ago in (365, 29, 7):
+            delivered = datetime.combine(today - timedelta(days=ago), datetime.min.time())
+            made.append(Order(
+                email=f"late{ago}@example.com", status="paid", payment_status="paid",
+                fulfilment_status=FulfilmentStatus.DELIVERED, subtotal=1000, shipping_cost=0,
+                total=1000, currency="USD", ship_name="Ada", ship_line1="1 Main St",
+                ship_city="Town", ship_postcode="12345", ship_country="US",
+                shipping_method="standard", created_at=delivered - timedelta(days=9),
+                paid_at=delivered - timedelta(days=9), delivered_at=delivered,
+                estimated_delivery=(delivered - timedelta(days=3)).date()))
+        db.session.add_all(made)
+        db.session.commit()
+        numbers = [o.number for o in made]
+    with time_machine.travel(utcnow() + timedelta(days=10)):
+        late = admin_client.get("/admin/api/orders").get_json()["late"]
+    assert [o["number"] for o in late] == [order.number, numbers[2], numbers[1]]
+    assert [o["fulfilment_status"] for o in late] == ["unfulfilled", "delivered", "delivered"]
     page = admin_client.get("/admin/orders").get_data(as_text=True)  # works without a script
     assert order.number in page and f'action="/admin/orders/{order.id}/advance"' in page
     assert "Mark packed" in page
@@ -1167,7 +1189,8 @@ def test_the_audit_log_pages_and_filters_by_who_and_what(app, admin_client, shop
     assert "TP-000001" in page and "courier@example.com</td>" not in page
     assert '<option value="order_advanced" selected>Order moved on</option>' in page
     # In the owner's words, the order a link to it
-    assert "<td>Order moved on</td>" in page and "<td>Unfulfilled → Packed</td>" in page
+    assert '<td data-label="What">Order moved on</td>' in page
+    assert '<td data-label="Detail">Unfulfilled → Packed</td>' in page
     assert '<a href="/admin/orders?order=1">TP-000001</a>' in page
     paged = admin_client.get("/admin/audit").get_data(as_text=True)
     assert f'before={first["older"]}' in paged and "Older entries" in paged
@@ -1182,8 +1205,8 @@ def test_the_audit_log_pages_and_filters_by_who_and_what(app, admin_client, shop
         db.session.commit()
     returns = admin_client.get("/admin/audit").get_data(as_text=True)
     assert ('<a href="/admin/orders?order=42#returns">R-000007</a>' in returns
-            and "<td>order TP-000042, $30.00, 2 items</td>" in returns)
-    assert "<td>R-000008</td>" in returns
+            and '<td data-label="Detail">order TP-000042, $30.00, 2 items</td>' in returns)
+    assert '<td data-label="Target">R-000008</td>' in returns
     assert [audit.items(n) for n in (0, 1, 2)] == ["0 items", "1 item", "2 items"]
 
 

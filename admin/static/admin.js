@@ -86,7 +86,13 @@ function fill(table, items, render, empty = 'Nothing in this period.') {
 function labelCells(table) {
   const names = [...table.tHead.rows[0].cells].map((c) => c.textContent.trim());
   for (const row of table.tBodies[0].rows) {
-    [...row.cells].forEach((cell, i) => { if (cell.tagName === 'TD') cell.dataset.label = names[i]; });
+    [...row.cells].forEach((cell, i) => {
+      if (cell.tagName !== 'TD') return;
+      cell.dataset.label = names[i];
+      // Nothing in it: on a phone no label beside nothing (the funnel's empty Drop-offs)
+      if (!cell.textContent.trim() && !cell.querySelector('a, button, input, img')) cell.dataset.blank = '';
+      else delete cell.dataset.blank;
+    });
   }
 }
 

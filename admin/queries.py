@@ -214,33 +214,45 @@ def funnel_counts(period: Period) -> dict[str, int]:
     return {k: int(v or 0) for k, v in row.items()}
 
 
+# A journey that came with no utm_campaign: not a campaign, left out of "By campaign".
+NO_CAMPAIGN = "(none)"
+
+
 def funnel_page(period: Period, top: int = 8) -> dict:
-    """Steps, by source and by device, from one pass over the period (not three)."""
+    """Steps, by source, by device and by campaign (utm_campaign), from one pass over the
+    period (not four). Each row's ``revenue``: what its journeys' purchases paid (minor
+    units), so a source or campaign is judged by money, not only by conversion."""
     source = func.coalesce(J.source, literal("(unknown)")).label("source")
     device = func.coalesce(J.device, literal("(unknown)")).label("device")
+    campaign = func.coalesce(J.campaign, literal(NO_CAMPAIGN)).label("campaign")
+    revenue = func.sum(case((_entered(Stage.PURCHASE).is_not(None), J.value),
+                            else_=0)).label("revenue")
     rows = _conn().execute(
-        select(source, device, func.count().label("journeys"), *_stage_counts())
-        .where(_started_in(period)).group_by(source, device)
+        select(source, device, campaign, func.count().label("journeys"), revenue,
+               *_stage_counts())
+        .where(_started_in(period)).group_by(source, device, campaign)
     ).mappings().all()
-    labels = COUNT_KEYS
+    labels = (*COUNT_KEYS, "revenue")
     total = dict.fromkeys(labels, 0)
-    groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "device": {}}
+    groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "device": {}, "campaign": {}}
     for row in rows:
         for key in labels:
             total[key] += int(row[key] or 0)
-        for by in ("source", "device"):
+        for by in groups:
             bucket = groups[by].setdefault(row[by], dict.fromkeys(labels, 0))
             for key in labels:
                 bucket[key] += int(row[key] or 0)
+    groups["campaign"].pop(NO_CAMPAIGN, None)
 
     def breakdown_of(by: str) -> list[dict]:
         ranked = sorted(groups[by].items(), key=lambda kv: -kv[1]["journeys"])[:top]
         return [{by: name, "journeys": counts["journeys"],
                  "conversion_rate": _ratio(counts["purchase"], counts["landing"]),
+                 "purchases": counts["purchase"], "revenue": counts["revenue"],
                  "steps": funnel_steps(counts)[:len(FUNNEL)]} for name, counts in ranked]
 
     return {"steps": funnel_steps(total), "by_source": breakdown_of("source"),
-            "by_device": breakdown_of("device")}
+            "by_device": breakdown_of("device"), "by_campaign": breakdown_of("campaign")}
 
 
 def funnel_steps(counts: dict[str, int]) -> list[dict]:

@@ -127,7 +127,7 @@ def shop(app, localstripe, flush_journeys):
     mug = factories.product("Mug", price=1500, stock=20)
     pen = factories.product("Pen", price=800, stock=20)
     buyer, leaver, bouncer = (Shopper(app.test_client(), localstripe) for _ in range(3))
-    buyer.client.get(f"/p/{mug.slug}?utm_source=newsletter")
+    buyer.client.get(f"/p/{mug.slug}?utm_source=newsletter&utm_campaign=spring")
     buyer.add_to_cart(mug.id, 2)
     buyer.to_payment()
     assert buyer.pay(CARD_DECLINED).status_code == 402
@@ -174,6 +174,12 @@ def test_overview_funnel_and_abandonment_numbers(app, admin_client, localstripe,
     sources = {s["source"]: s for s in funnel["by_source"]}
     assert sources["newsletter"]["conversion_rate"] == 1.0
     assert sources["direct"]["journeys"] == 2
+    # Judged by money too: what each source's purchases paid (the one order, $30)
+    assert (sources["newsletter"]["revenue"], sources["direct"]["revenue"]) == (3000, 0)
+    assert sources["newsletter"]["purchases"] == 1
+    # Campaigns: only the journeys that came with one
+    assert [(c["campaign"], c["journeys"], c["conversion_rate"], c["revenue"])
+            for c in funnel["by_campaign"]] == [("spring", 1, 1.0, 3000)]
     devices = {d["device"]: d["journeys"] for d in funnel["by_device"]}
     assert devices == {"desktop": 2, "mobile": 1}
     assert sum(b["journeys"] for b in funnel["time_to_convert"]) == 1

@@ -19,3 +19,17 @@ def test_readme_lists_every_metric():
     for name, (kind, _labels) in CONTRACT.items():
         exposed = name + "_total" if kind == "counter" else name
         assert f"`{exposed}`" in README, exposed
+
+
+def test_the_timeline_says_every_touchpoint_in_words():
+    """admin.js names each touchpoint in the owner's words (the timeline shows the raw name
+    only small beside it): a touchpoint added to the catalogue needs its words too."""
+    import re
+    from pathlib import Path
+
+    from tracking.touchpoints import CATALOGUE
+
+    script = (Path(__file__).resolve().parent.parent / "admin/static/admin.js").read_text()
+    words = script[script.index("const TOUCHPOINT_WORDS = {"):]
+    words = words[:words.index("};")]
+    assert set(re.findall(r"(\w+): '", words)) == set(CATALOGUE)

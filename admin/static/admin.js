@@ -733,13 +733,14 @@ function overviewPage() {
 const STAGES = ['landing', 'browse', 'cart', 'checkout', 'payment', 'purchase', 'shipped', 'delivered', 'reviewed'];
 const FUNNEL_STAGES = STAGES.slice(0, 6);
 
-function breakdownTable(table, rows, key) {
+function breakdownTable(table, rows, key, empty) {
   const best = Math.max(...rows.map((r) => r.conversion_rate ?? 0)) || 1; // bars compare rows
   fill(table, rows, (r) => h('tr', {},
     h('th', { scope: 'row' }, key === 'device' ? title(r[key]) : r[key]),
     tdNum(num(r.journeys)),
     tdNum([pct(r.conversion_rate), h('meter', { min: 0, max: best, value: r.conversion_rate ?? 0,
-      'aria-hidden': 'true' })])));
+      'aria-hidden': 'true' })]),
+    tdNum(h('span', { title: `${num(r.purchases)} ${r.purchases === 1 ? 'purchase' : 'purchases'}` }, money(r.revenue)))), empty);
 }
 
 function funnelPage() {
@@ -793,6 +794,8 @@ function funnelPage() {
     funnelChart($('#funnel-chart'), d.steps);
     breakdownTable($('#source-table'), d.by_source, 'source');
     breakdownTable($('#device-table'), d.by_device, 'device');
+    breakdownTable($('#campaign-table'), d.by_campaign, 'campaign',
+      'No journey in this period came from a link with a utm_campaign.');
     chart($('#ttc-chart'), 'bar', d.time_to_convert.map((b) => b.bucket),
       [{ label: 'Purchases', data: d.time_to_convert.map((b) => b.journeys),
         backgroundColor: COLORS.blue, borderRadius: 4 }]);
@@ -865,6 +868,18 @@ const PAGE_NAMES = {
   'checkout.my_orders': 'My orders', 'checkout.order_page': 'Order page',
   'account.login': 'Sign-in page', 'account.signup': 'Sign-up page',
 };
+// The touchpoints in the owner's words (the timeline keeps each one's name beside, small).
+const TOUCHPOINT_WORDS = {
+  landing: 'Arrived', page_view: 'Viewed a page', search: 'Searched', category_view: 'Viewed a category',
+  product_view: 'Viewed a product', add_to_cart: 'Added to the cart', remove_from_cart: 'Took out of the cart',
+  cart_view: 'Viewed the cart', checkout_start: 'Began checkout', checkout_address: 'Gave the address',
+  checkout_shipping: 'Chose the delivery', payment_submitted: 'Sent the card',
+  payment_requires_action: 'Asked by the bank to confirm (3-D Secure)', payment_failed: 'Payment failed',
+  purchase: 'Paid', shipped: 'Shipped', out_for_delivery: 'Out for delivery', delivered: 'Delivered',
+  review_submitted: 'Wrote a review', order_view: 'Viewed the order', return_requested: 'Asked for a return',
+  order_refunded: 'Refunded', signup: 'Made an account', login: 'Signed in',
+};
+
 // A property's name and value in words: the product's name (linked to its page), a
 // duration, a page's name; money formatted; anything else as it was sent.
 const PROP_NAMES = { product_id: 'product', delivery_seconds: 'delivered in', endpoint: 'page', order_ref: 'order' };
@@ -896,7 +911,8 @@ function timeline(list, events, showJourney) {
     out.push(h('li', { class: `tl-item stage-${e.stage || 'none'}${failed ? ' failed' : ''}` },
       h('div', { class: 'tl-head' },
         h('time', { datetime: `${e.at}Z` }, secondsFormat.format(asDate(e.at))),
-        h('strong', {}, e.touchpoint),
+        h('strong', {}, TOUCHPOINT_WORDS[e.touchpoint] || title(e.touchpoint)),
+        h('code', { class: 'tl-name' }, e.touchpoint),
         e.stage ? pill(e.stage, 'stage-pill') : null,
         e.back_office ? h('span', { class: 'tl-since', title: 'Recorded by the shop (payment provider, courier), not in a visit' }, 'back office') : null,
         e.since_previous != null ? h('span', { class: 'tl-since' }, `+${duration(e.since_previous)} since previous`) : null,

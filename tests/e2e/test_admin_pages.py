@@ -110,6 +110,10 @@ def test_abandonment_names_the_step_and_the_shopper(live_store, page):
             offered.append(row_i.locator("th").inner_text())
             assert stopped != "0", row_i.inner_text()
     assert offered == ["Checkout"], offered  # the card form is the checkout stage's last page
+    expect(page.locator("#campaign-table")).to_contain_text(
+        "No journey in this period came from a link with a utm_campaign.")
+    expect(page.locator("#source-table tbody tr").first.locator("td").nth(2)).to_have_text(
+        re.compile(r"^\$[\d,]+\.\d\d$"))  # each source's revenue
 
     # On the owner's phone the rows are cards: the button, the cart's value and the link to
     # the journey on screen, not past a sideways scroll
@@ -117,6 +121,9 @@ def test_abandonment_names_the_step_and_the_shopper(live_store, page):
     button = page.locator("#steps-table").get_by_role("button", name=re.compile("Who stopped"))
     box = button.bounding_box()
     assert box and box["x"] + box["width"] <= 390, box
+    # A step nobody can stop at has no Drop-offs: no label beside nothing on the card
+    blank = page.locator("#steps-table td[data-blank]")
+    assert blank.count() >= 1 and all(not b.is_visible() for b in blank.all())
     page.goto(f"{live_store.url}/admin/abandonment?from={day}&to={day}")
     expect(table.locator("tr")).to_have_count(1)
     for shown in (table.get_by_role("link", name="Explore"), table.get_by_text(left_value)):
@@ -287,13 +294,15 @@ def test_the_timeline_reads_as_words_not_raw_properties(live_store, page):
     log_in(page, live_store.url)
     page.goto(f"{live_store.url}/admin/journeys?journey={row.id}")
     timeline = page.locator("[data-timeline]")
-    viewed = timeline.locator("li", has=page.locator("strong", has_text="product_view"))
+    # Each touchpoint in words, its name beside (small) for whoever wrote the tracking
+    viewed = timeline.locator("li", has=page.locator("strong", has_text="Viewed a product"))
+    expect(viewed.locator(".tl-name")).to_have_text("product_view")
     link = viewed.get_by_role("link", name=product.title)
     expect(link).to_have_attribute("href", PRODUCT)
     expect(viewed).not_to_contain_text(f"product_id{product.id}")
     expect(timeline).to_contain_text("Checkout: delivery")
     expect(timeline).not_to_contain_text("checkout.shipping_step")
-    delivered = timeline.locator("li", has=page.locator("strong", has_text="delivered"))
+    delivered = timeline.locator("li", has=page.locator("strong", has_text="Delivered"))
     expect(delivered).to_contain_text("orderTP-000007")
     expect(delivered).to_contain_text("delivered in50s")
     expect(delivered).not_to_contain_text("50.375946")

@@ -45,7 +45,10 @@ def readyz():
         checks["tracker"] = {"enabled": True, "writer": writer, "queue": state.writer.depth,
                              "spool_bytes": spool.replayable,
                              "spool_refused_bytes": spool.refused,
-                             "spool_waiting": state.spool.pending()}
+                             "spool_waiting": state.spool.pending(),
+                             # Not a reason to take the host out: the database answers.
+                             # tracking_spool_writable and its alert say it.
+                             "spool_writable": state.spool.writable()}
         # A dead writer loses nothing (events wait in the spool) but needs a restart.
         ready = ready and writer != "dead"
     return jsonify(status="ready" if ready else "not ready", checks=checks), (

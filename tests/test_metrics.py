@@ -46,6 +46,7 @@ CONTRACT = {
     "tracking_events_spooled": ("counter", set()),
     "tracking_spool_bytes": ("gauge", set()),
     "tracking_spool_refused_bytes": ("gauge", set()),
+    "tracking_spool_writable": ("gauge", set()),
     "tracking_queue_depth": ("gauge", set()),
     # The store's own, read from its database at the scrape (collect_when_scraped)
     "storefront_outbox_waiting": ("gauge", set()),

@@ -179,6 +179,28 @@ def test_health_checks_answer_json_and_are_not_touchpoints(app, client, shop_db,
     assert touchpoints.names() == [], "health checks are not shopper visits"
 
 
+def test_a_spool_that_cannot_be_written_is_said_at_start_in_readyz_and_in_metrics(
+        app_factory, shop_db, tmp_path, caplog):
+    """The spool keeps events while the database is down: a directory it cannot write (a
+    typo, a read-only mount) is found out at start, not in the outage. The host stays in
+    rotation (the database answers); the log, /readyz and tracking_spool_writable say it."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    with caplog.at_level("ERROR", logger="tracking.spool"):
+        app = app_factory(JOURNEY_SPOOL_DIR=str(blocked / "journey-spool"))
+    assert any("cannot be written" in r.getMessage() and "would be dropped" in r.getMessage()
+               for r in caplog.records), caplog.text
+    ready = app.test_client().get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["checks"]["tracker"]["spool_writable"] is False
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "tracking_spool_writable 0.0" in metrics
+    good = app_factory()  # the usual directory, made at the first spill: its folder writable
+    assert good.test_client().get("/readyz").get_json()["checks"]["tracker"][
+        "spool_writable"] is True
+    assert "tracking_spool_writable 1.0" in good.test_client().get("/metrics").text
+
+
 def test_readyz_is_503_when_the_database_is_unreachable(app_factory, shop_db):
     broken = app_factory(SQLALCHEMY_DATABASE_URI="postgresql://nobody@127.0.0.1:9/none",
                          JOURNEY_DATABASE_URL="sqlite://")

@@ -232,7 +232,10 @@ class _AppState:
             # every database) are this database's as far as anyone can tell: replayed here.
             self.spool.adopt(Path(app.instance_path, "journey-spool"))
         # Read from the spool directory when scraped, as journey_active from the database.
-        self.spool_sizes = self.read_when_scraped(SpoolCollector(self.spool.sizes))
+        self.spool_sizes = self.read_when_scraped(SpoolCollector(self.spool.sizes,
+                                                                 self.spool.writable))
+        if self.enabled:  # said at start (logged), not first in an outage
+            self.spool.writable()
         self.writer = EventWriter(
             self._write, self.sweep if self.database_url else None,
             queue_size=cfg["JOURNEY_QUEUE_SIZE"], batch_size=cfg["JOURNEY_BATCH_SIZE"],

@@ -335,22 +335,28 @@ class SpoolCollector:
     never drain by themselves (``flask journey requeue`` hands them back).
     """
 
-    def __init__(self, sizes: Callable[[], tuple[int, int]]):
+    def __init__(self, sizes: Callable[[], tuple[int, int]],
+                 writable: Callable[[], bool] | None = None):
         self._sizes = sizes  # () -> (replayable bytes, refused bytes): Spool.sizes
+        self._writable = writable  # Spool.writable
 
     @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
         return (GaugeMetricFamily("tracking_spool_bytes",
                                   "Bytes in this host's spool waiting to be replayed."),
                 GaugeMetricFamily("tracking_spool_refused_bytes",
                                   "Bytes of events the database refused, set aside in this "
-                                  "host's spool until `flask journey requeue`."))
+                                  "host's spool until `flask journey requeue`."),
+                GaugeMetricFamily("tracking_spool_writable",
+                                  "1 if this host's spool directory can be written (events "
+                                  "wait there while the database is down), 0 if not."))
 
     def describe(self):
-        return list(self._families())
+        families = self._families()
+        return list(families if self._writable is not None else families[:2])
 
     def collect(self):
-        waiting, refused = self._families()
+        waiting, refused, writable = self._families()
         try:
             replayable_bytes, refused_bytes = self._sizes()
         except Exception:  # a scrape must not fail because the disk did
@@ -360,6 +366,9 @@ class SpoolCollector:
             refused.add_metric([], refused_bytes)
         yield waiting
         yield refused
+        if self._writable is not None:
+            writable.add_metric([], 1 if self._writable() else 0)
+            yield writable
 
 
 def exposition(app_registry: CollectorRegistry, *read_when_scraped):

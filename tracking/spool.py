@@ -46,6 +46,10 @@ def _decode(line: str) -> Event:
                  **{k: data[k] for k in _FIELDS})
 
 
+# Seconds a spool's writable() answer is kept (/readyz and scrapes ask it).
+WRITABLE_TTL = 30.0
+
+
 class SpoolSizes(NamedTuple):
     replayable: int
     refused: int
@@ -61,6 +65,7 @@ class Spool:
         self._current: Path | None = None
         self._pid: int | None = None
         self._replay_traced = -60.0  # when a failed replay's traceback was last logged
+        self._writable, self._writable_at = True, -WRITABLE_TTL  # writable(): not asked yet
         _SPOOLS.add(self)
 
     def _renew_lock(self) -> None:
@@ -153,6 +158,33 @@ class Spool:
     def size(self) -> int:
         """Bytes of every spool file, refused ones too: ``max_bytes`` bounds the disk."""
         return sum(self.sizes())
+
+    def writable(self, now: float | None = None) -> bool:
+        """Whether events could be kept here now: an entry made and removed in the directory,
+        or, while it is not there yet, in the nearest folder above it that is (where the
+        first spill would make it; made now, it would tell `journey requeue` a store had
+        used it). Asked by /readyz and each scrape, so the answer is kept for
+        ``WRITABLE_TTL`` seconds. A spool that cannot be written is found out before the
+        outage it is for, not during it."""
+        now = time.monotonic() if now is None else now
+        if now - self._writable_at < WRITABLE_TTL:
+            return self._writable
+        try:
+            there = self.directory
+            while not there.exists() and there.parent != there:  # at most the path's depth
+                there = there.parent
+            probe = there / f".probe-{os.getpid()}-{uuid.uuid4().hex}"
+            os.mkdir(probe, 0o700)  # NotADirectoryError where a file stands in the way
+            os.rmdir(probe)
+            self._writable = True
+        except OSError as exc:
+            if self._writable or self._writable_at == -WRITABLE_TTL:  # once, not each scrape
+                log.error("journey spool: %s cannot be written (%s): events the database "
+                          "cannot take while it is down or slow would be dropped, not kept",
+                          self.directory, exc.strerror or type(exc).__name__)
+            self._writable = False
+        self._writable_at = now
+        return self._writable
 
     def sizes(self) -> SpoolSizes:
         """Bytes waiting to be replayed, and bytes set aside as refused: apart, because the

@@ -47,6 +47,7 @@ CONTRACT = {
     "tracking_spool_bytes": ("gauge", set()),
     "tracking_spool_refused_bytes": ("gauge", set()),
     "tracking_spool_writable": ("gauge", set()),
+    "tracking_build_info": ("gauge", {"version", "python"}),
     "tracking_queue_depth": ("gauge", set()),
     # The store's own, read from its database at the scrape (collect_when_scraped)
     "storefront_outbox_waiting": ("gauge", set()),
@@ -105,6 +106,14 @@ def test_every_contract_metric_with_its_labels(client, shop_db, localstripe, flu
         assert samples, f"{name} has no series"
         for sample in samples:
             assert set(sample.labels) - {"le"} == labels, (name, sample.labels)
+    # Which tracker this host runs: the installed version, once
+    import importlib.metadata
+    import platform
+
+    [info] = found["tracking_build_info"].samples
+    assert info.value == 1 and info.labels == {
+        "version": importlib.metadata.version("touchpoint"),
+        "python": platform.python_version()}
 
 
 def test_label_values_are_bounded(app, client, shop_db, backend):

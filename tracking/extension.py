@@ -51,12 +51,14 @@ from .events import (
 from .forks import MendedAfterFork
 from .metrics import (
     ActiveJourneysCollector,
+    BuildInfoCollector,
     Metrics,
     SpoolCollector,
     Tally,
     exposition,
     minor_units,
     multiprocess_dir,
+    tracker_version,
 )
 from .models import journey_events, metadata
 from .spool import Spool
@@ -236,6 +238,7 @@ class _AppState:
                                                                  self.spool.writable))
         if self.enabled:  # said at start (logged), not first in an outage
             self.spool.writable()
+        self.read_when_scraped(BuildInfoCollector(tracker_version()))
         self.writer = EventWriter(
             self._write, self.sweep if self.database_url else None,
             queue_size=cfg["JOURNEY_QUEUE_SIZE"], batch_size=cfg["JOURNEY_BATCH_SIZE"],

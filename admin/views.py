@@ -53,7 +53,8 @@ from storefront.extensions import db
 from storefront.schemas import BaseSchema, load_form
 from storefront.web import safe_next
 from tracking.extension import utcnow
-from tracking.touchpoints import Stage
+from tracking.models import STATUSES as JOURNEY_STATUSES
+from tracking.touchpoints import STAGES, Stage
 
 from . import audit, auth, export, queries
 
@@ -425,6 +426,11 @@ def api_abandonment():
 
 class FindSchema(Schema):
     q = fields.String(load_default="", validate=validate.Length(max=200))
+    # The latest journeys of a furthest stage and a status (no search): "abandoned at
+    # checkout", "purchased"
+    stage = fields.String(load_default=None, validate=validate.OneOf(
+        [s.label for s in STAGES]))
+    status = fields.String(load_default=None, validate=validate.OneOf(JOURNEY_STATUSES))
 
     class Meta:
         unknown = "exclude"
@@ -432,9 +438,9 @@ class FindSchema(Schema):
 
 @bp.get("/api/journeys")
 def api_find():
-    data = FindSchema().load(request.args)
-    if not data["q"].strip():  # no search: the latest journeys
-        return jsonify(queries.recent_journeys())
+    data = FindSchema().load({k: v for k, v in request.args.items() if v != ""})
+    if not data["q"].strip():  # no search: the latest journeys (of a stage, a status)
+        return jsonify(queries.recent_journeys(stage=data["stage"], status=data["status"]))
     return jsonify(queries.find_journeys(data["q"]))
 
 

@@ -755,6 +755,36 @@ def test_todays_trend_ends_at_the_current_hour(app, owner):
             assert [p["partial"] for p in week] == [False] * 6 + [partial]
 
 
+def test_the_explorer_lists_the_latest_journeys_of_a_stage_and_a_status(app, admin_client):
+    """"Abandoned at checkout", "purchased": the latest journeys of a furthest stage and a
+    status, newest first; a stage or status that does not exist is a 400 that says why."""
+    hour = timedelta(hours=1)
+    add_journeys(app, [
+        journey_row("checkout", "abandoned", seen_ago=3 * hour),
+        journey_row("checkout", "abandoned", seen_ago=2 * hour),
+        journey_row("checkout", "active", seen_ago=timedelta(minutes=5)),
+        journey_row("cart", "abandoned", seen_ago=hour),
+        journey_row("purchase", "purchased"),
+    ])
+
+    def listed(**filters):
+        answer = admin_client.get("/admin/api/journeys", query_string=filters)
+        assert answer.status_code == 200, answer.get_json()
+        return [(j["stage"], j["status"]) for j in answer.get_json()["journeys"]]
+
+    assert listed(stage="checkout", status="abandoned") == [("checkout", "abandoned")] * 2
+    found = admin_client.get("/admin/api/journeys?stage=checkout&status=abandoned").get_json()
+    started = [j["started_at"] for j in found["journeys"]]
+    assert started == sorted(started, reverse=True)  # the latest first
+    assert sorted(listed(stage="checkout")) == [("checkout", "abandoned")] * 2 + [
+        ("checkout", "active")]
+    assert listed(status="purchased") == [("purchase", "purchased")]
+    assert len(listed(stage="", status="")) == 5  # the form's "Any": no filter
+    bad = admin_client.get("/admin/api/journeys?stage=basket")
+    assert bad.status_code == 400 and "stage" in bad.get_json()["errors"]
+    assert admin_client.get("/admin/api/journeys?status=lost").status_code == 400
+
+
 def test_abandoned_means_the_same_on_every_page_and_recovered_is_beside_it(app, admin_client,
                                                                           shop_db):
     """A cart bought later is recovered, not abandoned: the Abandonment page, the funnel's

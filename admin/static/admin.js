@@ -931,7 +931,8 @@ function journeysPage() {
   const input = $('#journey-q');
   const results = $('#results');
   const detail = $('#detail');
-  const find = latest((q) => api(q ? `/journeys?q=${encodeURIComponent(q)}` : '/journeys', { source: 'find' }));
+  const filters = $$('[data-filter]');
+  const find = latest((q, f) => api(q ? `/journeys?q=${encodeURIComponent(q)}` : `/journeys?${new URLSearchParams(f)}`, { source: 'find' }));
   const open = latest((path) => api(path, { source: 'journey' }));
 
   function resultRow(j) {
@@ -943,16 +944,19 @@ function journeysPage() {
       tdNum(j.value != null ? money(j.value) : '—'));
   }
 
-  async function search(q) {
+  async function search(q, f) {
     results.hidden = false;
-    const d = await find(q);
+    const d = await find(q, f);
     if (!d) return;
+    // The filters in words: "abandoned at checkout", "purchased", "at cart"
+    const which = [f.status, f.stage && (f.status === 'abandoned' ? `at ${f.stage}` : `furthest at ${f.stage}`)]
+      .filter(Boolean).join(' ');
     $('[data-results-title]').textContent = q ? 'Results' : 'Recent journeys';
     $('[data-results-count]').textContent = q ? `(${d.journeys.length} for “${d.query}”)`
-      : `(the latest ${d.journeys.length} started; search to find others)`;
+      : `(the latest ${d.journeys.length} started${which ? `, ${which}` : ''}; search to find others)`;
     fill($('#results-table'), d.journeys, resultRow, q
       ? 'No journey matches. Try a visitor id, a journey id, an email or an order number.'
-      : 'No journeys yet.');
+      : which ? `No journey ${which}.` : 'No journeys yet.');
   }
 
   async function showJourney(id, focus) {
@@ -997,15 +1001,23 @@ function journeysPage() {
     if (focus) $('#detail-title').focus();
   }
 
-  let listed = null; // the query whose journeys are listed ('' for the latest)
+  let listed = null; // the query and filters whose journeys are listed
   function route(focus = false) {
     const p = new URLSearchParams(location.search);
     const q = p.get('q') || '';
     input.value = q;
+    const f = {};
+    for (const select of filters) {
+      const value = p.get(select.dataset.filter) || '';
+      select.value = [...select.options].some((o) => o.value === value) ? value : '';
+      select.disabled = Boolean(q); // they narrow the latest journeys, not a search
+      if (select.value) f[select.dataset.filter] = select.value;
+    }
     // No search yet: the latest journeys, where the owner starts (PostHog's person list).
-    if (q !== listed) {
-      listed = q;
-      run(() => search(q));
+    const key = `${q}|${new URLSearchParams(f)}`;
+    if (key !== listed) {
+      listed = key;
+      run(() => search(q, f));
     }
     if (p.get('journey')) run(() => showJourney(p.get('journey'), focus));
     else if (p.get('visitor')) run(() => showVisitor(p.get('visitor'), focus));
@@ -1022,9 +1034,13 @@ function journeysPage() {
   const submit = () => {
     const q = input.value.trim();
     if (q) go({ q, journey: null, visitor: null });
+    else if (new URLSearchParams(location.search).get('q')) go({ q: null }); // the latest again
     else input.focus();
   };
   $('[data-find]').addEventListener('click', submit);
+  for (const select of filters) {
+    select.addEventListener('change', () => go({ [select.dataset.filter]: select.value, journey: null, visitor: null }));
+  }
   input.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); submit(); } });
   document.addEventListener('click', (e) => {
     const link = e.target.closest('a[data-journey], a[data-visitor], a.tl-journey');

@@ -154,7 +154,8 @@ def test_each_figure_says_how_it_moved_since_the_week_before(live_store, page):
     expect(orders).to_have_text("▲ up 100% from 1, better")
     expect(orders).to_have_class(re.compile(r"\bbetter\b"))
     abandoned = period.locator('[data-kpi-change="cart_abandonment_rate"]')
-    expect(abandoned).to_have_text("▲ up 50.0 points from 50%, worse")  # 2 of 2 carts, 1 of 2 before
+    # 2 of 2 carts, 1 of 2 before
+    expect(abandoned).to_have_text("▲ up 50.0 points from 50%, worse")
     expect(abandoned).to_have_class(re.compile(r"\bworse\b"))
     conversion = period.locator('[data-kpi-change="conversion_rate"]')
     expect(conversion).to_have_text("▼ down 50.0 points from 50%, worse")

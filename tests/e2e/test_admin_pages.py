@@ -275,6 +275,21 @@ def test_the_journey_explorer_opens_on_the_latest_journeys(live_store, page):
     # A search still replaces them, and the journey opens from the list.
     first.get_by_role("link", name=f"…{row.id[-8:]}").click()
     expect(page.locator("[data-detail-title]")).to_contain_text(row.id)
+    # The latest of a stage and a status: none abandoned at checkout yet, this browser's
+    # journey at Browse; the filters are in the address, for a link or the back button
+    page.get_by_label("Furthest stage").select_option("checkout")
+    page.get_by_label("Status").select_option("abandoned")
+    expect(page.locator("[data-results-count]")).to_contain_text("abandoned at checkout")
+    expect(page.locator("#results-table tbody")).to_have_text("No journey abandoned at checkout.")
+    assert "stage=checkout" in page.url and "status=abandoned" in page.url
+    page.get_by_label("Furthest stage").select_option("browse")
+    page.get_by_label("Status").select_option("")
+    expect(page.locator("[data-results-count]")).to_contain_text("furthest at browse")
+    expect(page.locator("#results-table tbody tr").first.get_by_role(
+        "link", name=f"…{row.id[-8:]}")).to_be_visible()
+    page.go_back()  # the two filters before
+    expect(page.locator("#journey-stage")).to_have_value("browse")
+    expect(page.locator("#journey-status")).to_have_value("abandoned")
 
 
 def test_the_timeline_reads_as_words_not_raw_properties(live_store, page):

@@ -408,21 +408,22 @@ def trend(period: Period, now: datetime | None = None) -> list[dict]:
     """Journeys started, purchases and carts abandoned per hour (a period of a day or two)
     or per day, up to the bucket ``now`` is in: hours still to come are not zeros. Beside
     the tracked purchases, ``orders``: every order paid, as the KPI tiles count them (from
-    the shop's database, which may be another than the tracker's). ``partial`` marks the
+    the shop's database, which may be another than the tracker's), and ``revenue``: what
+    they paid, in minor units, as the Revenue tile adds it. ``partial`` marks the
     bucket ``now`` is in: its counts are so far, not a dip. Before the tracker's first
     journey the journeys' figures are None, not 0: not counted, rather than none (orders
     are the shop's, counted throughout)."""
     hourly = period.hourly
-    empty = {"journeys": 0, "purchases": 0, "abandoned": 0, "orders": 0}
+    empty = {"journeys": 0, "purchases": 0, "abandoned": 0, "orders": 0, "revenue": 0}
     series: dict[str, dict] = {}
     paid = _bucket(Order.paid_at, hourly, db.session.get_bind().dialect.name).label("bucket")
-    for when, n in db.session.execute(
-            select(paid, func.count()).where(
+    for when, n, revenue in db.session.execute(
+            select(paid, func.count(), func.coalesce(func.sum(Order.total), 0)).where(
                 Order.payment_status == PaymentStatus.PAID,
                 Order.paid_at >= period.start, Order.paid_at < period.end).group_by(paid)):
         if isinstance(when, datetime):
             when = when.strftime(BUCKET_FORMAT[hourly])
-        series.setdefault(when, dict(empty))["orders"] = n
+        series.setdefault(when, dict(empty)).update(orders=n, revenue=int(revenue))
     for key, column, condition in (
         ("journeys", J.started_at, None),
         ("purchases", _entered(Stage.PURCHASE), None),
@@ -784,15 +785,24 @@ def _with_reminders(summaries: list[dict]) -> list[dict]:
     timer's next run, a server refusing for now), as the reminders' outcomes count it: not
     reminded yet."""
     ids = [s["id"] for s in summaries]
-    sent = dict(db.session.execute(
-        _first_reminders(OutboxMessage.journey_id.in_(ids), _reached())).all()) if ids else {}
-    waiting = dict(db.session.execute(
-        _first_reminders(OutboxMessage.journey_id.in_(ids), ~_reached())).all()) if ids else {}
+    m = OutboxMessage
+
+    def first(*where) -> dict:
+        return dict(db.session.execute(
+            _first_reminders(m.journey_id.in_(ids), *where)).all()) if ids else {}
+
+    sent = first(_reached())
+    # Waiting for the mail timer or a server refusing for now; given up on (a permanent
+    # refusal, too old to send): neither reached the shopper
+    waiting = first(m.sent_at.is_(None), m.send_after.is_not(None))
+    failed = first(m.sent_at.is_(None), m.send_after.is_(None), m.error.is_not(None))
     for summary in summaries:
-        at, queued = sent.get(summary["id"]), waiting.get(summary["id"])
+        at, queued, refused = (found.get(summary["id"]) for found in (sent, waiting, failed))
         summary["reminded_at"] = at.isoformat(timespec="seconds") if at else None
         summary["reminder_waiting_since"] = (queued.isoformat(timespec="seconds")
                                              if queued and not at else None)
+        summary["reminder_not_sent_at"] = (refused.isoformat(timespec="seconds")
+                                           if refused and not (at or queued) else None)
     return summaries
 
 
@@ -875,6 +885,18 @@ def find_journeys(query: str) -> dict:
     return {"query": q, "journeys": _with_contacts([_journey_summary(r) for r in rows])}
 
 
+# The furthest stages a journey of each status can be at (the writer's and the sweeper's
+# rules): active and abandoned before purchase; purchased from it on; recovered, a cart
+# left and bought later (in it, after 3-D Secure, or in another journey).
+_PAID = tuple(s.label for s in STAGES if s >= Stage.PURCHASE)
+STATUS_STAGES = {
+    "active": tuple(s.label for s in STAGES if s < Stage.PURCHASE),
+    "abandoned": tuple(s.label for s in STAGES if s < Stage.PURCHASE),
+    "purchased": _PAID,
+    "recovered": tuple(s.label for s in STAGES if s >= Stage.CART),
+}
+
+
 def recent_journeys(limit: int = 20, *, stage: str | None = None,
                     status: str | None = None) -> dict:
     """The journeys started last (the explorer before a search, as PostHog's person list
@@ -886,7 +908,10 @@ def recent_journeys(limit: int = 20, *, stage: str | None = None,
         stmt = stmt.where(J.stage == stage)
     if status:
         stmt = stmt.where(J.status == status)
-    rows = _conn().execute(stmt).all()
+    # A pair no journey can be in (landing and purchased): none, without reading on down
+    # the whole index for twenty that do not exist
+    possible = not (stage and status) or stage in STATUS_STAGES[status]
+    rows = _conn().execute(stmt).all() if possible else []
     return {"query": "", "recent": True, "stage": stage, "status": status,
             "journeys": _with_contacts([_journey_summary(r) for r in rows])}
 

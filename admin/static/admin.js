@@ -606,7 +606,7 @@ function trendChart(canvases, counted, mode, period) {
     const end = asDate(`${addDays(period.to, 1)}T00:00`);
     for (let at = asDate(trend[trend.length - 1].at).getTime() + 3600000; at < end; at += 3600000) {
       trend.push({ at: new Date(at).toISOString().slice(0, 16), journeys: null, purchases: null,
-        orders: null, abandoned: null, partial: false, future: true });
+        orders: null, abandoned: null, revenue: null, partial: false, future: true });
     }
   }
   const labels = trend.map((t) => (hourly ? `${day(t.at)} ${t.at.slice(11, 16)}` : day(t.at)));
@@ -627,6 +627,7 @@ function trendChart(canvases, counted, mode, period) {
       + `${soFar}.${untracked}`,
     `${canvases[1].dataset.title}, ${per}. In total ${num(sum('orders'))} orders paid `
       + `(${num(sum('purchases'))} in tracked journeys) and ${num(sum('abandoned'))} abandoned carts${soFar}.${untracked}`,
+    `${canvases[2].dataset.title}, ${per}. In total ${money(sum('revenue'))} paid${soFar}.`,
   ];
   // Every order tracked: the purchases' dashes lie on the orders' line, which the legend says
   const allTracked = sum('orders') > 0 && trend.every((t) => t.future || t.purchases === t.orders);
@@ -639,10 +640,10 @@ function trendChart(canvases, counted, mode, period) {
     segment: { borderDash: (ctx) => (ctx.p1DataIndex === partial ? [2, 3] : dash) } });
   // On a phone the axes' titles would be cut off: the legend and headings say it there
   const wide = canvases[0].parentElement.clientWidth >= 480;
-  const scales = (yTitle, xTitled) => ({
+  const scales = (yTitle, xTitled, ticks = { precision: 0 }) => ({
     x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 },
       title: { display: wide && xTitled, text: hourly ? 'Hour (UTC)' : 'Day (UTC)' } },
-    y: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: '#eef0f3' },
+    y: { beginAtZero: true, ticks, grid: { color: '#eef0f3' },
       title: { display: wide, text: yTitle } },
   });
   // Read from the chart, not this call: a refresh updates the data, not the options
@@ -658,19 +659,23 @@ function trendChart(canvases, counted, mode, period) {
     // of them the tracked journeys' purchases: what the tiles add up is on the chart.
     // (Chart.js draws the first dataset on top: the tracked purchases' dashes over the
     // orders line they equal when every order is tracked.)
-    { scales: scales(`Count, ${per}`, true), data: [
+    { scales: scales(`Count, ${per}`, false), data: [
       line(allTracked ? 'Purchases, tracked (every order)' : 'Purchases, tracked', 'purchases', COLORS.blue, [4, 4]),
       line('Orders, all paid', 'orders', COLORS.purple),
       line('Abandoned carts', 'abandoned', COLORS.orange, [6, 3])] },
+    // What the orders paid, as the Revenue tile adds it: money on a scale of its own
+    { scales: scales(`Revenue, ${per}`, true, { callback: (v) => money(v) }),
+      data: [line('Revenue, all paid', 'revenue', COLORS.green)], money: true },
   ];
-  charts2.forEach(({ scales: s, data }, n) => {
+  charts2.forEach(({ scales: s, data, money: isMoney }, n) => {
     const existing = charts.get(canvases[n]);
     if (existing) { // a period of a day or two is hourly: the titles follow
       for (const key of Object.keys(s)) existing.options.scales[key].title.text = s[key].title.text;
     }
     chart(canvases[n], 'line', labels, data, { summary: summaries[n], mode, options: { scales: s,
       // Each line's own stroke in the legend (a dashed one's box was a blob of its colour)
-      plugins: { legend: { display: true, position: 'bottom', labels: { usePointStyle: true, pointStyle: 'line', pointStyleWidth: 28 } }, tooltip } } });
+      plugins: { legend: { display: true, position: 'bottom', labels: { usePointStyle: true, pointStyle: 'line', pointStyleWidth: 28 } },
+        tooltip: isMoney ? { callbacks: { ...tooltip.callbacks, label: (item) => `${item.dataset.label}: ${money(item.raw)}` } } : tooltip } } });
   });
 }
 
@@ -699,7 +704,7 @@ function overviewPage() {
       $('[data-compared="period"]').textContent = '';
     }
     funnelChart($('#funnel-chart'), d.funnel, mode);
-    trendChart([$('#trend-chart'), $('#trend-orders-chart')], d.trend, mode, d.period);
+    trendChart([$('#trend-chart'), $('#trend-orders-chart'), $('#trend-revenue-chart')], d.trend, mode, d.period);
     renderLive(d.live);
     const before = await loadBefore(q);
     if (!before) return;
@@ -851,7 +856,8 @@ function abandonmentPage() {
       td(when(j.last_seen_at), 'nowrap'),
       td(j.reminded_at ? when(j.reminded_at)
         : j.reminder_waiting_since ? h('span', { class: 'muted', title: `written ${when(j.reminder_waiting_since)}` }, 'waiting to be sent')
-          : '—', 'nowrap'),
+          : j.reminder_not_sent_at ? h('span', { class: 'late', title: `written ${when(j.reminder_not_sent_at)}; the Outbox says why` }, 'not sent')
+            : '—', 'nowrap'),
       td(h('a', { href: journeyUrl(j.id) }, 'Explore'))), 'No abandoned journeys in this period.');
   });
 }

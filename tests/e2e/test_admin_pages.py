@@ -167,8 +167,9 @@ def test_overview_trend_puts_orders_on_a_scale_of_their_own_and_funnel_counts(li
     page.wait_for_function("""() => window.Chart
         && Chart.getChart(document.getElementById('trend-chart'))
         && Chart.getChart(document.getElementById('trend-orders-chart'))
+        && Chart.getChart(document.getElementById('trend-revenue-chart'))
         && Chart.getChart(document.getElementById('funnel-chart'))""")
-    read = """() => ['trend-chart', 'trend-orders-chart'].map((id) => {
+    read = """() => ['trend-chart', 'trend-orders-chart', 'trend-revenue-chart'].map((id) => {
         const canvas = document.getElementById(id);
         const c = Chart.getChart(canvas);
         const s = c.options.scales;
@@ -183,14 +184,15 @@ def test_overview_trend_puts_orders_on_a_scale_of_their_own_and_funnel_counts(li
                     [{dataIndex: last, label: c.data.labels[last], chart: c}]),
                 said: canvas.getAttribute('aria-label')};
     })"""
-    journeys, orders = page.evaluate(read)
+    journeys, orders, revenue = page.evaluate(read)
     # One scale a chart: the journeys (thousands) above, the orders and carts (tens) below,
     # where two scales on one chart had put them level
     assert [d[0] for d in journeys["datasets"]] == ["Journeys started"], journeys
     # The tracked purchases are drawn over the orders line (equal when all are tracked)
     assert [d[0] for d in orders["datasets"]] == ["Purchases, tracked", "Orders, all paid",
                                                   "Abandoned carts"], orders
-    for drawn in (journeys, orders):
+    assert [d[0] for d in revenue["datasets"]] == ["Revenue, all paid"], revenue
+    for drawn in (journeys, orders, revenue):
         assert drawn["axes"] == ["x", "y"], drawn
         assert all(axis == "y" and t == 0 and mode in (None, "default")
                    for _, axis, t, mode in drawn["datasets"]), drawn
@@ -201,8 +203,9 @@ def test_overview_trend_puts_orders_on_a_scale_of_their_own_and_funnel_counts(li
         assert drawn["tip"].endswith(", so far"), drawn
         assert "so far" in drawn["said"], drawn["said"]
     assert "Journeys" in journeys["titles"][1] and "per day" in orders["titles"][1]
-    # The day axis named once, under the lower chart (the two share it)
-    assert journeys["titles"][0] is None and orders["titles"][0] == "Day (UTC)"
+    # The day axis named once, under the lowest chart (the three share it)
+    assert [journeys["titles"][0], orders["titles"][0]] == [None, None]
+    assert revenue["titles"][0] == "Day (UTC)" and "Revenue" in revenue["titles"][1]
     labels = page.evaluate("""() => Chart.getChart(document.getElementById('funnel-chart'))
         .data.labels.map((l) => [].concat(l).join(' | '))""")
     assert len(labels) == 6
@@ -250,11 +253,12 @@ def test_overview_trend_puts_orders_on_a_scale_of_their_own_and_funnel_counts(li
     page.goto(live_store.url + "/admin/")
     page.wait_for_function("() => window.Chart"
                            " && Chart.getChart(document.getElementById('trend-orders-chart'))")
-    shown = page.evaluate("""() => ['trend-chart', 'trend-orders-chart'].map((id) => {
+    shown = page.evaluate("""() => ['trend-chart', 'trend-orders-chart', 'trend-revenue-chart']
+      .map((id) => {
         const s = Chart.getChart(document.getElementById(id)).options.scales;
         return [s.x.title.display, s.y.title.display];
     })""")
-    assert shown == [[False, False], [False, False]], shown
+    assert shown == [[False, False]] * 3, shown
 
 
 def test_the_journey_explorer_opens_on_the_latest_journeys(live_store, page):

@@ -20,6 +20,7 @@ post_worker_init moves them to the permanent generation (gc.freeze), which no co
 traverses; full collections then only walk what the worker made since: a few milliseconds.
 """
 
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -94,8 +95,10 @@ if _in_memory:
     worker_tmp_dir = _in_memory
 
 # What prometheus_client and tracking/archive.py keep in the directory: <kind>_<pid>.db (and
-# <kind>_archive.db), <kind>_<pid>.merging, <kind>_archive.ready, archive.lock.
-_METRIC_FILE = re.compile(r"^(?:[a-z_]+_(?:\d+|archive)\.(?:db|merging|ready)|archive\.lock)$")
+# <kind>_archive.db), <kind>_<pid>.merging, <kind>_archive.new (a merge cut short) and
+# .ready, archive.lock.
+_METRIC_FILE = re.compile(
+    r"^(?:[a-z_]+_(?:\d+|archive)\.(?:db|merging|new|ready)|archive\.lock)$")
 
 
 def _clear_metrics_dir(path):
@@ -113,7 +116,9 @@ def _clear_metrics_dir(path):
             f"metric files (e.g. {sorted(foreign)[0]!r}): it must be a directory of this "
             "store's own (it is emptied at every start); name another, or empty it")
     for name in names:
-        os.remove(os.path.join(path, name))
+        # retired meanwhile by a command that ran with the directory: gone already
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(path, name))
 
 
 _multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

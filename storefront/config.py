@@ -180,6 +180,16 @@ def load(app, test_config: Mapping[str, Any] | None) -> None:
             "secrets; print(secrets.token_hex(32))'`)."
         )
 
+    short = [key for key in app.config.get("SECRET_KEY_FALLBACKS") or ()
+             if len(key) < MIN_SECRET_KEY]
+    if short and not (app.testing or app.config["DEMO"]):
+        # Flask reads sessions signed with any of them: a short one forges the owner's too
+        raise ConfigError(
+            f"SECRET_KEY_FALLBACKS holds {len(short)} key(s) under {MIN_SECRET_KEY} "
+            "characters: sessions signed with a short key can be forged by anyone, so what "
+            "it signed cannot be kept; drop it (its sessions and links end)."
+        )
+
     if not 0 <= app.config["RETURN_DAYS"] <= 3650:
         raise ConfigError(f"RETURN_DAYS={app.config['RETURN_DAYS']!r} is not valid: the days "
                           "after delivery a buyer may ask to return items, 0 (no returns) to "

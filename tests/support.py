@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -48,7 +49,9 @@ def in_forked_child(report) -> str:
 # then fails to start, or a test talks to another test's server.
 _PORT_BASE = 20000
 _PORT_BLOCK = 1000
-_picked = [0]
+# Where in its block this process starts: another run at the same time (a second checkout's
+# tests, CI beside a developer) starts elsewhere, not on the same ports in the same order.
+_picked = [random.randrange(_PORT_BLOCK)]
 
 
 def _ephemeral_low() -> int:

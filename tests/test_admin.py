@@ -226,6 +226,16 @@ def test_overview_funnel_and_abandonment_numbers(app, admin_client, localstripe,
         f"/admin/api/abandonment?to={swept_at.date().isoformat()}").get_json()
     row = abandonment["journeys"][0]
     assert (row["reminded_at"], row["reminder_waiting_since"]) == (None, "2026-12-01T09:30:00")
+    # Refused for good (or too old to send): not waiting, not reminded; said as not sent
+    with app.app_context():
+        message = db.session.scalar(select(OutboxMessage).where(
+            OutboxMessage.key == "reminder-test"))
+        message.send_after, message.error = None, "550 no such mailbox"
+        db.session.commit()
+    row = admin_client.get(
+        f"/admin/api/abandonment?to={swept_at.date().isoformat()}").get_json()["journeys"][0]
+    assert (row["reminded_at"], row["reminder_waiting_since"], row["reminder_not_sent_at"]) == (
+        None, None, "2026-12-01T09:30:00")
 
 
 def journey_row(stage: str, status: str, *, seen_ago: timedelta = timedelta(hours=1),
@@ -352,6 +362,7 @@ def test_the_trend_plots_every_paid_order_the_tiles_count(app, admin_client, sho
         overview = admin_client.get(f"/admin/api/overview?{q}").get_json()
         paid = overview["kpis"]["orders"]
         assert sum(point["orders"] for point in overview["trend"]) == paid
+        assert sum(point["revenue"] for point in overview["trend"]) == overview["kpis"]["revenue"]
         # No journey tracked yet: not zero journeys and purchases, none counted
         assert all(point[key] is None for point in overview["trend"]
                    for key in ("journeys", "purchases", "abandoned"))
@@ -780,6 +791,10 @@ def test_the_explorer_lists_the_latest_journeys_of_a_stage_and_a_status(app, adm
         ("checkout", "active")]
     assert listed(status="purchased") == [("purchase", "purchased")]
     assert len(listed(stage="", status="")) == 5  # the form's "Any": no filter
+    # A pair no journey can be in: none (answered without reading the journeys)
+    assert listed(stage="landing", status="purchased") == []
+    assert listed(stage="purchase", status="purchased") == [("purchase", "purchased")]
+    assert set(queries.STATUS_STAGES) == {"active", "abandoned", "purchased", "recovered"}
     bad = admin_client.get("/admin/api/journeys?stage=basket")
     assert bad.status_code == 400 and "stage" in bad.get_json()["errors"]
     assert admin_client.get("/admin/api/journeys?status=lost").status_code == 400

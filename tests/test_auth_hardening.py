@@ -282,6 +282,11 @@ def test_a_short_or_placeholder_secret_key_stops_start_up(production, monkeypatc
         production()
     monkeypatch.setenv("SECRET_KEY", "a" * 32)
     assert production().config["SECRET_KEY"] == "a" * 32
+    # Nor kept as a fallback: Flask reads sessions signed with any of them
+    monkeypatch.setenv("SECRET_KEY_FALLBACKS", f"{'b' * 32}, {key}")
+    with pytest.raises(config.ConfigError, match=r"SECRET_KEY_FALLBACKS holds 1 key\(s\) under 32"):
+        production()
+    monkeypatch.delenv("SECRET_KEY_FALLBACKS")
     monkeypatch.setenv("SECRET_KEY", "x")  # a demo signs nothing that matters
     monkeypatch.setenv("DEMO", "true")
     assert production().config["SECRET_KEY"] == "x"

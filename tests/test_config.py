@@ -129,15 +129,16 @@ def test_a_new_secret_key_keeps_what_the_old_one_signed(monkeypatch, tmp_path):
         app.add_url_rule("/login", "login_test", lambda: session.update(who="ada") or "in")
         return app
 
-    OLD, NEW = "old-key-" + "o" * 32, "new-key-" + "n" * 32  # noqa: N806
+    OLD, NEW, OLDER = ("old-key-" + "o" * 32, "new-key-" + "n" * 32,  # noqa: N806
+                       "older-key-" + "e" * 32)
     before = store(SECRET_KEY=OLD)
     client = before.test_client()
     client.get("/login")
     with before.app_context():
         order, cart = order_token(42), cart_link_token([(7, 2)])
 
-    after = store(SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=f"older-key, {OLD}")
-    assert after.config["SECRET_KEY_FALLBACKS"] == ["older-key", OLD]
+    after = store(SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=f"{OLDER}, {OLD}")
+    assert after.config["SECRET_KEY_FALLBACKS"] == [OLDER, OLD]
     moved = after.test_client()
     moved.set_cookie("session", client.get_cookie("session").value)
     assert moved.get("/who").text == "ada"

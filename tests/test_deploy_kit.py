@@ -162,7 +162,7 @@ def test_the_metrics_directory_is_emptied_of_metric_files_and_nothing_else(tmp_p
     stale = tmp_path / "metrics"
     stale.mkdir()
     old = ("counter_123.db", "gauge_livesum_123.db", "histogram_archive.db", "archive.lock",
-           "counter_77.merging", "summary_archive.ready")
+           "counter_77.merging", "summary_archive.ready", "counter_archive.new")
     for name in old:
         (stale / name).write_bytes(b"x")
     done = start(stale)

@@ -24,7 +24,7 @@ from storefront.extensions import db
 from storefront.models import Product
 
 from . import factories
-from .support import Shopper, free_port, poll, value, wait_for_port
+from .support import ROOT, Shopper, free_port, poll, value, wait_for_port
 
 CONTRACT = {
     "storefront_http_requests": ("counter", {"endpoint", "method", "status"}),
@@ -107,13 +107,17 @@ def test_every_contract_metric_with_its_labels(client, shop_db, localstripe, flu
         for sample in samples:
             assert set(sample.labels) - {"le"} == labels, (name, sample.labels)
     # Which tracker this host runs: the installed version, once
-    import importlib.metadata
     import platform
+    import tomllib
+
+    import tracking
 
     [info] = found["tracking_build_info"].samples
     assert info.value == 1 and info.labels == {
-        "version": importlib.metadata.version("touchpoint"),
-        "python": platform.python_version()}
+        "version": tracking.__version__, "python": platform.python_version()}
+    # The code's version is both packages' (the tracker's wheel, the store's)
+    for pyproject in (ROOT / "pyproject.toml", ROOT / "tracking" / "pyproject.toml"):
+        assert tomllib.loads(pyproject.read_text())["project"]["version"] == tracking.__version__
 
 
 def test_label_values_are_bounded(app, client, shop_db, backend):

@@ -12,3 +12,7 @@ from .touchpoints import CATALOGUE, Stage
 
 __all__ = ["CATALOGUE", "ConfigError", "Event", "JourneyTracker", "NoAppContext", "Stage",
            "TrackingError", "journeys_abandoned", "touchpoint_tracked", "visitor_forgotten"]
+
+# The tracker's version, the code's own (tracking/pyproject.toml and the store's
+# pyproject.toml say the same; a test keeps them so): tracking_build_info's label.
+__version__ = "0.1.0"

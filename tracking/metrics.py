@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import bisect
 import collections
-import importlib.metadata
 import logging
 import os
 import platform
@@ -328,13 +327,11 @@ class ActiveJourneysCollector:
 
 
 def tracker_version() -> str:
-    """The installed tracker's version (the tracker alone, or the store that holds it)."""
-    for distribution in ("touchpoint-tracking", "touchpoint"):
-        try:
-            return importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "unknown"
+    """The running tracker's version: its code's own, not an installed distribution's (a
+    host may have installed the tracker's wheel once and run the store's copy since)."""
+    from . import __version__  # noqa: PLC0415 (the package imports this module)
+
+    return __version__
 
 
 class BuildInfoCollector:

@@ -110,6 +110,11 @@ def test_abandonment_names_the_step_and_the_shopper(live_store, page):
             offered.append(row_i.locator("th").inner_text())
             assert stopped != "0", row_i.inner_text()
     assert offered == ["Checkout"], offered  # the card form is the checkout stage's last page
+    # The steps and their Who-stopped buttons fit their panel at 1280 px, no sideways scroll
+    # (longer column names had pushed the buttons out of it)
+    fits = page.locator("#steps-table").evaluate(
+        "t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")
+    assert fits[0] <= fits[1], fits
     expect(page.locator("#campaign-table")).to_contain_text(
         "No journey in this period came from a link with a utm_campaign.")
     expect(page.locator("#source-table tbody tr").first.locator("td").nth(2)).to_have_text(

@@ -630,7 +630,8 @@ function trendChart(canvases, counted, mode, period) {
     `${canvases[2].dataset.title}, ${per}. In total ${money(sum('revenue'))} paid${soFar}.`,
   ];
   // Every order tracked: the purchases' dashes lie on the orders' line, which the legend says
-  const allTracked = sum('orders') > 0 && trend.every((t) => t.future || t.purchases === t.orders);
+  // (a day before tracking began with no order counts as all tracked)
+  const allTracked = sum('orders') > 0 && trend.every((t) => t.future || (t.purchases ?? 0) === t.orders);
   // Straight lines: a curve between two days suggests values there.
   const small = trend.length > 40;
   const line = (label, key, color, dash) => ({ label, partialAt: partial, data: trend.map((t) => t[key]), borderColor: color,

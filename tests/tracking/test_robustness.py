@@ -566,6 +566,29 @@ def test_set_aside_respects_the_spool_limit(tmp_path):
     assert spool.refused() == 0 and not list(Path(tmp_path).glob("refused-*"))
 
 
+def test_the_spools_writable_answer_is_kept_a_while_and_then_asked_again(tmp_path, caplog):
+    """/readyz and every scrape ask it: kept WRITABLE_TTL seconds, then the disk is asked
+    again, so a mended mount reads writable and a lost one unwritable within that time;
+    said in the log once when it turns, not at every scrape. Never made by asking."""
+    from tracking.spool import WRITABLE_TTL
+
+    blocker = tmp_path / "in-the-way"
+    blocker.write_text("a file where the spool's folder should be")
+    spool = Spool(blocker / "journey-spool", 1000, on_dropped=lambda *a: None)
+    with caplog.at_level("ERROR", logger="tracking.spool"):
+        assert spool.writable(now=100.0) is False
+        assert spool.writable(now=100.0 + WRITABLE_TTL / 2) is False  # kept: not asked
+        blocker.unlink()  # mended
+        assert spool.writable(now=100.0 + WRITABLE_TTL / 2) is False  # still the kept answer
+        assert spool.writable(now=100.0 + WRITABLE_TTL) is True  # asked again
+        assert not (blocker / "journey-spool").exists()  # asking made nothing
+        blocker.write_text("in the way again")
+        assert spool.writable(now=100.0 + 2 * WRITABLE_TTL) is False
+        assert spool.writable(now=100.0 + 3 * WRITABLE_TTL) is False
+    said = [r for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert len(said) == 2, [r.getMessage() for r in said]  # each turn once
+
+
 def test_an_outage_while_halving_spools_only_what_was_not_handled(tmp_path):
     """A refused event is found and set aside, part of the batch written, then the database
     goes: only the rest is spooled, so the replay neither sets the event aside again (nor

@@ -279,6 +279,12 @@ JOURNEY_KPIS = ("visitors", "journeys", "conversion_rate", "cart_abandonment_rat
                 "checkout_abandonment_rate", "bounce_rate", *DECIDED_COUNTS)
 
 
+def _tracking_began() -> datetime | None:
+    """When the tracker's first journey started (None: none yet), by the started_at index:
+    before then the journeys' figures were not counted, rather than none."""
+    return _conn().scalar(select(func.min(J.started_at)))
+
+
 def kpis_before(period: Period, now: datetime) -> dict:
     """The KPIs of the stretch just before ``period`` (Period.before), to compare with:
     ``kpis`` None for a period not begun yet (nothing to compare), and the journeys' KPIs
@@ -292,7 +298,7 @@ def kpis_before(period: Period, now: datetime) -> dict:
     # Its journeys as they stood as long ago as it is (its orders' returns too): each
     # stretch's journeys have had the same time to be bought or left.
     out["kpis"] = figures = kpis(before, as_of=now - (period.end - period.start))
-    first = _conn().scalar(select(func.min(J.started_at)))
+    first = _tracking_began()
     if first is None or first > before.start:
         out["tracked"], out["untracked"] = False, list(JOURNEY_KPIS)
         figures.update(dict.fromkeys(JOURNEY_KPIS))
@@ -440,7 +446,7 @@ def trend(period: Period, now: datetime | None = None) -> list[dict]:
                 when = when.strftime(BUCKET_FORMAT[hourly])
             series.setdefault(when, dict(empty))[key] = n
     step = timedelta(hours=1) if hourly else timedelta(days=1)
-    first = _conn().scalar(select(func.min(J.started_at)))  # the tracker's start
+    first = _tracking_began()
     out, at = [], period.start
     while at < period.end and (now is None or at <= now):
         label = at.strftime(BUCKET_FORMAT[hourly])
@@ -888,11 +894,11 @@ def find_journeys(query: str) -> dict:
 # The furthest stages a journey of each status can be at (the writer's and the sweeper's
 # rules): active and abandoned before purchase; purchased from it on; recovered, a cart
 # left and bought later (in it, after 3-D Secure, or in another journey).
-_PAID = tuple(s.label for s in STAGES if s >= Stage.PURCHASE)
+_UNPAID = tuple(s.label for s in STAGES if s < Stage.PURCHASE)
 STATUS_STAGES = {
-    "active": tuple(s.label for s in STAGES if s < Stage.PURCHASE),
-    "abandoned": tuple(s.label for s in STAGES if s < Stage.PURCHASE),
-    "purchased": _PAID,
+    "active": _UNPAID,
+    "abandoned": _UNPAID,
+    "purchased": tuple(s.label for s in STAGES if s >= Stage.PURCHASE),
     "recovered": tuple(s.label for s in STAGES if s >= Stage.CART),
 }
 

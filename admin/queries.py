@@ -792,18 +792,21 @@ def _with_reminders(summaries: list[dict]) -> list[dict]:
     reminded yet."""
     ids = [s["id"] for s in summaries]
     m = OutboxMessage
-
-    def first(*where) -> dict:
-        return dict(db.session.execute(
-            _first_reminders(m.journey_id.in_(ids), *where)).all()) if ids else {}
-
-    sent = first(_reached())
-    # Waiting for the mail timer or a server refusing for now; given up on (a permanent
-    # refusal, too old to send): neither reached the shopper
-    waiting = first(m.sent_at.is_(None), m.send_after.is_not(None))
-    failed = first(m.sent_at.is_(None), m.send_after.is_(None), m.error.is_not(None))
+    # Each journey's first reminder by the outbox's own status (message_status): sent or
+    # recorded reached the shopper; waiting (the mail timer, a server refusing for now)
+    # and not_sent (refused for good, too old) did not. One query, the earliest first.
+    first: dict[str, dict[str, datetime]] = {}
+    if ids:
+        for row in db.session.execute(
+                select(m.journey_id, m.created_at, m.sent_at, m.send_after, m.error)
+                .where(m.kind == MessageKind.CART_REMINDER, m.journey_id.in_(ids))
+                .order_by(m.created_at)):
+            state = message_status(row)
+            first.setdefault(row.journey_id, {}).setdefault(
+                "reached" if state in ("sent", "recorded") else state, row.created_at)
     for summary in summaries:
-        at, queued, refused = (found.get(summary["id"]) for found in (sent, waiting, failed))
+        found = first.get(summary["id"], {})
+        at, queued, refused = found.get("reached"), found.get("waiting"), found.get("not_sent")
         summary["reminded_at"] = at.isoformat(timespec="seconds") if at else None
         summary["reminder_waiting_since"] = (queued.isoformat(timespec="seconds")
                                              if queued and not at else None)

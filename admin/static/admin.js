@@ -593,9 +593,9 @@ async function pollLive() {
   setTimeout(pollLive, LIVE_EVERY_MS);
 }
 
-/** The trend as two charts over the same hours or days, each on its own scale (two scales
- * on one chart put 72 abandoned carts level with 1,614 journeys): journeys started above,
- * orders paid and abandoned carts below. The hour or day under way (``partial``) is a hollow
+/** The trend as three charts over the same hours or days, each on its own scale (two
+ * scales on one chart put 72 abandoned carts level with 1,614 journeys): journeys started,
+ * orders paid and abandoned carts, and revenue. The hour or day under way (``partial``) is a hollow
  * point on a dotted segment: its counts are so far, and a full line to it reads as a drop. */
 function trendChart(canvases, counted, mode, period) {
   const hourly = counted.length > 0 && counted[0].at.length > 10;
@@ -654,7 +654,7 @@ function trendChart(canvases, counted, mode, period) {
     const under = item.dataIndex === item.chart.data.datasets[0]?.partialAt;
     return `${flatLabel(item.label)}${under ? ', so far' : ''}`;
   } } };
-  const charts2 = [
+  const panels = [
     { scales: scales(`Journeys, ${per}`, false), data: [line('Journeys started', 'journeys', COLORS.teal)] },
     // Orders paid, as the tiles count them (placed before tracking, or untracked, too), and
     // of them the tracked journeys' purchases: what the tiles add up is on the chart.
@@ -668,7 +668,7 @@ function trendChart(canvases, counted, mode, period) {
     { scales: scales(`Revenue, ${per}`, true, { callback: (v) => money(v) }),
       data: [line('Revenue, all paid', 'revenue', COLORS.green)], money: true },
   ];
-  charts2.forEach(({ scales: s, data, money: isMoney }, n) => {
+  panels.forEach(({ scales: s, data, money: isMoney }, n) => {
     const existing = charts.get(canvases[n]);
     if (existing) { // a period of a day or two is hourly: the titles follow
       for (const key of Object.keys(s)) existing.options.scales[key].title.text = s[key].title.text;
